@@ -1,0 +1,5 @@
+import sys
+
+from lineflow.cli import main
+
+sys.exit(main())

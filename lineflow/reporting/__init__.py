@@ -1,0 +1,1 @@
+"""What lineflow tells people: run summaries (status and health come later)."""

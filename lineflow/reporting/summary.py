@@ -1,0 +1,59 @@
+"""The run summary: per processor, status, files, rows, requests and time."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from lineflow.runner import RunReport
+
+_STYLE = {
+    "success": "green",
+    "partial": "yellow",
+    "blocked": "bold yellow",
+    "skipped": "dim",
+    "failed": "bold red",
+}
+
+
+def render(report: RunReport, console: Console) -> None:
+    table = Table(title=f"lineflow run {report.run_id} · partition {report.partition}")
+    for column, justify in (
+        ("stage", "left"),
+        ("processor", "left"),
+        ("status", "left"),
+        ("files", "right"),
+        ("rows", "right"),
+        ("requests", "right"),
+        ("time", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in report.results:
+        style = _STYLE.get(r.status, "")
+        table.add_row(
+            r.phase,
+            r.processor,
+            f"[{style}]{r.status}[/]" if style else r.status,
+            f"{r.files:,}",
+            f"{r.rows:,}",
+            f"{r.requests:,}",
+            f"{r.seconds:.2f}s",
+        )
+    console.print(table)
+    for r in report.results:
+        if r.status in ("blocked", "failed", "partial") and r.error:
+            console.print(
+                f"[{_STYLE[r.status]}]{r.processor} {r.status}:[/] {r.error}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for note in r.notes:
+            if r.status != "success" or not note.startswith(("nothing new", "unchanged")):
+                console.print(f"  [dim]{r.processor}: {note}[/]", highlight=False, soft_wrap=True)
+    verdict = {0: "completed", 1: "failed", 3: "completed with problems (strict)"}[report.exit_code]
+    console.print(
+        f"run {report.run_id}: {verdict}; {report.requests} HTTP requests; "
+        f"exit {report.exit_code}; log {report.log_path}",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,158 @@
+"""Run the pipeline's stages over one partition and report what happened."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from lineflow import sources
+from lineflow.config import Settings
+from lineflow.errors import ConfigError, LineflowError
+from lineflow.http import HttpLayer
+from lineflow.landing import LandingZone
+from lineflow.logs import close_run_log, open_run_log
+from lineflow.stages import consolidate, process, scrape
+from lineflow.stages.base import RunContext, StageResult
+from lineflow.warehouse import DuckDBWarehouse
+
+STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
+    "scrape": scrape.run,
+    "process": process.run,
+    "consolidate": consolidate.run,
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STRICT = 0, 1, 2, 3
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    partition: date
+    results: list[StageResult] = field(default_factory=list)
+    log_path: Path | None = None
+    strict: bool = False
+
+    @property
+    def failed(self) -> list[StageResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def degraded(self) -> list[StageResult]:
+        return [r for r in self.results if r.status in ("blocked", "partial")]
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return EXIT_FAILED
+        if self.strict and self.degraded:
+            return EXIT_STRICT
+        return EXIT_OK
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.results)
+
+
+def make_clock(now: datetime | None) -> Callable[[], datetime]:
+    """The wall clock, or one that starts at `now` and advances in real time."""
+    if now is None:
+        return lambda: datetime.now(UTC)
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
+def new_run_id(partition: date, at: datetime) -> str:
+    return f"{partition:%Y%m%d}-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def run_partition(
+    settings: Settings,
+    *,
+    on_result: Callable[[StageResult], None] = lambda _r: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunReport:
+    if settings.date is None:
+        raise ConfigError("date: required (pass date=YYYY-MM-DD)")
+    active = settings.active_sources()
+    for source in active:  # bad `only`, options or a missing secret fail before any write
+        sources.load(source)
+    clock = make_clock(settings.now)
+    partition = settings.date
+    run_id = new_run_id(partition, clock())
+    http = HttpLayer(settings, clock, sleep)
+    http.check_secrets(active)
+    report = RunReport(run_id, partition, strict=settings.strict)
+    logger, report.log_path = open_run_log(settings.home, run_id, http.redactor)
+    logger.info(
+        "run started",
+        extra={
+            "fields": {
+                "run_id": run_id,
+                "partition": str(partition),
+                "http_mode": settings.http.mode,
+            }
+        },
+    )
+    try:
+        with DuckDBWarehouse(settings.warehouse.path) as warehouse:
+            ctx = RunContext(
+                settings=settings,
+                run_id=run_id,
+                partition=partition,
+                warehouse=warehouse,
+                landing=LandingZone(settings.landing.root),
+                http=http,
+                clock=clock,
+                log=logger.info,
+            )
+            for stage in settings.pipeline.stages:
+                results = _run_stage(ctx, stage)
+                warehouse.record_runs(r.row(run_id, partition) for r in results)
+                for result in results:
+                    report.results.append(result)
+                    logger.info(
+                        f"{result.processor}: {result.status}",
+                        extra={
+                            "fields": {
+                                "processor": result.processor,
+                                "status": result.status,
+                                "files": result.files,
+                                "rows": result.rows,
+                                "requests": result.requests,
+                                "error": result.error,
+                            }
+                        },
+                    )
+                    on_result(result)
+                if any(r.status == "failed" and r.phase != "scrape" for r in results):
+                    break
+    finally:
+        logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
+        close_run_log(logger)
+    return report
+
+
+def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
+    started = ctx.clock()
+    try:
+        return STAGES[stage](ctx)
+    except ConfigError:
+        raise
+    except LineflowError as exc:
+        message = ctx.http.redactor.text(str(exc))
+    except Exception as exc:  # a bug or an I/O failure: the stage fails, the run reports it
+        message = ctx.http.redactor.text(f"{type(exc).__name__}: {exc}")
+    return [
+        StageResult(
+            stage,
+            stage,
+            status="failed",
+            error=message,
+            started_at=started,
+            finished_at=ctx.clock(),
+        )
+    ]

@@ -1,0 +1,434 @@
+"""BettingPros v3: parsers from response bodies to canonical frames.
+
+Parsers are pure (bytes in, polars frame out). Decoding walks the JSON once to build flat
+columns; filters and conversions are polars expressions over whole columns. BettingPros
+answers outages with HTTP 200 and a sentinel body; those raise `ProviderOutage`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from lineflow.config import SourceConfig
+from lineflow.names import player_key_expr
+from lineflow.odds import american_to_decimal, implied_probability
+from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
+from lineflow.slate import EASTERN
+from lineflow.sources.base import (
+    EVENT_COLUMNS,
+    Call,
+    Fetch,
+    Fetched,
+    FileMeta,
+    ParseContext,
+    ParseError,
+    ProviderOutage,
+    SourceFailed,
+)
+
+#: Book 0 is the BettingPros consensus line, not a bookmaker.
+CONSENSUS_BOOK_ID = "0"
+#: BettingPros timestamps: "2026-06-01 22:40:00", no zone, UTC.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_Column = TypeVar("_Column", pl.Series, pl.Expr)
+
+_EVENTS = "bettingpros events"
+_OFFERS = "bettingpros offers"
+_PAGE = "bettingpros page"
+_LIST_KEYS = ("offers", "props", "events")
+
+
+# --- parsers -------------------------------------------------------------------------------
+
+
+def parse_events(body: bytes) -> pl.DataFrame:
+    """`{"events": [...]}` -> one row per event, `EVENT_COLUMNS`, teams as "City Name"."""
+    doc = _decode(body, _EVENTS)
+    events = _page_items(doc, "events", _EVENTS, outage=ParseError)
+    ids: list[Any] = []
+    scheduled: list[Any] = []
+    home: list[Any] = []
+    away: list[Any] = []
+    for i, event in enumerate(events):
+        if "id" not in event:
+            raise ParseError(f"{_EVENTS}: item {i} has no 'id'")
+        teams = _team_names(event.get("participants"))
+        ids.append(event["id"])
+        scheduled.append(event.get("scheduled"))
+        home.append(teams.get(str(event.get("home")), event.get("home")))
+        away.append(teams.get(str(event.get("visitor")), event.get("visitor")))  # away = visitor
+    raw_scheduled = pl.Series(scheduled, dtype=pl.String, strict=False)
+    commence = _parse_utc(raw_scheduled)
+    unreadable = raw_scheduled.filter(commence.is_null() & raw_scheduled.is_not_null())
+    if len(unreadable) > 0:
+        raise ParseError(
+            _one_line(f"{_EVENTS}: scheduled {unreadable[0]!r} is not '{TIMESTAMP_FORMAT}'")
+        )
+    frame = pl.DataFrame(
+        {
+            "event_id": pl.Series(ids, dtype=pl.String, strict=False),
+            "commence_time": commence,
+            "home_team": pl.Series(home, dtype=pl.String, strict=False),
+            "away_team": pl.Series(away, dtype=pl.String, strict=False),
+        }
+    )
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in EVENT_COLUMNS.items())
+
+
+def parse_offers(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame:
+    """One `/v3/offers` page -> prop lines, `PARSED_COLUMNS`.
+
+    offers -> selections (over/under) -> books -> lines. Skips the consensus book, pulled or
+    replaced lines and inactive offers or selections. Teams and commence time come from
+    `ctx.events`; an unknown event leaves them null and the slate falls back to `meta`.
+    """
+    doc = _decode(body, _OFFERS)
+    key = "props" if isinstance(doc, dict) and "props" in doc and "offers" not in doc else "offers"
+    offers = _page_items(doc, key, _OFFERS)
+    if key == "props" and offers:
+        raise ParseError(f"{_OFFERS}: body is a /v3/props page ('props'), not offers")
+
+    offer_frame, line_frame = _flatten_offers(offers)
+    rows = (
+        line_frame.hstack(offer_frame.select(pl.all().gather(line_frame["offer_idx"])))
+        .lazy()
+        .with_columns(side=pl.col("selection").str.to_lowercase())
+        .filter(_is_live_line())
+        .join(_event_lookup(ctx.events), on="event_id", how="left", maintain_order="left")
+    )
+    price_american = pl.col("cost").round().cast(pl.Int32, strict=False)
+    price_decimal = american_to_decimal(price_american)
+    frame = rows.select(
+        pl.coalesce(
+            pl.col("commence_time").dt.convert_time_zone(EASTERN.key).dt.date(),
+            pl.lit(meta.slate_date, pl.Date),
+        ).alias("slate_date"),
+        pl.lit(meta.source, pl.String).alias("source"),
+        "event_id",
+        "commence_time",
+        "home_team",
+        "away_team",
+        pl.col("book_id")
+        .replace_strict(
+            dict(ctx.books),
+            default=pl.lit("bettingpros_book_") + pl.col("book_id"),
+            return_dtype=pl.String,
+        )
+        .alias("bookmaker"),
+        pl.col("market_id").replace(dict(ctx.markets)).alias("market"),
+        "player_name",
+        player_key_expr(pl.col("player_name")).alias("player_key"),
+        "side",
+        "line",
+        price_american.alias("price_american"),
+        price_decimal.alias("price_decimal"),
+        implied_probability(price_decimal).alias("implied_prob"),
+        pl.col("main").alias("is_main_line"),
+        _parse_utc(pl.col("updated")).alias("last_update"),
+        pl.lit(_as_utc(meta.fetched_at), UTC_TS).alias("snapshot_at"),
+    ).collect()
+    return conform(frame).select(PARSED_COLUMNS)
+
+
+def pagination(body: bytes) -> tuple[int, int, int]:
+    """(page, total_pages, total_items) from `_pagination`; missing -> (1, 1, items on the page)."""
+    doc = _decode(body, _PAGE)
+    if not isinstance(doc, dict):
+        raise ParseError(f"{_PAGE}: expected an object, got {_kind(doc)}")
+    items: list[Any] = next((doc[k] for k in _LIST_KEYS if isinstance(doc.get(k), list)), [])
+    return _pagination(doc, len(items), _PAGE)
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def _is_live_line() -> pl.Expr:
+    """A bookmaker's current over/under line: not consensus, pulled, replaced or inactive."""
+    return (
+        (pl.col("book_id") != CONSENSUS_BOOK_ID)
+        & pl.col("offer_active").fill_null(True)
+        & pl.col("selection_active").fill_null(True)
+        & pl.col("active").fill_null(True)
+        & pl.col("is_off").fill_null(False).not_()
+        & pl.col("replaced").fill_null(False).not_()
+        & pl.col("side").is_in(("over", "under"))
+        & pl.col("line").is_not_null()
+        & pl.col("player_name").is_not_null()
+    )
+
+
+def _event_lookup(events: pl.DataFrame | None) -> pl.LazyFrame:
+    if events is None:
+        return pl.LazyFrame(schema=EVENT_COLUMNS)
+    return (
+        events.lazy()
+        .select(pl.col(name).cast(dtype) for name, dtype in EVENT_COLUMNS.items())
+        .unique("event_id", keep="first", maintain_order=True)
+    )
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+def _page_items(
+    doc: Any, key: str, what: str, outage: type[Exception] = ProviderOutage
+) -> list[dict[str, Any]]:
+    """The page's list under `key`, after the outage checks (providers.md §2.3).
+
+    An outage raises `outage`: events parsers report one as a ParseError, because the
+    process stage expects nothing else from them.
+    """
+    if not isinstance(doc, dict):
+        raise ParseError(f"{what}: expected an object with '{key}', got {_kind(doc)}")
+    if key not in doc:
+        if "message" in doc:  # API Gateway refusal, e.g. 403 {"message": "Forbidden"}
+            raise outage(_one_line(f"{what}: provider says {doc['message']!r}"))
+        raise ParseError(f"{what}: expected an object with '{key}', got keys {sorted(doc)[:8]}")
+    items = doc[key]
+    if not isinstance(items, list):
+        raise ParseError(f"{what}: '{key}' should be an array, got {_kind(items)}")
+    page, total_pages, total_items = _pagination(doc, len(items), what)
+    sentinels = [item for item in items if isinstance(item, str)]
+    if sentinels:
+        raise outage(
+            _one_line(
+                f"{what}: outage sentinel {sentinels[0]!r} in '{key}' "
+                f"(page {page}, total_items {total_items})"
+            )
+        )
+    if not items and total_items > 0 and page <= total_pages:
+        raise outage(
+            f"{what}: '{key}' is empty on page {page} of {total_pages} "
+            f"while total_items is {total_items}"
+        )
+    bad = next((i for i, item in enumerate(items) if not isinstance(item, dict)), None)
+    if bad is not None:
+        raise ParseError(f"{what}: {key}[{bad}] is {_kind(items[bad])}, not an object")
+    return items
+
+
+def _pagination(doc: dict[str, Any], n_items: int, what: str) -> tuple[int, int, int]:
+    envelope = doc.get("_pagination")
+    if not isinstance(envelope, dict):
+        return 1, 1, n_items
+    try:
+        return (
+            int(envelope.get("page") or 1),
+            int(envelope.get("total_pages") or 1),
+            int(envelope.get("total_items", n_items) or 0),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ParseError(_one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
+
+
+def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One pass over offers -> (offer columns, line columns pointing at them by `offer_idx`)."""
+    event_ids: list[Any] = []
+    market_ids: list[Any] = []
+    players: list[str | None] = []
+    offer_active: list[Any] = []
+    offer_idx: list[int] = []
+    sides: list[Any] = []
+    selection_active: list[Any] = []
+    book_ids: list[Any] = []
+    costs: list[Any] = []
+    lines: list[Any] = []
+    mains: list[Any] = []
+    updated: list[Any] = []
+    active: list[Any] = []
+    is_off: list[Any] = []
+    replaced: list[Any] = []
+    o = 0  # where we are, for the error message
+    try:
+        for o, offer in enumerate(offers):  # noqa: B007
+            event_ids.append(offer.get("event_id"))
+            market_ids.append(offer.get("market_id"))
+            players.append(_player_name(offer))
+            offer_active.append(offer.get("active"))
+            for selection in offer["selections"]:
+                side, selection_on = selection.get("selection"), selection.get("active")
+                for book in selection["books"]:
+                    book_lines = book["lines"]
+                    n = len(book_lines)
+                    offer_idx += [o] * n
+                    sides += [side] * n
+                    selection_active += [selection_on] * n
+                    book_ids += [book.get("id")] * n
+                    for line in book_lines:
+                        costs.append(line.get("cost"))
+                        lines.append(line.get("line"))
+                        mains.append(line.get("main"))
+                        updated.append(line.get("updated"))
+                        active.append(line.get("active"))
+                        is_off.append(line.get("is_off"))
+                        replaced.append(line.get("replaced"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        raise ParseError(
+            _one_line(f"{_OFFERS}: unexpected shape in offers[{o}]: {detail}")
+        ) from exc
+
+    offer_frame = pl.DataFrame(
+        {
+            "event_id": pl.Series(event_ids, dtype=pl.String, strict=False),
+            "market_id": pl.Series(market_ids, dtype=pl.String, strict=False),
+            "player_name": pl.Series(players, dtype=pl.String),
+            "offer_active": pl.Series(offer_active, dtype=pl.Boolean, strict=False),
+        }
+    )
+    line_frame = pl.DataFrame(
+        {
+            "offer_idx": pl.Series(offer_idx, dtype=pl.UInt32),
+            "selection": pl.Series(sides, dtype=pl.String, strict=False),
+            "selection_active": pl.Series(selection_active, dtype=pl.Boolean, strict=False),
+            "book_id": pl.Series(book_ids, dtype=pl.String, strict=False),
+            "cost": pl.Series(costs, dtype=pl.Float64, strict=False),
+            "line": pl.Series(lines, dtype=pl.Float64, strict=False),
+            "main": pl.Series(mains, dtype=pl.Boolean, strict=False),
+            "updated": pl.Series(updated, dtype=pl.String, strict=False),
+            "active": pl.Series(active, dtype=pl.Boolean, strict=False),
+            "is_off": pl.Series(is_off, dtype=pl.Boolean, strict=False),
+            "replaced": pl.Series(replaced, dtype=pl.Boolean, strict=False),
+        }
+    )
+    return offer_frame, line_frame
+
+
+def _player_name(offer: dict[str, Any]) -> str | None:
+    """`participants[0].name`, else the player's first and last name."""
+    participants = offer.get("participants") or [{}]
+    first = participants[0] if isinstance(participants[0], dict) else {}
+    if first.get("name"):
+        return str(first["name"])
+    player = first.get("player") or offer.get("player") or {}
+    parts = [str(player[k]) for k in ("first_name", "last_name") if player.get(k)]
+    return " ".join(parts) or None
+
+
+def _team_names(participants: Any) -> dict[str, str]:
+    """Team abbreviation -> "City Name" (e.g. "TB" -> "Tampa Bay Rays")."""
+    names: dict[str, str] = {}
+    for participant in participants if isinstance(participants, list) else []:
+        if not isinstance(participant, dict):
+            continue
+        team = participant.get("team")
+        team = team if isinstance(team, dict) else {}
+        city, name = team.get("city"), participant.get("name")
+        if not (city and name):
+            continue
+        for abbreviation in (participant.get("id"), team.get("abbreviation")):
+            if abbreviation:
+                names.setdefault(str(abbreviation), f"{city} {name}")
+    return names
+
+
+def _decode(body: bytes, what: str) -> Any:
+    if body[:2] == b"\x1f\x8b":
+        raise ParseError(f"{what}: body is still gzip-compressed")
+    if not body.strip():
+        raise ParseError(f"{what}: empty body")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        at_byte = len(exc.doc[: exc.pos].encode())
+        truncated = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
+        hint = " (truncated?)" if truncated else ""
+        raise ParseError(f"{what}: invalid JSON at byte {at_byte}: {exc.msg}{hint}") from exc
+
+
+# --- timestamps and messages ---------------------------------------------------------------
+
+
+def _parse_utc(raw: _Column) -> _Column:
+    """BettingPros "YYYY-MM-DD HH:MM:SS" (UTC) -> UTC datetime; anything else -> null."""
+    return raw.str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC", strict=False)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Naive datetimes in metadata are UTC by convention."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _kind(value: Any) -> str:
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- request plan -----------------------------------------------------------------------------
+
+SUPPORTS_HISTORY = False
+EVENT_PARSERS = {"events": parse_events}
+PROP_PARSERS = {"offers": parse_offers}
+
+
+class Options(BaseModel):
+    """`options:` of a BettingPros source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sport: str = "NBA"
+    location: str = "ALL"
+    page_limit: int = Field(10, ge=1, le=10)  # the API caps offers pages at 10
+    max_pages: int = Field(50, ge=1)
+
+
+def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: datetime | None) -> None:
+    """The day's events, then every offers page of each market for those events."""
+    options = Options.model_validate(source.options)
+    listing = fetch.get(
+        Call("events", "events", "/v3/events", (("sport", options.sport), ("date", str(partition))))
+    )
+    if not listing.landed:
+        raise SourceFailed(_error("events", listing))
+    event_ids = parse_events(listing.body)["event_id"].to_list()
+    if not event_ids:
+        fetch.note("no events")
+        return
+    for market in source.markets:
+        query = (
+            ("sport", options.sport),
+            ("market_id", market),
+            ("event_id", ":".join(event_ids)),
+            ("location", options.location),
+            ("limit", str(options.page_limit)),
+        )
+        first = fetch.get(Call("offers", f"m{market}-p1", "/v3/offers", (*query, ("page", "1"))))
+        if not first.landed:
+            raise SourceFailed(_error(f"offers market {market}", first))
+        try:
+            _, total_pages, _ = pagination(first.body)
+        except ParseError as exc:
+            fetch.note(f"market {market}: {exc}")
+            continue
+        if total_pages > options.max_pages:
+            fetch.note(
+                f"market {market}: {total_pages} pages, fetching the first {options.max_pages}"
+            )
+        rest = [
+            Call("offers", f"m{market}-p{page}", "/v3/offers", (*query, ("page", str(page))))
+            for page in range(2, min(total_pages, options.max_pages) + 1)
+        ]
+        for fetched in fetch.get_many(rest):
+            if not fetched.landed:
+                raise SourceFailed(_error(f"offers {fetched.call.stem}", fetched))
+
+
+def _error(what: str, fetched: Fetched) -> str:
+    return (
+        f"bettingpros {what}: HTTP {fetched.status} {fetched.body[:120].decode('utf-8', 'replace')}"
+    )

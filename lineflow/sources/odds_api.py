@@ -1,0 +1,423 @@
+"""The Odds API v4: parsers from response bodies to canonical frames.
+
+Parsers are pure (bytes in, polars frame out). Decoding walks the JSON once to build flat
+columns; every conversion after that is a polars expression over whole columns.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from lineflow.config import SourceConfig
+from lineflow.names import player_key_expr
+from lineflow.odds import american_to_decimal, decimal_to_american, implied_probability
+from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
+from lineflow.slate import EASTERN, iso_z, slate_window
+from lineflow.sources.base import (
+    EVENT_COLUMNS,
+    Call,
+    Fetch,
+    Fetched,
+    FileMeta,
+    ParseContext,
+    ParseError,
+    SourceFailed,
+)
+
+_EVENTS = "odds_api events"
+_EVENT_ODDS = "odds_api event odds"
+
+
+# --- parsers -------------------------------------------------------------------------------
+
+
+def parse_events(body: bytes) -> pl.DataFrame:
+    """Events list (live array or historical wrapper) -> one row per event, `EVENT_COLUMNS`."""
+    doc = _decode(body, _EVENTS)
+    _raise_for_error_body(doc, _EVENTS)
+    events = doc["data"] if isinstance(doc, dict) and "data" in doc else doc
+    if not isinstance(events, list):
+        raise ParseError(
+            f"{_EVENTS}: expected an array of events or a historical wrapper with a 'data' array, "
+            f"got {_kind(events)}"
+        )
+    ids: list[Any] = []
+    commence: list[Any] = []
+    home: list[Any] = []
+    away: list[Any] = []
+    for i, event in enumerate(events):
+        if not isinstance(event, dict) or "id" not in event or "commence_time" not in event:
+            raise ParseError(f"{_EVENTS}: item {i} is not an event with 'id' and 'commence_time'")
+        ids.append(event["id"])
+        commence.append(event["commence_time"])
+        home.append(event.get("home_team"))
+        away.append(event.get("away_team"))
+    frame = pl.DataFrame(
+        {
+            "event_id": pl.Series(ids, dtype=pl.String, strict=False),
+            "commence_time": _require_utc(commence, f"{_EVENTS}: commence_time"),
+            "home_team": pl.Series(home, dtype=pl.String, strict=False),
+            "away_team": pl.Series(away, dtype=pl.String, strict=False),
+        }
+    )
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in EVENT_COLUMNS.items())
+
+
+def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame:
+    """Event odds (live object or historical wrapper) -> prop lines, `PARSED_COLUMNS`.
+
+    One row per (bookmaker, market, player, side, line). Only Over/Under outcomes that name a
+    player (`description`) and carry a `point` become rows; Yes/No and scorer markets are skipped.
+    """
+    doc = _decode(body, _EVENT_ODDS)
+    _raise_for_error_body(doc, _EVENT_ODDS)
+    event, snapshot_raw = _unwrap_event(doc)
+    outcomes, markets, update_raw = _flatten_bookmakers(event["bookmakers"])
+
+    # All timestamps of the body in one vectorised parse: commence, snapshot, market updates.
+    stamps = _utc([event["commence_time"], snapshot_raw, *update_raw])
+    commence_time, snapshot_at = stamps[0], stamps[1]
+    if commence_time is None:
+        raise ParseError(_one_line(f"{_EVENT_ODDS}: bad commence_time {event['commence_time']!r}"))
+    if snapshot_raw is None:
+        snapshot_at = _as_utc(meta.fetched_at)
+    elif snapshot_at is None:
+        raise ParseError(_one_line(f"{_EVENT_ODDS}: bad historical timestamp {snapshot_raw!r}"))
+    market_columns = markets.with_columns(last_update=stamps.slice(2)).select(
+        pl.all().gather(outcomes["market_idx"])
+    )
+
+    rows = (
+        outcomes.hstack(market_columns)
+        .lazy()
+        .with_columns(side=pl.col("name").str.strip_chars().str.to_lowercase())
+        .filter(
+            pl.col("side").is_in(("over", "under"))
+            & (pl.col("description").str.len_bytes() > 0)
+            & pl.col("point").is_not_null()
+        )
+        .select(
+            pl.lit(meta.source, pl.String).alias("source"),
+            pl.lit(str(event["id"]), pl.String).alias("event_id"),
+            pl.lit(commence_time, UTC_TS).alias("commence_time"),
+            pl.lit(_slate_date(commence_time), pl.Date).alias("slate_date"),
+            pl.lit(_text(event.get("home_team")), pl.String).alias("home_team"),
+            pl.lit(_text(event.get("away_team")), pl.String).alias("away_team"),
+            pl.col("bookmaker").replace(dict(ctx.books)),
+            pl.col("market").replace(dict(ctx.markets)),
+            pl.col("description").alias("player_name"),
+            "side",
+            pl.col("point").alias("line"),
+            *_price_columns(pl.col("price"), pl.col("price_is_int")),
+            "last_update",
+            pl.lit(snapshot_at, UTC_TS).alias("snapshot_at"),
+        )
+    )
+    frame = _with_main_line(_with_player_key(rows)).collect()
+    return conform(frame).select(PARSED_COLUMNS)
+
+
+# --- derived columns -----------------------------------------------------------------------
+
+
+def _with_player_key(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `player_key` from `player_name`, normalising each distinct name once."""
+    names = rows.select(pl.col("player_name").unique())
+    keys = names.with_columns(player_key=player_key_expr(pl.col("player_name")))
+    return rows.join(keys, on="player_name", how="left", maintain_order="left")
+
+
+def _with_main_line(
+    rows: pl.LazyFrame, group: tuple[str, ...] = ("bookmaker", "market", "player_name")
+) -> pl.LazyFrame:
+    """Add `is_main_line`: per group, the line whose two sides are closest to even.
+
+    A line quoted on both sides wins over a one-sided line; then the smallest
+    |p_over - p_under| (a one-sided line counts as |2p - 1|); ties go to the lower line.
+    A group with a single line has it as main.
+    """
+    keys = list(group)
+    prob, side = pl.col("implied_prob"), pl.col("side")
+    ranked = rows.with_columns(
+        _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
+        _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
+    ).with_columns(
+        _one_sided=pl.col("_p_over").is_null() | pl.col("_p_under").is_null(),
+        # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly.
+        _distance=pl.when(pl.col("_p_over").is_not_null() & pl.col("_p_under").is_not_null())
+        .then((pl.col("_p_over") - pl.col("_p_under")).abs())
+        .otherwise((2 * prob - 1).abs())
+        .round(9),
+    )
+    main = pl.col("line").sort_by(["_one_sided", "_distance", "line"], nulls_last=True)
+    return ranked.with_columns(is_main_line=pl.col("line") == main.first().over(keys)).drop(
+        "_p_over", "_p_under", "_one_sided", "_distance"
+    )
+
+
+def _price_columns(price: pl.Expr, is_int: pl.Expr) -> list[pl.Expr]:
+    """price_american, price_decimal, implied_prob from a raw price, deciding the format per value.
+
+    Ints with |price| >= 100 are American; any other price above 1 is decimal (whole decimal
+    prices such as 2 may arrive as JSON ints). Anything else is not a price: null.
+    """
+    american_in = is_int & (price.abs() >= 100)
+    decimal_in = american_in.not_() & (price > 1)
+    decimal = pl.when(american_in).then(american_to_decimal(price)).when(decimal_in).then(price)
+    american = (
+        pl.when(american_in)
+        .then(price.cast(pl.Int32))
+        .when(decimal_in)
+        .then(decimal_to_american(price))
+    )
+    return [
+        american.alias("price_american"),
+        decimal.alias("price_decimal"),
+        implied_probability(decimal).alias("implied_prob"),
+    ]
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def _unwrap_event(doc: Any) -> tuple[dict[str, Any], Any]:
+    """The event object and the historical snapshot timestamp (None for live bodies)."""
+    if isinstance(doc, dict) and "data" in doc and "bookmakers" not in doc:
+        event, snapshot_raw = doc["data"], doc.get("timestamp")
+        if isinstance(event, list):
+            raise ParseError(
+                f"{_EVENT_ODDS}: historical 'data' is an array (an events list?), not one event"
+            )
+    else:
+        event, snapshot_raw = doc, None
+    if not isinstance(event, dict):
+        raise ParseError(f"{_EVENT_ODDS}: expected an event object, got {_kind(event)}")
+    missing = [k for k in ("id", "commence_time", "bookmakers") if k not in event]
+    if missing:
+        raise ParseError(f"{_EVENT_ODDS}: event object lacks {', '.join(missing)}")
+    if not isinstance(event["bookmakers"], list):
+        raise ParseError(
+            f"{_EVENT_ODDS}: 'bookmakers' should be an array, got {_kind(event['bookmakers'])}"
+        )
+    return event, snapshot_raw
+
+
+def _flatten_bookmakers(bookmakers: list[Any]) -> tuple[pl.DataFrame, pl.DataFrame, list[Any]]:
+    """One pass over bookmakers -> (outcome columns, market columns, raw market last_update).
+
+    Outcomes point at their market through `market_idx`. A market without `last_update` takes
+    its bookmaker's: the docs put it on markets, historical bodies carry it on bookmakers too.
+    """
+    market_books: list[Any] = []
+    market_keys: list[Any] = []
+    market_updates: list[Any] = []
+    market_idx: list[int] = []
+    names: list[Any] = []
+    players: list[Any] = []
+    prices: list[Any] = []
+    points: list[Any] = []
+    b, m = 0, -1  # where we are, for the error message
+    try:
+        for b, book in enumerate(bookmakers):  # noqa: B007
+            book_key, book_update, m = book["key"], book.get("last_update"), -1
+            for m, market in enumerate(book["markets"]):  # noqa: B007
+                outcomes = market["outcomes"]
+                market_idx += [len(market_keys)] * len(outcomes)
+                market_books.append(book_key)
+                market_keys.append(market["key"])
+                market_updates.append(market.get("last_update") or book_update)
+                for outcome in outcomes:
+                    names.append(outcome.get("name"))
+                    players.append(outcome.get("description"))
+                    prices.append(outcome.get("price"))
+                    points.append(outcome.get("point"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        where = f"bookmakers[{b}]" + (f".markets[{m}]" if m >= 0 else "")
+        raise ParseError(f"{_EVENT_ODDS}: unexpected shape at {where}: {_describe(exc)}") from exc
+
+    outcome_frame = pl.DataFrame(
+        {
+            "market_idx": pl.Series(market_idx, dtype=pl.UInt32),
+            "name": pl.Series(names, dtype=pl.String, strict=False),
+            "description": pl.Series(players, dtype=pl.String, strict=False),
+            "price": pl.Series(prices, dtype=pl.Float64, strict=False),
+            # The JSON number type tells an American price (int) from a decimal one (float).
+            "price_is_int": pl.Series([type(p) is int for p in prices], dtype=pl.Boolean),
+            "point": pl.Series(points, dtype=pl.Float64, strict=False),
+        }
+    )
+    market_frame = pl.DataFrame(
+        {
+            "bookmaker": pl.Series(market_books, dtype=pl.String, strict=False),
+            "market": pl.Series(market_keys, dtype=pl.String, strict=False),
+        }
+    )
+    return outcome_frame, market_frame, market_updates
+
+
+def _decode(body: bytes, what: str) -> Any:
+    if body[:2] == b"\x1f\x8b":
+        raise ParseError(f"{what}: body is still gzip-compressed")
+    if not body.strip():
+        raise ParseError(f"{what}: empty body")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        at_byte = len(exc.doc[: exc.pos].encode())
+        truncated = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
+        hint = " (truncated?)" if truncated else ""
+        raise ParseError(f"{what}: invalid JSON at byte {at_byte}: {exc.msg}{hint}") from exc
+
+
+def _raise_for_error_body(doc: Any, what: str) -> None:
+    """`{"message", "error_code"[, "details_url"]}` bodies become a ParseError naming the code."""
+    if not isinstance(doc, dict):
+        return
+    if "error_code" in doc or ("message" in doc and "id" not in doc and "data" not in doc):
+        code = doc.get("error_code", "without error_code")
+        message = doc.get("message", "")
+        raise ParseError(_one_line(f"{what}: error body {code}: {message}".rstrip(": ")))
+
+
+# --- timestamps ------------------------------------------------------------------------------
+
+
+def _utc(values: list[Any]) -> pl.Series:
+    """ISO 8601 strings or unix seconds (`dateFormat=unix`) -> UTC datetimes; unreadable -> null."""
+    raw = pl.Series("raw", values, dtype=pl.String, strict=False)
+    seconds = pl.col("raw").cast(pl.Float64, strict=False)
+    epoch = (seconds * 1_000_000).cast(pl.Int64, strict=False).cast(UTC_TS)
+    iso = pl.when(seconds.is_null()).then(pl.col("raw"))
+    frame = raw.to_frame()
+    try:
+        parsed = frame.select(
+            pl.coalesce(epoch, iso.str.to_datetime(time_unit="us", time_zone="UTC", strict=False))
+        )
+    except pl.exceptions.ComputeError:  # no value in any ISO layout polars recognises
+        parsed = frame.select(epoch)
+    return parsed.to_series().alias("")
+
+
+def _require_utc(values: list[Any], what: str) -> pl.Series:
+    parsed = _utc(values)
+    bad = pl.Series(values, dtype=pl.String, strict=False).filter(parsed.is_null())
+    if len(bad) > 0:
+        raise ParseError(_one_line(f"{what} {bad[0]!r} is not ISO 8601 or unix seconds"))
+    return parsed
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Naive datetimes in metadata are UTC by convention."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _slate_date(commence_time: datetime) -> date:
+    return commence_time.astimezone(EASTERN).date()
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _kind(value: Any) -> str:
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}"
+    return _one_line(str(exc))
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- request plan -----------------------------------------------------------------------------
+
+SUPPORTS_HISTORY = True
+EVENT_PARSERS = {"events": parse_events, "events_history": parse_events}
+PROP_PARSERS = {"player_props": parse_event_odds, "player_props_history": parse_event_odds}
+
+
+class Options(BaseModel):
+    """`options:` of an Odds API source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sport: str = "basketball_nba"
+    regions: str = "us"
+    odds_format: Literal["american", "decimal"] = "american"
+
+
+def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: datetime | None) -> None:
+    """Events of the partition, then one event-odds call per event (live, or at a snapshot)."""
+    options = Options.model_validate(source.options)
+    start, end = slate_window(partition)
+    history = snapshot is not None
+    prefix = f"/v4/historical/sports/{options.sport}" if history else f"/v4/sports/{options.sport}"
+    suffix = "_history" if history else ""
+    at = (("date", iso_z(snapshot)),) if snapshot is not None else ()
+    listing = fetch.get(
+        Call(
+            f"events{suffix}",
+            "events",
+            f"{prefix}/events",
+            (
+                ("commenceTimeFrom", iso_z(start)),
+                ("commenceTimeTo", iso_z(end)),
+                ("dateFormat", "iso"),
+                *at,
+            ),
+        )
+    )
+    if not listing.landed:
+        raise SourceFailed(_error("events", listing))
+    events = parse_events(listing.body).filter(
+        (pl.col("commence_time") >= start) & (pl.col("commence_time") < end)
+    )
+    if events.is_empty():
+        fetch.note("no events" + (f" at snapshot {iso_z(snapshot)}" if snapshot else ""))
+        return
+    query = (
+        ("regions", options.regions),
+        ("markets", ",".join(source.markets)),
+        ("oddsFormat", options.odds_format),
+        ("dateFormat", "iso"),
+        *at,
+    )
+    calls = [
+        Call(f"player_props{suffix}", event_id, f"{prefix}/events/{event_id}/odds", query)
+        for event_id in events["event_id"].to_list()
+    ]
+    for fetched in fetch.get_many(calls):
+        if fetched.landed:
+            continue
+        if fetched.status == 404:
+            fetch.note(f"event {fetched.call.stem}: not found (started or removed)")
+            continue
+        raise SourceFailed(_error(f"event {fetched.call.stem} odds", fetched))
+
+
+def _error(what: str, fetched: Fetched) -> str:
+    """One line from an Odds API error body: status, error_code and message."""
+    try:
+        body = json.loads(fetched.body)
+        detail = f"{body.get('error_code', '?')}: {body.get('message', '')}".strip()
+    except (ValueError, AttributeError):
+        detail = fetched.body[:120].decode("utf-8", "replace")
+    return f"odds_api {what}: HTTP {fetched.status} {detail}"

@@ -1,0 +1,64 @@
+"""What every stage gets (the run's context) and gives back (one result per processor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from lineflow.config import Settings
+from lineflow.http import HttpLayer
+from lineflow.landing import LandingZone
+from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import RunRow
+
+#: Statuses a processor can end with. `blocked` is its own state: not failed, not "0 rows".
+STATUSES = ("success", "partial", "blocked", "failed", "skipped")
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    run_id: str
+    partition: date
+    warehouse: DuckDBWarehouse
+    landing: LandingZone
+    http: HttpLayer
+    clock: Callable[[], datetime]
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class StageResult:
+    processor: str  # e.g. "scrape:odds_api", "process:odds_api", "consolidate"
+    phase: str  # the stage name
+    status: str = "success"
+    files: int = 0
+    rows: int = 0
+    requests: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def row(self, run_id: str, partition: date) -> RunRow:
+        assert self.started_at is not None and self.finished_at is not None
+        return RunRow(
+            run_id=run_id,
+            processor=self.processor,
+            phase=self.phase,
+            slate_date=partition,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            files=self.files,
+            rows=self.rows,
+            requests=self.requests,
+            error=self.error,
+        )
+
+    @property
+    def seconds(self) -> float:
+        if self.started_at is None or self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,98 @@
+"""Re-record fixtures/cassettes by running lineflow itself in record mode against the stand-in.
+
+    python -m lineflow.testing.record            # the incident week, 2026-01-19..23
+    python -m lineflow.testing.record --dates 2026-01-23
+
+Each pass below is one `lineflow run` with `http.mode=record`, its clock set to the pass time
+and every source's base URL pointed at a stand-in provider on loopback. State goes to a
+temporary home that is thrown away; only the cassettes are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from lineflow.config import compose
+from lineflow.runner import run_partition
+from lineflow.testing.standin import StandIn
+
+ODDS_KEY = "standin-odds-key"
+BP_KEY = "standin-bp-key"
+
+
+@dataclass(frozen=True)
+class Pass:
+    partition: date
+    now: datetime  # the stand-in's clock and lineflow's
+    sources: tuple[str, ...]
+    snapshot: str | None = None
+
+
+def incident_week() -> Iterator[Pass]:
+    """What the original pipeline saw, 2026-01-19..23 (see fixtures/README.md)."""
+    for day in (19, 20, 21, 22):
+        partition = date(2026, 1, day)
+        yield Pass(
+            partition,
+            datetime.fromisoformat(f"2026-01-{day}T16:00:00+00:00"),
+            ("odds_api", "bettingpros"),
+        )
+        yield Pass(
+            partition,
+            datetime.fromisoformat(f"2026-01-{day + 1}T12:00:00+00:00"),
+            ("odds_api",),
+            snapshot="18:00Z",
+        )
+    partition = date(2026, 1, 23)
+    yield Pass(
+        partition, datetime.fromisoformat("2026-01-23T14:08:00+00:00"), ("odds_api", "bettingpros")
+    )
+    yield Pass(partition, datetime.fromisoformat("2026-01-23T14:33:00+00:00"), ("odds_api",))
+
+
+def record(passes: list[Pass], cassettes: Path | None = None) -> None:
+    os.environ["ODDS_API_KEY"] = ODDS_KEY
+    os.environ["BETTINGPROS_API_KEY"] = BP_KEY
+    with (
+        StandIn(odds_api_key=ODDS_KEY, bettingpros_key=BP_KEY) as server,
+        tempfile.TemporaryDirectory(prefix="lineflow-record-") as home,
+    ):
+        for item in passes:
+            server.set_now(item.now)
+            overrides = [
+                f"date={item.partition}",
+                "http.mode=record",
+                f"now={item.now.isoformat()}",
+                f"home={home}/{item.partition}",
+                f"only=[{','.join(item.sources)}]",
+                *(f"sources.{name}.base_url={server.url}" for name in ("odds_api", "bettingpros")),
+            ]
+            if item.snapshot:
+                overrides.append(f"snapshot={item.snapshot}")
+            if cassettes is not None:
+                overrides.append(f"http.cassettes={cassettes}")
+            report = run_partition(compose(overrides))
+            summary = ", ".join(f"{r.processor}={r.status}" for r in report.results)
+            print(f"{item.partition} {item.now:%H:%MZ} {item.snapshot or 'live'}: {summary}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dates", nargs="*", help="only these partitions (YYYY-MM-DD)")
+    parser.add_argument("--cassettes", type=Path, help="write here instead of fixtures/cassettes")
+    args = parser.parse_args()
+    passes = list(incident_week())
+    if args.dates:
+        wanted = {date.fromisoformat(d) for d in args.dates}
+        passes = [p for p in passes if p.partition in wanted]
+    record(passes, args.cassettes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""The local warehouse: one DuckDB file holding the manifest, ledgers, staging and main tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+
+_SQL_TYPES = {
+    pl.Date(): "DATE",
+    pl.String(): "VARCHAR",
+    pl.Float64(): "DOUBLE",
+    pl.Int32(): "INTEGER",
+    pl.Boolean(): "BOOLEAN",
+    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
+}
+
+
+def _columns_ddl(schema: dict[str, pl.DataType]) -> str:
+    return ", ".join(f"{name} {_SQL_TYPES[dtype]}" for name, dtype in schema.items())
+
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS landed_files (
+    path VARCHAR PRIMARY KEY, file_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL, slate_date DATE NOT NULL, pass_id VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL, url VARCHAR, http_status INTEGER, fetched_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS processed_files (
+    file_id VARCHAR NOT NULL, slate_date DATE NOT NULL, source VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL, status VARCHAR NOT NULL, rows BIGINT NOT NULL, error VARCHAR,
+    processed_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL,
+    PRIMARY KEY (file_id, slate_date));
+CREATE TABLE IF NOT EXISTS stg_prop_lines ({_columns_ddl(PROP_LINES)});
+CREATE TABLE IF NOT EXISTS prop_lines ({_columns_ddl(PROP_LINES)});
+CREATE TABLE IF NOT EXISTS consolidations (
+    slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, rows BIGINT NOT NULL,
+    consolidated_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS blocked_resources (
+    source VARCHAR NOT NULL, slate_date DATE NOT NULL, resource VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, detail VARCHAR, first_seen TIMESTAMPTZ NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL, retry_after TIMESTAMPTZ NOT NULL, resolved_at TIMESTAMPTZ,
+    PRIMARY KEY (source, slate_date, resource));
+CREATE TABLE IF NOT EXISTS run_history (
+    run_id VARCHAR NOT NULL, processor VARCHAR NOT NULL, phase VARCHAR NOT NULL,
+    slate_date DATE, status VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL, files BIGINT NOT NULL, rows BIGINT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0, error VARCHAR);
+"""
+
+
+@dataclass(frozen=True)
+class LandedRow:
+    path: str
+    file_id: str
+    source: str
+    endpoint: str
+    slate_date: date
+    pass_id: str
+    bytes: int
+    url: str | None
+    http_status: int | None
+    fetched_at: datetime
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    processor: str
+    phase: str
+    slate_date: date | None
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    files: int
+    rows: int
+    requests: int
+    error: str | None
+
+
+class DuckDBWarehouse:
+    """All tables of one lineflow home. One writing process at a time (DuckDB's rule)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def open(self) -> DuckDBWarehouse:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(str(self.path))
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute(DDL)
+        return self
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> DuckDBWarehouse:
+        return self.open() if self._con is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("warehouse is not open")
+        return self._con
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- landing manifest ------------------------------------------------------------------
+    def record_landed(self, row: LandedRow) -> None:
+        names = ", ".join(f.name for f in fields(LandedRow))
+        marks = ", ".join("?" for _ in fields(LandedRow))
+        self.con.execute(
+            f"INSERT INTO landed_files ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+            list(astuple(row)),
+        )
+
+    def landed_paths(self, source: str, slate_date: date) -> set[str]:
+        rows = self.con.execute(
+            "SELECT path FROM landed_files WHERE source = ? AND slate_date = ?",
+            [source, slate_date],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def landed(self, slate_date: date, source: str | None = None) -> pl.DataFrame:
+        sql = "SELECT * FROM landed_files WHERE slate_date = ?"
+        params: list[Any] = [slate_date]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        return self.con.execute(sql + " ORDER BY path", params).pl()
+
+    # -- processing ledger and staging ------------------------------------------------------
+    def unprocessed(self, slate_date: date, source: str) -> pl.DataFrame:
+        """Landed files of the partition whose content is not yet in the processing ledger."""
+        return self.con.execute(
+            """
+            SELECT l.* FROM landed_files l
+            WHERE l.slate_date = ? AND l.source = ?
+              AND NOT EXISTS (SELECT 1 FROM processed_files p
+                              WHERE p.file_id = l.file_id AND p.slate_date = l.slate_date)
+            QUALIFY row_number() OVER (PARTITION BY l.file_id ORDER BY l.path) = 1
+            ORDER BY l.path
+            """,
+            [slate_date, source],
+        ).pl()
+
+    def stage_file(
+        self,
+        file: dict[str, Any],
+        frame: pl.DataFrame,
+        status: str,
+        error: str | None,
+        run_id: str,
+        now: datetime,
+    ) -> None:
+        """Stage one file's rows and mark it processed, together or not at all."""
+        with self.transaction() as con:
+            if frame.height:
+                con.register("_staged", frame)
+                try:
+                    con.execute("INSERT INTO stg_prop_lines SELECT * FROM _staged")
+                finally:
+                    con.unregister("_staged")
+            con.execute(
+                "INSERT INTO processed_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    file["file_id"],
+                    file["slate_date"],
+                    file["source"],
+                    file["endpoint"],
+                    status,
+                    frame.height,
+                    error,
+                    now,
+                    run_id,
+                ],
+            )
+
+    def mark_processed(self, file: dict[str, Any], rows: int, run_id: str, now: datetime) -> None:
+        self.con.execute(
+            "INSERT INTO processed_files VALUES (?, ?, ?, ?, 'ok', ?, NULL, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                file["file_id"],
+                file["slate_date"],
+                file["source"],
+                file["endpoint"],
+                rows,
+                now,
+                run_id,
+            ],
+        )
+
+    # -- consolidation -------------------------------------------------------------------------
+    def staging_fingerprint(self, slate_date: date) -> tuple[str, int]:
+        row = self.con.execute(
+            "SELECT coalesce(md5(string_agg(DISTINCT file_id, ',' ORDER BY file_id)), ''), "
+            "count(*) FROM stg_prop_lines WHERE slate_date = ?",
+            [slate_date],
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    def consolidated_fingerprint(self, slate_date: date) -> str | None:
+        row = self.con.execute(
+            "SELECT fingerprint FROM consolidations WHERE slate_date = ?", [slate_date]
+        ).fetchone()
+        return row[0] if row else None
+
+    def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
+        """Replace the partition in prop_lines with deduplicated staging rows, atomically."""
+        key = ", ".join(PROP_LINES_KEY)
+        columns = ", ".join(PROP_LINES)
+        with self.transaction() as con:
+            con.execute("DELETE FROM prop_lines WHERE slate_date = ?", [slate_date])
+            con.execute(
+                f"""
+                INSERT INTO prop_lines ({columns})
+                SELECT {columns} FROM stg_prop_lines WHERE slate_date = ?
+                QUALIFY row_number() OVER (
+                    PARTITION BY {key} ORDER BY last_update DESC NULLS LAST, file_id) = 1
+                """,
+                [slate_date],
+            )
+            row = con.execute(
+                "SELECT count(*) FROM prop_lines WHERE slate_date = ?", [slate_date]
+            ).fetchone()
+            rows = row[0] if row else 0
+            con.execute(
+                "INSERT OR REPLACE INTO consolidations VALUES (?, ?, ?, ?, ?)",
+                [slate_date, fingerprint, rows, now, run_id],
+            )
+        return rows
+
+    # -- blocked resources ---------------------------------------------------------------------
+    def open_block(self, source: str, slate_date: date) -> dict[str, Any] | None:
+        frame = self.con.execute(
+            "SELECT * FROM blocked_resources WHERE source = ? AND slate_date = ? "
+            "AND resolved_at IS NULL ORDER BY last_seen DESC LIMIT 1",
+            [source, slate_date],
+        ).pl()
+        return frame.row(0, named=True) if frame.height else None
+
+    def record_block(
+        self,
+        source: str,
+        slate_date: date,
+        resource: str,
+        detail: str,
+        now: datetime,
+        retry_after: datetime,
+    ) -> None:
+        self.con.execute(
+            """
+            INSERT INTO blocked_resources VALUES (?, ?, ?, 'blocked', ?, ?, ?, ?, NULL)
+            ON CONFLICT (source, slate_date, resource) DO UPDATE SET
+                status = 'blocked', detail = excluded.detail, last_seen = excluded.last_seen,
+                retry_after = excluded.retry_after, resolved_at = NULL,
+                first_seen = CASE WHEN blocked_resources.resolved_at IS NULL
+                                  THEN blocked_resources.first_seen ELSE excluded.first_seen END
+            """,
+            [source, slate_date, resource, detail, now, now, retry_after],
+        )
+
+    def resolve_blocks(self, source: str, slate_date: date, now: datetime) -> None:
+        self.con.execute(
+            "UPDATE blocked_resources SET status = 'resolved', resolved_at = ? "
+            "WHERE source = ? AND slate_date = ? AND resolved_at IS NULL",
+            [now, source, slate_date],
+        )
+
+    # -- run history -------------------------------------------------------------------------
+    def record_runs(self, rows: Iterable[RunRow]) -> None:
+        for row in rows:
+            self.con.execute(
+                "INSERT INTO run_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                list(astuple(row)),
+            )
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        return self.con.execute(sql, list(params)).pl()
