@@ -1,86 +1,70 @@
-"""`lineflow` command line: subcommands with Hydra-style overrides.
+"""`lineflow` command line: `lineflow COMMAND [key=value ...]`.
 
-Kept light at import time: heavy libraries load only when a command runs.
+Kept light at import time: a command's module, and the heavy libraries it needs, load only
+when that command runs.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-MAIN_KEYS = """\
-main keys (override as key=value):
-  date=YYYY-MM-DD        partition to run (required): the games' US/Eastern date
-  env=local|prod         local replays recorded fixtures offline (default); prod goes live
-  home=DIR               all local state: landing zone, DuckDB warehouse, logs (default var)
-  refresh=true           re-fetch the plan even where it landed (no duplicate rows either way)
-  strict=true            exit 3 when a completed run had a blocked source or failed files
-  http.mode=live|record|replay
-  only=[odds_api]        run only these sources
-  snapshot=18:00Z        historical snapshot (sources with a historical endpoint)
-  now=ISO8601            clock override for scrape passes (UTC)
-  sources.NAME.KEY=...   any source setting, e.g. sources.odds_api.base_url=http://127.0.0.1:8000
-exit codes: 0 completed, 1 a stage failed, 2 bad input, 3 strict and degraded
+from lineflow.commands import COMMANDS, MAIN_KEYS
+
+TOP_HELP = """\
+usage: lineflow COMMAND [key=value ...]
+
+Declarative batch pipelines for sports-betting lines.
+
+commands:
+{commands}
+
+{main_keys}
+Run `lineflow COMMAND --help` for a command's keys. Overrides use Hydra's syntax: key=value,
++key=value to add, list=[a,b].
+example: lineflow run date=2026-01-23
 """
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lineflow",
-        description="Declarative batch pipelines for sports-betting lines.",
-        epilog=MAIN_KEYS + "\nexample: lineflow run date=2026-01-23",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", metavar="command")
-    run = commands.add_parser(
-        "run",
-        help="run the pipeline's stages (scrape, process, consolidate) for one date",
-        description="Run every stage of the pipeline for one partition, idempotently.",
-        epilog=MAIN_KEYS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return parser
+def _top_help() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    lines = []
+    for name, module in COMMANDS.items():
+        summary = importlib.import_module(module).HELP
+        lines.append(f"  {name:<{width}}{summary}")
+    return TOP_HELP.format(commands="\n".join(lines), main_keys=MAIN_KEYS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_top_help(), end="")
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(
+            f"lineflow: error: unknown command {name!r} (commands: {', '.join(COMMANDS)})",
+            file=sys.stderr,
+        )
         return 2
-    return _dispatch(args)
+    module = importlib.import_module(COMMANDS[name])
+    if any(word in ("-h", "--help") for word in rest):
+        print(module.USAGE, end="")
+        return 0
+    return _dispatch(module, rest)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+def _dispatch(module: object, args: list[str]) -> int:
     from lineflow.errors import LineflowError
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        if args.command == "run":
-            return _run(args.overrides)
+        return int(module.main(args))  # type: ignore[attr-defined]
     except LineflowError as exc:
-        err.print(f"lineflow: error: {exc}", markup=False)
+        print(f"lineflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("lineflow: interrupted")
+        print("lineflow: interrupted", file=sys.stderr)
         return 130
-    raise AssertionError(args.command)
-
-
-def _run(overrides: list[str]) -> int:
-    from rich.console import Console
-
-    from lineflow.config import compose
-    from lineflow.reporting.summary import render
-    from lineflow.runner import run_partition
-
-    settings = compose(overrides)
-    report = run_partition(settings)
-    render(report, Console(highlight=False))
-    return report.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

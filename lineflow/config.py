@@ -72,7 +72,7 @@ class LandingConfig(Model):
 
 class PipelineConfig(Model):
     name: str
-    stages: list[Literal["scrape", "process", "consolidate"]]
+    stages: list[str]
 
 
 class Settings(Model):

@@ -77,6 +77,11 @@ def run_partition(
 ) -> RunReport:
     if settings.date is None:
         raise ConfigError("date: required (pass date=YYYY-MM-DD)")
+    unknown = [s for s in settings.pipeline.stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(
+            f"pipeline.stages: unknown stage {unknown[0]!r} (known: {', '.join(STAGES)})"
+        )
     active = settings.active_sources()
     for source in active:  # bad `only`, options or a missing secret fail before any write
         sources.load(source)
@@ -97,39 +102,39 @@ def run_partition(
             }
         },
     )
+    warehouse = DuckDBWarehouse(settings.warehouse.path)
+    ctx = RunContext(
+        settings=settings,
+        run_id=run_id,
+        partition=partition,
+        warehouse=warehouse,
+        landing=LandingZone(settings.landing.root),
+        http=http,
+        clock=clock,
+        log=logger.info,
+    )
     try:
-        with DuckDBWarehouse(settings.warehouse.path) as warehouse:
-            ctx = RunContext(
-                settings=settings,
-                run_id=run_id,
-                partition=partition,
-                warehouse=warehouse,
-                landing=LandingZone(settings.landing.root),
-                http=http,
-                clock=clock,
-                log=logger.info,
-            )
-            for stage in settings.pipeline.stages:
-                results = _run_stage(ctx, stage)
-                warehouse.record_runs(r.row(run_id, partition) for r in results)
-                for result in results:
-                    report.results.append(result)
-                    logger.info(
-                        f"{result.processor}: {result.status}",
-                        extra={
-                            "fields": {
-                                "processor": result.processor,
-                                "status": result.status,
-                                "files": result.files,
-                                "rows": result.rows,
-                                "requests": result.requests,
-                                "error": result.error,
-                            }
-                        },
-                    )
-                    on_result(result)
-                if any(r.status == "failed" and r.phase != "scrape" for r in results):
-                    break
+        for stage in settings.pipeline.stages:
+            results = _run_stage(ctx, stage)
+            warehouse.record_runs(r.row(run_id, partition) for r in results)
+            for result in results:
+                report.results.append(result)
+                logger.info(
+                    f"{result.processor}: {result.status}",
+                    extra={
+                        "fields": {
+                            "processor": result.processor,
+                            "status": result.status,
+                            "files": result.files,
+                            "rows": result.rows,
+                            "requests": result.requests,
+                            "error": result.error,
+                        }
+                    },
+                )
+                on_result(result)
+            if any(r.status == "failed" and r.phase != "scrape" for r in results):
+                break
     finally:
         logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
         close_run_log(logger)

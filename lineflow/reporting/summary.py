@@ -27,7 +27,7 @@ def render(report: RunReport, console: Console) -> None:
         ("requests", "right"),
         ("time", "right"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in report.results:
         style = _STYLE.get(r.status, "")
         table.add_row(

@@ -27,8 +27,9 @@ def run(ctx: RunContext) -> list[StageResult]:
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
         module = sources.load(source)
-        _register_dropped_files(ctx, source.name)
-        _process_source(ctx, source, module, result)
+        with ctx.warehouse.session():  # one connection for the source's files
+            _register_dropped_files(ctx, source.name)
+            _process_source(ctx, source, module, result)
         result.finished_at = ctx.clock()
     return results
 

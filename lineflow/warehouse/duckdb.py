@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import fcntl
+import functools
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
 
+from lineflow.errors import LineflowError
 from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+
+T = TypeVar("T")
 
 _SQL_TYPES = {
     pl.Date(): "DATE",
@@ -87,27 +94,103 @@ class RunRow:
     error: str | None
 
 
+def _in_session(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a warehouse method inside a session, opening a short one when none is active."""
+
+    @functools.wraps(method)
+    def wrapper(self: DuckDBWarehouse, *args: Any, **kwargs: Any) -> T:
+        with self.session():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class WarehouseBusy(LineflowError):
+    """Another process kept the warehouse longer than the configured wait."""
+
+
 class DuckDBWarehouse:
-    """All tables of one lineflow home. One writing process at a time (DuckDB's rule)."""
+    """All tables of one lineflow home.
 
-    def __init__(self, path: Path) -> None:
+    DuckDB allows one writing process per file, so every access runs inside a `session()`:
+    an exclusive file lock (shared by every lineflow process on the machine) plus a connection,
+    both released at the end. Sessions nest; methods called outside one open their own. Runs
+    of different partitions therefore interleave their short writes instead of failing.
+    """
+
+    def __init__(self, path: Path, lock_timeout_s: float = 600.0) -> None:
         self.path = path
+        self.lock_timeout_s = lock_timeout_s
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._lock_fd: int | None = None
+        self._ready = False
 
-    def open(self) -> DuckDBWarehouse:
+    @contextmanager
+    def session(self) -> Iterator[DuckDBWarehouse]:
+        if self._depth == 0:
+            self._acquire()
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release()
+
+    def _acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(self.path))
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute(DDL)
-        return self
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise WarehouseBusy(
+                        f"warehouse {self.path} stayed busy for {self.lock_timeout_s:.0f}s "
+                        "(another lineflow process is writing)"
+                    ) from None
+                time.sleep(delay)  # polling a file lock: no notification exists for flock
+                delay = min(delay * 2, 0.25)
+        self._lock_fd = fd
+        try:
+            self._con = duckdb.connect(str(self.path))
+            self._con.execute("SET TimeZone = 'UTC'")
+            if not self._ready:
+                self._con.execute(DDL)
+                self._ready = True
+        except BaseException:
+            self._release()
+            raise
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # Kept for callers that want one session for a whole block: `with warehouse: ...`.
+    def open(self) -> DuckDBWarehouse:
+        if self._depth == 0:
+            self._acquire()
+        self._depth += 1
+        return self
+
+    def close(self) -> None:
+        if self._depth > 0:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release()
 
     def __enter__(self) -> DuckDBWarehouse:
-        return self.open() if self._con is None else self
+        return self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -115,7 +198,7 @@ class DuckDBWarehouse:
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            raise RuntimeError("warehouse is not open")
+            raise RuntimeError("warehouse used outside a session")
         return self._con
 
     @contextmanager
@@ -130,6 +213,7 @@ class DuckDBWarehouse:
         con.execute("COMMIT")
 
     # -- landing manifest ------------------------------------------------------------------
+    @_in_session
     def record_landed(self, row: LandedRow) -> None:
         names = ", ".join(f.name for f in fields(LandedRow))
         marks = ", ".join("?" for _ in fields(LandedRow))
@@ -138,6 +222,7 @@ class DuckDBWarehouse:
             list(astuple(row)),
         )
 
+    @_in_session
     def landed_paths(self, source: str, slate_date: date) -> set[str]:
         rows = self.con.execute(
             "SELECT path FROM landed_files WHERE source = ? AND slate_date = ?",
@@ -145,6 +230,7 @@ class DuckDBWarehouse:
         ).fetchall()
         return {r[0] for r in rows}
 
+    @_in_session
     def landed(self, slate_date: date, source: str | None = None) -> pl.DataFrame:
         sql = "SELECT * FROM landed_files WHERE slate_date = ?"
         params: list[Any] = [slate_date]
@@ -154,6 +240,7 @@ class DuckDBWarehouse:
         return self.con.execute(sql + " ORDER BY path", params).pl()
 
     # -- processing ledger and staging ------------------------------------------------------
+    @_in_session
     def unprocessed(self, slate_date: date, source: str) -> pl.DataFrame:
         """Landed files of the partition whose content is not yet in the processing ledger."""
         return self.con.execute(
@@ -168,6 +255,7 @@ class DuckDBWarehouse:
             [slate_date, source],
         ).pl()
 
+    @_in_session
     def stage_file(
         self,
         file: dict[str, Any],
@@ -200,6 +288,7 @@ class DuckDBWarehouse:
                 ],
             )
 
+    @_in_session
     def mark_processed(self, file: dict[str, Any], rows: int, run_id: str, now: datetime) -> None:
         self.con.execute(
             "INSERT INTO processed_files VALUES (?, ?, ?, ?, 'ok', ?, NULL, ?, ?) "
@@ -216,6 +305,7 @@ class DuckDBWarehouse:
         )
 
     # -- consolidation -------------------------------------------------------------------------
+    @_in_session
     def staging_fingerprint(self, slate_date: date) -> tuple[str, int]:
         row = self.con.execute(
             "SELECT coalesce(md5(string_agg(DISTINCT file_id, ',' ORDER BY file_id)), ''), "
@@ -225,12 +315,14 @@ class DuckDBWarehouse:
         assert row is not None
         return row[0], row[1]
 
+    @_in_session
     def consolidated_fingerprint(self, slate_date: date) -> str | None:
         row = self.con.execute(
             "SELECT fingerprint FROM consolidations WHERE slate_date = ?", [slate_date]
         ).fetchone()
         return row[0] if row else None
 
+    @_in_session
     def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
         """Replace the partition in prop_lines with deduplicated staging rows, atomically."""
         key = ", ".join(PROP_LINES_KEY)
@@ -257,6 +349,7 @@ class DuckDBWarehouse:
         return rows
 
     # -- blocked resources ---------------------------------------------------------------------
+    @_in_session
     def open_block(self, source: str, slate_date: date) -> dict[str, Any] | None:
         frame = self.con.execute(
             "SELECT * FROM blocked_resources WHERE source = ? AND slate_date = ? "
@@ -265,6 +358,7 @@ class DuckDBWarehouse:
         ).pl()
         return frame.row(0, named=True) if frame.height else None
 
+    @_in_session
     def record_block(
         self,
         source: str,
@@ -286,6 +380,7 @@ class DuckDBWarehouse:
             [source, slate_date, resource, detail, now, now, retry_after],
         )
 
+    @_in_session
     def resolve_blocks(self, source: str, slate_date: date, now: datetime) -> None:
         self.con.execute(
             "UPDATE blocked_resources SET status = 'resolved', resolved_at = ? "
@@ -294,6 +389,7 @@ class DuckDBWarehouse:
         )
 
     # -- run history -------------------------------------------------------------------------
+    @_in_session
     def record_runs(self, rows: Iterable[RunRow]) -> None:
         for row in rows:
             self.con.execute(
@@ -301,5 +397,6 @@ class DuckDBWarehouse:
                 list(astuple(row)),
             )
 
+    @_in_session
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         return self.con.execute(sql, list(params)).pl()
