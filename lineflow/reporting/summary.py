@@ -19,7 +19,6 @@ _STYLE = {
 def render(report: RunReport, console: Console) -> None:
     table = Table(title=f"lineflow run {report.run_id} · partition {report.partition}")
     for column, justify in (
-        ("stage", "left"),
         ("processor", "left"),
         ("status", "left"),
         ("files", "right"),
@@ -31,7 +30,6 @@ def render(report: RunReport, console: Console) -> None:
     for r in report.results:
         style = _STYLE.get(r.status, "")
         table.add_row(
-            r.phase,
             r.processor,
             f"[{style}]{r.status}[/]" if style else r.status,
             f"{r.files:,}",
