@@ -1,0 +1,116 @@
+"""docs/sources.md's worked example works as written: one YAML plus one module."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.conftest import ROOT, query, run_cli
+
+BODY = {
+    "games": [
+        {
+            "game_id": "acme-1",
+            "tip": "2026-01-24T00:30:00Z",
+            "home": "Boston Celtics",
+            "away": "New York Knicks",
+            "props": [
+                {
+                    "player": "Jalen Example",
+                    "stat": "points",
+                    "book": "draftkings",
+                    "line": 24.5,
+                    "over": -115,
+                    "under": -105,
+                    "updated": "2026-01-23T15:00:00Z",
+                },
+                {
+                    "player": "De'Mar Example Jr.",
+                    "stat": "rebounds",
+                    "book": "fanduel",
+                    "line": 8.5,
+                    "over": 100,
+                    "under": -130,
+                    "updated": "2026-01-23T15:02:00Z",
+                },
+            ],
+        }
+    ]
+}
+KEY = "acme-secret-key-5e6f7a8b9c0d"
+
+
+class _Acme(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        _Acme.seen.append((self.path, self.headers.get("x-acme-key")))
+        ok = self.headers.get("x-acme-key") == KEY and self.path.startswith("/v1/nba/props")
+        payload = json.dumps(BODY if ok else {"message": "Forbidden"}).encode()
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def doc_files() -> dict[str, str]:
+    text = (ROOT / "docs" / "sources.md").read_text()
+    blocks = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, re.S)
+    return dict(blocks)
+
+
+def test_the_worked_example_runs_against_a_real_server(tmp_path):
+    files = doc_files()
+    assert set(files) == {"conf/source/acme.yaml", "acme.py"}
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "conf", project / "conf")
+    for name, content in files.items():
+        (project / name).write_text(content)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Acme)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    home = tmp_path / "home"
+    try:
+        result = run_cli(
+            "run",
+            "env=prod",
+            "date=2026-01-23",
+            "+source@sources.acme=acme",
+            "only=[acme]",
+            f"sources.acme.base_url=http://127.0.0.1:{server.server_address[1]}",
+            f"home={home}",
+            env={
+                "ACME_API_KEY": KEY,
+                "PYTHONPATH": str(project),
+                "LINEFLOW_CONFIG_DIR": str(project / "conf"),
+            },
+        )
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert result.code == 0, result.stdout + result.stderr
+    assert _Acme.seen and _Acme.seen[0] == ("/v1/nba/props?date=2026-01-23", KEY)
+    rows = query(
+        home,
+        "SELECT source, market, player_key, side, line, price_american "
+        "FROM prop_lines ORDER BY market, side",
+    )
+    assert rows == [
+        ("acme", "player_points", "jalen_example", "over", 24.5, -115),
+        ("acme", "player_points", "jalen_example", "under", 24.5, -105),
+        ("acme", "player_rebounds", "demar_example", "over", 8.5, 100),
+        ("acme", "player_rebounds", "demar_example", "under", 8.5, -130),
+    ]
+    assert query(home, "SELECT processor, status FROM run_history ORDER BY processor") == [
+        ("consolidate", "success"),
+        ("process:acme", "success"),
+        ("scrape:acme", "success"),
+    ]
+    assert KEY not in "".join(str(p.read_bytes()) for p in home.rglob("*") if p.is_file())
