@@ -1,0 +1,404 @@
+"""Historical backfill sweeps: one resumable command over a range of partitions.
+
+A backfill is a persisted manifest (in the state store) of partitions, each run like
+`lineflow run date=D snapshot=S only=[...]`: the historical request plan lands, then process and
+consolidate run as for live data. Every partition's progress is written as it happens, so a
+crash or Ctrl-C leaves a manifest that `lineflow backfill resume ID` continues.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lineflow.config import Settings
+from lineflow.errors import ConfigError, LineflowError
+from lineflow.runner import RunReport, run_partition
+from lineflow.state import StateStore
+
+DDL = """
+CREATE TABLE IF NOT EXISTS backfills (
+    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, start_date TEXT NOT NULL,
+    end_date TEXT NOT NULL, sources TEXT NOT NULL, snapshot TEXT NOT NULL,
+    fallback_snapshots TEXT NOT NULL, reprocess TEXT NOT NULL, sort_order TEXT NOT NULL,
+    status TEXT NOT NULL, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS backfill_partitions (
+    backfill_id TEXT NOT NULL, slate_date TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0, credits INTEGER NOT NULL DEFAULT 0,
+    snapshot_used TEXT, last_error TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (backfill_id, slate_date));
+"""
+
+Reprocess = Literal["missing", "failed", "all"]
+#: Partition states. `complete` partitions are skipped by later `reprocess=missing` backfills.
+PENDING, RUNNING, COMPLETE, FAILED, SKIPPED = "pending", "running", "complete", "failed", "skipped"
+
+
+class BackfillRequest(BaseModel):
+    """The backfill's own keys (the rest of the command line are config overrides)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: date
+    end: date
+    sources: list[str] = ["odds_api"]
+    reprocess: Reprocess = "missing"
+    snapshot: str = "18:00Z"
+    fallback_snapshots: list[str] = ["16:00Z", "20:00Z"]
+    max_parallel: int = Field(2, ge=1, le=32)
+    dry_run: bool = False
+    order: Literal["asc", "desc"] = "asc"
+    games_per_day: int = Field(10, ge=1, le=30)  # for dry-run estimates only
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date(cls, value: object) -> object:
+        text = str(value)
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+    @model_validator(mode="after")
+    def _range(self) -> BackfillRequest:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if (self.end - self.start).days > 3660:
+            raise ValueError("a range of more than ten years")
+        return self
+
+    def partitions(self) -> list[date]:
+        days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+        return days[::-1] if self.order == "desc" else days
+
+
+def parse_request(args: list[str]) -> tuple[BackfillRequest, list[str]]:
+    """Split `key=value` words into backfill keys and config overrides; validate the former."""
+    own = set(BackfillRequest.model_fields)
+    mine: dict[str, object] = {}
+    overrides = []
+    for word in args:
+        key, sep, value = word.partition("=")
+        if sep and key in own:
+            mine[key] = _list(value) if key in ("sources", "fallback_snapshots") else value
+        else:
+            overrides.append(word)
+    try:
+        return BackfillRequest.model_validate(mine), overrides
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "backfill"
+        if err["type"] == "missing":
+            raise ConfigError(
+                f"{key}: required (backfill start=YYYY-MM-DD end=YYYY-MM-DD)"
+            ) from None
+        raise ConfigError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _list(text: str) -> list[str]:
+    inner = text.strip().removeprefix("[").removesuffix("]")
+    return [item.strip() for item in inner.split(",") if item.strip()]
+
+
+@dataclass
+class Estimate:
+    partitions: int
+    requests: int
+    credits: int
+    markets: int
+    regions: int
+
+
+def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]:
+    """Partitions this backfill leaves alone, with the reason (Airflow's none/failed/all)."""
+    if request.reprocess == "all":
+        return {}
+    skipped = {}
+    for day, status in earlier.items():
+        if status == COMPLETE:
+            skipped[day] = "already complete (reprocess=all to redo)"
+        elif request.reprocess == "missing":
+            skipped[day] = "failed before (reprocess=failed to retry)"
+    return skipped
+
+
+def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> Estimate:
+    """Requests and Odds API credits before anything is spent (docs: 10 x markets x regions
+    per historical event-odds call, 1 per historical events call)."""
+    source = settings.sources.get("odds_api")
+    markets = len(source.markets) if source else 0
+    regions = len(str((source.options if source else {}).get("regions", "us")).split(","))
+    per_day_requests = 1 + request.games_per_day
+    per_day_credits = 1 + request.games_per_day * 10 * markets * regions
+    n = len(todo)
+    return Estimate(n, n * per_day_requests, n * per_day_credits, markets, regions)
+
+
+class Manifest:
+    """The persisted state of backfills, in the state store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        store.ensure(DDL)
+
+    def create(self, request: BackfillRequest) -> str:
+        backfill_id = f"bf-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
+        now = _now()
+        with self.store.transaction() as con:
+            con.execute(
+                "INSERT INTO backfills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL)",
+                (
+                    backfill_id,
+                    now,
+                    str(request.start),
+                    str(request.end),
+                    ",".join(request.sources),
+                    request.snapshot,
+                    ",".join(request.fallback_snapshots),
+                    request.reprocess,
+                    request.order,
+                ),
+            )
+            con.executemany(
+                "INSERT INTO backfill_partitions (backfill_id, slate_date, status, updated_at) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(backfill_id, str(d), now) for d in request.partitions()],
+            )
+        return backfill_id
+
+    def request(self, backfill_id: str) -> BackfillRequest:
+        with self.store.connect() as con:
+            row = con.execute("SELECT * FROM backfills WHERE id = ?", (backfill_id,)).fetchone()
+        if row is None:
+            raise ConfigError(
+                f"backfill {backfill_id!r}: no such backfill (see `lineflow backfill status`)"
+            )
+        return BackfillRequest.model_validate(
+            {
+                "start": row["start_date"],
+                "end": row["end_date"],
+                "sources": row["sources"].split(","),
+                "snapshot": row["snapshot"],
+                "fallback_snapshots": [s for s in row["fallback_snapshots"].split(",") if s],
+                "reprocess": row["reprocess"],
+                "order": row["sort_order"],
+            }
+        )
+
+    def partitions(self, backfill_id: str) -> list[dict]:
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT * FROM backfill_partitions WHERE backfill_id = ? ORDER BY slate_date",
+                (backfill_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def earlier_outcomes(self, request: BackfillRequest) -> dict[str, str]:
+        """slate_date -> best earlier status (complete beats failed) for the same sources and
+        snapshot, across every backfill so far."""
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT p.slate_date, max(p.status = 'complete') AS ok, "
+                "max(p.status = 'failed') AS bad FROM backfill_partitions p "
+                "JOIN backfills b ON b.id = p.backfill_id "
+                "WHERE b.sources = ? AND b.snapshot = ? GROUP BY p.slate_date",
+                (",".join(request.sources), request.snapshot),
+            ).fetchall()
+        return {r[0]: COMPLETE if r["ok"] else FAILED for r in rows if r["ok"] or r["bad"]}
+
+    def skip(self, backfill_id: str, days: list[str], reason: str) -> None:
+        with self.store.transaction() as con:
+            con.executemany(
+                "UPDATE backfill_partitions SET status = 'skipped', last_error = ?, "
+                "updated_at = ? WHERE backfill_id = ? AND slate_date = ?",
+                [(reason, _now(), backfill_id, d) for d in days],
+            )
+
+    def update(self, backfill_id: str, day: date, **fields: object) -> None:
+        fields["updated_at"] = _now()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.store.transaction() as con:
+            con.execute(
+                f"UPDATE backfill_partitions SET {assignments} "
+                "WHERE backfill_id = ? AND slate_date = ?",
+                (*fields.values(), backfill_id, str(day)),
+            )
+
+    def start_attempt(self, backfill_id: str, day: date) -> None:
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfill_partitions SET status = 'running', attempts = attempts + 1, "
+                "updated_at = ? WHERE backfill_id = ? AND slate_date = ?",
+                (_now(), backfill_id, str(day)),
+            )
+
+    def release_running(self, backfill_id: str) -> None:
+        """After an interruption, partitions that were running go back to pending."""
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfill_partitions SET status = 'pending', updated_at = ? "
+                "WHERE backfill_id = ? AND status = 'running'",
+                (_now(), backfill_id),
+            )
+
+    def finish(self, backfill_id: str) -> str:
+        parts = self.partitions(backfill_id)
+        status = (
+            "complete"
+            if all(p["status"] in (COMPLETE, SKIPPED) for p in parts)
+            else ("failed" if any(p["status"] == FAILED for p in parts) else "incomplete")
+        )
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfills SET status = ?, finished_at = ? WHERE id = ?",
+                (status, _now(), backfill_id),
+            )
+        return status
+
+    def list(self) -> list[dict]:
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT b.*, sum(p.status = 'complete') AS complete, count(*) AS total "
+                "FROM backfills b JOIN backfill_partitions p ON p.backfill_id = b.id "
+                "GROUP BY b.id ORDER BY b.created_at DESC"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class PartitionOutcome:
+    day: date
+    status: str
+    snapshot: str | None = None
+    requests: int = 0
+    rows: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_one(
+    settings: Settings, request: BackfillRequest, day: date, refresh: bool
+) -> PartitionOutcome:
+    """Run one partition at the snapshot, falling back to later/earlier ones when empty."""
+    outcome = PartitionOutcome(day, FAILED)
+    for snapshot in [request.snapshot, *request.fallback_snapshots]:
+        partition_settings = settings.model_copy(
+            update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
+        )
+        report = run_partition(partition_settings)
+        outcome.requests += report.requests
+        outcome.snapshot = snapshot
+        rows = _rows(report)
+        outcome.rows = rows
+        if report.failed:
+            outcome.status = FAILED
+            outcome.error = report.failed[0].error or report.failed[0].status
+            return outcome
+        if not _found_nothing(report):
+            outcome.status = COMPLETE
+            return outcome
+        outcome.notes.append(f"no events at {snapshot}")
+    outcome.status = COMPLETE
+    outcome.notes.append("no games found at any snapshot: an empty day")
+    return outcome
+
+
+def _rows(report: RunReport) -> int:
+    return max((r.rows for r in report.results if r.processor == "consolidate"), default=0)
+
+
+def _found_nothing(report: RunReport) -> bool:
+    scrapes = [r for r in report.results if r.phase == "scrape" and r.status != "skipped"]
+    return bool(scrapes) and all(
+        any(note.startswith("no events") for note in r.notes) for r in scrapes
+    )
+
+
+def execute(
+    settings: Settings,
+    manifest: Manifest,
+    backfill_id: str,
+    request: BackfillRequest,
+    *,
+    max_parallel: int,
+    on_done: Callable[[PartitionOutcome], None] = lambda _o: None,
+    stop: threading.Event | None = None,
+) -> str:
+    """Run the manifest's pending and failed partitions, `max_parallel` at a time."""
+    stop = stop or threading.Event()
+    todo = [
+        date.fromisoformat(p["slate_date"])
+        for p in manifest.partitions(backfill_id)
+        if p["status"] in (PENDING, FAILED, RUNNING)  # running: its process died
+    ]
+    if request.order == "desc":
+        todo.reverse()
+    refresh = request.reprocess == "all"
+    pending: set[Future[PartitionOutcome]] = set()
+    queue: Iterator[date] = iter(todo)
+    try:
+        with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+            futures: dict[Future[PartitionOutcome], date] = {}
+            for day in _take(queue, max_parallel):
+                manifest.start_attempt(backfill_id, day)
+                future = pool.submit(run_one, settings, request, day, refresh)
+                futures[future] = day
+                pending.add(future)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    day = futures.pop(future)
+                    try:
+                        outcome = future.result()
+                    except LineflowError as exc:
+                        outcome = PartitionOutcome(day, FAILED, error=str(exc))
+                    manifest.update(
+                        backfill_id,
+                        day,
+                        status=outcome.status,
+                        requests=outcome.requests,
+                        rows=outcome.rows,
+                        snapshot_used=outcome.snapshot,
+                        last_error=outcome.error,
+                    )
+                    on_done(outcome)
+                    if stop.is_set():
+                        continue
+                    for next_day in _take(queue, 1):
+                        manifest.start_attempt(backfill_id, next_day)
+                        nxt = pool.submit(run_one, settings, request, next_day, refresh)
+                        futures[nxt] = next_day
+                        pending.add(nxt)
+    finally:
+        manifest.release_running(backfill_id)
+    return manifest.finish(backfill_id)
+
+
+def _take(queue: Iterator[date], n: int) -> list[date]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(queue))
+        except StopIteration:
+            break
+    return out
+
+
+def credits_estimate_text(est: Estimate) -> str:
+    return (
+        f"{est.partitions} partitions, about {est.requests:,} requests and "
+        f"{est.credits:,} Odds API credits ({est.markets} markets x {est.regions} region(s); "
+        f"10 x markets x regions per event-odds call, 1 per events call)"
+    )

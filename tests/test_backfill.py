@@ -1,0 +1,112 @@
+"""`lineflow backfill`: the Odds API props of 2026-01-19..22 from the historical snapshots."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, query, run_cli, table_checksum
+
+RANGE = ("start=2026-01-19", "end=2026-01-22")
+
+
+def lines_without_run_ids(home):
+    return query(
+        home,
+        "SELECT count(*), md5(string_agg(t::VARCHAR, ',' ORDER BY t::VARCHAR)) "
+        "FROM (SELECT * EXCLUDE (run_id) FROM prop_lines) t",
+    )
+
+
+def test_dry_run_prints_the_cost_and_touches_nothing(home):
+    result = run_cli("backfill", *RANGE, f"home={home}", "dry_run=true")
+    assert result.code == 0, result.stderr
+    assert "4 partitions, about 44 requests and 1,604 Odds API credits" in result.stdout
+    assert not home.exists()
+
+
+def test_backfill_fills_the_four_days_then_a_second_run_asks_nothing(home):
+    first = run_cli("backfill", *RANGE, f"home={home}")
+    assert first.code == 0, first.stdout + first.stderr
+    per_day = query(
+        home,
+        "SELECT slate_date::VARCHAR, count(*), min(hour(snapshot_at)), "
+        "count(DISTINCT player_key) FILTER (market = 'player_points') "
+        "FROM prop_lines GROUP BY 1 ORDER BY 1",
+    )
+    assert [d for d, *_ in per_day] == ["2026-01-19", "2026-01-20", "2026-01-21", "2026-01-22"]
+    assert all(rows > 0 and hour == 17 and players >= 70 for _, rows, hour, players in per_day)
+    assert "complete" in first.stdout
+
+    before = table_checksum(home, "prop_lines")
+    second = run_cli("backfill", *RANGE, f"home={home}", "reprocess=missing")
+    assert second.code == 0
+    assert "0 partitions to run, 4 skipped" in second.stdout
+    assert table_checksum(home, "prop_lines") == before
+    assert query(home, "SELECT count(DISTINCT run_id) FROM run_history") == [(4,)], (
+        "the second backfill ran nothing"
+    )
+
+    status = run_cli("backfill", "status", f"home={home}")
+    assert status.code == 0 and "4/4" in status.stdout
+
+
+def test_bad_keys_are_one_line_and_exit_2(home):
+    for args, message in [
+        (("start=2026-01-22", "end=2026-01-19"), "end 2026-01-19 is before start 2026-01-22"),
+        (("start=2026-01-19",), "end: required"),
+        ((*RANGE, "reprocess=sometimes"), "reprocess: Input should be 'missing', 'failed'"),
+        ((*RANGE, "sources=[bettingpros]"), "bettingpros has no historical endpoint"),
+    ]:
+        result = run_cli("backfill", *args, f"home={home}")
+        assert result.code == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (home / "lineflow.duckdb").exists()
+
+
+def test_a_backfill_killed_half_way_resumes_where_it_stopped(tmp_path):
+    home, clean = tmp_path / "home", tmp_path / "clean"
+    assert run_cli("backfill", *RANGE, f"home={clean}", "max_parallel=1").code == 0
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lineflow", "backfill", *RANGE, f"home={home}", "max_parallel=1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    done = 0
+    while done < 2 and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            con = sqlite3.connect(home / "state.sqlite", timeout=5)
+            done = con.execute(
+                "SELECT count(*) FROM backfill_partitions WHERE status = 'complete'"
+            ).fetchone()[0]
+            con.close()
+        except sqlite3.OperationalError:
+            done = 0  # the store is not created yet
+        time.sleep(0.05)  # polling another process's progress; the condition is what we wait on
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert 2 <= done < 4, f"killed after {done} partitions"
+
+    con = sqlite3.connect(home / "state.sqlite")
+    (backfill_id,) = con.execute("SELECT id FROM backfills").fetchone()
+    con.close()
+    resumed = run_cli("backfill", "resume", backfill_id, f"home={home}")
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    attempts = dict(query_state(home, "SELECT slate_date, attempts FROM backfill_partitions"))
+    assert sum(attempts.values()) <= 5, "completed partitions are not run again"
+    assert lines_without_run_ids(home) == lines_without_run_ids(clean)
+
+
+def query_state(home, sql):
+    con = sqlite3.connect(home / "state.sqlite")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
