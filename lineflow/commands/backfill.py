@@ -146,7 +146,13 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
             stats["requests"] += outcome.requests
             stats["rows"] += outcome.rows
             stats["errors"] += outcome.status == "failed"
-            progress.update(task, advance=1, **stats)
+            progress.update(
+                task,
+                advance=1,
+                requests=stats["requests"],
+                rows=stats["rows"],
+                errors=stats["errors"],
+            )
 
         try:
             status = execute(
