@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS backfill_partitions (
     backfill_id TEXT NOT NULL, slate_date TEXT NOT NULL, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
     rows INTEGER NOT NULL DEFAULT 0, credits INTEGER NOT NULL DEFAULT 0,
-    snapshot_used TEXT, last_error TEXT, updated_at TEXT NOT NULL,
+    snapshot_used TEXT, last_error TEXT, note TEXT, updated_at TEXT NOT NULL,
     PRIMARY KEY (backfill_id, slate_date));
 """
 
@@ -372,6 +372,7 @@ def execute(
                         rows=outcome.rows,
                         snapshot_used=outcome.snapshot,
                         last_error=outcome.error,
+                        note="; ".join(outcome.notes) or None,
                     )
                     on_done(outcome)
                     if stop.is_set():

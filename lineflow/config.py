@@ -174,10 +174,7 @@ def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[st
     conf = (config_dir or default_config_dir()).resolve()
     if not (conf / "config.yaml").is_file():
         raise ConfigError(f"no config.yaml in {conf} (set {CONFIG_DIR_ENV} or run from a project)")
-    root = str(conf.parent)
-    if not OmegaConf.has_resolver("project_root"):
-        OmegaConf.register_new_resolver("project_root", lambda: _project_root())
-    _PROJECT_ROOT[0] = root
+    register_resolvers(str(conf.parent))
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
@@ -198,8 +195,13 @@ def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[st
 _PROJECT_ROOT = [""]
 
 
-def _project_root() -> str:
-    return _PROJECT_ROOT[0]
+def register_resolvers(project_root: str) -> None:
+    """`${project_root:}`: the folder holding conf/ (fixtures/ sits beside it)."""
+    from omegaconf import OmegaConf
+
+    _PROJECT_ROOT[0] = project_root
+    if not OmegaConf.has_resolver("project_root"):
+        OmegaConf.register_new_resolver("project_root", lambda: _PROJECT_ROOT[0])
 
 
 def validate(container: dict[str, Any]) -> Settings:

@@ -187,7 +187,7 @@ def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-unty
             str(p["attempts"]),
             f"{p['requests']:,}",
             f"{p['rows']:,}",
-            p["last_error"] or "",
+            p["last_error"] or p["note"] or "",
         )
     console.print(table)
 

@@ -7,7 +7,7 @@ from lineflow.commands import MAIN_KEYS
 HELP = "run the pipeline's stages for one date (scrape, process, consolidate, ...)"
 
 USAGE = f"""\
-usage: lineflow run date=YYYY-MM-DD [key=value ...]
+usage: lineflow run date=YYYY-MM-DD [key=value ...]\n       lineflow run -m date=D1,D2,... [key=value ...]
 
 Run every stage of the pipeline for one partition, idempotently: a rerun leaves the same tables
 and makes no HTTP request for what already landed.
@@ -18,6 +18,9 @@ and makes no HTTP request for what already landed.
   snapshot=18:00Z        historical snapshot (sources with a historical endpoint)
   now=ISO8601            clock override for scrape passes (UTC)
   sources.NAME.KEY=...   any source setting, e.g. sources.odds_api.base_url=http://127.0.0.1:8000
+
+  -m date=D1,D2,...      Hydra multirun: each partition its own job, in parallel processes
+                         (joblib launcher; hydra.launcher.n_jobs=N)
 
 exit codes: 0 completed, 1 a stage failed, 2 bad input, 3 strict and degraded
 example: lineflow run date=2026-01-23 home=/tmp/lf
@@ -31,6 +34,10 @@ def main(args: list[str]) -> int:
     from lineflow.reporting.summary import render
     from lineflow.runner import run_partition
 
+    if args and args[0] in ("-m", "--multirun"):
+        from lineflow.multirun import multirun
+
+        return multirun(args[1:])
     settings = compose(args)
     report = run_partition(settings)
     render(report, Console(highlight=False))
