@@ -7,7 +7,8 @@ from lineflow.commands import MAIN_KEYS
 HELP = "run the pipeline's stages for one date (scrape, process, consolidate, ...)"
 
 USAGE = f"""\
-usage: lineflow run date=YYYY-MM-DD [key=value ...]\n       lineflow run -m date=D1,D2,... [key=value ...]
+usage: lineflow run date=YYYY-MM-DD [key=value ...]
+       lineflow run -m date=D1,D2,... [key=value ...]
 
 Run every stage of the pipeline for one partition, idempotently: a rerun leaves the same tables
 and makes no HTTP request for what already landed.
