@@ -168,7 +168,6 @@ def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[st
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     conf = (config_dir or default_config_dir()).resolve()
@@ -179,13 +178,20 @@ def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[st
     try:
         with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        raw = OmegaConf.to_container(cfg, resolve=True)
+        return to_settings_dict(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_hydra_message(exc)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def to_settings_dict(cfg: Any) -> dict[str, Any]:
+    """A composed (Dict)Config as the plain dict `Settings` validates; sources learn their name."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(raw, dict)
-    container: dict[str, Any] = {str(k): v for k, v in raw.items()}
+    container: dict[str, Any] = {str(k): v for k, v in raw.items() if k != "hydra"}
     for name, source in (container.get("sources") or {}).items():
         if isinstance(source, dict):
             source.setdefault("name", name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lineflow.config import default_config_dir, register_resolvers, validate
+from lineflow.config import default_config_dir, register_resolvers, to_settings_dict, validate
 
 #: Hydra writes nothing into the working directory: sweep metadata goes under home.
 HYDRA_DEFAULTS = [
@@ -25,7 +25,6 @@ HYDRA_DEFAULTS = [
 
 def _job(cfg: Any) -> int:
     """One partition of the sweep (runs in a launcher worker process)."""
-    from omegaconf import OmegaConf
     from rich.console import Console
 
     from lineflow.errors import LineflowError
@@ -33,12 +32,7 @@ def _job(cfg: Any) -> int:
     from lineflow.runner import run_partition
 
     register_resolvers(str(Path(cfg_dir_hint()).parent))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    container = {str(k): v for k, v in container.items() if k != "hydra"}
-    for name, source in (container.get("sources") or {}).items():
-        if isinstance(source, dict):
-            source.setdefault("name", name)
+    container = to_settings_dict(cfg)
     console = Console(highlight=False)
     try:
         report = run_partition(validate(container))
