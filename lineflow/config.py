@@ -70,9 +70,33 @@ class LandingConfig(Model):
     root: Path
 
 
+class ModelConfig(Model):
+    """A prediction model: import path `module:Class` plus its parameters."""
+
+    name: str
+    path: str
+    params: dict[str, Any] = {}
+
+
+class HealConfig(Model):
+    lookback_days: int = Field(3, ge=0, le=60)
+    min_age_minutes: float = Field(0, ge=0)
+
+
+class PredictConfig(Model):
+    markets: list[str] = ["player_points"]
+    workers: int = Field(1, ge=1, le=32)
+    heartbeat_s: float = Field(5, gt=0)
+    #: A running batch whose heartbeat is older than this belongs to a dead process.
+    stale_after_s: float = Field(60, gt=0)
+    models: list[ModelConfig]
+    heal: HealConfig = HealConfig(lookback_days=3, min_age_minutes=0)
+
+
 class PipelineConfig(Model):
     name: str
     stages: list[str]
+    predict: PredictConfig | None = None
 
 
 class Settings(Model):

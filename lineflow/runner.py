@@ -15,7 +15,7 @@ from lineflow.errors import ConfigError, LineflowError
 from lineflow.http import HttpLayer
 from lineflow.landing import LandingZone
 from lineflow.logs import close_run_log, open_run_log
-from lineflow.stages import consolidate, process, scrape
+from lineflow.stages import consolidate, predict, process, scrape
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse import DuckDBWarehouse
 
@@ -23,6 +23,7 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
     "process": process.run,
     "consolidate": consolidate.run,
+    "predict": predict.run,
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STRICT = 0, 1, 2, 3

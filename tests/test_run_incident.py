@@ -59,6 +59,7 @@ def test_run_history_has_every_stage_and_the_scrapers(first_run):
         "process:odds_api": "success",
         "process:bettingpros": "success",
         "consolidate": "success",
+        "predict": "skipped",
     }
 
 
