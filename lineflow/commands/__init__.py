@@ -9,6 +9,9 @@ inside `main`, so `lineflow --help` stays fast.
 #: command name -> module; the order is the order of `lineflow --help`.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
+    "status": "lineflow.commands.status",
+    "health": "lineflow.commands.health",
+    "doctor": "lineflow.commands.doctor",
 }
 
 #: The keys most runs touch; every command's help shows them.
