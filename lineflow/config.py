@@ -99,6 +99,60 @@ class PipelineConfig(Model):
     predict: PredictConfig | None = None
 
 
+class SourceExpectation(Model):
+    """What a complete day of one source looks like, per scheduled game."""
+
+    rows_per_game: int = Field(default=0, ge=0)
+    players_per_game: int = Field(default=0, ge=0)
+
+
+class AlertThresholds(Model):
+    lock_age_minutes: float = Field(default=15, gt=0)
+    quota_min_remaining: int = Field(default=500, ge=0)
+    proxy_success_warn: float = Field(default=0.8, ge=0, le=1)
+    proxy_success_critical: float = Field(default=0.5, ge=0, le=1)
+
+
+class EmailConfig(Model):
+    """SMTP delivery of the health summary; user and password come from the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    #: PEM bundle to trust for STARTTLS (a private relay's own CA); null = the system's.
+    ca_file: Path | None = None
+    user_env: str = ""
+    password_env: str = ""
+    sender: str = "lineflow@localhost"
+    recipients: list[str] = []
+    subject: str = "lineflow health {date}: {grade}"
+    timeout_s: float = Field(default=30, gt=0)
+
+
+class HealthConfig(Model):
+    """Expectations, alert thresholds and delivery of `lineflow status` and `lineflow health`."""
+
+    #: Stages whose processors run once per source (`scrape:odds_api`); others run once.
+    per_source_stages: list[str] = ["scrape", "process"]
+    expectations: dict[str, SourceExpectation] = {}
+    alerts: AlertThresholds = AlertThresholds()
+    email: EmailConfig = EmailConfig()
+
+
+class Playbook(Model):
+    """A recovery playbook: a detector names what is wrong, an action repairs it."""
+
+    name: str
+    detector: str
+    action: str
+    description: str = ""
+    params: dict[str, Any] = {}
+
+
+class DoctorConfig(Model):
+    playbooks: list[Playbook] = []
+
+
 class Settings(Model):
     """The validated, composed configuration of one lineflow invocation."""
 
@@ -115,6 +169,8 @@ class Settings(Model):
     landing: LandingConfig
     pipeline: PipelineConfig
     sources: dict[str, SourceConfig]
+    health: HealthConfig = HealthConfig()
+    doctor: DoctorConfig = DoctorConfig()
 
     @field_validator("date", mode="before")
     @classmethod

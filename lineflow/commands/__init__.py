@@ -10,6 +10,9 @@ inside `main`, so `lineflow --help` stays fast.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
     "backfill": "lineflow.commands.backfill",
+    "status": "lineflow.commands.status",
+    "health": "lineflow.commands.health",
+    "doctor": "lineflow.commands.doctor",
 }
 
 #: The keys most runs touch; every command's help shows them.

@@ -1,1 +1,1 @@
-"""What lineflow tells people: run summaries (status and health come later)."""
+"""What lineflow tells people: run summaries, status, health (terminal, HTML, e-mail), doctor."""

@@ -1,0 +1,222 @@
+"""Readers of what other features record: locks, dead letters, proxy health, quota, predictions.
+
+Each section of status, health and doctor reads through one small function here, and each
+returns None when the table it needs does not exist yet ("not recorded yet"), so the commands
+work on a home where a feature never ran. The table and column names are this module's guess
+at what the locks, dead-letter, proxy, validation and prediction features record; when one of
+them lands, only its reader changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lineflow.config import Settings
+from lineflow.errors import ConfigError
+from lineflow.state import StateStore
+from lineflow.warehouse import DuckDBWarehouse
+
+NOT_RECORDED = "not recorded yet"
+
+#: The minimal lock table this branch creates when none exists (see `release_lock`).
+LOCKS_DDL = """
+CREATE TABLE IF NOT EXISTS locks (
+    key TEXT PRIMARY KEY, owner TEXT NOT NULL, slate_date TEXT, acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT, expires_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'held');
+"""
+
+
+@dataclass
+class Stores:
+    """The two places state lives: the DuckDB warehouse and the SQLite state store."""
+
+    warehouse: DuckDBWarehouse
+    state_path: Path
+    _duck: set[str] | None = field(default=None, repr=False)
+
+    def duck_tables(self) -> set[str]:
+        if self._duck is None:
+            names = self.warehouse.query("SELECT table_name FROM information_schema.tables")
+            self._duck = set(names["table_name"].to_list())
+        return self._duck
+
+    def state_tables(self) -> set[str]:
+        if not self.state_path.is_file():
+            return set()
+        with self.state() as con:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {r[0] for r in rows}
+
+    @contextmanager
+    def state(self) -> Iterator[sqlite3.Connection]:
+        with StateStore(self.state_path).connect() as con:
+            yield con
+
+    def state_frame(self, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
+        with self.state() as con:
+            cur = con.execute(sql, params)
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        return pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row")
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored instant (ISO-8601 text, epoch seconds or a datetime) as an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- state store (SQLite) ---------------------------------------------------------------------
+
+
+def read_locks(stores: Stores) -> list[dict[str, Any]] | None:
+    """Locks held: key, owner, slate_date, acquired_at, heartbeat_at, expires_at (UTC)."""
+    if "locks" not in stores.state_tables():
+        return None
+    with stores.state() as con:
+        rows = [dict(r) for r in con.execute("SELECT * FROM locks ORDER BY key").fetchall()]
+    for row in rows:
+        for column in ("acquired_at", "heartbeat_at", "expires_at"):
+            row[column] = as_utc(row.get(column))
+    return rows
+
+
+def release_lock(stores: Stores, key: str, acquired_at: datetime) -> bool:
+    """Delete one lock, only if it is still the same acquisition (a retaken lock stays)."""
+    with StateStore(stores.state_path).transaction() as con:
+        row = con.execute("SELECT acquired_at FROM locks WHERE key = ?", (key,)).fetchone()
+        if row is None or as_utc(row[0]) != acquired_at:
+            return False
+        con.execute("DELETE FROM locks WHERE key = ?", (key,))
+    return True
+
+
+def ensure_lock_table(stores: Stores) -> bool:
+    """Create the minimal lock table when none exists; True when it had to be created."""
+    if "locks" in stores.state_tables():
+        return False
+    StateStore(stores.state_path).ensure(LOCKS_DDL)
+    return True
+
+
+def read_dead_letters(stores: Stores) -> list[dict[str, Any]] | None:
+    """Dead letters still waiting (not replayed): id, reason, dead_lettered_at."""
+    if "dead_letters" not in stores.state_tables():
+        return None
+    with stores.state() as con:
+        columns = {r[1] for r in con.execute("PRAGMA table_info(dead_letters)").fetchall()}
+        waiting = "WHERE replayed_at IS NULL" if "replayed_at" in columns else ""
+        rows = con.execute(f"SELECT * FROM dead_letters {waiting}").fetchall()
+    return [dict(r) for r in rows]
+
+
+def read_proxy_health(stores: Stores) -> list[dict[str, Any]] | None:
+    """Circuit state per (provider, host): state, failures, cooldown_until."""
+    if "proxy_health" not in stores.state_tables():
+        return None
+    with stores.state() as con:
+        rows = [dict(r) for r in con.execute("SELECT * FROM proxy_health").fetchall()]
+    for row in rows:
+        row["cooldown_until"] = as_utc(row.get("cooldown_until"))
+    return rows
+
+
+def read_proxy_success(stores: Stores, first: date, last: date) -> pl.DataFrame | None:
+    """Proxied requests per day and provider: day, provider, requests, ok (2xx answers)."""
+    if "proxy_requests" not in stores.state_tables():
+        return None
+    frame = stores.state_frame(
+        "SELECT substr(requested_at, 1, 10) AS day, provider, count(*) AS requests, "
+        "sum(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS ok "
+        "FROM proxy_requests WHERE substr(requested_at, 1, 10) BETWEEN ? AND ? "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        (first.isoformat(), last.isoformat()),
+    )
+    return frame
+
+
+def read_quota(stores: Stores) -> dict[str, int] | None:
+    """The latest requests-remaining figure each source reported (Odds API quota headers)."""
+    if "source_quota" not in stores.state_tables():
+        return None
+    with stores.state() as con:
+        rows = con.execute(
+            "SELECT source, remaining FROM source_quota q WHERE observed_at = "
+            "(SELECT max(observed_at) FROM source_quota WHERE source = q.source)"
+        ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- warehouse (DuckDB) -----------------------------------------------------------------------
+
+
+def read_prediction_batch(stores: Stores, partition: date) -> dict[str, Any] | None:
+    """The partition's latest prediction batch: expected, completed, failed, excluded, status."""
+    if "prediction_batches" not in stores.duck_tables():
+        return None
+    frame = stores.warehouse.query(
+        "SELECT * FROM prediction_batches WHERE slate_date = ? "
+        "ORDER BY started_at DESC NULLS LAST LIMIT 1",
+        [partition],
+    )
+    return frame.row(0, named=True) if frame.height else {}
+
+
+def read_predictions(stores: Stores, partition: date) -> dict[str, int] | None:
+    """Active predictions of the partition: rows and distinct players."""
+    if "predictions" not in stores.duck_tables():
+        return None
+    row = stores.warehouse.query(
+        "SELECT count(*) AS rows, count(DISTINCT player_key) AS players FROM predictions "
+        "WHERE slate_date = ? AND coalesce(is_active, true)",
+        [partition],
+    ).row(0, named=True)
+    return {"rows": int(row["rows"]), "players": int(row["players"])}
+
+
+def read_prediction_staging(stores: Stores, partition: date) -> int | None:
+    """Prediction rows still in staging (not yet consolidated) for the partition."""
+    if "stg_predictions" not in stores.duck_tables():
+        return None
+    row = stores.warehouse.query(
+        "SELECT count(*) AS rows FROM stg_predictions WHERE slate_date = ?", [partition]
+    ).row(0, named=True)
+    return int(row["rows"])
+
+
+def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:
+    """Players checked by the line-quality gate: passed and failed."""
+    if "line_quality" not in stores.duck_tables():
+        return None
+    row = stores.warehouse.query(
+        "SELECT count(*) FILTER (passed) AS passed, count(*) FILTER (NOT passed) AS failed "
+        "FROM line_quality WHERE slate_date = ?",
+        [partition],
+    ).row(0, named=True)
+    return {"passed": int(row["passed"] or 0), "failed": int(row["failed"] or 0)}
+
+
+def open_stores(settings: Settings) -> Stores:
+    """The home's warehouse and state store, read where they are; never created here."""
+    path = settings.warehouse.path
+    if not path.is_file():
+        raise ConfigError(
+            f"home: no warehouse at {path}: nothing has run under home={settings.home} "
+            "(run `lineflow run date=YYYY-MM-DD` first)"
+        )
+    return Stores(DuckDBWarehouse(path), settings.home / "state.sqlite")

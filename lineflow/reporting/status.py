@@ -1,0 +1,289 @@
+"""The state of one partition's data: per component, expected vs actual and a verdict.
+
+The verdicts: `ok`, `short` (below the day's expectation), `blocked` (the provider refused us:
+not "0 rows, failed"), `missing` (nothing although games were scheduled), `empty-day` (no
+games). The day's schedule is the events files landed for the partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+
+from lineflow import sources
+from lineflow.config import Settings, SourceExpectation
+from lineflow.landing import LandingZone
+from lineflow.reporting import recorded
+from lineflow.reporting.recorded import NOT_RECORDED, Stores
+from lineflow.slate import slate_window
+from lineflow.sources.base import ParseError
+
+
+@dataclass
+class Component:
+    """One row of the data-state table."""
+
+    name: str
+    expected: int | None
+    actual: int | None
+    status: str
+    note: str = ""
+
+
+@dataclass
+class FileCounts:
+    source: str
+    landed: int
+    processed: int
+    failed: int
+
+    @property
+    def unprocessed(self) -> int:
+        return self.landed - self.processed
+
+
+@dataclass
+class StatusReport:
+    partition: date
+    generated_at: datetime
+    games: int | None
+    components: list[Component]
+    files: list[FileCounts]
+    last_runs: list[dict[str, Any]]
+    locks: list[dict[str, Any]] | None = None
+    dead_letters: list[dict[str, Any]] | None = None
+    proxy_health: list[dict[str, Any]] | None = None
+    prediction_batch: dict[str, Any] | None = None
+    line_quality: dict[str, int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able data; absent sections are the string "not recorded yet"."""
+
+        def section(value: Any) -> Any:
+            return NOT_RECORDED if value is None else value
+
+        return _plain(
+            {
+                "partition": self.partition,
+                "generated_at": self.generated_at,
+                "games": self.games,
+                "components": [asdict(c) for c in self.components],
+                "files": [asdict(f) | {"unprocessed": f.unprocessed} for f in self.files],
+                "last_runs": self.last_runs,
+                "locks": section(self.locks),
+                "dead_letters": section(self.dead_letters),
+                "proxy_health": section(self.proxy_health),
+                "prediction_batch": section(self.prediction_batch),
+                "line_quality": section(self.line_quality),
+            }
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def judge_source(
+    name: str,
+    games: int | None,
+    rows: int,
+    players: int,
+    blocked: str | None,
+    expectation: SourceExpectation,
+) -> Component:
+    """The verdict on one source's props for a day (pure)."""
+    label = f"{name} props"
+    expected = None if games is None else games * expectation.rows_per_game
+    if blocked is not None:
+        return Component(label, expected, rows, "blocked", blocked)
+    if games == 0:
+        return Component(label, 0, rows, "empty-day", "no games scheduled")
+    if rows == 0:
+        return Component(label, expected, 0, "missing", "no rows although games are scheduled")
+    if games is None:
+        return Component(label, None, rows, "ok", "schedule unknown: no events file landed")
+    want_players = games * expectation.players_per_game
+    if expected is not None and rows < expected:
+        return Component(label, expected, rows, "short", f"{rows} of {expected} rows")
+    if players < want_players:
+        return Component(label, expected, rows, "short", f"{players} of {want_players} players")
+    return Component(label, expected, rows, "ok", f"{players} players, {games} games")
+
+
+def judge_predictions(
+    batch: dict[str, Any] | None, predictions: dict[str, int] | None, staged: int | None
+) -> list[Component]:
+    """Predictions staging and main against the batch's expected players (pure)."""
+    if batch is None and predictions is None:
+        return [
+            Component("predictions staging", None, None, NOT_RECORDED),
+            Component("predictions main", None, None, NOT_RECORDED),
+        ]
+    batch = batch or {}
+    expected = batch.get("expected")
+    excluded = int(batch.get("excluded") or 0)
+    players = (predictions or {}).get("players")
+    if not batch:
+        main = Component("predictions main", None, players, "missing", "no prediction batch")
+    elif players is None or players == 0:
+        main = Component("predictions main", expected, players, "missing")
+    elif expected is not None and players + excluded < expected:
+        main = Component("predictions main", expected, players, "short", f"{excluded} excluded")
+    else:
+        main = Component("predictions main", expected, players, "ok", f"{excluded} excluded")
+    if staged is None:
+        stage = Component("predictions staging", None, None, NOT_RECORDED)
+    elif staged == 0:
+        stage = Component("predictions staging", 0, 0, "ok", "all consolidated")
+    else:
+        stage = Component("predictions staging", 0, staged, "short", "rows not consolidated")
+    return [stage, main]
+
+
+def count_games(settings: Settings, stores: Stores, partition: date) -> int | None:
+    """Games of the day from the landed events files: the most any one source listed.
+
+    Sources name events differently, so the lists are not merged; None when no events file
+    landed (the schedule is unknown).
+    """
+    landing = LandingZone(settings.landing.root)
+    start, end = slate_window(partition)
+    landed = stores.warehouse.landed(partition)
+    counts: list[int] = []
+    for source in settings.sources.values():
+        module = sources.load(source)
+        files = landed.filter(
+            (pl.col("source") == source.name) & pl.col("endpoint").is_in(list(module.EVENT_PARSERS))
+        )
+        events: set[str] = set()
+        parsed = False
+        for file in files.iter_rows(named=True):
+            try:
+                frame = module.EVENT_PARSERS[file["endpoint"]](landing.read(file["path"]))
+            except (ParseError, OSError):
+                continue
+            parsed = True
+            in_slate = frame.filter(pl.col("commence_time").is_between(start, end, closed="left"))
+            events.update(in_slate["event_id"].to_list())
+        if parsed:
+            counts.append(len(events))
+    return max(counts) if counts else None
+
+
+def file_counts(stores: Stores, partition: date, names: list[str]) -> list[FileCounts]:
+    """Landed vs processed distinct files per source (the ledger's view)."""
+    frame = stores.warehouse.query(
+        """
+        SELECT l.source, count(DISTINCT l.file_id) AS landed,
+               count(DISTINCT p.file_id) AS processed,
+               count(DISTINCT p.file_id) FILTER (p.status <> 'ok') AS failed
+        FROM landed_files l LEFT JOIN processed_files p
+          ON p.file_id = l.file_id AND p.slate_date = l.slate_date
+        WHERE l.slate_date = ? GROUP BY l.source
+        """,
+        [partition],
+    )
+    found = {r["source"]: r for r in frame.iter_rows(named=True)}
+    return [
+        FileCounts(
+            name,
+            int(found.get(name, {}).get("landed", 0)),
+            int(found.get(name, {}).get("processed", 0)),
+            int(found.get(name, {}).get("failed", 0)),
+        )
+        for name in names
+    ]
+
+
+def last_runs(stores: Stores, partition: date) -> list[dict[str, Any]]:
+    """The latest run of each processor for the partition."""
+    frame = stores.warehouse.query(
+        """
+        SELECT processor, phase, status, started_at, finished_at,
+               epoch(finished_at) - epoch(started_at) AS seconds, files, rows, error, run_id
+        FROM run_history WHERE slate_date = ?
+        QUALIFY row_number() OVER (PARTITION BY processor ORDER BY started_at DESC) = 1
+        ORDER BY started_at, processor
+        """,
+        [partition],
+    )
+    return list(frame.iter_rows(named=True))
+
+
+def source_rows(stores: Stores, partition: date) -> dict[str, tuple[int, int]]:
+    frame = stores.warehouse.query(
+        "SELECT source, count(*) AS rows, count(DISTINCT player_key) AS players "
+        "FROM prop_lines WHERE slate_date = ? GROUP BY source",
+        [partition],
+    )
+    return {r["source"]: (int(r["rows"]), int(r["players"])) for r in frame.iter_rows(named=True)}
+
+
+def blocked_sources(stores: Stores, partition: date, runs: list[dict[str, Any]]) -> dict[str, str]:
+    """Sources refused for the partition: a latest scrape that was blocked, or an open block."""
+    blocked = {
+        run["processor"].removeprefix("scrape:"): run["error"] or "blocked"
+        for run in runs
+        if run["phase"] == "scrape" and run["status"] == "blocked"
+    }
+    frame = stores.warehouse.query(
+        "SELECT source, detail FROM blocked_resources "
+        "WHERE slate_date = ? AND resolved_at IS NULL ORDER BY last_seen",
+        [partition],
+    )
+    for row in frame.iter_rows(named=True):
+        blocked.setdefault(row["source"], row["detail"] or "blocked")
+    return blocked
+
+
+def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
+    """Everything `lineflow status` shows for one partition."""
+    enabled = [s.name for s in settings.sources.values() if s.enabled]
+    with stores.warehouse.session():
+        games = count_games(settings, stores, partition)
+        rows = source_rows(stores, partition)
+        runs = last_runs(stores, partition)
+        blocked = blocked_sources(stores, partition, runs)
+        components = [
+            judge_source(
+                name,
+                games,
+                *rows.get(name, (0, 0)),
+                blocked.get(name),
+                settings.health.expectations.get(name, SourceExpectation()),
+            )
+            for name in enabled
+        ]
+        batch = recorded.read_prediction_batch(stores, partition)
+        components += judge_predictions(
+            batch,
+            recorded.read_predictions(stores, partition),
+            recorded.read_prediction_staging(stores, partition),
+        )
+        report = StatusReport(
+            partition=partition,
+            generated_at=now,
+            games=games,
+            components=components,
+            files=file_counts(stores, partition, enabled),
+            last_runs=runs,
+            prediction_batch=batch,
+            line_quality=recorded.read_line_quality(stores, partition),
+        )
+    report.locks = recorded.read_locks(stores)
+    report.dead_letters = recorded.read_dead_letters(stores)
+    report.proxy_health = recorded.read_proxy_health(stores)
+    return report

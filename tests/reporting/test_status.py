@@ -1,0 +1,143 @@
+"""`lineflow status date=D`: the truth of each date of the incident week, one command."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from lineflow.config import SourceExpectation
+from lineflow.reporting.status import judge_predictions, judge_source
+from tests.conftest import run_cli
+
+EXPECT = SourceExpectation(rows_per_game=50, players_per_game=10)
+
+
+def status(home, day):
+    result = run_cli("status", f"date={day}", f"home={home}", "format=json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    return report, {c["name"]: c for c in report["components"]}
+
+
+def test_incident_day_odds_api_ok_bettingpros_blocked_predictions_not_recorded(week_home):
+    report, c = status(week_home, "2026-01-23")
+    assert report["games"] == 8
+    assert c["odds_api props"]["status"] == "ok"
+    assert c["odds_api props"]["actual"] == 6304
+    assert c["bettingpros props"]["status"] == "blocked"
+    assert "403" in c["bettingpros props"]["note"]
+    assert c["predictions staging"]["status"] == "not recorded yet"
+    assert c["predictions main"]["status"] == "not recorded yet"
+    files = {f["source"]: f for f in report["files"]}
+    assert files["odds_api"]["landed"] == files["odds_api"]["processed"] == 17
+    assert files["odds_api"]["unprocessed"] == 0
+    runs = {r["processor"]: r["status"] for r in report["last_runs"]}
+    assert runs["scrape:bettingpros"] == "blocked" and runs["scrape:odds_api"] == "success"
+    for section in ("locks", "dead_letters", "proxy_health", "prediction_batch"):
+        assert report[section] == "not recorded yet"
+
+
+@pytest.mark.parametrize(
+    ("day", "games", "bettingpros_rows"),
+    [
+        ("2026-01-19", 9, 1282),
+        ("2026-01-20", 7, 1235),
+        ("2026-01-21", 7, 1145),
+        ("2026-01-22", 8, 1234),
+    ],
+)
+def test_days_before_have_bettingpros_but_no_live_odds_api_lines(
+    week_home, day, games, bettingpros_rows
+):
+    # Live Odds API props for past games come back empty: that is "missing", not "ok, 0 rows".
+    report, c = status(week_home, day)
+    assert report["games"] == games
+    assert c["bettingpros props"]["status"] == "ok"
+    assert c["bettingpros props"]["actual"] == bettingpros_rows
+    assert c["odds_api props"]["status"] == "missing"
+    assert c["odds_api props"]["expected"] == games * 50
+
+
+def test_terminal_output_names_every_section(week_home):
+    result = run_cli("status", "date=2026-01-23", f"home={week_home}")
+    assert result.code == 0, result.stderr
+    for words in (
+        "data state",
+        "blocked",
+        "files per source",
+        "last run of each stage",
+        "locks: not recorded yet",
+        "dead letters: not recorded yet",
+        "proxy health: not recorded yet",
+        "prediction batch: not recorded yet",
+    ):
+        assert words in result.stdout
+
+
+def test_predictions_show_once_their_tables_exist(week_copy):
+    # The tables the predictions feature will write: a batch that finished 77 of 81 players,
+    # 4 excluded by the line-quality gate, staging consolidated.
+    con = duckdb.connect(str(week_copy / "lineflow.duckdb"))
+    con.execute(
+        "CREATE TABLE prediction_batches (batch_id VARCHAR, slate_date DATE, expected INT, "
+        "completed INT, failed INT, excluded INT, status VARCHAR, started_at TIMESTAMPTZ, "
+        "updated_at TIMESTAMPTZ)"
+    )
+    con.execute(
+        "INSERT INTO prediction_batches VALUES ('batch_2026-01-23_1769180000', '2026-01-23', "
+        "81, 77, 0, 4, 'complete', now(), now())"
+    )
+    con.execute("CREATE TABLE predictions (slate_date DATE, player_key VARCHAR, is_active BOOL)")
+    con.execute(
+        "INSERT INTO predictions SELECT DATE '2026-01-23', 'p' || i, true FROM range(77) t(i)"
+    )
+    con.execute("CREATE TABLE stg_predictions (slate_date DATE, player_key VARCHAR)")
+    con.close()
+    report, c = status(week_copy, "2026-01-23")
+    assert c["predictions main"] == {
+        "name": "predictions main",
+        "expected": 81,
+        "actual": 77,
+        "status": "ok",
+        "note": "4 excluded",
+    }
+    assert c["predictions staging"]["status"] == "ok"
+    assert report["prediction_batch"]["completed"] == 77
+
+
+def test_verdicts():
+    assert judge_source("s", 0, 0, 0, None, EXPECT).status == "empty-day"
+    assert judge_source("s", 8, 0, 0, None, EXPECT).status == "missing"
+    assert judge_source("s", 8, 27, 5, None, EXPECT).status == "short"  # the 27-row day
+    assert judge_source("s", 8, 433, 50, None, EXPECT).status == "short"  # too few players
+    assert judge_source("s", 8, 433, 81, None, EXPECT).status == "ok"
+    blocked = judge_source("s", 8, 0, 0, "HTTP 403", EXPECT)
+    assert (blocked.status, blocked.actual) == ("blocked", 0)
+    assert judge_source("s", None, 0, 0, None, EXPECT).status == "missing"
+    stuck = {"expected": 81, "completed": 77, "excluded": 0, "status": "running"}
+    assert judge_predictions(stuck, {"rows": 77, "players": 77}, 615)[1].status == "short"
+    assert judge_predictions(stuck, {"rows": 77, "players": 77}, 615)[0].status == "short"
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, week_home):
+    cases = [
+        (
+            ["status", "date=2026-01-23", f"home={week_home}", "format=xml"],
+            "format: expected one of terminal, json, got 'xml'",
+        ),
+        (["status", f"home={week_home}"], "date: required"),
+        (["status", "date=2026-01-23", f"home={tmp_path / 'none'}"], "no warehouse at"),
+        (["health", f"home={week_home}", "days=0"], "days: expected a whole number"),
+        (
+            ["doctor", "date=2026-01-23", f"home={week_home}", "fix=maybe"],
+            "fix: expected true or false",
+        ),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert message in result.stderr
+    assert not (tmp_path / "none").exists()
