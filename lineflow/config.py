@@ -94,7 +94,7 @@ class Settings(Model):
     sources: dict[str, SourceConfig]
     #: conf/rules/*.yaml, by file name.
     rules: dict[str, RuleFile] = {}
-    line_quality: LineQualityConfig = Field(default_factory=LineQualityConfig)
+    line_quality: LineQualityConfig = LineQualityConfig()
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Settings:
@@ -267,7 +267,8 @@ def _rule_message(container: dict[str, Any], err: Any) -> str:
             break
         if isinstance(node, dict) and isinstance(node.get("id"), str):
             rule_id = node["id"]
-    where = ".".join(str(p) for p in loc[:2]) if loc else "rules"
+    kept = loc[:2] if rule_id is not None else loc[:depth]
+    where = ".".join(str(p) for p in kept) if kept else "rules"
     field = ".".join(str(p) for p in loc[depth:] if not _is_kind(p))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

@@ -9,6 +9,8 @@ inside `main`, so `lineflow --help` stays fast.
 #: command name -> module; the order is the order of `lineflow --help`.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
+    "validate": "lineflow.commands.validate",
+    "rules": "lineflow.commands.rules",
 }
 
 #: The keys most runs touch; every command's help shows them.

@@ -231,7 +231,8 @@ def _pair_sum(rule: m.PairSum, rows: pl.DataFrame) -> Finding:
     )
     off = pairs.filter(~pl.col("total").is_between(rule.min, rule.max))
     bad = rows.join(off.select(pair), on=pair, nulls_equal=True)
-    samples = _samples(off, ("market", "player_key", "bookmaker", "line", "total"))
+    shown = off.with_columns(pl.col("total").round(3))
+    samples = _samples(shown, ("market", "player_key", "bookmaker", "line", "total"))
     return _judge(rule, pairs.height, off.height, samples, bad, "over/under pairs")
 
 

@@ -66,7 +66,11 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
         pl.col("bookmaker").n_unique().alias("books"),
         usable_book.n_unique().alias("usable_books"),
         pl.col("line").filter(pl.col("usable")).median().alias("line"),
-        pl.col("book_reasons").filter(~pl.col("usable")).flatten().unique().alias("bad"),
+        pl.col("book_reasons")
+        .filter(~pl.col("usable"))
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .alias("bad"),
     )
     passed = pl.col("usable_books") >= settings.min_books
     few = pl.when(pl.col("books") < settings.min_books).then(pl.lit(TOO_FEW_BOOKS))

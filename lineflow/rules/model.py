@@ -37,7 +37,7 @@ class RuleBase(_Model):
     severity: Severity = "error"
     blocking: bool = False
     #: The largest failing fraction (of rows, groups or pairs) at which the rule still passes.
-    max_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    max_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     where: str | None = None
     #: Filled in from the rule file.
     table: str = "prop_lines"
@@ -177,7 +177,7 @@ class AmericanOdds(RuleBase):
 
     kind: Literal["american_odds"]
     column: str = "price_american"
-    max_abs: int = Field(10000, ge=100)
+    max_abs: int = Field(default=10000, ge=100)
 
     def columns_used(self) -> list[str]:
         return [self.column]
@@ -307,6 +307,14 @@ class RuleFile(_Model):
             else e
             for e in data.get("columns") or []
         ]
+        for entry in columns:
+            for check in entry.get("checks") or [] if isinstance(entry, dict) else []:
+                kind = check.get("kind") if isinstance(check, dict) else None
+                if kind in KINDS and kind not in COLUMN_KINDS:
+                    raise ValueError(
+                        f"rule {check.get('id')!r}: kind {kind!r} is not a column check "
+                        f"(column checks: {', '.join(COLUMN_KINDS)}); list it under checks"
+                    )
         return {**data, "columns": columns, "checks": fill(data.get("checks") or [])}
 
     @model_validator(mode="after")
@@ -344,16 +352,6 @@ class ColumnChecks(_Model):
     name: str
     checks: list[Rule] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _column_kinds_only(self) -> ColumnChecks:
-        for check in self.checks:
-            if check.kind not in COLUMN_KINDS:
-                raise ValueError(
-                    f"rule {check.id!r}: kind {check.kind!r} is not a column check "
-                    f"(column checks: {', '.join(COLUMN_KINDS)}); list it under checks"
-                )
-        return self
-
 
 RuleFile.model_rebuild()
 
@@ -362,9 +360,9 @@ class LineQualityConfig(_Model):
     """Thresholds of the line-quality gate (conf/line_quality/*.yaml)."""
 
     #: A book's line is stale when last updated more than this before its snapshot.
-    max_age_hours: float = Field(4.0, gt=0)
+    max_age_hours: float = Field(default=4.0, gt=0)
     #: Usable books a player needs in a market.
-    min_books: int = Field(2, ge=1)
+    min_books: int = Field(default=2, ge=1)
     #: The implied probabilities of the main over/under pair sum to within this range.
     pair_sum: tuple[float, float] = (1.0, 1.25)
     #: Sane main lines per market; markets not listed are not range-checked.
