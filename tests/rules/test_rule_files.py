@@ -76,7 +76,8 @@ BAD = [
         "rules.extra: rule 'r5': polars: \"pl.col('line') + 1\" gives Float64, not booleans",
     ),
     (
-        "checks:\n  - {id: r6, kind: completeness, source: odds_api, min: 1, severity: quarantine}\n",
+        "checks:\n  - {id: r6, kind: completeness, source: odds_api, min: 1,"
+        " severity: quarantine}\n",
         "rules.extra: rule 'r6': severity quarantine needs rows to quarantine",
     ),
     (
