@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lineflow.commands import MAIN_KEYS
 
-HELP = "list the configured validation rules (conf/rules/*.yaml) and the line-quality gate"
+HELP = "list the configured validation rules and the line-quality gate"
 
 USAGE = f"""\
 usage: lineflow rules [key=value ...]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lineflow.commands import MAIN_KEYS
 
-HELP = "run the validation rules and the line-quality gate alone over one date's staging"
+HELP = "run the validation rules and the line-quality gate alone for one date"
 
 USAGE = f"""\
 usage: lineflow validate date=YYYY-MM-DD [key=value ...]

@@ -109,14 +109,20 @@ def test_a_malformed_rule_file_fails_at_load_with_the_rule_id_and_the_problem(
     tmp_path, body, message
 ):
     env = conf_with_rules(tmp_path, "extra", "table: prop_lines\n" + body)
+    out = run_cli("rules", env=env)
+    assert out.code == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("lineflow: error: ")
+    assert message in lines[0]
+
+
+def test_a_run_with_a_malformed_rule_file_writes_nothing(tmp_path):
+    env = conf_with_rules(tmp_path, "extra", "table: prop_lines\n" + BAD[1][0])
     home = tmp_path / "home"
-    for command in (["rules"], ["run", "date=2026-01-23", f"home={home}"]):
-        out = run_cli(*command, env=env)
-        assert out.code == 2, out.stdout + out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1, out.stderr
-        assert lines[0].startswith("lineflow: error: ")
-        assert message in lines[0]
+    out = run_cli("run", "date=2026-01-23", f"home={home}", env=env)
+    assert out.code == 2
+    assert out.stderr.strip() == f"lineflow: error: {BAD[1][1]}"
     assert not home.exists(), "a bad rule file stops the run before anything is written"
 
 
