@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lineflow.errors import ConfigError
+from lineflow.rules.model import LineQualityConfig, RuleFile
 
 CONFIG_DIR_ENV = "LINEFLOW_CONFIG_DIR"
 
@@ -171,6 +172,37 @@ class Settings(Model):
     sources: dict[str, SourceConfig]
     health: HealthConfig = HealthConfig()
     doctor: DoctorConfig = DoctorConfig()
+    #: conf/rules/*.yaml, by file name.
+    rules: dict[str, RuleFile] = {}
+    line_quality: LineQualityConfig = LineQualityConfig()
+
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> Settings:
+        seen: dict[str, str] = {}
+        for name, rule_file in self.rules.items():
+            for rule in rule_file.rules():
+                if rule.id in seen:
+                    raise ValueError(
+                        f"rule {rule.id!r}: id used twice (rules.{seen[rule.id]} and rules.{name})"
+                    )
+                seen[rule.id] = name
+        return self
+
+    def rule_list(self) -> list[Any]:
+        """Every configured rule, file by file in name order."""
+        return [rule for name in sorted(self.rules) for rule in self.rules[name].rules()]
+
+    def rules_version(self) -> str:
+        """A digest of the rules and gate thresholds: it changes whenever either does."""
+        import hashlib
+        import json
+
+        payload = {
+            "rules": {k: v.model_dump(mode="json") for k, v in sorted(self.rules.items())},
+            "line_quality": self.line_quality.model_dump(mode="json"),
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @field_validator("date", mode="before")
     @classmethod
@@ -296,6 +328,8 @@ def validate(container: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "config"
+        if err["loc"][:1] == ("rules",) or key == "config":
+            raise ConfigError(_rule_message(container, err)) from None
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"{key}: unknown key") from None
         if err["type"] == "missing":
@@ -305,6 +339,45 @@ def validate(container: dict[str, Any]) -> Settings:
         plain = isinstance(value, str | int | float | bool) and repr(value) not in msg
         shown = f" (got {value!r})" if plain else ""
         raise ConfigError(f"{key}: {msg}{shown}") from None
+
+
+def _rule_message(container: dict[str, Any], err: Any) -> str:
+    """`rules.FILE: rule 'ID': problem`, naming the rule the error sits in."""
+    loc = list(err["loc"])
+    node: Any = container
+    rule_id = None
+    depth = 0
+    for depth, part in enumerate(loc, start=1):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            depth -= 1
+            break
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            rule_id = node["id"]
+    kept = loc[:2] if rule_id is not None else loc[:depth]
+    where = ".".join(str(p) for p in kept) if kept else "rules"
+    field = ".".join(str(p) for p in loc[depth:] if not _is_kind(p))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif err["type"] == "union_tag_invalid":
+        msg = f"unknown kind {err['ctx']['tag']!r} (kinds: {err['ctx']['expected_tags']})"
+    elif err["type"] == "union_tag_not_found":
+        msg = "kind is missing"
+    detail = f"{field}: {msg}" if field else msg
+    if rule_id is not None and not msg.startswith("rule "):
+        return f"{where}: rule {rule_id!r}: {detail}"
+    return f"{where}: {detail}"
+
+
+def _is_kind(part: Any) -> bool:
+    # Pydantic puts the discriminator's value in the error location; the user never wrote it.
+    from lineflow.rules.model import KINDS
+
+    return part in KINDS
 
 
 def _hydra_message(exc: Exception) -> str:

@@ -15,13 +15,14 @@ from lineflow.errors import ConfigError, LineflowError
 from lineflow.http import HttpLayer
 from lineflow.landing import LandingZone
 from lineflow.logs import close_run_log, open_run_log
-from lineflow.stages import consolidate, predict, process, scrape
+from lineflow.stages import consolidate, predict, process, scrape, validate
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse import DuckDBWarehouse
 
 STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
     "process": process.run,
+    "validate": validate.run,
     "consolidate": consolidate.run,
     "predict": predict.run,
 }

@@ -13,6 +13,8 @@ COMMANDS: dict[str, str] = {
     "status": "lineflow.commands.status",
     "health": "lineflow.commands.health",
     "doctor": "lineflow.commands.doctor",
+    "validate": "lineflow.commands.validate",
+    "rules": "lineflow.commands.rules",
 }
 
 #: The keys most runs touch; every command's help shows them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lineflow.commands import MAIN_KEYS
 
-HELP = "run the pipeline's stages for one date (scrape, process, consolidate, ...)"
+HELP = "run every stage for one date (scrape, process, validate, consolidate)"
 
 USAGE = f"""\
 usage: lineflow run date=YYYY-MM-DD [key=value ...]
@@ -23,7 +23,7 @@ and makes no HTTP request for what already landed.
   -m date=D1,D2,...      Hydra multirun: each partition its own job, in parallel processes
                          (joblib launcher; hydra.launcher.n_jobs=N)
 
-exit codes: 0 completed, 1 a stage failed, 2 bad input, 3 strict and degraded
+exit codes: 0 completed, 1 a stage failed (or a blocking rule), 2 bad input, 3 strict and degraded
 example: lineflow run date=2026-01-23 home=/tmp/lf
 """
 

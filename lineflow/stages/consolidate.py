@@ -1,17 +1,23 @@
 """consolidate: replace the partition in prop_lines with the deduplicated staging rows.
 
-One transaction: readers see the old partition or the new one, never a mix. When staging holds
-exactly the files of the last consolidation, nothing is rewritten.
+One transaction: readers see the old partition or the new one, never a mix. Rows the validate
+stage quarantined stay out. When staging holds exactly the files of the last consolidation, the
+same rows are quarantined and the rules have not changed, nothing is rewritten.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from lineflow.stages.base import RunContext, StageResult
 
 
 def run(ctx: RunContext) -> list[StageResult]:
     result = StageResult("consolidate", "consolidate", started_at=ctx.clock())
-    fingerprint, _ = ctx.warehouse.staging_fingerprint(ctx.partition)
+    staged, _ = ctx.warehouse.staging_fingerprint(ctx.partition)
+    held = ctx.warehouse.quarantine_fingerprint(ctx.partition)
+    rules = ctx.settings.rules_version()
+    fingerprint = hashlib.md5(f"{staged}|{held}|{rules}".encode()).hexdigest()
     if ctx.warehouse.consolidated_fingerprint(ctx.partition) == fingerprint:
         result.notes.append("unchanged since the last consolidation")
     else:
@@ -22,5 +28,10 @@ def run(ctx: RunContext) -> list[StageResult]:
         [ctx.partition],
     ).row(0, named=True)
     result.rows, result.files = int(counts["rows"]), int(counts["files"])
+    if held:
+        quarantined = ctx.warehouse.query(
+            "SELECT count(*) AS n FROM quarantine WHERE slate_date = ?", [ctx.partition]
+        ).item()
+        result.notes.append(f"{quarantined} quarantined rows left out")
     result.finished_at = ctx.clock()
     return [result]

@@ -58,7 +58,7 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
         )
 
 
-def _events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
+def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
     landed = ctx.warehouse.landed(ctx.partition, source)
     frames = []
@@ -82,7 +82,7 @@ def _process_source(
         result.notes.append("nothing new to process")
         return
     parse_ctx = ParseContext(
-        markets=source.markets, books=source.books, events=_events(ctx, source.name, module)
+        markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
     )
     failures: list[str] = []
     for file in pending.iter_rows(named=True):

@@ -61,6 +61,21 @@ CREATE TABLE IF NOT EXISTS run_history (
     slate_date DATE, status VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
     finished_at TIMESTAMPTZ NOT NULL, files BIGINT NOT NULL, rows BIGINT NOT NULL,
     requests BIGINT NOT NULL DEFAULT 0, error VARCHAR);
+CREATE TABLE IF NOT EXISTS validation_results (
+    run_id VARCHAR NOT NULL, slate_date DATE NOT NULL, rule_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL, table_name VARCHAR NOT NULL, severity VARCHAR NOT NULL,
+    blocking BOOLEAN NOT NULL, outcome VARCHAR NOT NULL, checked BIGINT NOT NULL,
+    failed BIGINT NOT NULL, failed_fraction DOUBLE NOT NULL, passed BOOLEAN,
+    sample_keys VARCHAR[] NOT NULL, detail VARCHAR, validated_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    rule_id VARCHAR NOT NULL, validation_run_id VARCHAR NOT NULL,
+    quarantined_at TIMESTAMPTZ NOT NULL, {_columns_ddl(PROP_LINES)});
+CREATE TABLE IF NOT EXISTS line_quality (
+    slate_date DATE NOT NULL, player_key VARCHAR NOT NULL, market VARCHAR NOT NULL,
+    passed BOOLEAN NOT NULL, reasons VARCHAR[] NOT NULL, player_name VARCHAR,
+    books BIGINT NOT NULL, usable_books BIGINT NOT NULL, line DOUBLE,
+    run_id VARCHAR NOT NULL, evaluated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (slate_date, market, player_key));
 """
 
 
@@ -304,6 +319,60 @@ class DuckDBWarehouse:
             ],
         )
 
+    # -- validation -----------------------------------------------------------------------------
+    @_in_session
+    def staging(self, slate_date: date) -> pl.DataFrame:
+        """The partition's staged prop lines, every file's rows."""
+        return self.con.execute(
+            "SELECT * FROM stg_prop_lines WHERE slate_date = ?", [slate_date]
+        ).pl()
+
+    @_in_session
+    def record_validation(
+        self,
+        slate_date: date,
+        run_id: str,
+        now: datetime,
+        results: pl.DataFrame,
+        quarantined: pl.DataFrame,
+        quality: pl.DataFrame,
+    ) -> None:
+        """Append the rules' results; replace the partition's quarantine and line quality."""
+        with self.transaction() as con:
+            for name, frame in (("_results", results), ("_q", quarantined), ("_lq", quality)):
+                con.register(name, frame)
+            try:
+                con.execute(
+                    f"INSERT INTO validation_results SELECT ?, ?, {', '.join(results.columns)}, ? "
+                    "FROM _results",
+                    [run_id, slate_date, now],
+                )
+                con.execute("DELETE FROM quarantine WHERE slate_date = ?", [slate_date])
+                con.execute(
+                    f"INSERT INTO quarantine SELECT rule_id, ?, ?, {', '.join(PROP_LINES)} FROM _q",
+                    [run_id, now],
+                )
+                con.execute("DELETE FROM line_quality WHERE slate_date = ?", [slate_date])
+                con.execute(
+                    f"INSERT INTO line_quality SELECT {', '.join(quality.columns)}, ?, ? FROM _lq",
+                    [run_id, now],
+                )
+            finally:
+                for name in ("_results", "_q", "_lq"):
+                    con.unregister(name)
+
+    @_in_session
+    def quarantine_fingerprint(self, slate_date: date) -> str:
+        """A digest of which rows of the partition are held back (and by which rules)."""
+        key = ", ".join(("rule_id", "file_id", *PROP_LINES_KEY))
+        row = self.con.execute(
+            f"SELECT coalesce(md5(string_agg(k, ',' ORDER BY k)), '') FROM "
+            f"(SELECT concat_ws('|', {key}) AS k FROM quarantine WHERE slate_date = ?)",
+            [slate_date],
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
     # -- consolidation -------------------------------------------------------------------------
     @_in_session
     def staging_fingerprint(self, slate_date: date) -> tuple[str, int]:
@@ -324,15 +393,23 @@ class DuckDBWarehouse:
 
     @_in_session
     def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
-        """Replace the partition in prop_lines with deduplicated staging rows, atomically."""
+        """Replace the partition in prop_lines with deduplicated staging rows, atomically.
+
+        Rows in quarantine (same file, same natural key) stay out.
+        """
         key = ", ".join(PROP_LINES_KEY)
         columns = ", ".join(PROP_LINES)
+        held = " AND ".join(
+            f"q.{c} IS NOT DISTINCT FROM s.{c}" for c in ("file_id", *PROP_LINES_KEY)
+        )
         with self.transaction() as con:
             con.execute("DELETE FROM prop_lines WHERE slate_date = ?", [slate_date])
             con.execute(
                 f"""
                 INSERT INTO prop_lines ({columns})
-                SELECT {columns} FROM stg_prop_lines WHERE slate_date = ?
+                SELECT {columns} FROM stg_prop_lines s
+                WHERE s.slate_date = ?
+                  AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE {held})
                 QUALIFY row_number() OVER (
                     PARTITION BY {key} ORDER BY last_update DESC NULLS LAST, file_id) = 1
                 """,

@@ -1,0 +1,59 @@
+"""Expressions written in rule files: DuckDB SQL conditions and polars expressions.
+
+Both are evaluated over a whole frame at once. SQL runs in a private in-memory DuckDB over the
+frame (never against the warehouse); polars expressions are Python text evaluated with nothing
+but `pl` in scope (rule files are configuration, trusted like code).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+_ROW = "__lineflow_row"
+
+
+def sql_holds(frame: pl.DataFrame, condition: str) -> pl.Series:
+    """Per row, whether the SQL condition is true (false or NULL count as not holding)."""
+    indexed = frame.with_row_index(_ROW)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("t", indexed)
+        rows = con.execute(f"SELECT {_ROW} FROM t WHERE coalesce(({condition}), false)").pl()
+    finally:
+        con.close()
+    return indexed[_ROW].is_in(rows[_ROW].implode()).alias("holds")
+
+
+def polars_expr(text: str) -> pl.Expr:
+    """The polars expression a rule file wrote, e.g. `pl.col("price_decimal") > 1`."""
+    value = eval(text, {"__builtins__": {}, "pl": pl})  # noqa: S307 - trusted configuration
+    if not isinstance(value, pl.Expr):
+        raise TypeError(f"not a polars expression: {text!r}")
+    return value
+
+
+def check_sql(condition: str, schema: dict[str, Any], what: str) -> str | None:
+    """None when the condition runs on an empty table of `schema`; else the problem, one line."""
+    try:
+        sql_holds(pl.DataFrame(schema=schema), condition)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        return f"{what}: bad SQL {condition!r}: {first}"
+    return None
+
+
+def check_polars(text: str, schema: dict[str, Any]) -> str | None:
+    """None when the expression evaluates to booleans on an empty frame of `schema`."""
+    try:
+        expr = polars_expr(text)
+        out = pl.DataFrame(schema=schema).select(expr.alias("ok"))
+    except Exception as exc:  # any failure here is a mistake in the rule file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"polars: bad expression {text!r}: {first}"
+    if out.schema["ok"] != pl.Boolean:
+        return f"polars: {text!r} gives {out.schema['ok']}, not booleans"
+    return None

@@ -1,0 +1,130 @@
+"""The line-quality gate: may predictions use a player's line in a market of the partition?
+
+Judged on main lines, each book's newest snapshot. A book's line is usable when it is fresh,
+in the market's sane range, not the placeholder of an estimating source, and its over/under
+prices are consistent. A player passes with at least `min_books` usable books; otherwise the
+gate lists why: the reasons of his unusable books, and `too_few_books` when fewer books quoted
+him at all. A failure is a verdict for the run, never something to retry.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lineflow.rules.model import LineQualityConfig
+
+STALE = "stale"
+OUT_OF_RANGE = "out_of_range"
+INCONSISTENT_PRICES = "inconsistent_prices"
+PLACEHOLDER = "placeholder"
+ONE_SIDED = "one_sided"
+NO_LINE = "no_line"
+TOO_FEW_BOOKS = "too_few_books"
+
+#: One row per (slate_date, market, player_key) in `line_quality`.
+LINE_QUALITY: dict[str, pl.DataType] = {
+    "slate_date": pl.Date(),
+    "player_key": pl.String(),
+    "market": pl.String(),
+    "passed": pl.Boolean(),
+    "reasons": pl.List(pl.String()),
+    "player_name": pl.String(),
+    "books": pl.UInt32(),
+    "usable_books": pl.UInt32(),
+    "line": pl.Float64(),  # median main line of the usable books; NULL when there are none
+}
+
+_BOOK = ("slate_date", "source", "event_id", "bookmaker", "market", "player_key")
+_PLAYER = ("slate_date", "market", "player_key")
+
+
+def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFrame:
+    """Per partition, market and player: passed, or the sorted list of reasons it did not.
+
+    `lines` has the prop_lines columns; every line the partition received (quarantined ones
+    included, so that a player whose lines were all held back fails with a reason instead of
+    vanishing).
+    """
+    main = lines.filter(pl.col("is_main_line").fill_null(False))
+    if settings.markets:
+        main = main.filter(pl.col("market").is_in(settings.markets))
+    newest = main.filter(pl.col("snapshot_at") == pl.col("snapshot_at").max().over(_BOOK))
+    books = newest.group_by(_BOOK).agg(
+        pl.col("player_name").first(),
+        pl.col("snapshot_at").first(),
+        pl.col("last_update").max(),
+        pl.col("line").drop_nulls().first(),
+        _side_prob("over"),
+        _side_prob("under"),
+    )
+    judged = books.with_columns(
+        pl.concat_list(_book_reasons(settings)).list.drop_nulls().alias("book_reasons")
+    ).with_columns(usable=pl.col("book_reasons").list.len() == 0)
+    usable_book = pl.col("bookmaker").filter(pl.col("usable"))
+    players = judged.group_by(_PLAYER).agg(
+        pl.col("player_name").first(),
+        pl.col("bookmaker").n_unique().alias("books"),
+        usable_book.n_unique().alias("usable_books"),
+        pl.col("line").filter(pl.col("usable")).median().alias("line"),
+        pl.col("book_reasons")
+        .filter(~pl.col("usable"))
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .alias("bad"),
+    )
+    passed = pl.col("usable_books") >= settings.min_books
+    few = pl.when(pl.col("books") < settings.min_books).then(pl.lit(TOO_FEW_BOOKS))
+    reasons = (
+        pl.when(passed)
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(
+            pl.concat_list(pl.col("bad"), few.otherwise(pl.lit(None, dtype=pl.String)))
+            .list.drop_nulls()
+            .list.unique()
+            .list.sort()
+        )
+    )
+    # Fewer usable books than needed with no book-level reason: the gate still says why.
+    reasons = (
+        pl.when(~passed & (reasons.list.len() == 0))
+        .then(pl.lit([TOO_FEW_BOOKS]))
+        .otherwise(reasons)
+    )
+    return (
+        players.with_columns(passed=passed, reasons=reasons)
+        .select([pl.col(c).cast(t) for c, t in LINE_QUALITY.items()])
+        .sort(_PLAYER)
+    )
+
+
+def _side_prob(side: str) -> pl.Expr:
+    return pl.col("implied_prob").filter(pl.col("side") == side).first().alias(side)
+
+
+def _book_reasons(settings: LineQualityConfig) -> list[pl.Expr]:
+    """Why one book's newest main line is unusable; each expression is a reason or NULL."""
+
+    def reason(condition: pl.Expr, name: str) -> pl.Expr:
+        return pl.when(condition.fill_null(False)).then(pl.lit(name)).otherwise(None)
+
+    age = pl.col("snapshot_at") - pl.col("last_update")
+    low = pl.col("market").replace_strict(
+        {m: r[0] for m, r in settings.line_range.items()}, default=None, return_dtype=pl.Float64
+    )
+    high = pl.col("market").replace_strict(
+        {m: r[1] for m, r in settings.line_range.items()}, default=None, return_dtype=pl.Float64
+    )
+    total = pl.col("over") + pl.col("under")
+    lo, hi = settings.pair_sum
+    return [
+        reason(pl.col("line").is_null(), NO_LINE),
+        reason(age > pl.duration(seconds=settings.max_age_hours * 3600), STALE),
+        reason((pl.col("line") < low) | (pl.col("line") > high), OUT_OF_RANGE),
+        reason(
+            (pl.col("line") == settings.placeholder_line)
+            & pl.col("source").is_in(settings.estimating_sources),
+            PLACEHOLDER,
+        ),
+        reason(pl.col("over").is_null() | pl.col("under").is_null(), ONE_SIDED),
+        reason(~total.is_between(lo, hi), INCONSISTENT_PRICES),
+    ]

@@ -1,0 +1,233 @@
+"""The validate stage end to end: results per rule, quarantine, the gate, severities, blocking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lineflow.config import compose
+from lineflow.testing.standin.datagen import incident_bad_players
+from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
+from tests.rules.test_rule_files import conf_with_rules
+
+D = f"slate_date = DATE '{INCIDENT}'"
+GATE_REASON = {"single_book": "too_few_books"}  # the fixtures' name -> the gate's
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    home = tmp_path_factory.mktemp("validate") / "home"
+    out = run_cli("run", f"date={INCIDENT}", f"home={home}")
+    assert out.code == 0, out.stdout + out.stderr
+    (run_id,) = query(home, "SELECT DISTINCT run_id FROM run_history")[0]
+    return home, run_id, out
+
+
+def test_every_configured_rule_has_a_result_for_the_run(incident):
+    home, run_id, _ = incident
+    configured = {r.id for r in compose([]).rule_list()}
+    rows = query(home, "SELECT rule_id FROM validation_results WHERE run_id = ?", [run_id])
+    assert sorted(r for (r,) in rows) == sorted(configured)
+
+
+def test_bad_rows_are_quarantined_with_rule_and_file_and_kept_out_of_prop_lines(incident):
+    home, _, _ = incident
+    held = query(
+        home,
+        f"SELECT rule_id, player_name, count(*), count(DISTINCT file_id) FROM quarantine "
+        f"WHERE {D} GROUP BY ALL ORDER BY 1",
+    )
+    assert [(r, p) for r, p, _, _ in held] == [
+        ("over_under_pair_consistent", "Quentin Marchetti"),
+        ("points_line_in_range", "Bryce Lindqvist"),
+    ]
+    assert all(n > 0 and files > 0 for _, _, n, files in held)
+    unknown_files = query(
+        home,
+        "SELECT count(*) FROM quarantine WHERE file_id NOT IN (SELECT file_id FROM landed_files)",
+    )
+    assert unknown_files == [(0,)], "each quarantined row points at the raw file it came from"
+    leaked = query(
+        home,
+        "SELECT count(*) FROM prop_lines p JOIN quarantine q USING (file_id, event_id, "
+        "bookmaker, market, player_key, side, line, snapshot_at)",
+    )
+    assert leaked == [(0,)]
+    assert query(home, f"SELECT count(*) FROM prop_lines WHERE {D}")[0][0] > 6000
+
+
+def test_the_gate_fails_exactly_the_four_bad_players_each_for_its_own_reason(incident):
+    home, _, out = incident
+    failing = query(
+        home,
+        f"SELECT player_name, reasons FROM line_quality "
+        f"WHERE {D} AND market = 'player_points' AND NOT passed ORDER BY 1",
+    )
+    expected = {name: GATE_REASON.get(r, r) for name, r in incident_bad_players().items()}
+    assert {name: reasons for name, reasons in failing} == {
+        name: [reason] for name, reason in expected.items()
+    }
+    assert len(set(expected.values())) == 4
+    judged = query(
+        home, f"SELECT count(*) FROM line_quality WHERE {D} AND market = 'player_points'"
+    )
+    assert judged == [(81,)]
+    assert "Bryce Lindqvist points (out_of_range)" in out.stdout
+
+
+def test_a_blocked_source_is_reported_blocked_not_failed(incident):
+    home, run_id, _ = incident
+    ((outcome, passed, detail),) = query(
+        home,
+        "SELECT outcome, passed, detail FROM validation_results "
+        "WHERE run_id = ? AND rule_id = 'bettingpros_players'",
+        [run_id],
+    )
+    assert (outcome, passed) == ("blocked", None)
+    assert "403" in detail
+
+
+def test_validate_alone_reruns_the_rules_and_prints_a_line_per_rule(incident):
+    home, _, _ = incident
+    before = table_checksum(home, "prop_lines")
+    out = run_cli("validate", f"date={INCIDENT}", f"home={home}")
+    assert out.code == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    for rule in compose([]).rule_list():
+        assert any(line.split()[1:2] == [rule.id] for line in lines if line.split()), rule.id
+    assert any(line.split()[:2] == ["blocked", "bettingpros_players"] for line in lines)
+    assert "line quality: 5 of 285 player markets fail" in out.stdout
+    assert "Dante Pennington: stale" in out.stdout
+    assert table_checksum(home, "prop_lines") == before, "validate alone consolidates nothing"
+    ((run_id,),) = query(
+        home,
+        "SELECT run_id FROM run_history WHERE processor = 'validate' "
+        "ORDER BY finished_at DESC LIMIT 1",
+    )
+    assert query(home, "SELECT count(*) FROM validation_results WHERE run_id = ?", [run_id]) == [
+        (len(compose([]).rule_list()),)
+    ]
+
+
+def test_a_rule_change_releases_rows_that_now_pass(tmp_path):
+    env = conf_with_rules(tmp_path, "none", "table: prop_lines\nchecks: []\n")
+    home = tmp_path / "home"
+    args = ("run", f"date={INCIDENT}", f"home={home}", f"http.cassettes={FIXTURES}")
+    assert run_cli(*args, env=env).code == 0
+    bryce = f"SELECT count(*) FROM prop_lines WHERE {D} AND player_key = 'bryce_lindqvist'"
+    assert query(home, bryce) == [(0,)]
+    rules = Path(env["LINEFLOW_CONFIG_DIR"]) / "rules" / "prop_lines.yaml"
+    rules.write_text(
+        rules.read_text().replace("player_points: [5.5, 50.5]", "player_points: [4, 50.5]")
+    )
+    again = run_cli(*args, env=env)
+    assert again.code == 0, again.stdout + again.stderr
+    assert query(home, bryce)[0][0] > 0
+    assert query(home, "SELECT DISTINCT rule_id FROM quarantine") == [
+        ("over_under_pair_consistent",)
+    ]
+
+
+def _odds_api_only(tmp_path: Path, rules: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    env = conf_with_rules(tmp_path, "extra", "table: prop_lines\nchecks:\n" + rules)
+    home = tmp_path / "home"
+    args = (
+        "run",
+        f"date={INCIDENT}",
+        f"home={home}",
+        f"http.cassettes={FIXTURES}",
+        "only=[odds_api]",
+        "strict=true",
+    )
+    return env, args
+
+
+def test_a_failing_warning_changes_nothing(tmp_path):
+    env, args = _odds_api_only(
+        tmp_path,
+        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
+        " count_distinct: bookmaker, min: 3, severity: warn}\n",
+    )
+    out = run_cli(*args, env=env)
+    assert out.code == 0, out.stdout + out.stderr
+    assert "three_books (warn) fail" in out.stdout
+
+
+def test_a_failing_error_rule_makes_the_run_partial_and_strict_exits_3(tmp_path):
+    env, args = _odds_api_only(
+        tmp_path,
+        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
+        " count_distinct: bookmaker, min: 3, severity: error}\n",
+    )
+    out = run_cli(*args, env=env)
+    assert out.code == 3, out.stdout + out.stderr
+    home = Path(args[2].removeprefix("home="))
+    statuses = dict(query(home, "SELECT processor, status FROM run_history"))
+    assert statuses["validate"] == "partial"
+    assert statuses["consolidate"] == "success", "an error is reported, the partition goes on"
+
+
+def test_a_failing_blocking_rule_stops_the_partitions_later_stages(tmp_path):
+    env, args = _odds_api_only(
+        tmp_path,
+        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
+        " count_distinct: bookmaker, min: 3, severity: warn, blocking: true}\n",
+    )
+    out = run_cli(*args, env=env)
+    assert out.code == 1, out.stdout + out.stderr
+    assert "validate failed: blocking rule 'three_books' failed" in out.stdout
+    home = Path(args[2].removeprefix("home="))
+    statuses = dict(query(home, "SELECT processor, status FROM run_history"))
+    assert statuses["validate"] == "failed"
+    assert "consolidate" not in statuses
+    assert query(home, "SELECT count(*) FROM prop_lines") == [(0,)]
+    assert query(home, "SELECT count(*) FROM validation_results WHERE rule_id = 'three_books'")
+
+
+def _drop_schedule(home: Path, day: str, events: list[dict[str, str]]) -> None:
+    """An Odds API events listing for `day`, put into the landing zone by hand."""
+    folder = home / "landing" / "odds_api" / "events" / day / f"live-{day.replace('-', '')}T140000Z"
+    folder.mkdir(parents=True)
+    (folder / "events.json").write_text(json.dumps(events))
+
+
+def _schedule_run(home: Path, day: str) -> tuple[int, str]:
+    out = run_cli(
+        "run",
+        f"date={day}",
+        f"home={home}",
+        "only=[odds_api]",
+        "pipeline.stages=[process,validate]",
+    )
+    ((outcome,),) = query(
+        home,
+        "SELECT outcome FROM validation_results WHERE rule_id = 'odds_api_points_rows'",
+    )
+    return out.code, outcome
+
+
+def test_a_date_without_games_is_legitimately_empty(tmp_path):
+    home = tmp_path / "home"
+    _drop_schedule(home, "2026-02-10", [])
+    code, outcome = _schedule_run(home, "2026-02-10")
+    assert (code, outcome) == (0, "empty")
+
+
+def test_a_date_with_games_and_no_lines_fails_completeness(tmp_path):
+    home = tmp_path / "home"
+    game = {
+        "id": "a" * 32,
+        "sport_key": "basketball_nba",
+        "commence_time": "2026-02-11T00:30:00Z",
+        "home_team": "Boston Celtics",
+        "away_team": "Miami Heat",
+    }
+    _drop_schedule(home, "2026-02-10", [game])
+    code, outcome = _schedule_run(home, "2026-02-10")
+    assert (code, outcome) == (0, "fail")
+    ((detail,),) = query(
+        home, "SELECT detail FROM validation_results WHERE rule_id = 'odds_api_points_rows'"
+    )
+    assert detail == "only 0 rows from odds_api (at least 400) with 1 games scheduled"
