@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import polars as pl
 
 from lineflow import sources
 from lineflow.config import Settings
@@ -163,3 +166,36 @@ def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
             finished_at=ctx.clock(),
         )
     ]
+
+
+def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]:
+    """Player markets of the partition that self-heal would regenerate; unless `dry_run`,
+    regenerate them (the predict stage, with its run_history row and self_heal_log)."""
+    from lineflow.stages import predict as predict_stage
+
+    config = settings.pipeline.predict
+    if config is None or settings.date is None or not settings.warehouse.path.exists():
+        return []
+    clock = make_clock(settings.now)
+    ctx = RunContext(
+        settings=settings,
+        run_id=new_run_id(settings.date, clock()),
+        partition=settings.date,
+        warehouse=DuckDBWarehouse(settings.warehouse.path),
+        landing=LandingZone(settings.landing.root),
+        http=HttpLayer(settings, clock),
+        clock=clock,
+    )
+    work = predict_stage.plan(ctx, config)
+    if work is None:
+        return []
+    old_enough = clock() - timedelta(minutes=config.heal.min_age_minutes)
+    todo = work["todo"].filter(
+        (pl.col("reason") == "repaired")
+        | ((pl.col("reason") == "lines_changed") & (pl.col("active_created") <= old_enough))
+    )
+    units = todo.select("player_key", "player_name", "market", "reason").to_dicts()
+    if units and not dry_run:
+        only_predict = settings.pipeline.model_copy(update={"stages": ["predict"]})
+        run_partition(settings.model_copy(update={"pipeline": only_predict}))
+    return units

@@ -10,6 +10,7 @@ inside `main`, so `lineflow --help` stays fast.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
     "backfill": "lineflow.commands.backfill",
+    "heal": "lineflow.commands.heal",
     "status": "lineflow.commands.status",
     "health": "lineflow.commands.health",
     "doctor": "lineflow.commands.doctor",

@@ -65,7 +65,8 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
             [ctx.partition, config.markets],
         )
         active = wh.query(
-            "SELECT player_key, market, any_value(input_fingerprint) AS active_fp "
+            "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
+            "min(created_at) AS active_created "
             "FROM predictions WHERE slate_date = ? AND is_active GROUP BY ALL",
             [ctx.partition],
         )
