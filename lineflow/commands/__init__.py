@@ -9,6 +9,7 @@ inside `main`, so `lineflow --help` stays fast.
 #: command name -> module; the order is the order of `lineflow --help`.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
+    "proxies": "lineflow.commands.proxies",
 }
 
 #: The keys most runs touch; every command's help shows them.
