@@ -46,14 +46,22 @@ def test_one_proxy_blocked_fails_over_with_complete_data_and_opens_its_breaker(
     # concurrency) one more may already be on its way. After that, nothing goes through it.
     assert 3 <= len(clean.via("decodo")) <= 4
     assert len(clean.via("proxyfuel")) == len(files)
-    shown = run_cli("proxies", f"home={home}")
-    decodo = next(line for line in shown.stdout.splitlines() if line.startswith("│ decodo"))
-    assert "open" in decodo and "403" in decodo
+    at = f"now={(NOW + timedelta(minutes=1)).isoformat()}"
+    pool, _proxy, _host, state, success, requests, last, _latency = health_row(home, "decodo", at)
+    assert (state, success, last) == ("open", "0%", "403")
+    assert requests in ("3", "4")  # a 4th may have been in flight as it opened
+    assert health_row(home, "proxyfuel", at)[3:5] == ["closed", "100%"]
     reset = run_cli("proxies", "reset", "decodo", f"home={home}")
     assert reset.code == 0 and "closed 1 breaker (decodo)" in reset.stdout
-    shown = run_cli("proxies", f"home={home}")
-    decodo = next(line for line in shown.stdout.splitlines() if line.startswith("│ decodo"))
-    assert "closed" in decodo
+    assert health_row(home, "decodo", at)[3] == "closed"
+
+
+def health_row(home: Path, pool: str, *extra: str) -> list[str]:
+    """The cells of `lineflow proxies`' row for `pool`: pool, proxy, host, state, success, ..."""
+    shown = run_cli("proxies", f"home={home}", *extra)
+    assert shown.code == 0, shown.stderr
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in shown.stdout.splitlines()]
+    return next(r for r in rows if r and r[0] == pool)
 
 
 def test_both_proxies_blocked_the_direct_path_completes_the_data(clean: World, tmp_path):

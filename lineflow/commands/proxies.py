@@ -24,6 +24,7 @@ touch it. `reset` closes the breakers of POOL (a pool name from conf/proxy, or `
 of every pool; counts are kept.
 
   home=DIR               the state to read (default var)
+  now=ISO8601            judge breakers at this time instead of the wall clock (UTC)
 
 exit codes: 0 done, 2 bad input (unknown pool or key)
 example: lineflow proxies home=/tmp/lf; lineflow proxies reset decodo home=/tmp/lf
@@ -64,31 +65,33 @@ def main(args: list[str]) -> int:
     if not store.path.is_file():
         console.print(f"no proxy health recorded under {store.path} yet (live runs record it)")
         return 0
-    render(
-        ProxyHealth(store, settings.proxy.breaker), stored_quotas(store), console, datetime.now(UTC)
-    )
+    now = settings.now or datetime.now(UTC)
+    render(ProxyHealth(store, settings.proxy.breaker), stored_quotas(store), console, now)
     return 0
 
 
 def render(
     health: ProxyHealth, quotas: list[dict[str, object]], console: Console, now: datetime
 ) -> None:
-    """The health table, then each source's last quota reading."""
+    """The health table, then why each unhealthy row is so, then each source's quota."""
     from rich.table import Table
 
     style = {"closed": "green", "half_open": "yellow", "open": "bold red"}
     table = Table(title="proxy health")
     for column in ("pool", "proxy", "host", "state", "success", "requests", "last", "latency"):
         right = column in ("success", "requests", "latency")
-        table.add_column(column, justify="right" if right else "left", no_wrap=True)
-    table.add_column("last error / open until", overflow="fold")
+        wraps = column in ("proxy", "host")
+        table.add_column(
+            column,
+            justify="right" if right else "left",
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+        )
+    notes = []
     for h in health.all():
         state = h.breaker.state(now)
         rate = f"{h.success_rate:.0%}" if h.success_rate is not None else "-"
         latency = f"{h.mean_latency_ms:.0f} ms" if h.mean_latency_ms is not None else "-"
-        detail = h.last_error or ""
-        if state != "closed" and h.breaker.retry_at is not None:
-            detail = f"until {h.breaker.retry_at:%Y-%m-%d %H:%M}Z; {detail}"
         table.add_row(
             h.pool,
             h.proxy,
@@ -98,11 +101,19 @@ def render(
             f"{h.requests:,}",
             h.last_status or "-",
             latency,
-            detail[:120],
         )
+        if state != "closed" and h.breaker.retry_at is not None:
+            notes.append(
+                f"{h.pool} {h.proxy} -> {h.host}: open until {h.breaker.retry_at:%Y-%m-%d %H:%M}Z"
+            )
+        if h.last_error and (state != "closed" or h.last_status != "200"):
+            notes.append(f"{h.pool} {h.proxy} -> {h.host}: last error {h.last_error[:160]}")
     console.print(table)
+    for note in notes:
+        console.print(f"  {note}", soft_wrap=True)
     for q in quotas:
         console.print(
             f"quota {q['source']}: {q['remaining']} remaining, {q['used']} used "
-            f"(last call cost {q['last']}) at {q['seen_at']}"
+            f"(last call cost {q['last']}) at {q['seen_at']}",
+            soft_wrap=True,
         )

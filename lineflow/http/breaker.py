@@ -46,7 +46,10 @@ def on_success(_breaker: Breaker) -> Breaker:
 
 def on_failure(breaker: Breaker, now: datetime, config: BreakerConfig) -> Breaker:
     failures = breaker.failures + 1
-    half_open = breaker.state(now) == "half_open"
+    state = breaker.state(now)
+    if state == "open":  # a request already in flight when it opened: the cooldown stands
+        return replace(breaker, failures=failures)
+    half_open = state == "half_open"
     if half_open or failures >= config.failures:
         opens = breaker.opens + 1
         return Breaker(failures, opens, now, now + cooldown(config, opens))

@@ -43,3 +43,9 @@ def test_a_failure_while_half_open_reopens_with_a_longer_cooldown_up_to_the_cap(
 
 def test_a_success_resets_the_failure_count():
     assert fail(on_success(fail(Breaker(), 2)), 2).state(T0) == "closed"
+
+
+def test_a_late_failure_while_open_does_not_extend_the_cooldown():
+    opened = fail(Breaker(), 3)
+    late = on_failure(opened, T0 + timedelta(seconds=1), CONFIG)
+    assert (late.retry_at, late.opens) == (opened.retry_at, 1)
