@@ -8,7 +8,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lineflow.errors import ConfigError
 from lineflow.rules.model import LineQualityConfig, RuleFile
@@ -28,6 +36,25 @@ class AuthConfig(Model):
     env: str = ""
 
 
+class RateLimitConfig(Model):
+    """A token bucket per source, shared by all its concurrent requests in the process."""
+
+    per_second: float = Field(0, ge=0)  # 0 = no limit
+    burst: int = Field(1, ge=1)
+
+
+class QuotaConfig(Model):
+    """A paid API's usage credits, read from response headers (The Odds API's names by default)."""
+
+    #: Stop making calls once this few credits are left (0 = spend down to the last one).
+    floor: int = Field(0, ge=0)
+    remaining_header: str = "x-requests-remaining"
+    used_header: str = "x-requests-used"
+    last_header: str = "x-requests-last"
+    #: An error code in a 401 body meaning "no credits left": final, never retried.
+    exhausted_code: str = "OUT_OF_USAGE_CREDITS"
+
+
 class SourceConfig(Model):
     """One line provider: base URL, auth, markets, books; `options` belong to its module."""
 
@@ -44,6 +71,8 @@ class SourceConfig(Model):
     snapshot_minutes: int = Field(15, ge=1, le=1440)
     #: After a block, later runs of the partition wait this long before asking again.
     blocked_cooldown_minutes: float = Field(30, ge=0)
+    rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig.model_validate({}))
+    quota: QuotaConfig | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -60,6 +89,79 @@ class HttpConfig(Model):
     max_attempts: int = Field(4, ge=1, le=20)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(15, ge=0)
+    #: A Retry-After longer than this is clamped to it (values <= 0 are ignored).
+    retry_after_max_s: float = Field(120, gt=0)
+
+
+DIRECT = "direct"
+
+
+class PoolConfig(Model):
+    """A proxy provider's pool. Credentials are named by environment variable, never written."""
+
+    provider: str
+    kind: Literal["datacenter", "residential"]
+    rotation: Literal["round_robin", "random", "sticky"] = "round_robin"
+    proxies: list[str] = Field(min_length=1)
+    username_env: str = ""
+    password_env: str = ""
+
+    @field_validator("proxies")
+    @classmethod
+    def _proxy_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            match = re.fullmatch(r"(https?)://([^/\s:@]+):(\d{1,5})/?", url)
+            if "@" in url:
+                raise ValueError(
+                    f"{url.split('@')[-1]!r}: no credentials in proxy URLs "
+                    "(name them with username_env/password_env)"
+                )
+            if not match:
+                raise ValueError(f"not a proxy URL http(s)://host:port: {url!r}")
+        return [url.rstrip("/") for url in value]
+
+
+class BreakerConfig(Model):
+    """The circuit breaker per (proxy, target host)."""
+
+    failures: int = Field(3, ge=1)  # consecutive failures that open it
+    cooldown_s: float = Field(300, gt=0)  # open -> half-open after this long...
+    cooldown_factor: float = Field(2, ge=1)  # ...times this for every repeated open...
+    cooldown_max_s: float = Field(3600, gt=0)  # ...up to this
+
+
+class ProxyConfig(Model):
+    """Named pools and, per source, the ordered chain of pools to try (`direct` = no proxy)."""
+
+    breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig.model_validate({}))
+    pools: dict[str, PoolConfig] = {}
+    chains: dict[str, list[str]] = {}
+
+    @field_validator("pools")
+    @classmethod
+    def _pool_names(cls, value: dict[str, PoolConfig]) -> dict[str, PoolConfig]:
+        if DIRECT in value:
+            raise ValueError(f"{DIRECT!r} is reserved for the no-proxy link")
+        return value
+
+    @field_validator("chains")
+    @classmethod
+    def _chain_links(
+        cls, value: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        known = [*(info.data.get("pools") or {}), DIRECT]
+        for source, chain in value.items():
+            if not chain:
+                raise ValueError(f"{source}: empty chain (use [{DIRECT}] for no proxy)")
+            for link in chain:
+                if link not in known:
+                    raise ValueError(f"{source}: unknown pool {link!r} (known: {', '.join(known)})")
+            if len(set(chain)) != len(chain):
+                raise ValueError(f"{source}: a pool appears twice in {chain}")
+        return value
+
+    def chain(self, source: str) -> list[str]:
+        return self.chains.get(source, [DIRECT])
 
 
 class WarehouseConfig(Model):
@@ -203,6 +305,15 @@ class Settings(Model):
         }
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+    proxy: ProxyConfig = ProxyConfig()
+
+    @model_validator(mode="after")
+    def _chains_name_sources(self) -> Settings:
+        unknown = sorted(set(self.proxy.chains) - set(self.sources))
+        if unknown:
+            known = ", ".join(sorted(self.sources))
+            raise ValueError(f"proxy.chains.{unknown[0]}: unknown source (known: {known})")
+        return self
 
     @field_validator("date", mode="before")
     @classmethod
@@ -335,6 +446,8 @@ def validate(container: dict[str, Any]) -> Settings:
         if err["type"] == "missing":
             raise ConfigError(f"{key}: required key is missing") from None
         msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a check across sections names its own keys
+            raise ConfigError(msg) from None
         value = err.get("input")
         plain = isinstance(value, str | int | float | bool) and repr(value) not in msg
         shown = f" (got {value!r})" if plain else ""

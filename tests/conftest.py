@@ -11,6 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+#: The stand-in provider plus real forward proxies (fixtures `world`, `clean`).
+pytest_plugins = ["tests.proxied"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "cassettes"
 INCIDENT = "2026-01-23"

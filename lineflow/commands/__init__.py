@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "lineflow.commands.doctor",
     "validate": "lineflow.commands.validate",
     "rules": "lineflow.commands.rules",
+    "proxies": "lineflow.commands.proxies",
 }
 
 #: The keys most runs touch; every command's help shows them.

@@ -1,15 +1,25 @@
-"""The HTTP layer: live, record and replay modes behind one client; secrets never leave it."""
+"""The HTTP layer: live, record and replay modes behind one client; proxy chains, breakers,
+limits and quota inside it; secrets never leave it."""
 
 from lineflow.http.client import Response, SourceClient, classify
-from lineflow.http.errors import HttpError, MissingSecret, ReplayMiss, RequestFailed
+from lineflow.http.errors import (
+    Blocked,
+    HttpError,
+    MissingSecret,
+    QuotaExhausted,
+    ReplayMiss,
+    RequestFailed,
+)
 from lineflow.http.secrets import REDACTED, Redactor
 from lineflow.http.session import HttpLayer
 
 __all__ = [
     "REDACTED",
+    "Blocked",
     "HttpError",
     "HttpLayer",
     "MissingSecret",
+    "QuotaExhausted",
     "Redactor",
     "ReplayMiss",
     "RequestFailed",

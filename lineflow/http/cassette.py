@@ -3,7 +3,9 @@
 The layout of an interaction follows VCR.py's (request method/uri; response status, headers,
 body string), so the files read like any other cassette. URIs are stored relative to the
 source's base URL, with secrets masked, so a cassette recorded against the stand-in provider
-replays against the configured production host.
+replays against the configured production host. A request that went through a proxy pool
+carries `via` (the pool's name, never its address or credentials), so a replay walks the
+proxy chain exactly as it was recorded; no `via` means direct.
 """
 
 from __future__ import annotations
@@ -40,11 +42,16 @@ class Recorded:
     body: bytes
 
 
-def request_key(method: str, uri: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """What a replayed request must match: method, path, and the query as a sorted multiset."""
+DIRECT = "direct"
+
+
+def request_key(
+    method: str, uri: str, via: str = DIRECT
+) -> tuple[str, str, tuple[tuple[str, str], ...], str]:
+    """What a replayed request must match: method, path, the query as a sorted multiset, link."""
     parts = urlsplit(uri)
     query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
-    return method.upper(), parts.path, query
+    return method.upper(), parts.path, query, via
 
 
 class Cassette:
@@ -68,13 +75,16 @@ class Cassette:
     def __len__(self) -> int:
         return len(self._interactions)
 
-    def play(self, method: str, uri: str) -> Recorded | None:
-        key = request_key(method, uri)
+    def play(self, method: str, uri: str, via: str = DIRECT) -> Recorded | None:
+        key = request_key(method, uri, via)
         with self._lock:
             matches = [
                 i
                 for i in self._interactions
-                if request_key(i["request"]["method"], i["request"]["uri"]) == key
+                if request_key(
+                    i["request"]["method"], i["request"]["uri"], i["request"].get("via", DIRECT)
+                )
+                == key
             ]
             if not matches:
                 return None
@@ -88,14 +98,17 @@ class Cassette:
         headers = {k: v[0] for k, v in response["headers"].items() if v}
         return Recorded(response["status"]["code"], response["status"]["message"], headers, raw)
 
-    def record(self, method: str, uri: str, recorded: Recorded) -> None:
+    def record(self, method: str, uri: str, recorded: Recorded, via: str = DIRECT) -> None:
         try:
             body: dict[str, str] = {"string": recorded.body.decode("utf-8")}
         except UnicodeDecodeError:
             body = {"base64": base64.b64encode(recorded.body).decode()}
         headers = {k.lower(): [v] for k, v in recorded.headers.items() if k.lower() in KEPT_HEADERS}
+        request = {"method": method.upper(), "uri": uri}
+        if via != DIRECT:
+            request["via"] = via
         interaction = {
-            "request": {"method": method.upper(), "uri": uri},
+            "request": request,
             "response": {
                 "status": {"code": recorded.status, "message": recorded.reason},
                 "headers": headers,

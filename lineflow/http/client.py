@@ -1,15 +1,24 @@
-"""HTTP for one source during one scrape pass, in live, record or replay mode.
+"""HTTP for one source during one scrape pass: proxy chain, limits, retries, in any mode.
 
-Every mode goes through the same httpx client; only the transport differs, so nothing outside
-this package knows which mode is active. Replay opens no socket.
+Every mode (live, record, replay) goes through the same httpx clients; only the transport
+differs, so nothing outside this package knows which mode is active. Replay opens no socket,
+but walks the proxy chain like a live run, matching each link's recorded answers.
+
+One request: take a concurrency slot, check the quota floor, then walk the chain. For each
+link, pick a proxy whose breaker is not open and try it, retrying connection errors, timeouts,
+429 and 5xx with full-jitter backoff (Retry-After honoured, clamped). A block (403/407, a
+Forbidden or challenge body) or a dead connection counts against that proxy's breaker and moves
+on to the next link. Anything else is the answer.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -18,14 +27,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lineflow.config import HttpConfig, SourceConfig
+from lineflow.config import DIRECT, HttpConfig, SourceConfig
 from lineflow.http.cassette import Cassette, Recorded
-from lineflow.http.errors import MissingSecret, ReplayMiss, RequestFailed
+from lineflow.http.errors import Blocked, MissingSecret, ReplayMiss, RequestFailed
+from lineflow.http.health import ProxyHealth, Verdict
+from lineflow.http.limits import SourceLimits
+from lineflow.http.proxies import DIRECT_PROXY, Link, Proxy
+from lineflow.http.quota import QuotaGuard, is_exhausted
 from lineflow.http.secrets import Redactor
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BLOCK_STATUSES = frozenset({403, 407})
-MAX_RETRY_AFTER_S = 120.0
 
 Outcome = Literal["ok", "blocked", "retry", "error"]
 
@@ -38,6 +50,8 @@ class Response:
     url: str  # absolute, secrets masked
     fetched_at: datetime  # the server's Date header when present, else the local clock
     attempts: int = 1
+    via: str = DIRECT  # the chain link that answered
+    tried: tuple[str, ...] = ()  # links that failed before it, e.g. ("decodo (403)",)
 
     @property
     def outcome(self) -> Outcome:
@@ -60,7 +74,18 @@ def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
     head = body[:512].lstrip().lower()
     if "html" in content_type or head.startswith((b"<!doctype html", b"<html")):
         return "blocked"
+    if len(body) < 200 and _is_forbidden_message(body):
+        return "blocked"
     return "ok"
+
+
+def _is_forbidden_message(body: bytes) -> bool:
+    """API Gateway's `{"message":"Forbidden"}`, even behind a 200 (some proxies rewrite it)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and str(payload.get("message", "")).lower() == "forbidden"
 
 
 @dataclass
@@ -71,7 +96,7 @@ class Counters:
 
 
 class SourceClient:
-    """Issues one source's requests; records or replays them through one cassette."""
+    """Issues one source's requests through its proxy chain; records or replays them."""
 
     def __init__(
         self,
@@ -81,8 +106,13 @@ class SourceClient:
         redactor: Redactor,
         *,
         secret: str | None,
+        links: list[Link] | None = None,
+        health: ProxyHealth,
+        limits: SourceLimits | None = None,
+        quota: QuotaGuard | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.source = source
@@ -91,70 +121,156 @@ class SourceClient:
         self.counters = Counters()
         self._http = http
         self._secret = secret
+        self._links = links or [Link(DIRECT, [DIRECT_PROXY], "round_robin")]
+        self._health = health
+        self._limits = limits
+        self._quota = quota if http.mode != "replay" else None
+        self._host = urlsplit(source.base_url).netloc
         self._clock = clock
         self._sleep = (lambda _s: None) if http.mode == "replay" else sleep
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
+        self._clients: dict[Proxy, httpx.Client] = {}
         self.cassette = self._open_cassette(cassette_path)
-        if http.mode == "replay":
-            transport: httpx.BaseTransport = _ReplayTransport(self.cassette, redactor)
-        elif http.mode == "record":
-            transport = _RecordTransport(httpx.HTTPTransport(), self.cassette, redactor)
-        else:
-            transport = httpx.HTTPTransport()
         if http.mode != "replay" and source.auth.kind != "none" and not secret:
             raise MissingSecret(
                 f"sources.{source.name}: environment variable {source.auth.env} is not set "
                 f"(needed for http.mode={http.mode})"
             )
-        headers = dict(source.headers)
-        if source.auth.kind == "header" and secret:
-            headers[source.auth.name] = secret
-        self._client = httpx.Client(
-            base_url=source.base_url,
-            headers=headers,
-            timeout=http.timeout_s,
-            transport=transport,
-            follow_redirects=False,
-        )
 
     def _open_cassette(self, path: Path) -> Cassette:
         if self.mode == "replay" and path.is_file():
             return Cassette.load(path)
         return Cassette(path)
 
+    def _client(self, proxy: Proxy) -> httpx.Client:
+        """One httpx client per proxy (connections are pooled per way out)."""
+        if proxy not in self._clients:
+            if self.mode == "replay":
+                transport: httpx.BaseTransport = _ReplayTransport(
+                    self.cassette, self.redactor, proxy.pool
+                )
+            else:
+                inner = httpx.HTTPTransport(proxy=proxy.url) if proxy.url else httpx.HTTPTransport()
+                transport = (
+                    _RecordTransport(inner, self.cassette, self.redactor, proxy.pool)
+                    if self.mode == "record"
+                    else inner
+                )
+            headers = dict(self.source.headers)
+            if self.source.auth.kind == "header" and self._secret:
+                headers[self.source.auth.name] = self._secret
+            self._clients[proxy] = httpx.Client(
+                base_url=self.source.base_url,
+                headers=headers,
+                timeout=self._http.timeout_s,
+                transport=transport,
+                follow_redirects=False,
+            )
+        return self._clients[proxy]
+
     def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Response:
-        """GET with retries on connection errors, timeouts, 429 and 5xx (Retry-After honoured)."""
+        """GET through the chain; raises Blocked when every link refused us (naming them)."""
         query: list[tuple[str, str | int | float | bool | None]] = list(params)
-        if self.source.auth.kind == "query" and self._secret:
-            query.append((self.source.auth.name, self._secret))
-        elif self.source.auth.kind == "query":
-            query.append((self.source.auth.name, "REDACTED"))
+        if self.source.auth.kind == "query":
+            query.append((self.source.auth.name, self._secret or "REDACTED"))
+        with self._slot():
+            if self._quota is not None:
+                self._quota.check()
+            tried: list[str] = []
+            blocked: Response | None = None
+            failure: str | None = None
+            for link in self._links:
+                proxy = link.pick(self.source.name, self._usable)
+                if proxy is None:
+                    tried.append(f"{link.name} ({self._cooling(link)})")
+                    continue
+                result = self._through(proxy, path, query)
+                if isinstance(result, str):
+                    tried.append(f"{link.name} ({result.split(':')[0]})")
+                    failure = result
+                elif result.outcome == "blocked":
+                    tried.append(f"{link.name} ({result.status})")
+                    blocked = blocked or result
+                else:
+                    return replace(result, via=link.name, tried=tuple(tried))
+        url = self.redactor.url(f"{self.source.base_url}{path}")
+        route = ", ".join(tried)
+        if blocked is not None:
+            raise Blocked(f"blocked via {route}: {blocked.describe()}")
+        if failure is not None:
+            raise RequestFailed(f"GET {url} failed via {route}: {failure}")
+        raise Blocked(f"blocked via {route}: every link is cooling down after failures ({url})")
+
+    def _usable(self, proxy: Proxy) -> bool:
+        return self._health.usable(proxy, self._host, self._clock())
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if self._limits is None:
+            yield
+        else:
+            with self._limits.slot():
+                yield
+
+    def _cooling(self, link: Link) -> str:
+        ends = [self._health.get(p, self._host).breaker.retry_at for p in link.proxies]
+        known = [e for e in ends if e is not None]
+        return f"breaker open until {min(known):%H:%M}Z" if known else "breaker open"
+
+    def _through(
+        self, proxy: Proxy, path: str, query: list[tuple[str, str | int | float | bool | None]]
+    ) -> Response | str:
+        """One link: the response (retries spent), or the last connection error as text."""
         attempts = self._http.max_attempts
-        last_error = ""
+        client = self._client(proxy)
         for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            if self._limits is not None and self.mode != "replay":
+                self._limits.bucket.acquire()
             self.counters.sent += 1
+            started = self._monotonic()
             try:
-                raw = self._client.get(path, params=query)
+                raw = client.get(path, params=query)
                 body = raw.read()
             except ReplayMiss:
                 raise
             except httpx.HTTPError as exc:
-                last_error = self.redactor.text(f"{type(exc).__name__}: {exc}")
-                if attempt < attempts:
-                    self._backoff(attempt, None)
-                    continue
-                url = self.redactor.url(f"{self.source.base_url}{path}")
-                message = f"GET {url} failed after {attempt} attempts: {last_error}"
-                raise RequestFailed(message) from None
+                error = self.redactor.text(f"{type(exc).__name__}: {exc}")
+                verdict: Verdict = "failure" if last else "none"
+                self._observe(proxy, type(exc).__name__, verdict, started, error)
+                if last:
+                    return error
+                self._backoff(attempt, None)
+                continue
             response = self._response(raw, body, attempt)
             self.counters.statuses[response.status] = (
                 self.counters.statuses.get(response.status, 0) + 1
             )
-            if response.outcome == "retry" and attempt < attempts:
+            outcome = response.outcome
+            if outcome == "blocked":
+                verdict = "failure"
+            elif outcome == "retry":
+                verdict = "none"  # the target is busy or down: not the proxy's fault
+            else:
+                verdict = "success"
+            detail = None if outcome == "ok" else response.describe()
+            self._observe(proxy, str(response.status), verdict, started, detail)
+            if self._quota is not None:
+                self._quota.observe(response.headers, self._clock())
+                if is_exhausted(self._quota.config, response.status, response.body):
+                    raise self._quota.exhausted(self._clock())
+            if outcome == "retry" and not last:
                 self._backoff(attempt, response.headers.get("retry-after"))
                 continue
             return response
         raise AssertionError("unreachable")
+
+    def _observe(
+        self, proxy: Proxy, status: str, verdict: Verdict, started: float, error: str | None
+    ) -> None:
+        latency_ms = (self._monotonic() - started) * 1000
+        self._health.record(proxy, self._host, status, verdict, latency_ms, error, self._clock())
 
     def _response(self, raw: httpx.Response, body: bytes, attempt: int) -> Response:
         headers = {k.lower(): v for k, v in raw.headers.items()}
@@ -169,7 +285,7 @@ class SourceClient:
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
         self.counters.retries += 1
-        hinted = _retry_after_seconds(retry_after)
+        hinted = retry_after_seconds(retry_after, self._clock(), self._http.retry_after_max_s)
         if hinted is not None:
             delay = hinted
         else:
@@ -178,7 +294,8 @@ class SourceClient:
         self._sleep(delay)
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
         if self.mode == "record":
             self.cassette.save()
 
@@ -199,8 +316,11 @@ def _server_time(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header; <= 0 or unreadable means no hint (dlt #4036)."""
+def retry_after_seconds(value: str | None, now: datetime, ceiling: float) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most `ceiling`.
+
+    <= 0 or unreadable means no hint: the caller backs off on its own (dlt #4036).
+    """
     if not value:
         return None
     try:
@@ -209,10 +329,10 @@ def _retry_after_seconds(value: str | None) -> float | None:
         when = _server_time(value)
         if when is None:
             return None
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds <= 0:
+        seconds = (when - now).total_seconds()
+    if seconds != seconds or seconds <= 0:  # NaN or no wait
         return None
-    return min(seconds, MAX_RETRY_AFTER_S)
+    return min(seconds, ceiling)
 
 
 def _relative_uri(request: httpx.Request, redactor: Redactor) -> str:
@@ -221,13 +341,14 @@ def _relative_uri(request: httpx.Request, redactor: Redactor) -> str:
 
 
 class _ReplayTransport(httpx.BaseTransport):
-    def __init__(self, cassette: Cassette, redactor: Redactor) -> None:
+    def __init__(self, cassette: Cassette, redactor: Redactor, via: str) -> None:
         self._cassette = cassette
         self._redactor = redactor
+        self._via = via
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         uri = _relative_uri(request, self._redactor)
-        recorded = self._cassette.play(request.method, uri)
+        recorded = self._cassette.play(request.method, uri, self._via)
         if recorded is None:
             where = (
                 f"cassette {self._cassette.path}"
@@ -235,8 +356,9 @@ class _ReplayTransport(httpx.BaseTransport):
                 else f"missing cassette {self._cassette.path}"
             )
             url = self._redactor.url(str(request.url))
+            via = "" if self._via == DIRECT else f" via {self._via}"
             raise ReplayMiss(
-                f"replay: no recorded response for {request.method} {url} in {where} "
+                f"replay: no recorded response for {request.method} {url}{via} in {where} "
                 "(record it with http.mode=record)"
             )
         return httpx.Response(
@@ -249,10 +371,13 @@ class _ReplayTransport(httpx.BaseTransport):
 
 
 class _RecordTransport(httpx.BaseTransport):
-    def __init__(self, inner: httpx.BaseTransport, cassette: Cassette, redactor: Redactor) -> None:
+    def __init__(
+        self, inner: httpx.BaseTransport, cassette: Cassette, redactor: Redactor, via: str
+    ) -> None:
         self._inner = inner
         self._cassette = cassette
         self._redactor = redactor
+        self._via = via
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
@@ -264,7 +389,8 @@ class _RecordTransport(httpx.BaseTransport):
             {k: v for k, v in response.headers.items() if k.lower() != "content-encoding"},
             self._redactor.bytes(body),
         )
-        self._cassette.record(request.method, _relative_uri(request, self._redactor), recorded)
+        uri = _relative_uri(request, self._redactor)
+        self._cassette.record(request.method, uri, recorded, self._via)
         headers = [
             (k, v)
             for k, v in response.headers.items()

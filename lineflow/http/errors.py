@@ -19,3 +19,11 @@ class MissingSecret(ConfigError):
 
 class RequestFailed(HttpError):
     """Every attempt failed (connection errors, timeouts, or retryable statuses)."""
+
+
+class Blocked(HttpError):
+    """Every link of the source's proxy chain refused us (or is cooling down after refusing)."""
+
+
+class QuotaExhausted(HttpError):
+    """The source's paid quota is at its floor or spent: no further calls."""

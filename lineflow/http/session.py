@@ -1,4 +1,8 @@
-"""The HTTP layer of one run: which scrape passes a partition has, and a client for each."""
+"""The HTTP layer of one run: which scrape passes a partition has, and a client for each.
+
+It owns what outlives one pass: each source's proxy chain (with its rotation state), request
+limits and quota guard, and the proxy health store ({home}/state.sqlite; in memory for replay).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,20 @@ from pathlib import Path
 from lineflow.config import Settings, SourceConfig
 from lineflow.http.client import SourceClient
 from lineflow.http.errors import MissingSecret
+from lineflow.http.health import ProxyHealth
+from lineflow.http.limits import SourceLimits, TokenBucket
+from lineflow.http.proxies import Link, build_links, pool_secrets
+from lineflow.http.quota import QuotaGuard
 from lineflow.http.secrets import Redactor
 from lineflow.landing import PASS_RE, pass_id
+from lineflow.state import StateStore
 
 CASSETTE_SUFFIX = ".json.gz"
+
+
+def state_store(settings: Settings) -> StateStore:
+    """The cross-process state store of a home: `{home}/state.sqlite`."""
+    return StateStore(Path(settings.home) / "state.sqlite")
 
 
 class HttpLayer:
@@ -23,20 +37,27 @@ class HttpLayer:
         settings: Settings,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.mode = settings.http.mode
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
         self._secrets = {
             name: os.environ.get(src.auth.env) or None
             for name, src in settings.sources.items()
             if src.auth.kind != "none" and src.auth.env
         }
         self.redactor = Redactor(
-            [v for v in self._secrets.values() if v],
+            [v for v in self._secrets.values() if v] + pool_secrets(settings.proxy, os.environ),
             [s.auth.name for s in settings.sources.values() if s.auth.kind == "query"],
         )
+        self._store = state_store(settings) if self.mode != "replay" else None
+        self.health = ProxyHealth(self._store, settings.proxy.breaker, self.redactor.text)
+        self._links: dict[str, list[Link]] = {}
+        self._limits: dict[str, SourceLimits] = {}
+        self._quotas: dict[str, QuotaGuard] = {}
 
     def check_secrets(self, sources: list[SourceConfig]) -> None:
         """Live and record modes need every active source's secret; say which is missing."""
@@ -48,6 +69,32 @@ class HttpLayer:
                     f"sources.{source.name}.auth.env: environment variable {source.auth.env} "
                     f"is not set (needed for http.mode={self.mode})"
                 )
+            self.links(source)  # a pool in the chain without its credentials fails here
+
+    def links(self, source: SourceConfig) -> list[Link]:
+        """The source's proxy chain, built once per run so rotation carries across passes."""
+        if source.name not in self._links:
+            self._links[source.name] = build_links(
+                self.settings.proxy,
+                self.settings.proxy.chain(source.name),
+                os.environ,
+                need_credentials=self.mode != "replay",
+            )
+        return self._links[source.name]
+
+    def limits(self, source: SourceConfig) -> SourceLimits:
+        if source.name not in self._limits:
+            rate = source.rate_limit
+            bucket = TokenBucket(rate.per_second, rate.burst, self._monotonic, self._sleep)
+            self._limits[source.name] = SourceLimits(bucket, source.concurrency)
+        return self._limits[source.name]
+
+    def quota(self, source: SourceConfig) -> QuotaGuard | None:
+        if source.quota is None or self._store is None:
+            return None
+        if source.name not in self._quotas:
+            self._quotas[source.name] = QuotaGuard(source.name, source.quota, self._store)
+        return self._quotas[source.name]
 
     def cassette_dir(self, source: SourceConfig, partition: date) -> Path:
         return self.settings.http.cassettes / source.name / partition.isoformat()
@@ -78,6 +125,11 @@ class HttpLayer:
             self.cassette_dir(source, partition) / f"{pid}{CASSETTE_SUFFIX}",
             self.redactor,
             secret=self._secrets.get(source.name),
+            links=self.links(source),
+            health=self.health,
+            limits=self.limits(source),
+            quota=self.quota(source),
             clock=self._clock,
             sleep=self._sleep,
+            monotonic=self._monotonic,
         )

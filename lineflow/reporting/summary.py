@@ -40,8 +40,10 @@ def render(report: RunReport, console: Console) -> None:
     console.print(table)
     for r in report.results:
         if r.status in ("blocked", "failed", "partial") and r.error:
+            # "blocked via decodo (403), ..." already says the status.
+            said = r.status if not r.error.startswith(r.status) else ""
             console.print(
-                f"[{_STYLE[r.status]}]{r.processor} {r.status}:[/] {r.error}",
+                f"[{_STYLE[r.status]}]{r.processor}{' ' + said if said else ''}:[/] {r.error}",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.errors import LineflowError
-from lineflow.http import HttpError, Response, SourceClient
+from lineflow.http import Blocked, HttpError, Response, SourceClient
 from lineflow.landing import LandingPath, pass_time
 from lineflow.sources.base import Call, Fetch, Fetched, SourceBlocked, SourceFailed
 from lineflow.stages.base import RunContext, StageResult
@@ -29,6 +29,7 @@ class PassFetch(Fetch):
         self.result = result
         self._client: SourceClient | None = None
         self._landed = ctx.warehouse.landed_paths(source.name, ctx.partition)
+        self._failovers: dict[str, int] = {}
 
     @property
     def client(self) -> SourceClient:
@@ -59,13 +60,20 @@ class PassFetch(Fetch):
         else:
             responses = [self._send(calls[i]) for i in todo]
         # Warehouse writes stay on this thread (a DuckDB connection is not shared across
-        # threads). Everything that arrived lands before a block is reported.
-        blocked: Response | None = None
+        # threads). Everything that arrived lands before a block or an error is reported.
+        blocked: Blocked | None = None
+        error: HttpError | None = None
         for index, response in zip(todo, responses, strict=True):
             call = calls[index]
-            if response.outcome == "blocked":
+            if isinstance(response, Blocked):
                 blocked = blocked or response
                 continue
+            if isinstance(response, HttpError):
+                error = error or response
+                continue
+            if response.tried:
+                route = f"via {response.via} after {', '.join(response.tried)}"
+                self._failovers[route] = self._failovers.get(route, 0) + 1
             ok = 200 <= response.status < 300
             if ok:
                 self._record(
@@ -77,7 +85,9 @@ class PassFetch(Fetch):
                 )
             done[index] = Fetched(call, response.status, response.body, ok, False)
         if blocked is not None:
-            raise SourceBlocked(blocked.describe())
+            raise SourceBlocked(str(blocked))
+        if error is not None:
+            raise error
         return [done[i] for i in range(len(calls))]
 
     def _already_landed(self, call: Call) -> Fetched | None:
@@ -93,8 +103,11 @@ class PassFetch(Fetch):
             return Fetched(call, 200, body, True, True)
         return None
 
-    def _send(self, call: Call) -> Response:
-        return self.client.get(call.path, call.params)
+    def _send(self, call: Call) -> Response | HttpError:
+        try:
+            return self.client.get(call.path, call.params)
+        except HttpError as exc:  # reported after the calls that did answer have landed
+            return exc
 
     def _record(
         self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
@@ -122,6 +135,8 @@ class PassFetch(Fetch):
         self.result.notes.append(message)
 
     def close(self) -> None:
+        for route, count in sorted(self._failovers.items()):
+            self.note(f"{count} request{'s' if count > 1 else ''} answered {route}")
         if self._client is not None:
             self.result.requests += self._client.counters.sent
             self._client.close()

@@ -4,8 +4,12 @@
     python -m lineflow.testing.record --dates 2026-01-23
 
 Each pass below is one `lineflow run` with `http.mode=record`, its clock set to the pass time
-and every source's base URL pointed at a stand-in provider on loopback. State goes to a
-temporary home that is thrown away; only the cassettes are kept.
+and every source's base URL pointed at a stand-in provider on loopback. Every proxy pool of
+conf/proxy points at its own real forward proxy (proxy.py, with basic auth), so cassettes
+record the chain as a live run walks it: on 2026-01-23 the stand-in refuses BettingPros on
+every path, and the cassette holds decodo's, proxyfuel's and the direct path's 403.
+Rate limits are lifted (the stand-in does not mind). State goes to a temporary home that is
+thrown away; only the cassettes are kept. Needs the `test` extra (proxy.py).
 """
 
 from __future__ import annotations
@@ -14,16 +18,21 @@ import argparse
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from lineflow.config import compose
 from lineflow.runner import run_partition
+from lineflow.testing.forward_proxy import ForwardProxy
 from lineflow.testing.standin import StandIn
 
 ODDS_KEY = "standin-odds-key"
 BP_KEY = "standin-bp-key"
+#: Throwaway proxy credentials, with the characters that must be URL-encoded.
+PROXY_USER = "standin-user"
+PROXY_PASSWORD = "p+ss@w:rd/standin"
 
 
 @dataclass(frozen=True)
@@ -56,13 +65,28 @@ def incident_week() -> Iterator[Pass]:
     yield Pass(partition, datetime.fromisoformat("2026-01-23T14:33:00+00:00"), ("odds_api",))
 
 
+def start_pool_proxies(stack: ExitStack, overrides: list[str]) -> list[str]:
+    """A forward proxy per configured pool; returns the overrides pointing the pools at them."""
+    pools = compose(overrides).proxy.pools
+    result = []
+    for name, pool in pools.items():
+        proxy = stack.enter_context(ForwardProxy(name, PROXY_USER, PROXY_PASSWORD))
+        for var, value in ((pool.username_env, PROXY_USER), (pool.password_env, PROXY_PASSWORD)):
+            if var:
+                os.environ[var] = value
+        result.append(f"proxy.pools.{name}.proxies=[{proxy.url}]")
+    return result
+
+
 def record(passes: list[Pass], cassettes: Path | None = None) -> None:
     os.environ["ODDS_API_KEY"] = ODDS_KEY
     os.environ["BETTINGPROS_API_KEY"] = BP_KEY
     with (
         StandIn(odds_api_key=ODDS_KEY, bettingpros_key=BP_KEY) as server,
         tempfile.TemporaryDirectory(prefix="lineflow-record-") as home,
+        ExitStack() as stack,
     ):
+        pool_overrides = start_pool_proxies(stack, [])
         for item in passes:
             server.set_now(item.now)
             overrides = [
@@ -72,6 +96,11 @@ def record(passes: list[Pass], cassettes: Path | None = None) -> None:
                 f"home={home}/{item.partition}",
                 f"only=[{','.join(item.sources)}]",
                 *(f"sources.{name}.base_url={server.url}" for name in ("odds_api", "bettingpros")),
+                *(
+                    f"sources.{name}.rate_limit.per_second=0"
+                    for name in ("odds_api", "bettingpros")
+                ),
+                *pool_overrides,
             ]
             if item.snapshot:
                 overrides.append(f"snapshot={item.snapshot}")

@@ -400,6 +400,9 @@ def test_block_and_block_via(standin: StandIn, client: httpx.Client) -> None:
     assert (proxied.status_code, proxied.json()) == (403, {"message": "Forbidden"})
     other = client.get(path, params=params, headers={"x-api-key": BP_KEY, "Via": "1.1 proxyfuel"})
     assert other.status_code == 200
+    # A proxy may name itself in RFC 7239's Forwarded header instead (proxy.py's plugin does).
+    named = client.get(path, params=params, headers={"x-api-key": BP_KEY, "Forwarded": "by=decodo"})
+    assert named.status_code == 403
     assert (
         odds(
             client,

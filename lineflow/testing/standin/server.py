@@ -30,7 +30,15 @@ CONTROL_PREFIX = "/__standin__/"
 SOURCE_PREFIXES = {"odds_api": "/v4/", "bettingpros": "/v3/"}
 _SECRET_PARAMS = frozenset(("apikey", "api_key", "key", "user"))
 _SECRET_HEADERS = frozenset(("x-api-key", "authorization"))
-_LOGGED_HEADERS = ("user-agent", "accept-encoding", "via", "x-api-key", "origin", "referer")
+_LOGGED_HEADERS = (
+    "user-agent",
+    "accept-encoding",
+    "via",
+    "forwarded",
+    "x-api-key",
+    "origin",
+    "referer",
+)
 _MASK = "***"
 
 
@@ -156,7 +164,11 @@ class StandIn:
             (self._blocked.add if blocked else self._blocked.discard)(source)
 
     def block_via(self, name: str | None) -> None:
-        """Refuse BettingPros requests whose Via header names `name` (a proxy); None clears."""
+        """Refuse BettingPros requests that came through proxy `name`; None clears.
+
+        A proxy names itself in `Via` (tinyproxy, squid) or `Forwarded: by=NAME` (RFC 7239;
+        the proxy.py instances of lineflow.testing.forward_proxy): either one counts.
+        """
         with self._lock:
             if name is None:
                 self._blocked_via.clear()
@@ -266,7 +278,7 @@ class StandIn:
         if path.startswith("/v4/"):
             return oddsapi.route(path, query, now=now, api_key=self.odds_api_key, quota=self.quota)
         if path.startswith("/v3/"):
-            via = headers.get("via", "").lower()
+            via = f"{headers.get('via', '')} {headers.get('forwarded', '')}".lower()
             if any(name in via for name in self._blocked_via_names()):
                 return 403, bettingpros.forbidden_json(), {}
             return bettingpros.route(path, query, headers, now=now, api_key=self.bettingpros_key)
