@@ -305,6 +305,7 @@ class Settings(Model):
         }
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     proxy: ProxyConfig = ProxyConfig()
 
     @model_validator(mode="after")

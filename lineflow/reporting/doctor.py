@@ -125,19 +125,26 @@ def missing_sources(ctx: Context) -> list[Finding]:
 
 
 def stuck_prediction_batches(ctx: Context) -> list[Finding] | None:
-    batch = recorded.read_prediction_batch(ctx.stores, ctx.partition)
-    if batch is None:
+    """A batch still `running` whose heartbeat stopped: its process died (state store)."""
+    if "prediction_batch_state" not in ctx.stores.state_tables():
         return None
     idle = timedelta(minutes=float(ctx.params.get("idle_minutes", 30)))
-    last = recorded.as_utc(batch.get("updated_at") or batch.get("started_at"))
-    if not batch or batch.get("status") == "complete" or (last and ctx.now - last < idle):
-        return []
+    with ctx.stores.state() as con:
+        rows = [
+            dict(r)
+            for r in con.execute(
+                "SELECT * FROM prediction_batch_state WHERE slate_date = ? AND status = 'running'",
+                (ctx.partition.isoformat(),),
+            ).fetchall()
+        ]
     return [
         Finding(
-            f"prediction batch {batch.get('batch_id')}",
-            f"{batch.get('status')} at {batch.get('completed')}/{batch.get('expected')}",
-            batch,
+            f"prediction batch {r['batch_id']}",
+            f"running, no heartbeat since {r['heartbeat_at']} (owner {r['owner']})",
+            r,
         )
+        for r in rows
+        if (beat := recorded.as_utc(r["heartbeat_at"])) is None or ctx.now - beat >= idle
     ]
 
 
@@ -149,15 +156,14 @@ def dead_letters(ctx: Context) -> list[Finding] | None:
 
 
 def blocked_proxies(ctx: Context) -> list[Finding] | None:
+    """Breakers whose cooldown has passed (half-open): a probe can close them."""
     health = recorded.read_proxy_health(ctx.stores)
     if health is None:
         return None
     return [
-        Finding(f"proxy {p.get('provider')}@{p.get('host')}", f"{p.get('state')}, cooldown over", p)
+        Finding(f"proxy {p['provider']} {p['proxy']} -> {p['host']}", "cooldown over", p)
         for p in health
-        if p.get("state") in ("open", "blocked")
-        and p["cooldown_until"] is not None
-        and p["cooldown_until"] <= ctx.now
+        if p["cooldown_until"] is not None and p["cooldown_until"] <= ctx.now
     ]
 
 
@@ -230,6 +236,35 @@ def backfill_history(ctx: Context, findings: list[Finding]) -> list[str]:
     return changes
 
 
+def resume_prediction_batch(ctx: Context, findings: list[Finding]) -> list[str]:
+    """Run the predict stage for the partition: it adopts the dead batch and finishes it."""
+    pipeline = ctx.settings.pipeline.model_copy(update={"stages": ["predict"]})
+    report = _run(ctx.settings.model_copy(update={"date": ctx.partition, "pipeline": pipeline}))
+    failed = [f"{r.processor}: {r.error}" for r in report.results if r.status == "failed"]
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    notes = [n for r in report.results for n in r.notes]
+    return [f"predict (run {report.run_id}): {'; '.join(notes) or 'done'}"]
+
+
+def probe_proxies(ctx: Context, findings: list[Finding]) -> list[str]:
+    """Scrape again the sources whose chain uses a half-open link: success closes it."""
+    pools = {f.data["provider"] for f in findings}
+    names = sorted(name for name, chain in ctx.settings.proxy.chains.items() if pools & set(chain))
+    if not names:
+        return ["no source routes through those pools"]
+    stages = [s for s in ctx.settings.pipeline.stages if s in ("scrape", "process", "consolidate")]
+    pipeline = ctx.settings.pipeline.model_copy(update={"stages": stages})
+    report = _run(
+        ctx.settings.model_copy(update={"date": ctx.partition, "only": names, "pipeline": pipeline})
+    )
+    return [
+        f"{r.processor}: {r.status}" + (f" ({r.error})" if r.error else "")
+        for r in report.results
+        if r.phase == "scrape"
+    ]
+
+
 #: name -> detector; playbooks in YAML name them
 DETECTORS: dict[str, Detector] = {
     "stale_locks": stale_locks,
@@ -245,9 +280,12 @@ ACTIONS: dict[str, tuple[str, Action | None]] = {
     "release_locks": ("release each stale lock", release_locks),
     "process_partition": ("run process and consolidate for the partition", process_partition),
     "backfill_history": ("run the source alone at its historical snapshot", backfill_history),
-    "resume_prediction_batch": ("finish or resume the batch (needs the predict stage)", None),
+    "resume_prediction_batch": (
+        "finish the batch: the predict stage adopts it",
+        resume_prediction_batch,
+    ),
     "replay_dead_letters": ("replay the dead letters (needs the dead-letter store)", None),
-    "probe_proxies": ("probe each proxy once and close its circuit on success", None),
+    "probe_proxies": ("scrape the sources behind those proxies again", probe_proxies),
 }
 
 

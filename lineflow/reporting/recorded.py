@@ -126,13 +126,22 @@ def read_dead_letters(stores: Stores) -> list[dict[str, Any]] | None:
 
 
 def read_proxy_health(stores: Stores) -> list[dict[str, Any]] | None:
-    """Circuit state per (provider, host): state, failures, cooldown_until."""
+    """Breaker state per (pool, proxy, host): provider (the pool), state, cooldown_until,
+    success rate, last status (the proxies feature's `proxy_health` table)."""
     if "proxy_health" not in stores.state_tables():
         return None
+    from lineflow.http.breaker import Breaker
+
+    now = datetime.now(UTC)
     with stores.state() as con:
         rows = [dict(r) for r in con.execute("SELECT * FROM proxy_health").fetchall()]
     for row in rows:
-        row["cooldown_until"] = as_utc(row.get("cooldown_until"))
+        retry_at = as_utc(row.get("retry_at"))
+        breaker = Breaker(row["failures"], row["opens"], as_utc(row.get("opened_at")), retry_at)
+        row["provider"] = row["pool"]
+        row["state"] = breaker.state(now)
+        row["cooldown_until"] = retry_at
+        row["success_rate"] = row["successes"] / row["requests"] if row["requests"] else None
     return rows
 
 
@@ -156,8 +165,7 @@ def read_quota(stores: Stores) -> dict[str, int] | None:
         return None
     with stores.state() as con:
         rows = con.execute(
-            "SELECT source, remaining FROM source_quota q WHERE observed_at = "
-            "(SELECT max(observed_at) FROM source_quota WHERE source = q.source)"
+            "SELECT source, remaining FROM source_quota WHERE remaining IS NOT NULL"
         ).fetchall()
     return {r[0]: int(r[1]) for r in rows}
 
@@ -190,13 +198,12 @@ def read_predictions(stores: Stores, partition: date) -> dict[str, int] | None:
 
 
 def read_prediction_staging(stores: Stores, partition: date) -> int | None:
-    """Prediction rows still in staging (not yet consolidated) for the partition."""
-    if "stg_predictions" not in stores.duck_tables():
+    """Prediction rows staged but not yet consolidated (worker Parquet files of open batches)."""
+    if "prediction_batches" not in stores.duck_tables():
         return None
-    row = stores.warehouse.query(
-        "SELECT count(*) AS rows FROM stg_predictions WHERE slate_date = ?", [partition]
-    ).row(0, named=True)
-    return int(row["rows"])
+    folder = stores.state_path.parent / "staging" / "predictions"
+    files = sorted(folder.glob(f"batch_{partition:%Y%m%d}_*/worker-*.parquet"))
+    return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
 
 
 def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:

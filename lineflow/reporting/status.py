@@ -224,9 +224,12 @@ def last_runs(stores: Stores, partition: date) -> list[dict[str, Any]]:
 
 
 def source_rows(stores: Stores, partition: date) -> dict[str, tuple[int, int]]:
+    """Per source: consolidated rows, and the players it delivered (staging, so a player whose
+    lines validation quarantined still counts as delivered by the source)."""
     frame = stores.warehouse.query(
-        "SELECT source, count(*) AS rows, count(DISTINCT player_key) AS players "
-        "FROM prop_lines WHERE slate_date = ? GROUP BY source",
+        "SELECT source, (SELECT count(*) FROM prop_lines p WHERE p.slate_date = s.slate_date "
+        "AND p.source = s.source) AS rows, count(DISTINCT player_key) AS players "
+        "FROM stg_prop_lines s WHERE slate_date = ? GROUP BY source, slate_date",
         [partition],
     )
     return {r["source"]: (int(r["rows"]), int(r["players"])) for r in frame.iter_rows(named=True)}
