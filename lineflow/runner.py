@@ -13,9 +13,9 @@ from lineflow import sources
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.http import HttpLayer
-from lineflow.landing import LandingZone
+from lineflow.landing import open_landing
 from lineflow.logs import close_run_log, open_run_log
-from lineflow.stages import consolidate, process, scrape
+from lineflow.stages import consolidate, process, publish, scrape
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse import DuckDBWarehouse
 
@@ -23,6 +23,12 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
     "process": process.run,
     "consolidate": consolidate.run,
+    "publish": publish.run,
+}
+
+#: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
+CHECKS: dict[str, Callable[[Settings], None]] = {
+    "publish": publish.check,
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STRICT = 0, 1, 2, 3
@@ -82,6 +88,8 @@ def run_partition(
         raise ConfigError(
             f"pipeline.stages: unknown stage {unknown[0]!r} (known: {', '.join(STAGES)})"
         )
+    for stage in settings.pipeline.stages:
+        CHECKS.get(stage, lambda _s: None)(settings)
     active = settings.active_sources()
     for source in active:  # bad `only`, options or a missing secret fail before any write
         sources.load(source)
@@ -108,7 +116,7 @@ def run_partition(
         run_id=run_id,
         partition=partition,
         warehouse=warehouse,
-        landing=LandingZone(settings.landing.root),
+        landing=open_landing(settings.landing),
         http=http,
         clock=clock,
         log=logger.info,
