@@ -12,6 +12,9 @@ TABLES = ("prop_lines", "run_history")
 D = f"slate_date = DATE '{INCIDENT}'"
 
 
+SECRET = "odds-secret-5e4d3c2b1a0f9e8d7c6b"
+
+
 def prod_run(home, bucket, bq, *extra: str):
     return run_cli(
         "run",
@@ -22,6 +25,7 @@ def prod_run(home, bucket, bq, *extra: str):
         f"landing.url=gs://{bucket}/landing",
         *bq.overrides(),
         *extra,
+        env={"ODDS_API_KEY": SECRET},
     )
 
 
@@ -56,6 +60,17 @@ def test_a_prod_run_lands_in_the_bucket_and_publishes_every_table(tmp_path, buck
     assert bq.count("prop_lines") == duck_count(home, "prop_lines")
     assert bq.count("run_history") == duck_count(home, "run_history")
     assert bq.count("run_history") > 6, "the rerun's history was published too"
+
+    leaked = [
+        p
+        for p in (gcs_root / bucket).rglob("*")
+        if p.is_file() and SECRET.encode() in p.read_bytes()
+    ]
+    assert leaked == [] and SECRET not in again.stdout + again.stderr
+    history = bq.client.query_and_wait(
+        f"SELECT * FROM `{bq.project}.{bq.dataset}.run_history`"
+    ).to_arrow(create_bqstorage_client=False)
+    assert history.num_rows > 0 and SECRET not in str(history.to_pylist())
 
 
 def test_a_fresh_machine_finds_the_landed_files_in_the_bucket(tmp_path, bucket, bq):

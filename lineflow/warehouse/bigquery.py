@@ -185,9 +185,10 @@ class BigQueryWarehouse:
                 found = self.client.get_table(self.table_id(spec.name))
         added = columns_to_add(spec.name, from_schema(found.schema), list(spec.columns))
         if added:
-            # Columns go on the end in the spec's order: BigQuery can only append columns.
-            found.schema = list(found.schema) + to_schema(TableSpec(spec.name, tuple(added)))
-            self.client.update_table(found, ["schema"])
+            # DDL rather than a schema PATCH: one emulator acknowledges the PATCH and drops it.
+            # BigQuery appends the columns at the end, in the spec's order.
+            clauses = ", ".join(f"ADD COLUMN IF NOT EXISTS `{c.name}` {c.type}" for c in added)
+            self.client.query_and_wait(f"ALTER TABLE {self._sql_name(spec.name)} {clauses}")
         return added
 
     def read_partition(self, table: str, partition: date) -> pl.DataFrame:
