@@ -171,6 +171,52 @@ class WarehouseConfig(Model):
 
 class LandingConfig(Model):
     root: Path
+    #: `gs://BUCKET/PREFIX`: land in a bucket instead of under `root`.
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _gs(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", value):
+            raise ValueError(f"expected gs://BUCKET[/PREFIX], got {value!r}")
+        return value.rstrip("/") if value else None
+
+
+class BigQueryConfig(Model):
+    """Where the publish stage writes. Credentials: ADC, or a key file named by `key_file_env`."""
+
+    project: str | None = None
+    dataset: str = "lineflow"
+    location: str | None = None
+    #: An emulator's `http://127.0.0.1:PORT`; anonymous credentials are used with it.
+    api_endpoint: str | None = None
+    #: Environment variable holding a service-account key file path (the path, never the key,
+    #: is read from the environment).
+    key_file_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
+
+    @field_validator("project", "dataset")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
+            raise ValueError(f"not a BigQuery identifier: {value!r}")
+        return value
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/") if value else None
+
+
+class PublishTable(Model):
+    cluster_by: list[str] = []
+
+
+class PublishConfig(Model):
+    """The warehouse tables the publish stage copies, partition by partition, to BigQuery."""
+
+    tables: dict[str, PublishTable] = {}
 
 
 class ModelConfig(Model):
@@ -270,6 +316,8 @@ class Settings(Model):
     http: HttpConfig
     warehouse: WarehouseConfig
     landing: LandingConfig
+    bigquery: BigQueryConfig = BigQueryConfig()
+    publish: PublishConfig = PublishConfig()
     pipeline: PipelineConfig
     sources: dict[str, SourceConfig]
     health: HealthConfig = HealthConfig()

@@ -4,6 +4,9 @@
 
 `pass_id` is `live-YYYYMMDDTHHMMSSZ` or `history-YYYYMMDDTHHMMSSZ` (UTC). A file put there by
 hand in this layout is picked up by the next run of its partition.
+
+`Landing` is the protocol every stage uses; `LandingZone` keeps it on a local disk and
+`lineflow.landing_gcs.GcsLanding` in a bucket (`landing.url=gs://BUCKET/PREFIX`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from lineflow.errors import LineflowError
+from lineflow.errors import ConfigError, LineflowError
 
 PASS_RE = re.compile(r"^(live|history)-(\d{8}T\d{6}Z)$")
 LAYOUT_RE = re.compile(
@@ -69,7 +73,44 @@ class LandingPath:
         )
 
 
+class Landing(Protocol):
+    """Where raw bodies land: written once, read back, found again by partition."""
+
+    def write(self, where: LandingPath, body: bytes) -> str:
+        """Write `body` at `where` once; return its file id. Same bytes again is a no-op;
+        different bytes raise `LandingConflict`."""
+        ...
+
+    def read(self, where: LandingPath | str) -> bytes: ...
+
+    def exists(self, where: LandingPath) -> bool: ...
+
+    def discover(self, source: str, slate_date: date) -> Iterator[LandingPath]:
+        """Every file of a source's partition that follows the layout."""
+        ...
+
+
+if TYPE_CHECKING:
+    from lineflow.config import LandingConfig
+
+
+def open_landing(config: LandingConfig) -> Landing:
+    """The bucket when `landing.url` is set, else the local directory `landing.root`."""
+    if config.url:
+        try:
+            from lineflow.landing_gcs import GcsLanding
+        except ImportError:
+            raise ConfigError(
+                "landing.url: a bucket needs gcsfs (pip install 'lineflow[prod]')"
+            ) from None
+
+        return GcsLanding(config.url)
+    return LandingZone(config.root)
+
+
 class LandingZone:
+    """The landing zone on a local disk (or any POSIX mount)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 

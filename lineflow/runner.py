@@ -16,9 +16,9 @@ from lineflow import sources
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.http import HttpLayer
-from lineflow.landing import LandingZone
+from lineflow.landing import open_landing
 from lineflow.logs import close_run_log, open_run_log
-from lineflow.stages import consolidate, predict, process, scrape, validate
+from lineflow.stages import consolidate, predict, process, publish, scrape, validate
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse import DuckDBWarehouse
 
@@ -28,6 +28,12 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "validate": validate.run,
     "consolidate": consolidate.run,
     "predict": predict.run,
+    "publish": publish.run,
+}
+
+#: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
+CHECKS: dict[str, Callable[[Settings], None]] = {
+    "publish": publish.check,
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STRICT = 0, 1, 2, 3
@@ -87,6 +93,8 @@ def run_partition(
         raise ConfigError(
             f"pipeline.stages: unknown stage {unknown[0]!r} (known: {', '.join(STAGES)})"
         )
+    for stage in settings.pipeline.stages:
+        CHECKS.get(stage, lambda _s: None)(settings)
     active = settings.active_sources()
     for source in active:  # bad `only`, options or a missing secret fail before any write
         sources.load(source)
@@ -113,7 +121,7 @@ def run_partition(
         run_id=run_id,
         partition=partition,
         warehouse=warehouse,
-        landing=LandingZone(settings.landing.root),
+        landing=open_landing(settings.landing),
         http=http,
         clock=clock,
         log=logger.info,
@@ -182,7 +190,7 @@ def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]
         run_id=new_run_id(settings.date, clock()),
         partition=settings.date,
         warehouse=DuckDBWarehouse(settings.warehouse.path),
-        landing=LandingZone(settings.landing.root),
+        landing=open_landing(settings.landing),
         http=HttpLayer(settings, clock),
         clock=clock,
     )

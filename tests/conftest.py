@@ -13,6 +13,9 @@ import pytest
 
 #: The stand-in provider plus real forward proxies (fixtures `world`, `clean`).
 pytest_plugins = ["tests.proxied"]
+# gcsfs reads this at import: without it every bucket lookup first tries a gRPC probe that an
+# emulator never answers (a minute each). Set before any test module imports gcsfs.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "cassettes"
@@ -60,3 +63,101 @@ def table_checksum(home: Path, table: str, where: str = "true") -> tuple[int, st
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+# -- Google Cloud emulators on loopback (started only by the tests that use them) --------------
+#
+# The BigQuery emulator's own venv is built under .emu/ on first use (see
+# lineflow/testing/emulators.py and docs/bigquery.md); later sessions reuse it.
+
+
+@pytest.fixture(scope="session")
+def gcs_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gcs-root")
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(gcs_root, tmp_path_factory):
+    """fake-gcs-server on 127.0.0.1; STORAGE_EMULATOR_HOST points gcsfs and the CLI at it."""
+    from lineflow.testing.emulators import gcs_server
+
+    with gcs_server(gcs_root, tmp_path_factory.mktemp("gcs-work")) as endpoint:
+        previous = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = endpoint
+        try:
+            yield endpoint
+        finally:
+            if previous is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def bucket(gcs_endpoint, request) -> str:
+    """A fresh, empty bucket for one test; its name."""
+    import gcsfs
+
+    name = "lf-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50]
+    name = name.strip("-")
+    gcsfs.GCSFileSystem(token="anon", cache_timeout=0).mkdir(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def bq_endpoint(tmp_path_factory, gcs_root):
+    """A BigQuery emulator process on 127.0.0.1 for the session: `http://127.0.0.1:PORT`."""
+    from lineflow.testing.emulators import bigquery_server
+
+    with bigquery_server(tmp_path_factory.mktemp("bq-work"), gcs_root) as endpoint:
+        yield endpoint
+
+
+@dataclass
+class BigQueryTarget:
+    endpoint: str
+    project: str
+    dataset: str
+    client: object
+    emulator: str  # "local-bigquery" | "bqemulator"
+
+    def needs(self, feature: str) -> None:
+        """Skip where the fallback emulator lacks a BigQuery feature (docs/bigquery.md)."""
+        if self.emulator != "local-bigquery":
+            pytest.skip(f"{self.emulator} does not support {feature}; local-bigquery does")
+
+    def overrides(self) -> list[str]:
+        return [
+            f"bigquery.project={self.project}",
+            f"bigquery.dataset={self.dataset}",
+            f"bigquery.api_endpoint={self.endpoint}",
+        ]
+
+    def count(self, table: str, partition: str = INCIDENT) -> int:
+        rows = self.client.query_and_wait(  # type: ignore[attr-defined]
+            f"SELECT count(*) AS n FROM `{self.project}.{self.dataset}.{table}` "
+            f"WHERE slate_date = DATE '{partition}'"
+        )
+        return int(next(iter(rows))["n"])
+
+
+@pytest.fixture
+def bq(bq_endpoint, request):
+    """The unmodified google-cloud-bigquery client on the emulator, and a dataset name of the
+    test's own (created by what is under test, deleted afterwards)."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(
+        project="test",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=bq_endpoint),
+    )
+    dataset = "ds_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+    from lineflow.testing.emulators import ensure_emulator
+
+    yield BigQueryTarget(bq_endpoint, "test", dataset, client, ensure_emulator().kind)
+    client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+    client.close()

@@ -18,6 +18,8 @@ and makes no HTTP request for what already landed.
   only=[odds_api]        run only these sources
   snapshot=18:00Z        historical snapshot (sources with a historical endpoint)
   now=ISO8601            clock override for scrape passes (UTC)
+  env=prod               live HTTP + publish to BigQuery: bigquery.project=P bigquery.dataset=D
+  landing.url=gs://B/P   land raw responses in a bucket
   sources.NAME.KEY=...   any source setting, e.g. sources.odds_api.base_url=http://127.0.0.1:8000
 
   -m date=D1,D2,...      Hydra multirun: each partition its own job, in parallel processes

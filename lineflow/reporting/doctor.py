@@ -15,7 +15,7 @@ from typing import Any
 
 from lineflow import sources
 from lineflow.config import Playbook, Settings
-from lineflow.landing import LandingZone
+from lineflow.landing import open_landing
 from lineflow.reporting import recorded
 from lineflow.reporting.recorded import Stores
 from lineflow.reporting.status import gather as gather_status
@@ -91,7 +91,7 @@ def stale_locks(ctx: Context) -> list[Finding] | None:
 
 def unprocessed_files(ctx: Context) -> list[Finding]:
     """Landed files the ledger has not processed, and files on disk missing from the manifest."""
-    landing = LandingZone(ctx.settings.landing.root)
+    landing = open_landing(ctx.settings.landing)
     found = []
     with ctx.stores.warehouse.session():
         for source in ctx.settings.sources.values():

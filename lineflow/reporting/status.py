@@ -15,7 +15,7 @@ import polars as pl
 
 from lineflow import sources
 from lineflow.config import Settings, SourceExpectation
-from lineflow.landing import LandingZone
+from lineflow.landing import open_landing
 from lineflow.reporting import recorded
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
 from lineflow.slate import slate_window
@@ -159,7 +159,7 @@ def count_games(settings: Settings, stores: Stores, partition: date) -> int | No
     Sources name events differently, so the lists are not merged; None when no events file
     landed (the schedule is unknown).
     """
-    landing = LandingZone(settings.landing.root)
+    landing = open_landing(settings.landing)
     start, end = slate_window(partition)
     landed = stores.warehouse.landed(partition)
     counts: list[int] = []

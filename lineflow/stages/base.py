@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from lineflow.config import Settings
 from lineflow.http import HttpLayer
-from lineflow.landing import LandingZone
+from lineflow.landing import Landing
 from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import RunRow
 
@@ -22,7 +22,7 @@ class RunContext:
     run_id: str
     partition: date
     warehouse: DuckDBWarehouse
-    landing: LandingZone
+    landing: Landing
     http: HttpLayer
     clock: Callable[[], datetime]
     log: Callable[[str], None] = print

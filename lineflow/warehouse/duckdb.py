@@ -18,6 +18,7 @@ import polars as pl
 
 from lineflow.errors import LineflowError
 from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 
 T = TypeVar("T")
 
@@ -29,6 +30,51 @@ _SQL_TYPES = {
     pl.Boolean(): "BOOLEAN",
     pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
 }
+
+
+# DuckDB column types in the protocol's (BigQuery's) vocabulary.
+_PROTOCOL_TYPES = {
+    "VARCHAR": "STRING",
+    "BOOLEAN": "BOOL",
+    "TINYINT": "INT64",
+    "SMALLINT": "INT64",
+    "INTEGER": "INT64",
+    "BIGINT": "INT64",
+    "UTINYINT": "INT64",
+    "USMALLINT": "INT64",
+    "UINTEGER": "INT64",
+    "FLOAT": "FLOAT64",
+    "DOUBLE": "FLOAT64",
+    "DATE": "DATE",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "TIMESTAMP": "DATETIME",
+    "BLOB": "BYTES",
+    "JSON": "JSON",
+}
+_DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "BOOL": "BOOLEAN",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATETIME": "TIMESTAMP",
+    "BYTES": "BLOB",
+    "JSON": "JSON",
+    "NUMERIC": "DECIMAL(38, 9)",
+}
+
+
+def protocol_type(table: str, column: str, duckdb_type: str) -> str:
+    """A DuckDB column type in the protocol's vocabulary; unknown types stop with a message."""
+    if duckdb_type.startswith("DECIMAL"):
+        return "NUMERIC"
+    try:
+        return _PROTOCOL_TYPES[duckdb_type]
+    except KeyError:
+        raise LineflowError(
+            f"table {table}: column {column} has type {duckdb_type}, which lineflow cannot publish"
+        ) from None
 
 
 def _columns_ddl(schema: dict[str, pl.DataType]) -> str:
@@ -473,6 +519,65 @@ class DuckDBWarehouse:
                 "INSERT INTO run_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 list(astuple(row)),
             )
+
+    # -- the warehouse protocol (lineflow.warehouse.base) --------------------------------------
+    @_in_session
+    def table_spec(self, table: str, cluster_by: tuple[str, ...] = ()) -> TableSpec | None:
+        rows = self.con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        if not rows:
+            return None
+        columns = tuple(
+            Column(name, protocol_type(table, name, kind), nullable == "YES")
+            for name, kind, nullable in rows
+        )
+        return TableSpec(table, columns, PARTITION_COLUMN, cluster_by)
+
+    @_in_session
+    def ensure_table(self, spec: TableSpec) -> list[Column]:
+        existing = self.table_spec(spec.name)
+        if existing is None:
+            ddl = ", ".join(
+                f"{c.name} {_DUCKDB_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
+                for c in spec.columns
+            )
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {spec.name} ({ddl})")
+            return []
+        added = columns_to_add(spec.name, list(existing.columns), list(spec.columns))
+        for column in added:
+            self.con.execute(
+                f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {_DUCKDB_TYPES[column.type]}"
+            )
+        return added
+
+    @_in_session
+    def read_partition(self, table: str, partition: date) -> pl.DataFrame:
+        spec = self.table_spec(table)
+        if spec is None:
+            raise LineflowError(f"table {table}: not in the warehouse {self.path}")
+        if spec.partition_by not in spec.column_names:
+            raise LineflowError(f"table {table}: has no {spec.partition_by} column to partition by")
+        return self.con.execute(
+            f"SELECT * FROM {table} WHERE {spec.partition_by} = ?", [partition]
+        ).pl()
+
+    @_in_session
+    def replace_partition(self, spec: TableSpec, partition: date, rows: pl.DataFrame) -> int:
+        columns = ", ".join(spec.column_names)
+        with self.transaction() as con:
+            con.execute(f"DELETE FROM {spec.name} WHERE {spec.partition_by} = ?", [partition])
+            if rows.height:
+                con.register("_partition_rows", rows.select(spec.column_names))
+                try:
+                    con.execute(
+                        f"INSERT INTO {spec.name} ({columns}) SELECT {columns} FROM _partition_rows"
+                    )
+                finally:
+                    con.unregister("_partition_rows")
+        return rows.height
 
     @_in_session
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
