@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
 
-TABLES = ("prop_lines", "run_history")
+TABLES = (
+    "prop_lines", "validation_results", "quarantine", "line_quality", "predictions",
+    "prediction_batches", "run_history",
+)
 D = f"slate_date = DATE '{INCIDENT}'"
 
 
@@ -38,7 +41,7 @@ def test_a_prod_run_lands_in_the_bucket_and_publishes_every_table(tmp_path, buck
     result = prod_run(home, bucket, bq)
     assert result.code == 0, result.stdout + result.stderr
     assert "publish" in result.stdout and "success" in result.stdout
-    assert "predictions: not in this warehouse, skipped" in result.stdout
+    assert "not in this warehouse" not in result.stdout, "every listed table exists now"
 
     props = list((gcs_root / bucket / "landing" / "odds_api" / "player_props").rglob("*.json"))
     assert len(props) == 16, "every props response landed in the bucket"

@@ -69,6 +69,8 @@ def protocol_type(table: str, column: str, duckdb_type: str) -> str:
     """A DuckDB column type in the protocol's vocabulary; unknown types stop with a message."""
     if duckdb_type.startswith("DECIMAL"):
         return "NUMERIC"
+    if duckdb_type.endswith("[]"):
+        return "STRING"  # lists (reasons, sample keys) publish as JSON array text
     try:
         return _PROTOCOL_TYPES[duckdb_type]
     except KeyError:
@@ -560,8 +562,19 @@ class DuckDBWarehouse:
             raise LineflowError(f"table {table}: not in the warehouse {self.path}")
         if spec.partition_by not in spec.column_names:
             raise LineflowError(f"table {table}: has no {spec.partition_by} column to partition by")
+        types = dict(
+            self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ?",
+                [table],
+            ).fetchall()
+        )
+        select = ", ".join(
+            f"CAST(to_json({c}) AS VARCHAR) AS {c}" if types[c].endswith("[]") else c
+            for c in spec.column_names
+        )
         return self.con.execute(
-            f"SELECT * FROM {table} WHERE {spec.partition_by} = ?", [partition]
+            f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
         ).pl()
 
     @_in_session
