@@ -26,6 +26,7 @@ Run `lineflow COMMAND --help` for a command's keys. Overrides use Hydra's syntax
 example: lineflow run date=2026-01-23
 """
 
+
 def _top_help() -> str:
     width = max(len(name) for name in COMMANDS) + 2
     lines = []

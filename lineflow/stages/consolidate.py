@@ -6,6 +6,7 @@ exactly the files of the last consolidation, nothing is rewritten.
 
 from __future__ import annotations
 
+from lineflow.faults import kill_point
 from lineflow.stages.base import RunContext, StageResult
 
 
@@ -16,6 +17,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("unchanged since the last consolidation")
     else:
         ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
+        kill_point("after_consolidate")
     counts = ctx.warehouse.query(
         "SELECT count(*) AS rows, count(DISTINCT file_id) AS files FROM prop_lines "
         "WHERE slate_date = ?",
