@@ -145,9 +145,17 @@ class Locks:
                     self.log(f"lock {key} taken over from {held.owner()}: {reason}")
                 con.execute("DELETE FROM locks WHERE key = ?", (key,))
             mine = LockInfo(
-                key, pipeline, stage, str(partition), self.host, self.pid, run_id, now, now,
+                key,
+                pipeline,
+                stage,
+                str(partition),
+                self.host,
+                self.pid,
+                run_id,
+                now,
+                now,
                 now + ttl,
-            )  # fmt: skip
+            )
             con.execute(
                 "INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 tuple(getattr(mine, n) for n in LockInfo.__dataclass_fields__),
@@ -178,7 +186,7 @@ class Locks:
                 )
             # Polling the row: SQLite has no notifications across processes. Bounded interval.
             time.sleep(min(delay, left))
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)
 
     def renew(self, key: str, run_id: str) -> bool:
         """Push the expiry forward; False when the lock is no longer ours (taken over)."""

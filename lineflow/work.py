@@ -219,10 +219,18 @@ class WorkQueue:
                 "next_attempt_at = excluded.next_attempt_at, claimed_by = NULL, "
                 "updated_at = excluded.updated_at",
                 (
-                    kind, key, partition, payload_ref, "dead" if dead else "pending", attempts,
-                    error, next_at, now, now,
+                    kind,
+                    key,
+                    partition,
+                    payload_ref,
+                    "dead" if dead else "pending",
+                    attempts,
+                    error,
+                    next_at,
+                    now,
+                    now,
                 ),
-            )  # fmt: skip
+            )
             if not dead:
                 return Failure(attempts, next_attempt_at=next_at)
             reason = error if permanent else f"gave up after {attempts} attempts: {error}"
@@ -230,10 +238,17 @@ class WorkQueue:
                 "INSERT INTO dead_letters (kind, key, partition, reason, permanent, attempts, "
                 "payload_ref, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    kind, key, partition, reason, int(permanent), attempts, payload_ref,
-                    None if payload is None else payload[:MAX_PAYLOAD_CHARS], now,
+                    kind,
+                    key,
+                    partition,
+                    reason,
+                    int(permanent),
+                    attempts,
+                    payload_ref,
+                    None if payload is None else payload[:MAX_PAYLOAD_CHARS],
+                    now,
                 ),
-            )  # fmt: skip
+            )
             return Failure(attempts, letter_id=cur.lastrowid)
 
     @staticmethod

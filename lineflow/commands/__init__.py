@@ -9,6 +9,9 @@ inside `main`, so `lineflow --help` stays fast.
 #: command name -> module; the order is the order of `lineflow --help`.
 COMMANDS: dict[str, str] = {
     "run": "lineflow.commands.run",
+    "serve": "lineflow.commands.serve",
+    "locks": "lineflow.commands.locks",
+    "dlq": "lineflow.commands.dlq",
 }
 
 #: The keys most runs touch; every command's help shows them.

@@ -7,6 +7,7 @@ its reason and the others go on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +43,10 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
         if str(where) in known:
             continue
         body = ctx.landing.read(where)
+        # A sidecar (landed by a run killed before its manifest row, or synced along with the
+        # file) says how it was fetched; without one the pass time stands in.
+        meta = ctx.landing.read_meta(where) or {}
+        fetched_at = meta.get("fetched_at")
         ctx.warehouse.record_landed(
             LandedRow(
                 path=str(where),
@@ -51,9 +56,11 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
                 slate_date=ctx.partition,
                 pass_id=where.pass_id,
                 bytes=len(body),
-                url=None,
-                http_status=None,
-                fetched_at=pass_time(where.pass_id),
+                url=meta.get("url"),
+                http_status=meta.get("http_status"),
+                fetched_at=datetime.fromisoformat(fetched_at)
+                if fetched_at
+                else pass_time(where.pass_id),
                 run_id=ctx.run_id,
             )
         )
