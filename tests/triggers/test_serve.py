@@ -224,7 +224,8 @@ def test_a_burst_processes_every_valid_message_once_and_dead_letters_the_rest(re
     assert {d.id for d in letters} == answered
     assert all(d.payload for d in letters), "the message itself is kept for a replay"
     assert Locks(StateStore(settings.state_path), settings.locks).held() == []
-    assert TOKEN not in (home / "state.sqlite").read_bytes().decode("latin-1")
+    for written in [home / "state.sqlite", *(home / "logs").glob("*.jsonl")]:
+        assert TOKEN not in written.read_bytes().decode("latin-1"), written
 
 
 def test_a_transient_failure_answers_5xx_then_the_redelivery_succeeds(reference, tmp_path):
