@@ -111,13 +111,13 @@ def test_a_waiting_run_goes_on_once_the_holder_releases(home, state):
 
 
 def test_the_heartbeat_keeps_a_long_runs_lock_alive_past_its_ttl(state):
-    holder = Holder(state, ttl_s=1.0, beat_s=0.1)
+    holder = Holder(state, ttl_s=1.5, beat_s=0.1)
     (first,) = rows(state)
     try:
-        # Three TTLs later the holder is still renewing: nobody may take its lock.
+        # Two TTLs later the holder is still renewing: nobody may take its lock.
         renewed = wait_for(
             lambda: [r for r in rows(state) if r["heartbeat_at"] > first["acquired_at"] + 3.0],
-            what="three TTLs of heartbeats",
+            what="two TTLs of heartbeats",
         )
         assert renewed[0]["expires_at"] > renewed[0]["acquired_at"] + 3.0
         other = Locks(StateStore(state), LocksConfig(), host="other-host", pid=1)
