@@ -242,6 +242,41 @@ class PredictConfig(Model):
     heal: HealConfig = HealConfig(lookback_days=3, min_age_minutes=0)
 
 
+class LocksConfig(Model):
+    """Locks per (pipeline, stage, partition): how long they live and how long a run waits."""
+
+    #: A lock whose holder stopped renewing is free this long after its last heartbeat.
+    ttl_minutes: float = Field(default=30, gt=0)
+    #: The holder renews its lock this often (must be well under the TTL).
+    heartbeat_s: float = Field(default=60, gt=0)
+    #: A run that finds its stage locked waits this long for the holder, then gives up.
+    wait_s: float = Field(default=120, ge=0)
+    #: A lock held longer than this is an alert for the health summary.
+    alert_minutes: float = Field(default=15, gt=0)
+
+
+class WorkConfig(Model):
+    """Retries of units of work (landed files, trigger messages) before the dead-letter store."""
+
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    #: Exponential backoff between attempts: base * 2^(attempts-1), capped at max.
+    backoff_base_s: float = Field(default=60, ge=0)
+    backoff_max_s: float = Field(default=6 * 3600, ge=0)
+
+
+class TriggersConfig(Model):
+    """`lineflow serve`: where it listens and which messages it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Messages published longer ago than this are dead-lettered as stale, not run.
+    max_age_minutes: float = Field(default=60, gt=0)
+    #: Environment variable holding the bearer token every request must carry.
+    token_env: str = "LINEFLOW_TRIGGER_TOKEN"
+    #: The stages a landed-file notification runs for the file's partition.
+    file_stages: list[str] = ["process", "consolidate"]
+
+
 class PipelineConfig(Model):
     name: str
     stages: list[str]
@@ -363,6 +398,15 @@ class Settings(Model):
             known = ", ".join(sorted(self.sources))
             raise ValueError(f"proxy.chains.{unknown[0]}: unknown source (known: {known})")
         return self
+
+    locks: LocksConfig = LocksConfig()
+    work: WorkConfig = WorkConfig()
+    triggers: TriggersConfig = TriggersConfig()
+
+    @property
+    def state_path(self) -> Path:
+        """The SQLite state store shared by every lineflow process of this home."""
+        return self.home / "state.sqlite"
 
     @field_validator("date", mode="before")
     @classmethod

@@ -12,13 +12,14 @@ hand in this layout is picked up by the next run of its partition.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lineflow.errors import ConfigError, LineflowError
 
@@ -76,9 +77,14 @@ class LandingPath:
 class Landing(Protocol):
     """Where raw bodies land: written once, read back, found again by partition."""
 
-    def write(self, where: LandingPath, body: bytes) -> str:
+    def write(self, where: LandingPath, body: bytes, meta: dict[str, Any] | None = None) -> str:
         """Write `body` at `where` once; return its file id. Same bytes again is a no-op;
-        different bytes raise `LandingConflict`."""
+        different bytes raise `LandingConflict`. `meta` (how it was fetched) lands first, in a
+        hidden sidecar, so a run killed before its manifest row loses nothing."""
+        ...
+
+    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+        """The sidecar written with a body, or None (files put there by hand have none)."""
         ...
 
     def read(self, where: LandingPath | str) -> bytes: ...
@@ -114,8 +120,13 @@ class LandingZone:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def write(self, where: LandingPath, body: bytes) -> str:
-        """Write `body` at `where` once; return its file id. Same bytes again is a no-op."""
+    def write(self, where: LandingPath, body: bytes, meta: dict[str, Any] | None = None) -> str:
+        """Write `body` at `where` once; return its file id. Same bytes again is a no-op.
+
+        `meta` (how the body was fetched: masked URL, status, time) goes to a hidden sidecar
+        before the body appears, so a run killed between landing and its manifest row leaves
+        what the next run needs to write that row exactly as the first would have.
+        """
         target = self.root / str(where)
         fid = file_id(body)
         if target.exists():
@@ -123,6 +134,11 @@ class LandingZone:
                 raise LandingConflict(f"{where}: a different body already landed there")
             return fid
         target.parent.mkdir(parents=True, exist_ok=True)
+        if meta is not None:
+            side = self._meta_path(where)
+            side_tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
+            side_tmp.write_text(json.dumps(meta, default=str))
+            os.replace(side_tmp, side)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         tmp.write_bytes(body)
         try:
@@ -133,6 +149,18 @@ class LandingZone:
         finally:
             tmp.unlink(missing_ok=True)
         return fid
+
+    def _meta_path(self, where: LandingPath) -> Path:
+        target = self.root / str(where)
+        return target.with_name(f".{target.name}.meta")
+
+    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+        """The sidecar written with a body, or None (a file put there by hand has none)."""
+        try:
+            meta: dict[str, Any] = json.loads(self._meta_path(where).read_text())
+        except (OSError, ValueError):
+            return None
+        return meta
 
     def read(self, where: LandingPath | str) -> bytes:
         return (self.root / str(where)).read_bytes()

@@ -10,6 +10,7 @@ anonymous ones.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -46,15 +47,28 @@ class GcsLanding:
         base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
         return f"{base}/{where}"
 
-    def write(self, where: LandingPath, body: bytes) -> str:
+    def write(self, where: LandingPath, body: bytes, meta: dict[str, Any] | None = None) -> str:
         fid = file_id(body)
         path = self._path(where)
+        if meta is not None and not self.fs.exists(path):
+            self.fs.pipe_file(self._meta_path(where), json.dumps(meta, default=str).encode())
         try:
             self.fs.pipe_file(path, body, mode="create")  # ifGenerationMatch=0
         except FileExistsError:  # gcsfs's name for GCS's 412 Precondition Failed
             if file_id(self.fs.cat_file(path)) != fid:
                 raise LandingConflict(f"{where}: a different body already landed there") from None
         return fid
+
+    def _meta_path(self, where: LandingPath) -> str:
+        directory, _, name = self._path(where).rpartition("/")
+        return f"{directory}/.{name}.meta"
+
+    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+        try:
+            meta: dict[str, Any] = json.loads(self.fs.cat_file(self._meta_path(where)))
+        except (OSError, ValueError):
+            return None
+        return meta
 
     def read(self, where: LandingPath | str) -> bytes:
         return bytes(self.fs.cat_file(self._path(where)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -15,12 +17,16 @@ import polars as pl
 from lineflow import sources
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
+from lineflow.faults import kill_point
 from lineflow.http import HttpLayer
 from lineflow.landing import open_landing
+from lineflow.locks import Locks, signals_raise
 from lineflow.logs import close_run_log, open_run_log
 from lineflow.stages import consolidate, predict, process, publish, scrape, validate
 from lineflow.stages.base import RunContext, StageResult
+from lineflow.state import StateStore
 from lineflow.warehouse import DuckDBWarehouse
+from lineflow.work import WorkQueue
 
 STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
@@ -116,6 +122,13 @@ def run_partition(
         },
     )
     warehouse = DuckDBWarehouse(settings.warehouse.path)
+    store = StateStore(settings.state_path)
+
+    def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
+        logger.warning(message)
+        print(f"lineflow: {message}", file=sys.stderr)
+
+    locks = Locks(store, settings.locks, log=lock_event)
     ctx = RunContext(
         settings=settings,
         run_id=run_id,
@@ -125,33 +138,50 @@ def run_partition(
         http=http,
         clock=clock,
         log=logger.info,
+        work=WorkQueue(store, settings.work),
     )
-    try:
-        for stage in settings.pipeline.stages:
-            results = _run_stage(ctx, stage)
-            warehouse.record_runs(r.row(run_id, partition) for r in results)
-            for result in results:
-                report.results.append(result)
-                logger.info(
-                    f"{result.processor}: {result.status}",
-                    extra={
-                        "fields": {
-                            "processor": result.processor,
-                            "status": result.status,
-                            "files": result.files,
-                            "rows": result.rows,
-                            "requests": result.requests,
-                            "error": result.error,
-                        }
-                    },
-                )
-                on_result(result)
-            if any(r.status == "failed" and r.phase != "scrape" for r in results):
-                break
-    finally:
-        logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
-        close_run_log(logger)
+    with signals_raise():
+        try:
+            _run_stages(ctx, locks, report, logger, on_result)
+        finally:
+            logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
+            close_run_log(logger)
     return report
+
+
+def _run_stages(
+    ctx: RunContext,
+    locks: Locks,
+    report: RunReport,
+    logger: logging.Logger,
+    on_result: Callable[[StageResult], None],
+) -> None:
+    for stage in ctx.settings.pipeline.stages:
+        # One run per stage and partition at a time, across every process of this home;
+        # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
+        with locks.hold(ctx.settings.pipeline.name, stage, ctx.partition, ctx.run_id):
+            kill_point("after_lock_acquire")
+            results = _run_stage(ctx, stage)
+            ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)
+            kill_point("before_lock_release")
+        for result in results:
+            report.results.append(result)
+            logger.info(
+                f"{result.processor}: {result.status}",
+                extra={
+                    "fields": {
+                        "processor": result.processor,
+                        "status": result.status,
+                        "files": result.files,
+                        "rows": result.rows,
+                        "requests": result.requests,
+                        "error": result.error,
+                    }
+                },
+            )
+            on_result(result)
+        if any(r.status == "failed" and r.phase != "scrape" for r in results):
+            break
 
 
 def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:

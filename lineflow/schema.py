@@ -52,6 +52,8 @@ def empty_prop_lines() -> pl.DataFrame:
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
     """Cast and order a frame to the prop_lines schema; missing columns become null."""
+    if not frame.columns:  # selecting literals from no columns would make one all-null row
+        return pl.DataFrame(schema=PROP_LINES)
     columns = [
         (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype in PROP_LINES.items()

@@ -9,8 +9,13 @@ from __future__ import annotations
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
 
 TABLES = (
-    "prop_lines", "validation_results", "quarantine", "line_quality", "predictions",
-    "prediction_batches", "run_history",
+    "prop_lines",
+    "validation_results",
+    "quarantine",
+    "line_quality",
+    "predictions",
+    "prediction_batches",
+    "run_history",
 )
 D = f"slate_date = DATE '{INCIDENT}'"
 

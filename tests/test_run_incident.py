@@ -146,11 +146,12 @@ def test_the_early_run_does_not_hide_later_files(tmp_path):
 def test_files_dropped_into_the_landing_zone_by_hand_are_processed(first_run, tmp_path):
     source_home, _ = first_run
     home = tmp_path / "home"
-    # Restore one pass's files "from a bucket" into a fresh home, with no manifest rows.
+    # Restore one pass's files "from a bucket" into a fresh home, with no manifest rows and
+    # without the fetch-metadata sidecars (so nothing says which URL they came from).
     restored = sorted((source_home / "landing" / "odds_api").rglob("live-20260123T140000Z"))
     for folder in restored:
         target = home / "landing" / folder.relative_to(source_home / "landing")
-        shutil.copytree(folder, target)
+        shutil.copytree(folder, target, ignore=shutil.ignore_patterns(".*.meta"))
     empty = tmp_path / "no-cassettes"
     result = run_cli(
         "run", f"date={INCIDENT}", f"home={home}", f"http.cassettes={empty}", "only=[odds_api]"

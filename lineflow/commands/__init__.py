@@ -17,6 +17,9 @@ COMMANDS: dict[str, str] = {
     "validate": "lineflow.commands.validate",
     "rules": "lineflow.commands.rules",
     "proxies": "lineflow.commands.proxies",
+    "serve": "lineflow.commands.serve",
+    "locks": "lineflow.commands.locks",
+    "dlq": "lineflow.commands.dlq",
 }
 
 #: The keys most runs touch; every command's help shows them.

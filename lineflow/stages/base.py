@@ -11,6 +11,7 @@ from lineflow.http import HttpLayer
 from lineflow.landing import Landing
 from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import RunRow
+from lineflow.work import WorkQueue
 
 #: Statuses a processor can end with. `blocked` is its own state: not failed, not "0 rows".
 STATUSES = ("success", "partial", "blocked", "failed", "skipped")
@@ -26,6 +27,8 @@ class RunContext:
     http: HttpLayer
     clock: Callable[[], datetime]
     log: Callable[[str], None] = print
+    #: Attempts and dead letters of units of work (the runner always sets it).
+    work: WorkQueue | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
+from lineflow.faults import kill_point
 from lineflow.stages.base import RunContext, StageResult
 
 
@@ -22,6 +23,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("unchanged since the last consolidation")
     else:
         ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
+        kill_point("after_consolidate")
     counts = ctx.warehouse.query(
         "SELECT count(*) AS rows, count(DISTINCT file_id) AS files FROM prop_lines "
         "WHERE slate_date = ?",

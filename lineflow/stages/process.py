@@ -7,6 +7,7 @@ its reason and the others go on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from lineflow import sources
 from lineflow.config import SourceConfig
+from lineflow.faults import kill_point
 from lineflow.landing import pass_time
 from lineflow.schema import conform
 from lineflow.sources.base import EVENT_COLUMNS, FileMeta, ParseContext, ParseError, ProviderOutage
@@ -41,6 +43,10 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
         if str(where) in known:
             continue
         body = ctx.landing.read(where)
+        # A sidecar (landed by a run killed before its manifest row, or synced along with the
+        # file) says how it was fetched; without one the pass time stands in.
+        meta = ctx.landing.read_meta(where) or {}
+        fetched_at = meta.get("fetched_at")
         ctx.warehouse.record_landed(
             LandedRow(
                 path=str(where),
@@ -50,9 +56,11 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
                 slate_date=ctx.partition,
                 pass_id=where.pass_id,
                 bytes=len(body),
-                url=None,
-                http_status=None,
-                fetched_at=pass_time(where.pass_id),
+                url=meta.get("url"),
+                http_status=meta.get("http_status"),
+                fetched_at=datetime.fromisoformat(fetched_at)
+                if fetched_at
+                else pass_time(where.pass_id),
                 run_id=ctx.run_id,
             )
         )
@@ -81,20 +89,68 @@ def _process_source(
     if pending.is_empty():
         result.notes.append("nothing new to process")
         return
+    items = ctx.work.items("file", str(ctx.partition)) if ctx.work else {}
+    now = ctx.work.clock() if ctx.work else 0.0
+    # New files first, retries after them; files in backoff or dead-lettered wait: a failing
+    # file never holds back the others.
+    todo, waiting = [], 0
+    for file in pending.iter_rows(named=True):
+        item = items.get(file_work_key(file))
+        if item is not None and (item.status == "dead" or (item.next_attempt_at or 0) > now):
+            waiting += 1
+            continue
+        todo.append((item.attempts if item else 0, file))
+    todo.sort(key=lambda pair: pair[0])
+    if waiting:
+        result.notes.append(f"{waiting} files waiting for a retry or in the dead-letter store")
+    if not todo:
+        return
     parse_ctx = ParseContext(
         markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
     )
     failures: list[str] = []
-    for file in pending.iter_rows(named=True):
-        status, rows, error = _process_file(ctx, module, parse_ctx, file)
+    for attempts, file in todo:
+        try:
+            status, rows, error = _process_file(ctx, module, parse_ctx, file)
+        except Exception as exc:  # I/O or a bug: nothing was committed, retry on a later run
+            status, rows, error = "retry", 0, f"{type(exc).__name__}: {exc}"
         result.files += 1
         result.rows += rows
+        _record_attempt(ctx, file, status, error, attempts, result)
         if error is not None:
             failures.append(f"{file['path']}: {error}")
             result.notes.append(f"{status}: {file['path']}: {error}")
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
+
+
+def file_work_key(file: dict[str, Any]) -> str:
+    """A landed file as a unit of work: its content in its partition (the ledger's key)."""
+    return f"{file['slate_date']}/{file['file_id']}"
+
+
+def _record_attempt(
+    ctx: RunContext,
+    file: dict[str, Any],
+    status: str,
+    error: str | None,
+    attempts: int,
+    result: StageResult,
+) -> None:
+    """Parse errors are permanent (dead letter now); other errors retry with backoff."""
+    if ctx.work is None:
+        return
+    key, ref = file_work_key(file), f"landing:{file['path']}"
+    partition = str(file["slate_date"])
+    if status == "failed" and error is not None:
+        ctx.work.failed("file", key, ref, error, permanent=True, partition=partition)
+    elif status == "retry" and error is not None:
+        failure = ctx.work.failed("file", key, ref, error, permanent=False, partition=partition)
+        if failure.dead:
+            result.notes.append(f"dead letter {failure.letter_id}: {file['path']}")
+    elif attempts:
+        ctx.work.succeeded("file", key, ref, partition)
 
 
 def _process_file(
@@ -127,7 +183,9 @@ def _process_file(
     except ParseError as exc:
         return _fail(ctx, file, "failed", str(exc), now)
     staged = conform(frame.with_columns(file_id=pl.lit(file["file_id"]), run_id=pl.lit(ctx.run_id)))
+    kill_point("before_stage_file")
     ctx.warehouse.stage_file(file, staged, "ok", None, ctx.run_id, now)
+    kill_point("after_stage_file")
     return "ok", staged.height, None
 
 

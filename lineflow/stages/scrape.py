@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.errors import LineflowError
+from lineflow.faults import kill_point
 from lineflow.http import Blocked, HttpError, Response, SourceClient
 from lineflow.landing import LandingPath, pass_time
 from lineflow.sources.base import Call, Fetch, Fetched, SourceBlocked, SourceFailed
@@ -61,6 +62,8 @@ class PassFetch(Fetch):
             responses = [self._send(calls[i]) for i in todo]
         # Warehouse writes stay on this thread (a DuckDB connection is not shared across
         # threads). Everything that arrived lands before a block or an error is reported.
+        if todo:
+            kill_point("after_response")
         blocked: Blocked | None = None
         error: HttpError | None = None
         for index, response in zip(todo, responses, strict=True):
@@ -97,9 +100,12 @@ class PassFetch(Fetch):
         if str(where) in self._landed:
             return Fetched(call, 200, self.ctx.landing.read(where), True, True)
         if self.ctx.landing.exists(where):
-            # Landed by a run that died before its manifest row, or put there by hand.
+            # Landed by a run that died before its manifest row (its sidecar says how it was
+            # fetched), or put there by hand.
             body = self.ctx.landing.read(where)
-            self._record(where, body, None, None, pass_time(self.pid))
+            meta = self.ctx.landing.read_meta(where) or {}
+            at = datetime.fromisoformat(meta["fetched_at"]) if meta else pass_time(self.pid)
+            self._record(where, body, meta.get("url"), meta.get("http_status"), at)
             return Fetched(call, 200, body, True, True)
         return None
 
@@ -112,7 +118,9 @@ class PassFetch(Fetch):
     def _record(
         self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
     ) -> None:
-        fid = self.ctx.landing.write(where, body)
+        meta = {"url": url, "http_status": status, "fetched_at": at.isoformat()}
+        fid = self.ctx.landing.write(where, body, meta)
+        kill_point("after_landing_write")
         self.ctx.warehouse.record_landed(
             LandedRow(
                 path=str(where),
@@ -128,6 +136,7 @@ class PassFetch(Fetch):
                 run_id=self.ctx.run_id,
             )
         )
+        kill_point("after_manifest_write")
         self._landed.add(str(where))
         self.result.files += 1
 

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from lineflow.errors import LineflowError
+from lineflow.faults import kill_point
 from lineflow.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 
@@ -421,6 +422,19 @@ class DuckDBWarehouse:
         assert row is not None
         return str(row[0])
 
+    @_in_session
+    def forget_processed(self, file_id: str, slate_date: date) -> bool:
+        """Drop a file's ledger row (a replayed dead letter), so the next run processes it.
+
+        Only rows that loaded nothing are dropped: a file with staged rows stays processed.
+        """
+        row = self.con.execute(
+            "DELETE FROM processed_files WHERE file_id = ? AND slate_date = ? AND rows = 0 "
+            "RETURNING file_id",
+            [file_id, slate_date],
+        ).fetchone()
+        return row is not None
+
     # -- consolidation -------------------------------------------------------------------------
     @_in_session
     def staging_fingerprint(self, slate_date: date) -> tuple[str, int]:
@@ -452,6 +466,7 @@ class DuckDBWarehouse:
         )
         with self.transaction() as con:
             con.execute("DELETE FROM prop_lines WHERE slate_date = ?", [slate_date])
+            kill_point("mid_consolidate")
             con.execute(
                 f"""
                 INSERT INTO prop_lines ({columns})

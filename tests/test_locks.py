@@ -1,0 +1,202 @@
+"""Locks per (pipeline, stage, partition): exclusive across processes, renewed, taken over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lineflow.config import LocksConfig
+from lineflow.locks import LockHeld, Locks
+from lineflow.state import StateStore
+from tests.conftest import INCIDENT, ROOT, run_cli
+
+HOLDER = """
+import sys
+from pathlib import Path
+from lineflow.config import LocksConfig
+from lineflow.locks import Locks, signals_raise
+from lineflow.state import StateStore
+path, ttl_s, beat_s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+locks = Locks(StateStore(Path(path)), LocksConfig(ttl_minutes=ttl_s / 60, heartbeat_s=beat_s))
+with signals_raise(), locks.hold("nba_props", "process", "2026-01-23", "holder-run"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+class Holder:
+    """A real process holding nba_props:process:2026-01-23 until told to stop."""
+
+    def __init__(self, state: Path, ttl_s: float = 1800, beat_s: float = 60) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(state), str(ttl_s), str(beat_s)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()))
+        reader.start()
+        reader.join(30)
+        assert line == ["held\n"], self.proc.stderr.read()
+
+    def finish(self) -> int:
+        self.proc.stdin.write("done\n")
+        self.proc.stdin.flush()
+        return self.proc.wait(30)
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        threading.Event().wait(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def rows(state: Path) -> list:
+    with StateStore(state).connect() as con:
+        return [dict(r) for r in con.execute("SELECT * FROM locks").fetchall()]
+
+
+@pytest.fixture
+def state(home: Path) -> Path:
+    return home / "state.sqlite"
+
+
+def test_a_second_run_of_the_same_stage_and_partition_gives_up_naming_the_holder(home, state):
+    holder = Holder(state)
+    try:
+        result = run_cli(
+            "run", f"date={INCIDENT}", f"home={home}", "pipeline.stages=[process]",
+            "locks.wait_s=0.3",
+        )  # fmt: skip
+        other_partition = run_cli(
+            "run", "date=2026-01-22", f"home={home}", "pipeline.stages=[process]",
+            "locks.wait_s=0.3",
+        )  # fmt: skip
+    finally:
+        assert holder.finish() == 0
+    assert result.code == 4, result.stdout + result.stderr
+    assert f"lock nba_props:process:{INCIDENT} is held by host" in result.stderr
+    assert f"pid {holder.proc.pid} run holder-run" in result.stderr
+    assert "waited 0.3s" in result.stderr
+    assert other_partition.code == 0, other_partition.stderr  # other partitions go on
+    assert rows(state) == [], "the holder released its lock in finally"
+
+
+def test_a_waiting_run_goes_on_once_the_holder_releases(home, state):
+    holder = Holder(state)
+    waiter = subprocess.Popen(
+        [sys.executable, "-m", "lineflow", "run", f"date={INCIDENT}", f"home={home}",
+         "pipeline.stages=[process]", "locks.wait_s=60"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: list((home / "logs").glob("*.jsonl")), what="the waiting run to start")
+    assert waiter.poll() is None, "it waits while the lock is held"
+    assert holder.finish() == 0
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, out + err
+
+
+def test_the_heartbeat_keeps_a_long_runs_lock_alive_past_its_ttl(state):
+    holder = Holder(state, ttl_s=1.5, beat_s=0.1)
+    (first,) = rows(state)
+    try:
+        # Two TTLs later the holder is still renewing: nobody may take its lock.
+        renewed = wait_for(
+            lambda: [r for r in rows(state) if r["heartbeat_at"] > first["acquired_at"] + 3.0],
+            what="two TTLs of heartbeats",
+        )
+        assert renewed[0]["expires_at"] > renewed[0]["acquired_at"] + 3.0
+        other = Locks(StateStore(state), LocksConfig(), host="other-host", pid=1)
+        ok, held = other.try_acquire("nba_props", "process", INCIDENT, "intruder")
+        assert not ok and held.pid == holder.proc.pid
+    finally:
+        assert holder.finish() == 0
+
+
+def test_sigterm_releases_the_lock(state):
+    holder = Holder(state)
+    holder.proc.send_signal(signal.SIGTERM)
+    assert holder.proc.wait(30) == 128 + signal.SIGTERM
+    assert rows(state) == []
+
+
+def test_the_lock_of_a_killed_process_is_taken_over_and_logged(state):
+    holder = Holder(state)
+    holder.proc.kill()
+    holder.proc.wait(30)
+    assert len(rows(state)) == 1, "SIGKILL leaves the row behind"
+    events: list[str] = []
+    locks = Locks(StateStore(state), LocksConfig(), log=events.append)
+    ok, mine = locks.try_acquire("nba_props", "process", INCIDENT, "next-run")
+    assert ok and mine.run_id == "next-run"
+    assert events == [
+        f"lock nba_props:process:{INCIDENT} taken over from host {locks.host} "
+        f"pid {holder.proc.pid} run holder-run: its owner pid {holder.proc.pid} is gone"
+    ]
+
+
+def test_an_expired_lock_is_taken_over_even_from_another_host(state):
+    now = [1_000_000.0]
+    config = LocksConfig(ttl_minutes=30, wait_s=0)
+    theirs = Locks(StateStore(state), config, host="elsewhere", pid=42, clock=lambda: now[0])
+    theirs.acquire("nba_props", "process", INCIDENT, "their-run")
+    events: list[str] = []
+    mine = Locks(StateStore(state), config, log=events.append, clock=lambda: now[0])
+    with pytest.raises(LockHeld, match="held by host elsewhere pid 42 run their-run"):
+        mine.acquire("nba_props", "process", INCIDENT, "my-run")
+    now[0] += 30 * 60  # their heartbeat stopped: 30 min later the lock has expired
+    assert mine.acquire("nba_props", "process", INCIDENT, "my-run").run_id == "my-run"
+    assert "taken over from host elsewhere pid 42 run their-run: it expired at" in events[0]
+    assert not theirs.renew(f"nba_props:process:{INCIDENT}", "their-run"), "theirs is lost"
+
+
+def test_locks_command_lists_age_and_owner_and_releases(home, state):
+    config = LocksConfig()
+
+    def held_since(minutes: float, pid: int) -> Locks:
+        return Locks(
+            StateStore(state), config, host="elsewhere", pid=pid,
+            clock=lambda: time.time() - minutes * 60,
+        )  # fmt: skip
+
+    held_since(20, 7).acquire("nba_props", "process", INCIDENT, "old-run")
+    held_since(60, 8).acquire("nba_props", "scrape", INCIDENT, "dead-run")
+    listed = run_cli("locks", f"home={home}")
+    assert listed.code == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if x.startswith("nba_props:process"))
+    assert "host elsewhere pid 7 run old-run" in line and "20m" in line
+    assert "ALERT: older than 15 min" in line
+    assert "stale: it expired" in listed.stdout  # the scrape lock: 60 min old, TTL 30
+    assert [lock.key for lock in Locks(StateStore(state), config).older_than()] == [
+        f"nba_props:scrape:{INCIDENT}",
+        f"nba_props:process:{INCIDENT}",
+    ]
+    stale = run_cli("locks", "release", "stale=true", f"home={home}")
+    assert stale.code == 0 and "1 stale locks released" in stale.stdout
+    one = run_cli("locks", "release", f"nba_props:process:{INCIDENT}", f"home={home}")
+    assert one.code == 0 and "held by host elsewhere pid 7" in one.stdout
+    assert rows(state) == []
+    missing = run_cli("locks", "release", "nope", f"home={home}")
+    assert missing.code == 2 and "no lock 'nope'" in missing.stderr
+
+
+def test_pid_of_this_process_counts_as_alive(state):
+    locks = Locks(StateStore(state), LocksConfig(wait_s=0))
+    locks.acquire("nba_props", "process", INCIDENT, "a")
+    with pytest.raises(LockHeld):  # another run in the same process (a server thread) waits
+        locks.acquire("nba_props", "process", INCIDENT, "b")
+    assert os.getpid() == locks.pid
