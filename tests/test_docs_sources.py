@@ -80,7 +80,7 @@ def test_the_worked_example_runs_against_a_real_server(tmp_path):
     try:
         result = run_cli(
             "run",
-            "env=prod",
+            "http.mode=live",
             "date=2026-01-23",
             "+source@sources.acme=acme",
             "only=[acme]",

@@ -62,7 +62,7 @@ def test_run_history_has_every_stage_and_the_scrapers(first_run):
         "process:bettingpros": "success",
         "validate": "success",
         "consolidate": "success",
-        "predict": "skipped",
+        "predict": "success",
     }
 
 

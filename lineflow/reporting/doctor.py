@@ -196,8 +196,8 @@ def _prop_rows(ctx: Context, source: str | None = None) -> int:
 
 
 def process_partition(ctx: Context, findings: list[Finding]) -> list[str]:
-    """Run the pipeline's process and consolidate stages for the partition."""
-    stages = [s for s in ctx.settings.pipeline.stages if s in ("process", "consolidate")]
+    """Run the pipeline's stages after scrape (process, validate, consolidate, ...)."""
+    stages = [s for s in ctx.settings.pipeline.stages if s != "scrape"]
     before = _prop_rows(ctx)
     pipeline = ctx.settings.pipeline.model_copy(update={"stages": stages})
     report = _run(ctx.settings.model_copy(update={"date": ctx.partition, "pipeline": pipeline}))
@@ -278,7 +278,7 @@ DETECTORS: dict[str, Detector] = {
 #: name -> (what it would do, the function or None when this build has no such action yet)
 ACTIONS: dict[str, tuple[str, Action | None]] = {
     "release_locks": ("release each stale lock", release_locks),
-    "process_partition": ("run process and consolidate for the partition", process_partition),
+    "process_partition": ("run the stages after scrape for the partition", process_partition),
     "backfill_history": ("run the source alone at its historical snapshot", backfill_history),
     "resume_prediction_batch": (
         "finish the batch: the predict stage adopts it",

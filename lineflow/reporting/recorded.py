@@ -27,11 +27,6 @@ from lineflow.warehouse import DuckDBWarehouse
 NOT_RECORDED = "not recorded yet"
 
 #: The minimal lock table this branch creates when none exists (see `release_lock`).
-LOCKS_DDL = """
-CREATE TABLE IF NOT EXISTS locks (
-    key TEXT PRIMARY KEY, owner TEXT NOT NULL, slate_date TEXT, acquired_at TEXT NOT NULL,
-    heartbeat_at TEXT, expires_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'held');
-"""
 
 
 @dataclass
@@ -85,12 +80,15 @@ def as_utc(value: Any) -> datetime | None:
 
 
 def read_locks(stores: Stores) -> list[dict[str, Any]] | None:
-    """Locks held: key, owner, slate_date, acquired_at, heartbeat_at, expires_at (UTC)."""
+    """Locks held (the locks feature's table): key, owner, slate_date, acquired_at,
+    heartbeat_at, expires_at as UTC datetimes."""
     if "locks" not in stores.state_tables():
         return None
     with stores.state() as con:
         rows = [dict(r) for r in con.execute("SELECT * FROM locks ORDER BY key").fetchall()]
     for row in rows:
+        row["owner"] = f"{row['host']} pid {row['pid']} run {row['run_id']}"
+        row["slate_date"] = row["partition"]
         for column in ("acquired_at", "heartbeat_at", "expires_at"):
             row[column] = as_utc(row.get(column))
     return rows
@@ -103,14 +101,6 @@ def release_lock(stores: Stores, key: str, acquired_at: datetime) -> bool:
         if row is None or as_utc(row[0]) != acquired_at:
             return False
         con.execute("DELETE FROM locks WHERE key = ?", (key,))
-    return True
-
-
-def ensure_lock_table(stores: Stores) -> bool:
-    """Create the minimal lock table when none exists; True when it had to be created."""
-    if "locks" in stores.state_tables():
-        return False
-    StateStore(stores.state_path).ensure(LOCKS_DDL)
     return True
 
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from lineflow.config import compose
-from lineflow.reporting.recorded import Stores, ensure_lock_table
+from datetime import UTC, datetime
+
+from lineflow.locks import DDL as LOCKS_DDL
 from lineflow.state import StateStore
-from lineflow.warehouse import DuckDBWarehouse
 from tests.conftest import INCIDENT, query, run_cli
 
-LOCK = "oddsapi_player-props_batch_2026-01-23"
+LOCK = f"nba_props:process:{INCIDENT}"
+OWNER = "batch-host pid 999999 run exec-early"
 
 
 def seed_stale_lock(home):
-    stores = Stores(DuckDBWarehouse(home / "lineflow.duckdb"), home / "state.sqlite")
-    ensure_lock_table(stores)
-    with StateStore(home / "state.sqlite").transaction() as con:
+    """The incident's lock: taken at 14:08 by a batch on another host, never freed."""
+    store = StateStore(home / "state.sqlite")
+    store.ensure(LOCKS_DDL)
+    taken = datetime(2026, 1, 23, 14, 8, tzinfo=UTC).timestamp()
+    with store.transaction() as con:
         con.execute(
-            "INSERT INTO locks VALUES (?, 'exec-early', ?, '2026-01-23T14:08:00Z', "
-            "'2026-01-23T14:08:00Z', '2026-01-23T14:38:00Z', 'held')",
-            (LOCK, INCIDENT),
+            "INSERT INTO locks VALUES (?, 'nba_props', 'process', ?, 'batch-host', 999999, "
+            "'exec-early', ?, ?, ?)",
+            (LOCK, INCIDENT, taken, taken, taken + 30 * 60),
         )
 
 
@@ -37,7 +40,7 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
 
     found = run_cli("doctor", f"date={INCIDENT}", f"home={home}", now)
     assert found.code == 3, found.stdout + found.stderr
-    assert f"found lock {LOCK}: held by exec-early since 2026-01-23 14:08Z, expired" in found.stdout
+    assert f"found lock {LOCK}: held by {OWNER} since 2026-01-23 14:08Z, expired" in found.stdout
     assert "would release each stale lock" in found.stdout
     assert "found odds_api files: 17 landed and not processed" in found.stdout
     assert "stuck-prediction-batch: not applicable (no data)" in found.stdout
@@ -48,10 +51,10 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
     assert "stale-locks: fixed" in fixed.stdout
     assert f"released lock {LOCK}" in fixed.stdout
     assert "unprocessed-files: fixed" in fixed.stdout
-    assert "prop_lines 0 -> 6304 rows" in fixed.stdout
+    assert "prop_lines 0 -> 6268 rows" in fixed.stdout
     assert locks(home) == []
     assert query(home, f"SELECT count(*) FROM prop_lines WHERE slate_date = '{INCIDENT}'") == [
-        (6304,)
+        (6268,)
     ]
     # Still blocked, nothing to backfill BettingPros from: said, not hidden.
     assert "missing-source: unresolved" in fixed.stdout
@@ -64,7 +67,7 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
         "WHERE mode = 'fix' AND outcome = 'fixed' ORDER BY playbook, detail",
     )
     assert ("stale-locks", "fix", "fixed", f"released lock {LOCK}") in logged
-    assert any(p == "unprocessed-files" and "6304 rows" in (d or "") for p, _, _, d in logged)
+    assert any(p == "unprocessed-files" and "6268 rows" in (d or "") for p, _, _, d in logged)
 
     again = run_cli("doctor", f"date={INCIDENT}", f"home={home}", now)
     assert "stale-locks: healthy" in again.stdout
@@ -91,10 +94,3 @@ def test_an_unknown_detector_is_bad_input(tmp_path):
     )
     assert result.code == 2
     assert "doctor.playbooks.0.detector: unknown detector 'nope'" in result.stderr
-
-
-def test_lock_table_is_created_only_when_absent(tmp_path):
-    settings = compose([f"home={tmp_path}"])
-    stores = Stores(DuckDBWarehouse(settings.warehouse.path), tmp_path / "state.sqlite")
-    assert ensure_lock_table(stores) is True
-    assert ensure_lock_table(stores) is False

@@ -87,8 +87,8 @@ def test_summary_arrives_with_subject_both_parts_and_the_figures(week_home, smtp
     assert "Phase 1 scrape: 1/2 processors" in text
     assert "Phase 2 process: 2/2 processors" in text
     assert "bettingpros props: blocked" in text
-    assert "odds_api props: ok, 6,304 of 400" in text
-    assert '<svg id="chart-rows"' in html and 'data-value="6304"' in html
+    assert "odds_api props: ok, 6,268 of 400" in text
+    assert '<svg id="chart-rows"' in html and 'data-value="6268"' in html
     assert PASSWORD not in raw.decode() + result.stdout + result.stderr
 
 

@@ -131,7 +131,9 @@ def test_incident_day_is_partial_with_bettingpros_blocked(week_home):
     assert [(p["stage"], p["completion"]) for p in report["phases"]] == [
         ("scrape", "1/2"),
         ("process", "2/2"),
+        ("validate", "1/1"),
         ("consolidate", "1/1"),
+        ("predict", "1/1"),
     ]
     failures = report["phases"][0]["failures"]
     assert [(f["processor"], f["status"]) for f in failures] == [("scrape:bettingpros", "blocked")]
@@ -139,7 +141,7 @@ def test_incident_day_is_partial_with_bettingpros_blocked(week_home):
     assert ("critical", "blocked") in alerts
     assert report["proxy_history"] == "not recorded yet"
     rows = {(r["day"], r["source"]): r["rows"] for r in report["rows_history"]}
-    assert rows[("2026-01-23", "odds_api")] == 6304
+    assert rows[("2026-01-23", "odds_api")] == 6268
     assert rows[("2026-01-19", "bettingpros")] == 1282
     assert rows[("2026-01-17", "bettingpros")] == 0  # days=7 reaches before the week
 

@@ -64,7 +64,7 @@ def test_dom_holds_the_charts_with_the_warehouse_figures(report, tmp_path):
         r'class="bar" data-series="([^"]+)" data-label="([^"]+)" data-value="([^"]+)"', dom
     )
     values = {(series, label): float(value) for series, label, value in bars}
-    assert values[("odds_api", "01-23")] == 6304
+    assert values[("odds_api", "01-23")] == 6268
     assert values[("bettingpros", "01-19")] == 1282
     assert values[("bettingpros", "01-23")] == 0
     assert values[("processors succeeded", "01-23")] == pytest.approx(4 / 5)

@@ -106,5 +106,6 @@ def test_bettingpros_points_rows_per_day():
 
 def test_bettingpros_answers_403_forbidden_on_the_incident_day():
     items = list(interactions("bettingpros", "2026-01-23"))
-    assert [i["response"]["status"]["code"] for _, i in items] == [403]
+    # One answer per link of the proxy chain: decodo, proxyfuel, direct.
+    assert [i["response"]["status"]["code"] for _, i in items] == [403, 403, 403]
     assert items[0][1]["response"]["body"]["string"] == '{"message":"Forbidden"}'
