@@ -274,7 +274,7 @@ class TriggersConfig(Model):
     #: Environment variable holding the bearer token every request must carry.
     token_env: str = "LINEFLOW_TRIGGER_TOKEN"
     #: The stages a landed-file notification runs for the file's partition.
-    file_stages: list[str] = ["process", "consolidate"]
+    file_stages: list[str] = ["process", "validate", "consolidate", "predict"]
 
 
 class PipelineConfig(Model):

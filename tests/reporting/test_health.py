@@ -155,32 +155,41 @@ def test_terminal_summary_and_default_date(week_home):
 
 
 def test_alerts_for_old_locks_dead_letters_and_low_quota(week_copy):
-    import sqlite3
+    from datetime import UTC, datetime
 
-    con = sqlite3.connect(week_copy / "state.sqlite")
-    con.executescript(
-        """
-        CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT, slate_date TEXT,
-            acquired_at TEXT, heartbeat_at TEXT, expires_at TEXT, status TEXT);
-        INSERT INTO locks VALUES ('oddsapi_player-props_batch_2026-01-23', 'exec-1',
-            '2026-01-23', '2026-01-23T14:00:00Z', '2026-01-23T14:00:00Z',
-            '2026-01-23T14:30:00Z', 'held');
-        CREATE TABLE dead_letters (id TEXT, reason TEXT, dead_lettered_at TEXT, replayed_at TEXT);
-        INSERT INTO dead_letters VALUES ('m1', 'malformed gcs_path', '2026-01-23T14:05:00Z', NULL);
-        INSERT INTO dead_letters VALUES ('m2', 'malformed gcs_path', '2026-01-23T14:06:00Z',
-            '2026-01-23T15:00:00Z');
-        CREATE TABLE source_quota (source TEXT, remaining INT, observed_at TEXT);
-        INSERT INTO source_quota VALUES ('odds_api', 4000, '2026-01-23T13:00:00Z');
-        INSERT INTO source_quota VALUES ('odds_api', 120, '2026-01-23T14:30:00Z');
-        """
-    )
-    con.commit()
-    con.close()
+    from lineflow.http.quota import DDL as QUOTA_DDL
+    from lineflow.locks import DDL as LOCKS_DDL
+    from lineflow.state import StateStore
+    from lineflow.work import DDL as WORK_DDL
+
+    def at(hour: int, minute: int) -> float:
+        return datetime(2026, 1, 23, hour, minute, tzinfo=UTC).timestamp()
+
+    store = StateStore(week_copy / "state.sqlite")
+    for ddl in (LOCKS_DDL, WORK_DDL, QUOTA_DDL):
+        store.ensure(ddl)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO locks VALUES ('nba_props:process:2026-01-23', 'nba_props', 'process', "
+            "'2026-01-23', 'batch-host', 4242, 'exec-1', ?, ?, ?)",
+            (at(14, 0), at(14, 0), at(14, 30)),
+        )
+        for key, replayed in (("m1", None), ("m2", at(15, 0))):
+            con.execute(
+                "INSERT INTO dead_letters (kind, key, partition, reason, permanent, attempts, "
+                "payload_ref, payload, created_at, replayed_at) "
+                "VALUES ('trigger', ?, '2026-01-23', 'malformed gcs_path', 1, 1, ?, NULL, ?, ?)",
+                (key, f"message:{key}", at(14, 5), replayed),
+            )
+        con.execute(
+            "INSERT OR REPLACE INTO source_quota VALUES ('odds_api', 120, 19880, 4, ?)",
+            ("2026-01-23T14:30:00+00:00",),
+        )
     result = run_cli(
         "health", "date=2026-01-23", f"home={week_copy}", "format=json", "now=2026-01-23T14:20:00Z"
     )
     assert result.code == 0, result.stderr
     messages = [a["message"] for a in json.loads(result.stdout)["alerts"]]
-    assert "lock oddsapi_player-props_batch_2026-01-23 held for 20 min" in messages
+    assert "lock nba_props:process:2026-01-23 held for 20 min" in messages
     assert "1 dead letters waiting" in messages
     assert "odds_api: 120 requests left this month" in messages

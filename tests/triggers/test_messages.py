@@ -46,7 +46,7 @@ def test_storage_notification_and_scraper_completion_name_the_landed_files_parti
     work = to_work({"bucket": "lines-raw", "name": LANDED}, settings)
     assert (work.partition, work.stages, work.only) == (
         date(2026, 1, 23),
-        ("process", "consolidate"),
+        ("process", "validate", "consolidate", "predict"),
         ("odds_api",),
     )
     done = {"scraper_name": "odds_api", "gcs_path": f"gs://lines-raw/{LANDED}", "status": "ok"}
@@ -85,7 +85,7 @@ def test_undecodable_bodies_are_malformed(body, reason):
         ({"scraper_name": "odds_api", "gcs_path": "lines-raw/" + LANDED}, "not gs://bucket/object"),
         ({"scraper_name": "odds_api", "gcs_path": "gs://lines-raw/a/b.json"}, "landing layout"),
         ({"bucket": "b-1", "name": LANDED.replace("odds_api", "pinnacle", 1)}, "unknown source"),
-        ({"processor": "predict", "date": "2026-01-23"}, "unknown stage 'predict'"),
+        ({"processor": "grade", "date": "2026-01-23"}, "unknown stage 'grade'"),
         ({"processor": "process:nope", "date": "2026-01-23"}, "unknown source 'nope'"),
         ({"processor": "process", "date": "2026-13-40"}, "date"),
         ({"processor": "process", "date": "23/01/2026"}, "expected YYYY-MM-DD"),

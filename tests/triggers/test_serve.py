@@ -97,7 +97,7 @@ def malformed_messages(names: list[str], now: datetime) -> list[tuple[str, bytes
             push({"scraper_name": "odds_api", "gcs_path": names[i % len(names)]}, f"bad-{i}", now)
         ).encode(),
         lambda i: json.dumps(
-            push({"processor": "predict", "date": INCIDENT}, f"bad-{i}", now)
+            push({"processor": "grade", "date": INCIDENT}, f"bad-{i}", now)
         ).encode(),
         lambda i: json.dumps(
             push({"processor": "process", "date": "2026-02-30"}, f"bad-{i}", now)
