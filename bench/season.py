@@ -23,7 +23,7 @@ from lineflow.testing.standin.server import json_bytes
 #: Opening night of the 2025-26 regular season; a season of N dates runs N days from here.
 SEASON_START = date(2025, 10, 21)
 #: Live passes of a date, UTC hours on the slate date (lines open at 10:00, tip-off after 00:00).
-PASS_HOURS = (12, 14, 16, 18, 20, 22)
+PASS_HOURS = tuple(range(11, 23))
 #: BettingPros market ids in the order conf/source/bettingpros.yaml asks for them.
 BP_MARKETS = (156, 157, 151, 162)
 #: The page size lineflow asks BettingPros for (the API caps it at 10).
