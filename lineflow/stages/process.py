@@ -14,11 +14,15 @@ import polars as pl
 
 from lineflow import sources
 from lineflow.config import SourceConfig
-from lineflow.landing import pass_time
-from lineflow.schema import conform
+from lineflow.landing import file_id, pass_time
+from lineflow.schema import conform, empty_prop_lines
 from lineflow.sources.base import EVENT_COLUMNS, FileMeta, ParseContext, ParseError, ProviderOutage
 from lineflow.stages.base import RunContext, StageResult
-from lineflow.warehouse.duckdb import LandedRow
+from lineflow.warehouse.duckdb import LandedRow, StagedFile
+
+#: Files staged per transaction: a commit per file cost more than parsing it.
+BATCH_FILES = 500
+BATCH_ROWS = 200_000
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -37,14 +41,15 @@ def run(ctx: RunContext) -> list[StageResult]:
 def _register_dropped_files(ctx: RunContext, source: str) -> None:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
+    found = []
     for where in ctx.landing.discover(source, ctx.partition):
         if str(where) in known:
             continue
         body = ctx.landing.read(where)
-        ctx.warehouse.record_landed(
+        found.append(
             LandedRow(
                 path=str(where),
-                file_id=ctx.landing.write(where, body),
+                file_id=file_id(body),
                 source=source,
                 endpoint=where.endpoint,
                 slate_date=ctx.partition,
@@ -56,6 +61,7 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
                 run_id=ctx.run_id,
             )
         )
+    ctx.warehouse.record_landed_many(found)
 
 
 def _events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
@@ -85,13 +91,19 @@ def _process_source(
         markets=source.markets, books=source.books, events=_events(ctx, source.name, module)
     )
     failures: list[str] = []
+    batch: list[StagedFile] = []
     for file in pending.iter_rows(named=True):
-        status, rows, error = _process_file(ctx, module, parse_ctx, file)
+        staged = _process_file(ctx, module, parse_ctx, file)
+        batch.append(staged)
         result.files += 1
-        result.rows += rows
-        if error is not None:
-            failures.append(f"{file['path']}: {error}")
-            result.notes.append(f"{status}: {file['path']}: {error}")
+        result.rows += staged.frame.height
+        if staged.error is not None:
+            failures.append(f"{file['path']}: {staged.error}")
+            result.notes.append(f"{staged.status}: {file['path']}: {staged.error}")
+        if len(batch) >= BATCH_FILES or sum(s.frame.height for s in batch) >= BATCH_ROWS:
+            ctx.warehouse.stage_files(batch, ctx.run_id, ctx.clock())
+            batch = []
+    ctx.warehouse.stage_files(batch, ctx.run_id, ctx.clock())
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
@@ -99,20 +111,19 @@ def _process_source(
 
 def _process_file(
     ctx: RunContext, module: ModuleType, parse_ctx: ParseContext, file: dict[str, Any]
-) -> tuple[str, int, str | None]:
+) -> StagedFile:
+    """Parse one landed file into what `stage_files` writes (rows, or the reason there are none)."""
     endpoint = file["endpoint"]
-    now = ctx.clock()
     body = ctx.landing.read(file["path"])
     if endpoint in module.EVENT_PARSERS:
         try:
             module.EVENT_PARSERS[endpoint](body)
         except ParseError as exc:
-            return _fail(ctx, file, "failed", str(exc), now)
-        ctx.warehouse.mark_processed(file, 0, ctx.run_id, now)
-        return "ok", 0, None
+            return _failed(file, "failed", str(exc))
+        return StagedFile(file, _NO_ROWS)
     parser = module.PROP_PARSERS.get(endpoint)
     if parser is None:
-        return _fail(ctx, file, "failed", f"no parser for endpoint {endpoint!r}", now)
+        return _failed(file, "failed", f"no parser for endpoint {endpoint!r}")
     meta = FileMeta(
         file_id=file["file_id"],
         source=file["source"],
@@ -123,16 +134,16 @@ def _process_file(
     try:
         frame = parser(body, meta, parse_ctx)
     except ProviderOutage as exc:
-        return _fail(ctx, file, "outage", str(exc), now)
+        return _failed(file, "outage", str(exc))
     except ParseError as exc:
-        return _fail(ctx, file, "failed", str(exc), now)
+        return _failed(file, "failed", str(exc))
     staged = conform(frame.with_columns(file_id=pl.lit(file["file_id"]), run_id=pl.lit(ctx.run_id)))
-    ctx.warehouse.stage_file(file, staged, "ok", None, ctx.run_id, now)
-    return "ok", staged.height, None
+    return StagedFile(file, staged)
 
 
-def _fail(
-    ctx: RunContext, file: dict[str, Any], status: str, error: str, now: Any
-) -> tuple[str, int, str | None]:
-    ctx.warehouse.stage_file(file, conform(pl.DataFrame()), status, error, ctx.run_id, now)
-    return status, 0, error
+#: Events files and failures stage no rows (`conform` of an empty frame would give one null row).
+_NO_ROWS = empty_prop_lines()
+
+
+def _failed(file: dict[str, Any], status: str, error: str) -> StagedFile:
+    return StagedFile(file, _NO_ROWS, status, error)
