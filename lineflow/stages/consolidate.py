@@ -10,6 +10,13 @@ from lineflow.stages.base import RunContext, StageResult
 
 
 def run(ctx: RunContext) -> list[StageResult]:
+    # One warehouse session for the stage: each session opens and checkpoints the file, which
+    # was most of what a rerun of a consolidated partition cost.
+    with ctx.warehouse.session():
+        return [_consolidate(ctx)]
+
+
+def _consolidate(ctx: RunContext) -> StageResult:
     result = StageResult("consolidate", "consolidate", started_at=ctx.clock())
     fingerprint, _ = ctx.warehouse.staging_fingerprint(ctx.partition)
     if ctx.warehouse.consolidated_fingerprint(ctx.partition) == fingerprint:
@@ -23,4 +30,4 @@ def run(ctx: RunContext) -> list[StageResult]:
     ).row(0, named=True)
     result.rows, result.files = int(counts["rows"]), int(counts["files"])
     result.finished_at = ctx.clock()
-    return [result]
+    return result

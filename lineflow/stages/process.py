@@ -27,14 +27,14 @@ BATCH_ROWS = 200_000
 
 def run(ctx: RunContext) -> list[StageResult]:
     results = []
-    for source in ctx.settings.active_sources():
-        result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
-        results.append(result)
-        module = sources.load(source)
-        with ctx.warehouse.session():  # one connection for the source's files
+    with ctx.warehouse.session():  # one connection for the stage, not one per source or file
+        for source in ctx.settings.active_sources():
+            result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
+            results.append(result)
+            module = sources.load(source)
             _register_dropped_files(ctx, source.name)
             _process_source(ctx, source, module, result)
-        result.finished_at = ctx.clock()
+            result.finished_at = ctx.clock()
     return results
 
 
