@@ -61,6 +61,7 @@ class PassFetch(Fetch):
         # Warehouse writes stay on this thread (a DuckDB connection is not shared across
         # threads). Everything that arrived lands before a block is reported.
         blocked: Response | None = None
+        arrived: list[LandedRow] = []
         for index, response in zip(todo, responses, strict=True):
             call = calls[index]
             if response.outcome == "blocked":
@@ -68,14 +69,19 @@ class PassFetch(Fetch):
                 continue
             ok = 200 <= response.status < 300
             if ok:
-                self._record(
-                    self.where(call),
-                    response.body,
-                    response.url,
-                    response.status,
-                    response.fetched_at,
+                arrived.append(
+                    self._land(
+                        self.where(call),
+                        response.body,
+                        response.url,
+                        response.status,
+                        response.fetched_at,
+                    )
                 )
             done[index] = Fetched(call, response.status, response.body, ok, False)
+        # One manifest write for the batch: a warehouse session and a commit per file cost
+        # more than the requests (docs/benchmarks.md). Files land first, rows after.
+        self.ctx.warehouse.record_landed_many(arrived)
         if blocked is not None:
             raise SourceBlocked(blocked.describe())
         return [done[i] for i in range(len(calls))]
@@ -99,24 +105,29 @@ class PassFetch(Fetch):
     def _record(
         self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
     ) -> None:
+        self.ctx.warehouse.record_landed(self._land(where, body, url, status, at))
+
+    def _land(
+        self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
+    ) -> LandedRow:
+        """Write the body into the landing zone; return its manifest row (not yet recorded)."""
         fid = self.ctx.landing.write(where, body)
-        self.ctx.warehouse.record_landed(
-            LandedRow(
-                path=str(where),
-                file_id=fid,
-                source=self.source.name,
-                endpoint=where.endpoint,
-                slate_date=self.ctx.partition,
-                pass_id=self.pid,
-                bytes=len(body),
-                url=url,
-                http_status=status,
-                fetched_at=at,
-                run_id=self.ctx.run_id,
-            )
+        row = LandedRow(
+            path=str(where),
+            file_id=fid,
+            source=self.source.name,
+            endpoint=where.endpoint,
+            slate_date=self.ctx.partition,
+            pass_id=self.pid,
+            bytes=len(body),
+            url=url,
+            http_status=status,
+            fetched_at=at,
+            run_id=self.ctx.run_id,
         )
         self._landed.add(str(where))
         self.result.files += 1
+        return row
 
     def note(self, message: str) -> None:
         self.result.notes.append(message)

@@ -258,13 +258,13 @@ class DuckDBWarehouse:
             list(astuple(row)),
         )
 
-    @_in_session
     def record_landed_many(self, rows: Sequence[LandedRow]) -> None:
         """Many manifest rows in one statement (one commit, not one per file)."""
         if not rows:
-            return
+            return  # no session either
         frame = pl.DataFrame([astuple(r) for r in rows], schema=_LANDED_SCHEMA, orient="row")
-        self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
+        with self.session():
+            self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
         names = ", ".join(frame.columns)
