@@ -1,0 +1,106 @@
+"""Benchmarks: `python -m bench [--dates 160] [--passes 7] [--quick] [--publish]`.
+
+One command runs every part and writes `results.json`, `results.md` and `chart.png` under
+`--out` (default bench/out/, never committed); `--publish` also writes docs/benchmarks.json,
+docs/benchmarks.png and the results block of docs/benchmarks.md. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import parts, report
+from bench.measure import ROOT
+
+PARTS = ("throughput", "fetch", "rerun", "memory", "startup")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--dates", type=int, default=160, help="season length in dates (160)")
+    parser.add_argument("--passes", type=int, default=7, help="live passes per date (7)")
+    parser.add_argument("--games", type=int, help="games per date (default: the whole slate)")
+    parser.add_argument("--fetch-dates", type=int, default=7, help="dates fetched live (7)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="stand-in delay per request")
+    parser.add_argument("--startup-runs", type=int, default=9, help="runs per startup command")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run to check the harness: 6 dates, 2 passes, 2 fetched dates, 3 startups",
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument("--no-dlt", action="store_true", help="skip dlt even when installed")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work directory")
+    parser.add_argument("--reuse", action="store_true", help="reuse a season generated earlier")
+    parser.add_argument("--publish", action="store_true", help="also write the results to docs/")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.dates, args.passes, args.fetch_dates, args.startup_runs = 6, 2, 2, 3
+    chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown:
+        parser.error(f"--parts: unknown part {unknown[0]!r} (known: {', '.join(PARTS)})")
+    if "rerun" in chosen and "fetch" not in chosen:
+        chosen.append("fetch")  # the partition rerun is the second run of the fetched range
+    args.parts = [p for p in PARTS if p in chosen]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "schema": 1,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": report.machine(),
+        "config": {
+            "dates": args.dates,
+            "passes": args.passes,
+            "games": args.games,
+            "fetch_dates": args.fetch_dates,
+            "latency_ms": args.latency_ms,
+            "quick": args.quick,
+            "parts": args.parts,
+        },
+    }
+    needs_season = {"throughput", "memory"} & set(args.parts) or "rerun" in args.parts
+    if needs_season:
+        results["season"] = parts.season(out, args.dates, args.passes, args.games, args.reuse)
+        print(parts.say_season(results["season"]), flush=True)
+    if "throughput" in args.parts or "memory" in args.parts or "rerun" in args.parts:
+        results["throughput"] = parts.throughput(out, results["season"], with_dlt=not args.no_dlt)
+        print(parts.say_throughput(results["throughput"]), flush=True)
+    if "fetch" in args.parts:
+        results["fetch"] = parts.fetch(out, args.fetch_dates, args.latency_ms)
+        print(parts.say_fetch(results["fetch"]), flush=True)
+    if "rerun" in args.parts:
+        results["rerun"] = parts.rerun(
+            out, results["season"], results["throughput"], results["fetch"]
+        )
+        print(parts.say_rerun(results["rerun"]), flush=True)
+    if "memory" in args.parts:
+        results["memory"] = parts.memory(out, results["season"], results["throughput"])
+        print(parts.say_memory(results["memory"]), flush=True)
+    if "startup" in args.parts:
+        results["startup"] = parts.startup(args.startup_runs)
+        print(parts.say_startup(results["startup"]), flush=True)
+    results["machine"]["load_after"] = report.load_average()
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results["targets"] = report.targets(results)
+    written = report.write(results, out, publish=args.publish)
+    for line in report.target_lines(results["targets"]):
+        print(line)
+    print("wrote " + ", ".join(str(p) for p in written))
+    for scratch in ("homes",):
+        shutil.rmtree(out / scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

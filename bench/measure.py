@@ -1,0 +1,137 @@
+"""Run measured jobs in child processes: wall time, peak RSS, and the job's own JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class JobFailed(RuntimeError):
+    """A measured child process exited non-zero; the message carries the end of its stderr."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    result: dict[str, Any]
+    wall_seconds: float
+    peak_rss_bytes: int
+
+
+def run_job(job: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Measured:
+    """`python -m bench.worker JOB ARGS` in a child; its peak RSS comes from `os.wait4`."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.worker", job, json.dumps(args)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = _drain(child)
+    # wait4 gives this child's own rusage (getrusage(RUSAGE_CHILDREN) would be the max so far).
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-15:]
+        raise JobFailed(f"bench job {job!r} exited {child.returncode}:\n" + "\n".join(tail))
+    lines = [line for line in stdout.decode().splitlines() if line.startswith("{")]
+    if not lines:
+        raise JobFailed(f"bench job {job!r} printed no result")
+    # Linux reports ru_maxrss in KiB.
+    return Measured(json.loads(lines[-1]), wall, usage.ru_maxrss * 1024)
+
+
+def _drain(child: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """Read both pipes to EOF without reaping the child (so wait4 still sees it)."""
+    assert child.stdout is not None and child.stderr is not None
+    out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    with selectors.DefaultSelector() as selector:
+        selector.register(out_fd, selectors.EVENT_READ)
+        selector.register(err_fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+    child.stdout.close()
+    child.stderr.close()
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
+
+
+def lineflow_command() -> list[str]:
+    """The `lineflow` console script of this interpreter, else `python -m lineflow`."""
+    script = Path(sys.executable).parent / "lineflow"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lineflow"]
+
+
+def startup_seconds(args: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Median wall time of `lineflow ARGS` over `repeats` runs (after one warm-up run)."""
+    command = [*lineflow_command(), *args]
+    times = []
+    for attempt in range(repeats + 1):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise JobFailed(f"{' '.join(command)} exited {done.returncode}")
+        if attempt:  # the first run warms the page cache and .pyc files
+            times.append(elapsed)
+    return {
+        "command": " ".join(["lineflow", *args]),
+        "median_seconds": statistics.median(times),
+        "min_seconds": min(times),
+        "runs": len(times),
+    }
+
+
+@contextmanager
+def standin_process(delay_ms: int, env: dict[str, str]) -> Iterator[str]:
+    """`python -m lineflow.testing.standin --port 0` with a delay on every path; yields its URL."""
+    import httpx
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lineflow.testing.standin", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        # The stand-in prints one line once it listens; wait for it, bounded.
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=30):
+                raise JobFailed("the stand-in did not start listening within 30 s")
+        line = child.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise JobFailed(f"the stand-in did not start: {line or child.stderr.read()}")  # type: ignore[union-attr]
+        url = line.removeprefix("listening on ")
+        if delay_ms:
+            rule = {"fault": {"path": ".", "times": -1, "delay_ms": delay_ms}}
+            httpx.post(f"{url}/__standin__/control", json=rule, timeout=10).raise_for_status()
+        yield url
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,330 @@
+"""Results: machine facts, the targets, and the files (JSON, a Markdown block, a chart)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.measure import ROOT
+from bench.parts import ratio_text
+
+MB = 1024 * 1024
+DOCS = ROOT / "docs"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+_PACKAGES = ("lineflow", "duckdb", "polars", "pyarrow", "httpx", "hydra-core", "dlt")
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        match = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        cpu = match[1].strip() if match else ""
+    except OSError:
+        pass
+    memory = 0
+    try:
+        match = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        memory = int(match[1]) * 1024 if match else 0
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_bytes": memory,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "load_before": load_average(),
+    }
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue #10 this run measured: what it asks, what was measured, met or not."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, wanted: str, value: float | None, text: str, met: bool | None) -> None:
+        out.append({"target": name, "wanted": wanted, "value": value, "shown": text, "met": met})
+
+    t = r.get("throughput")
+    if t:
+        x = t["lineflow_over_floor"]
+        add("processing vs floor", "lineflow/floor <= 3", x, f"{x:.2f}x", x <= 3)
+        if "dlt_over_lineflow" in t:
+            y = t["dlt_over_lineflow"]
+            add("processing vs dlt", "dlt/lineflow >= 5", y, f"{y:.2f}x", y >= 5)
+        else:
+            add("processing vs dlt", "dlt/lineflow >= 5", None, t["dlt"]["skipped"], None)
+    f = r.get("fetch")
+    if f:
+        add(
+            "fetch vs bound (no backfill; informational)",
+            "scrape/bound, 1.2 with backfill later",
+            f["scrape_over_bound"],
+            f"{ratio_text(f['scrape_over_bound'])} (plan bound "
+            f"{ratio_text(f['scrape_over_plan_bound'])})",
+            None,
+        )
+    rr = r.get("rerun")
+    if rr:
+        for key, label in (("partition", "rerun of a partition"), ("range", "rerun of the range")):
+            v = rr[key]
+            ok = v["ratio"] <= 0.02 and v["requests"] == 0
+            add(
+                label,
+                "<= 2 % of the first run, 0 requests",
+                v["ratio"],
+                f"{v['ratio']:.1%}, {v['requests']} requests",
+                ok,
+            )
+        v = rr["season_processing"]
+        add(
+            "rerun of the season's processing",
+            "<= 2 % of the first run",
+            v["ratio"],
+            f"{v['ratio']:.1%}",
+            v["ratio"] <= 0.02,
+        )
+    m = r.get("memory")
+    if m:
+        x = m["growth"]
+        first, last = m["points"][0]["dates"], m["points"][-1]["dates"]
+        add(f"memory {first} -> {last} dates", "peak RSS growth <= 1.5x", x, f"{x:.2f}x", x <= 1.5)
+    s = r.get("startup")
+    if s:
+        for v in s.values():
+            x = v["median_seconds"]
+            add(f"`{v['command']}`", "<= 0.5 s", x, f"{x * 1000:.0f} ms", x <= 0.5)
+    return out
+
+
+def target_lines(rows: list[dict[str, Any]]) -> list[str]:
+    mark = {True: "met", False: "MISSED", None: "-"}
+    return [f"{mark[t['met']]:>6}  {t['target']}: {t['shown']} ({t['wanted']})" for t in rows]
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def public(value: Any) -> Any:
+    """The results without working detail (keys starting with `_`) for the JSON file."""
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def write(results: dict[str, Any], out: Path, publish: bool) -> list[Path]:
+    written = []
+    data = json.dumps(public(results), indent=2) + "\n"
+    (out / "results.json").write_text(data)
+    written.append(out / "results.json")
+    chart = out / "chart.png"
+    chart_made = render_chart(results, chart)
+    if chart_made:
+        written.append(chart)
+    block = markdown(results, "benchmarks.png" if chart_made else None)
+    (out / "results.md").write_text(block)
+    written.append(out / "results.md")
+    if publish:
+        (DOCS / "benchmarks.json").write_text(data)
+        written.append(DOCS / "benchmarks.json")
+        if chart_made:
+            (DOCS / "benchmarks.png").write_bytes(chart.read_bytes())
+            written.append(DOCS / "benchmarks.png")
+        page = DOCS / "benchmarks.md"
+        text = page.read_text()
+        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+        page.write_text(text[:start] + "\n" + block + text[end:])
+        written.append(page)
+    return written
+
+
+def markdown(r: dict[str, Any], chart: str | None) -> str:
+    m = r["machine"]
+    v = m["versions"]
+    lines = [
+        f"Run {r['started_at']} .. {r['finished_at']}: `python -m bench "
+        + _flags(r["config"])
+        + "`",
+        "",
+        f"Machine: {m['nproc']} cores ({m['cpu'] or 'unknown CPU'}), "
+        f"{m['memory_bytes'] / 1024**3:.0f} GB RAM, {m['platform']}; load average (1, 5, 15 min) "
+        f"{_load(m['load_before'])} before, {_load(m.get('load_after', []))} after. "
+        f"Python {m['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items() if x) + ".",
+        "",
+        "| target | wanted | measured | |",
+        "|---|---|---|---|",
+    ]
+    mark = {True: "met", False: "**missed**", None: ""}
+    lines += [
+        f"| {t['target']} | {t['wanted']} | {t['shown']} | {mark[t['met']]} |" for t in r["targets"]
+    ]
+    if chart:
+        lines += ["", f"![throughput and memory]({chart})"]
+    s = r.get("season")
+    if s:
+        lines += [
+            "",
+            f"**Season**: {len(s['dates'])} dates ({s['dates'][0]} .. {s['dates'][-1]}), "
+            f"{s['games']} games ({s['games_per_date']:.1f} a date), {s['passes']} live passes a "
+            f"date, {s['total_files']:,} files, {s['total_bytes'] / MB:,.0f} MB.",
+        ]
+    t = r.get("throughput")
+    if t:
+        lines += [
+            "",
+            f"**1. Processing** ({t['canonical_rows']:,} canonical rows in `prop_lines`, "
+            f"{t['staged_rows']:,} staged; lineflow stages: {', '.join(t['lineflow']['stages'])})",
+            "",
+            "| tool | seconds | canonical rows/s | peak RSS |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, label in (
+            ("floor", "floor: DuckDB `read_json`, one table per endpoint"),
+            ("lineflow", "lineflow: process + consolidate, per date via the runner"),
+            ("dlt", "dlt to DuckDB, default normalisation"),
+        ):
+            tool = t[name]
+            if "skipped" in tool:
+                lines.append(f"| {label} | skipped: {tool['skipped']} | | |")
+            else:
+                lines.append(
+                    f"| {label} | {tool['seconds']:.1f} | {tool['rows_per_second']:,.0f} | "
+                    f"{tool['peak_rss_bytes'] / MB:,.0f} MB |"
+                )
+    f = r.get("fetch")
+    if f:
+        lines += [
+            "",
+            f"**2. Fetch** (live, no backfill): {len(f['dates'])} dates, {f['requests']} requests, "
+            f"{f['latency_ms']} ms added to every answer. Scrape stages "
+            f"{f['scrape_seconds']:.2f} s; bound requests x latency / concurrency "
+            f"{f['bound_seconds']:.2f} s ({ratio_text(f['scrape_over_bound'])}); the plan's own "
+            f"bound, where a call waits for the one it depends on, {f['plan_bound_seconds']:.2f} s "
+            f"({ratio_text(f['scrape_over_plan_bound'])}). Whole runs {f['run_seconds']:.2f} s.",
+        ]
+    rr = r.get("rerun")
+    if rr:
+        p, g, ss = rr["partition"], rr["range"], rr["season_processing"]
+        lines += [
+            "",
+            "**3. Rerun**",
+            "",
+            "| second run of | first | second | ratio | requests (first, second) |",
+            "|---|---:|---:|---:|---:|",
+            _rerun_row(f"a complete partition ({p['dates'][0]}, full run)", p, 3),
+            _rerun_row(f"the fetched range ({len(g['dates'])} dates, full runs)", g, 3),
+            _rerun_row(f"the season's processing ({len(s['dates']) if s else '?'} dates)", ss, 2),
+        ]
+    mm = r.get("memory")
+    if mm:
+        lines += [
+            "",
+            "**4. Memory** (peak RSS of the processing stages, one process each)",
+            "",
+            "| dates | peak RSS | seconds |",
+            "|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {p['dates']} | {p['peak_rss_bytes'] / MB:,.0f} MB | {p['seconds']:.1f} |"
+            for p in mm["points"]
+        ]
+    st = r.get("startup")
+    if st:
+        lines += [
+            "",
+            "**5. Startup** (median of the runs after a warm-up)",
+            "",
+            "| command | median | min | runs |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| `{x['command']}` | {x['median_seconds'] * 1000:.0f} ms | "
+            f"{x['min_seconds'] * 1000:.0f} ms | {x['runs']} |"
+            for x in st.values()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _rerun_row(label: str, v: dict[str, Any], digits: int) -> str:
+    requests = f"{v['first_requests']}, {v['requests']}" if "first_requests" in v else "-"
+    return (
+        f"| {label} | {v['first_seconds']:.{digits}f} s | {v['second_seconds']:.{digits}f} s | "
+        f"{v['ratio']:.1%} | {requests} |"
+    )
+
+
+def _flags(config: dict[str, Any]) -> str:
+    words = [f"--dates {config['dates']}", f"--passes {config['passes']}"]
+    if config.get("games"):
+        words.append(f"--games {config['games']}")
+    words.append(f"--fetch-dates {config['fetch_dates']}")
+    return " ".join(words)
+
+
+def _load(values: list[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in values) or "?"
+
+
+def render_chart(r: dict[str, Any], path: Path) -> bool:
+    """Rows/s of the three tools and peak RSS by dates in one small PNG (False: no matplotlib)."""
+    t, m = r.get("throughput"), r.get("memory")
+    if not t and not m:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=90)
+    left, right = axes
+    if t:
+        names = [n for n in ("floor", "lineflow", "dlt") if "skipped" not in t[n]]
+        values = [t[n]["rows_per_second"] for n in names]
+        bars = left.barh(names, values, color=["#999999", "#2a6fdb", "#d9822b"][: len(names)])
+        left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+        left.set_xlim(0, max(values) * 1.25)  # room for the labels
+        left.set_xlabel("canonical rows per second")
+        left.set_title(f"processing {t['canonical_rows']:,} rows", fontsize=10)
+        left.invert_yaxis()
+    if m:
+        xs = [p["dates"] for p in m["points"]]
+        ys = [p["peak_rss_bytes"] / MB for p in m["points"]]
+        right.plot(xs, ys, marker="o", color="#2a6fdb")
+        right.axhline(
+            ys[0] * 1.5, color="#d9822b", linestyle="--", linewidth=1, label="1.5x of 1 date"
+        )
+        right.set_ylim(0, max(max(ys), ys[0] * 1.5) * 1.15)
+        right.set_xlabel("dates processed")
+        right.set_ylabel("peak RSS (MB)")
+        right.set_title("lineflow memory", fontsize=10)
+        right.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True

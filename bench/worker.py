@@ -1,0 +1,240 @@
+"""One measured job per process: `python -m bench.worker JOB JSON-ARGS`.
+
+Each job runs in its own process so that its peak RSS is its own (the parent reads it from
+`os.wait4`) and imports of one tool never help another. The job prints one JSON line: what it
+did and how long its timed part took (imports and setup are outside the timer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+#: Stages of the processing benchmark, in pipeline order; those the runner knows are used.
+PROCESSING_STAGES = ("process", "validate", "consolidate")
+
+
+def processing_stages() -> list[str]:
+    from lineflow.runner import STAGES
+
+    return [s for s in PROCESSING_STAGES if s in STAGES]
+
+
+def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
+    """lineflow's processing stages over each date, through the runner, as `lineflow run` does."""
+    from lineflow.config import compose
+    from lineflow.runner import run_partition
+
+    stages = processing_stages()
+    settings = compose(
+        [
+            f"home={args['home']}",
+            f"landing.root={args['landing']}",
+            f"pipeline.stages=[{','.join(stages)}]",
+        ]
+    )
+    per_date = []
+    started = time.perf_counter()
+    for text in args["dates"]:
+        t0 = time.perf_counter()
+        report = run_partition(settings.model_copy(update={"date": date.fromisoformat(text)}))
+        bad = [
+            f"{r.processor}: {r.status} {r.error}" for r in report.results if r.status != "success"
+        ]
+        if bad:
+            raise SystemExit(f"lineflow run of {text} did not succeed: {bad[0]}")
+        consolidated = [r for r in report.results if r.phase == "consolidate"]
+        per_date.append(
+            {
+                "date": text,
+                "seconds": time.perf_counter() - t0,
+                "files": sum(r.files for r in report.results if r.phase == "process"),
+                "staged_rows": sum(r.rows for r in report.results if r.phase == "process"),
+                "rows": sum(r.rows for r in consolidated),
+                "stages": {r.processor: round(r.seconds, 4) for r in report.results},
+            }
+        )
+    return {
+        "seconds": time.perf_counter() - started,
+        "stages": stages,
+        "dates": len(per_date),
+        "files": sum(d["files"] for d in per_date),
+        "staged_rows": sum(d["staged_rows"] for d in per_date),
+        "rows": sum(d["rows"] for d in per_date),
+        "per_date": per_date,
+    }
+
+
+def floor_job(args: dict[str, Any]) -> dict[str, Any]:
+    """DuckDB `read_json` of every landed file into one table per endpoint, nothing else."""
+    import duckdb
+
+    root = Path(args["landing"])
+    con = duckdb.connect(args["db"])
+    started = time.perf_counter()
+    tables = {}
+    for source, endpoint in _endpoints(root):
+        name = f"{source}_{endpoint}"
+        pattern = str(root / source / endpoint / "*" / "*" / "*.json")
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_json(?, maximum_object_size = 67108864)",
+            [pattern],
+        )
+        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        tables[name] = row[0] if row else 0
+    con.close()
+    return {"seconds": time.perf_counter() - started, "tables": tables}
+
+
+def dlt_job(args: dict[str, Any]) -> dict[str, Any]:
+    """dlt loading the same files into DuckDB with its default normalisation (nested tables)."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    import dlt
+
+    root = Path(args["landing"])
+    work = Path(args["dir"])
+
+    def documents(source: str, endpoint: str) -> Callable[[], Any]:
+        def read() -> Any:
+            for path in sorted((root / source / endpoint).glob("*/*/*.json")):
+                yield json.loads(path.read_bytes())
+
+        return read
+
+    resources = [
+        dlt.resource(documents(s, e), name=f"{s}_{e}", write_disposition="append")
+        for s, e in _endpoints(root)
+    ]
+    pipeline = dlt.pipeline(
+        pipeline_name="bench",
+        pipelines_dir=str(work / "pipelines"),
+        destination=dlt.destinations.duckdb(str(work / "dlt.duckdb")),
+        dataset_name="landing",
+    )
+    started = time.perf_counter()
+    pipeline.run(resources)
+    seconds = time.perf_counter() - started
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    counts = info.row_counts if info is not None else {}
+    return {
+        "seconds": seconds,
+        "version": dlt.__version__,
+        "tables": {k: v for k, v in counts.items() if not k.startswith("_dlt")},
+    }
+
+
+def pipeline_job(args: dict[str, Any]) -> dict[str, Any]:
+    """Full `lineflow run`s (scrape, process, consolidate) live against a stand-in, twice."""
+    import httpx
+
+    from lineflow.config import compose
+    from lineflow.runner import run_partition
+
+    url = args["standin"]
+    settings = compose(
+        [
+            f"home={args['home']}",
+            "env=prod",
+            f"http.cassettes={args['home']}/cassettes",
+            *(f"sources.{name}.base_url={url}" for name in ("odds_api", "bettingpros")),
+        ]
+    )
+    rounds = []
+    with httpx.Client(base_url=url, timeout=30) as control:
+        for _ in range(2):  # the first run, then the rerun of the same partitions
+            runs = []
+            for text in args["dates"]:
+                day = date.fromisoformat(text)
+                now = datetime.combine(day, dtime(args["hour"]), UTC)
+                control.post(
+                    "/__standin__/control", json={"now": now.isoformat()}
+                ).raise_for_status()
+                logged = len(control.get("/__standin__/log").json())
+                t0 = time.perf_counter()
+                report = run_partition(settings.model_copy(update={"date": day, "now": now}))
+                seconds = time.perf_counter() - t0
+                log = control.get("/__standin__/log").json()[logged:]
+                failed = [r for r in report.results if r.status not in ("success",)]
+                if failed:
+                    raise SystemExit(
+                        f"lineflow run of {text}: {failed[0].processor} {failed[0].status} "
+                        f"{failed[0].error}"
+                    )
+                runs.append(
+                    {
+                        "date": text,
+                        "seconds": seconds,
+                        "requests": report.requests,
+                        "requests_seen_by_standin": len(log),
+                        "scrape": {
+                            r.processor.split(":", 1)[1]: {
+                                "seconds": r.seconds,
+                                "requests": r.requests,
+                                "concurrency": settings.sources[
+                                    r.processor.split(":", 1)[1]
+                                ].concurrency,
+                            }
+                            for r in report.results
+                            if r.phase == "scrape"
+                        },
+                        "rows": sum(r.rows for r in report.results if r.phase == "consolidate"),
+                        "plan": _plan_shape(log),
+                    }
+                )
+            rounds.append(runs)
+    return {"first": rounds[0], "second": rounds[1]}
+
+
+def _plan_shape(log: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request plan as the stand-in saw it: events, props calls, offers pages per market."""
+    pages: dict[str, int] = {}
+    shape = {"odds_api_events": 0, "odds_api_props": 0, "bettingpros_events": 0}
+    for entry in log:
+        path = entry["path"]
+        if path.startswith("/v4/") and path.endswith("/events"):
+            shape["odds_api_events"] += 1
+        elif path.startswith("/v4/"):
+            shape["odds_api_props"] += 1
+        elif path == "/v3/events":
+            shape["bettingpros_events"] += 1
+        elif path == "/v3/offers":
+            market = entry["query"].get("market_id", "?")
+            pages[market] = pages.get(market, 0) + 1
+    return {**shape, "bettingpros_pages": pages}
+
+
+def _endpoints(root: Path) -> list[tuple[str, str]]:
+    return sorted(
+        (source.name, endpoint.name)
+        for source in root.iterdir()
+        if source.is_dir()
+        for endpoint in source.iterdir()
+        if endpoint.is_dir()
+    )
+
+
+JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "lineflow": lineflow_job,
+    "floor": floor_job,
+    "dlt": dlt_job,
+    "pipeline": pipeline_job,
+}
+
+
+def main() -> None:
+    job, raw = sys.argv[1], sys.argv[2]
+    result = JOBS[job](json.loads(raw))
+    print(json.dumps(result, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The benchmark entry point runs end to end on a tiny season and writes its results file.
+
+No timing is asserted here (speed belongs in bench/): only that every part ran, produced the
+figures docs/benchmarks.md is built from, and that a rerun asked the provider nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--dates",
+            "2",
+            "--games",
+            "1",
+            "--passes",
+            "1",
+            "--fetch-dates",
+            "1",
+            "--latency-ms",
+            "0",
+            "--startup-runs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+
+    assert {
+        "machine",
+        "config",
+        "season",
+        "throughput",
+        "fetch",
+        "rerun",
+        "memory",
+        "startup",
+        "targets",
+    } <= set(results)
+    assert results["machine"]["nproc"] >= 1 and results["machine"]["versions"]["duckdb"]
+    assert len(results["season"]["dates"]) == 2 and results["season"]["games"] == 2
+
+    throughput = results["throughput"]
+    assert throughput["canonical_rows"] > 0
+    for tool in ("lineflow", "floor"):
+        assert throughput[tool]["seconds"] > 0 and throughput[tool]["rows_per_second"] > 0
+        assert throughput[tool]["peak_rss_bytes"] > 0
+    assert sum(throughput["floor"]["tables"].values()) > 0
+    if importlib.util.find_spec("dlt") is None:
+        assert "not installed" in throughput["dlt"]["skipped"]
+    else:
+        assert throughput["dlt"]["seconds"] > 0 and throughput["dlt_over_lineflow"] > 0
+
+    fetch = results["fetch"]
+    assert fetch["requests"] > 0 and fetch["bound_seconds"] == 0  # no latency injected here
+    rerun = results["rerun"]
+    assert rerun["partition"]["first_requests"] > 0
+    assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
+    assert rerun["partition"]["rows_equal"] and rerun["range"]["rows_equal"]
+    assert [p["dates"] for p in results["memory"]["points"]] == [1, 2]
+    assert set(results["startup"]) == {"help", "run_help"}
+    assert {t["target"] for t in results["targets"]} >= {
+        "processing vs floor",
+        "processing vs dlt",
+        "rerun of a partition",
+        "`lineflow --help`",
+        "`lineflow run --help`",
+    }
+    assert "| target | wanted | measured |" in (out / "results.md").read_text()
