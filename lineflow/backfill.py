@@ -53,6 +53,9 @@ class BackfillRequest(BaseModel):
     reprocess: Reprocess = "missing"
     snapshot: str = "18:00Z"
     fallback_snapshots: list[str] = ["16:00Z", "20:00Z"]
+    #: Instead of a fixed snapshot: N minutes before the slate's first tip-off (learned from the
+    #: historical events list at `snapshot`), e.g. closing lines with 5.
+    minutes_before_tip: int | None = Field(None, ge=0, le=1440)
     max_parallel: int = Field(2, ge=1, le=32)
     dry_run: bool = False
     order: Literal["asc", "desc"] = "asc"
@@ -74,6 +77,13 @@ class BackfillRequest(BaseModel):
         if (self.end - self.start).days > 3660:
             raise ValueError("a range of more than ten years")
         return self
+
+    @property
+    def manifest_snapshot(self) -> str:
+        """How the manifest names this backfill's snapshot (and matches earlier backfills)."""
+        if self.minutes_before_tip is not None:
+            return f"tip-{self.minutes_before_tip}m"
+        return self.snapshot
 
     def partitions(self) -> list[date]:
         days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
@@ -161,7 +171,7 @@ class Manifest:
                     str(request.start),
                     str(request.end),
                     ",".join(request.sources),
-                    request.snapshot,
+                    request.manifest_snapshot,
                     ",".join(request.fallback_snapshots),
                     request.reprocess,
                     request.order,
@@ -186,7 +196,7 @@ class Manifest:
                 "start": row["start_date"],
                 "end": row["end_date"],
                 "sources": row["sources"].split(","),
-                "snapshot": row["snapshot"],
+                **_snapshot_fields(row["snapshot"]),
                 "fallback_snapshots": [s for s in row["fallback_snapshots"].split(",") if s],
                 "reprocess": row["reprocess"],
                 "order": row["sort_order"],
@@ -210,7 +220,7 @@ class Manifest:
                 "max(p.status = 'failed') AS bad FROM backfill_partitions p "
                 "JOIN backfills b ON b.id = p.backfill_id "
                 "WHERE b.sources = ? AND b.snapshot = ? GROUP BY p.slate_date",
-                (",".join(request.sources), request.snapshot),
+                (",".join(request.sources), request.manifest_snapshot),
             ).fetchall()
         return {r[0]: COMPLETE if r["ok"] else FAILED for r in rows if r["ok"] or r["bad"]}
 
@@ -283,9 +293,46 @@ class PartitionOutcome:
     status: str
     snapshot: str | None = None
     requests: int = 0
+    credits: int = 0
     rows: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def _snapshot_fields(stored: str) -> dict[str, object]:
+    if stored.startswith("tip-") and stored.endswith("m"):
+        return {"minutes_before_tip": int(stored[4:-1])}
+    return {"snapshot": stored}
+
+
+def first_tip(settings: Settings, request: BackfillRequest, day: date) -> datetime | None:
+    """The slate's first tip-off, from the historical events list at `request.snapshot`
+    (the call lands like any other, so a rerun asks nothing)."""
+    from lineflow import sources
+    from lineflow.landing import pass_id
+    from lineflow.runner import open_context
+    from lineflow.stages.base import StageResult
+    from lineflow.stages.scrape import PassFetch
+
+    probe_settings = settings.model_copy(update={"date": day, "snapshot": request.snapshot})
+    probe = probe_settings.snapshot_at(day)
+    assert probe is not None
+    earliest: datetime | None = None
+    for name in request.sources:
+        source = settings.sources[name]
+        module = sources.load(source)
+        if not hasattr(module, "list_events"):
+            continue
+        ctx = open_context(probe_settings)
+        fetch = PassFetch(ctx, source, pass_id("history", probe), StageResult(name, "scrape"))
+        try:
+            events = module.list_events(fetch, source, day, probe)
+        finally:
+            fetch.close()
+        if not events.is_empty():
+            tip = events["commence_time"].min()
+            earliest = tip if earliest is None or tip < earliest else earliest
+    return earliest
 
 
 def run_one(
@@ -293,12 +340,23 @@ def run_one(
 ) -> PartitionOutcome:
     """Run one partition at the snapshot, falling back to later/earlier ones when empty."""
     outcome = PartitionOutcome(day, FAILED)
-    for snapshot in [request.snapshot, *request.fallback_snapshots]:
+    snapshots = [request.snapshot, *request.fallback_snapshots]
+    if request.minutes_before_tip is not None:
+        tip = first_tip(settings, request, day)
+        if tip is None:
+            outcome.status = COMPLETE
+            outcome.notes.append(f"no games listed at {request.snapshot}: an empty day")
+            return outcome
+        at = tip - timedelta(minutes=request.minutes_before_tip)
+        snapshots = [at.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        outcome.notes.append(f"first tip-off {tip:%H:%M}Z")
+    for snapshot in snapshots:
         partition_settings = settings.model_copy(
             update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
         )
         report = run_partition(partition_settings)
         outcome.requests += report.requests
+        outcome.credits += report.credits
         outcome.snapshot = snapshot
         rows = _rows(report)
         outcome.rows = rows
@@ -369,6 +427,7 @@ def execute(
                         day,
                         status=outcome.status,
                         requests=outcome.requests,
+                        credits=outcome.credits,
                         rows=outcome.rows,
                         snapshot_used=outcome.snapshot,
                         last_error=outcome.error,

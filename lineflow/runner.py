@@ -73,6 +73,10 @@ class RunReport:
     def requests(self) -> int:
         return sum(r.requests for r in self.results)
 
+    @property
+    def credits(self) -> int:
+        return sum(r.credits for r in self.results)
+
 
 def make_clock(now: datetime | None) -> Callable[[], datetime]:
     """The wall clock, or one that starts at `now` and advances in real time."""
@@ -206,16 +210,11 @@ def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
     ]
 
 
-def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]:
-    """Player markets of the partition that self-heal would regenerate; unless `dry_run`,
-    regenerate them (the predict stage, with its run_history row and self_heal_log)."""
-    from lineflow.stages import predict as predict_stage
-
-    config = settings.pipeline.predict
-    if config is None or settings.date is None or not settings.warehouse.path.exists():
-        return []
+def open_context(settings: Settings) -> RunContext:
+    """A context for work outside a full run (heal plans, backfill probes): no log, no locks."""
+    assert settings.date is not None
     clock = make_clock(settings.now)
-    ctx = RunContext(
+    return RunContext(
         settings=settings,
         run_id=new_run_id(settings.date, clock()),
         partition=settings.date,
@@ -224,6 +223,18 @@ def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]
         http=HttpLayer(settings, clock),
         clock=clock,
     )
+
+
+def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]:
+    """Player markets of the partition that self-heal would regenerate; unless `dry_run`,
+    regenerate them (the predict stage, with its run_history row and self_heal_log)."""
+    from lineflow.stages import predict as predict_stage
+
+    config = settings.pipeline.predict
+    if config is None or settings.date is None or not settings.warehouse.path.exists():
+        return []
+    ctx = open_context(settings)
+    clock = ctx.clock
     work = predict_stage.plan(ctx, config)
     if work is None:
         return []

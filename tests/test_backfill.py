@@ -110,3 +110,30 @@ def query_state(home, sql):
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def test_minutes_before_tip_takes_each_slate_at_its_first_tip_off(tmp_path):
+    """Live against the stand-in: the snapshot is learned from the events list, per date."""
+    from lineflow.testing.standin import StandIn
+
+    home = tmp_path / "home"
+    with StandIn() as standin:
+        result = run_cli(
+            "backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60",
+            f"home={home}", "http.mode=live", f"sources.odds_api.base_url={standin.url}",
+            env={"ODDS_API_KEY": "standin-odds-key"},
+        )
+    assert result.code == 0, result.stdout + result.stderr
+    assert "first tip-off" in result.stdout
+    gaps = query(
+        home,
+        "SELECT slate_date::VARCHAR, min(commence_time) - max(snapshot_at) FROM prop_lines "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert [d for d, _ in gaps] == ["2026-01-20", "2026-01-21"]
+    for _, gap in gaps:
+        # The archive's snapshot is at or before the asked time (5-minute steps).
+        assert 60 * 60 <= gap.total_seconds() < 65 * 60 + 60, gap
+    again = run_cli("backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60",
+                    f"home={home}")
+    assert "0 partitions to run, 2 skipped" in again.stdout

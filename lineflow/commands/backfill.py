@@ -21,6 +21,8 @@ keys:
                            all: every date again, re-fetching (no duplicate rows either way)
   snapshot=18:00Z          the snapshot time (UTC, on each date)
   fallback_snapshots=[16:00Z,20:00Z]  tried in order when a snapshot lists no games
+  minutes_before_tip=N     instead: N minutes before each slate's first tip-off (the tip-off is
+                           read from the historical events list at `snapshot`)
   max_parallel=2           partitions at a time
   dry_run=true             print the requests and Odds API credits it would spend, then stop
   order=asc|desc           oldest or newest first
@@ -177,7 +179,7 @@ def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-unty
     from rich.table import Table
 
     table = Table(title=f"backfill {backfill_id}")
-    for column in ("date", "status", "snapshot", "attempts", "requests", "rows", "note"):
+    for column in ("date", "status", "snapshot", "attempts", "requests", "credits", "rows", "note"):
         table.add_column(column, no_wrap=column != "note")
     for p in manifest.partitions(backfill_id):
         table.add_row(
@@ -186,6 +188,7 @@ def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-unty
             p["snapshot_used"] or "",
             str(p["attempts"]),
             f"{p['requests']:,}",
+            f"{p['credits']:,}",
             f"{p['rows']:,}",
             p["last_error"] or p["note"] or "",
         )

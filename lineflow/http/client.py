@@ -93,6 +93,8 @@ class Counters:
     sent: int = 0  # requests that reached the transport (network, or cassette in replay)
     retries: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    #: provider credits the answers say they cost (The Odds API's x-requests-last)
+    credits: int = 0
 
 
 class SourceClient:
@@ -256,6 +258,7 @@ class SourceClient:
                 verdict = "success"
             detail = None if outcome == "ok" else response.describe()
             self._observe(proxy, str(response.status), verdict, started, detail)
+            self.counters.credits += _cost(response.headers)
             if self._quota is not None:
                 self._quota.observe(response.headers, self._clock())
                 if is_exhausted(self._quota.config, response.status, response.body):
@@ -406,3 +409,11 @@ class _RecordTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _cost(headers: Mapping[str, str]) -> int:
+    """What one answer cost in provider credits (`x-requests-last`), 0 when it does not say."""
+    try:
+        return int(float(headers.get("x-requests-last", 0)))
+    except ValueError:
+        return 0

@@ -247,6 +247,22 @@ def resume_prediction_batch(ctx: Context, findings: list[Finding]) -> list[str]:
     return [f"predict (run {report.run_id}): {'; '.join(notes) or 'done'}"]
 
 
+def replay_dead_letters(ctx: Context, findings: list[Finding]) -> list[str]:
+    """Re-queue every open dead letter (as `lineflow dlq replay all=true`), then run the
+    partition's stages after scrape so re-queued files are processed now."""
+    from lineflow.commands.dlq import _replay
+    from lineflow.state import StateStore
+    from lineflow.work import WorkQueue
+
+    queue = WorkQueue(StateStore(ctx.settings.state_path), ctx.settings.work)
+    letters = queue.dead_letters()
+    again = sum(not _replay(ctx.settings, queue, letter) for letter in letters)
+    changes = [f"replayed {len(letters)} dead letters, {again} failed again"]
+    if any(letter.kind == "file" for letter in letters):
+        changes += process_partition(ctx, findings)
+    return changes
+
+
 def probe_proxies(ctx: Context, findings: list[Finding]) -> list[str]:
     """Scrape again the sources whose chain uses a half-open link: success closes it."""
     pools = {f.data["provider"] for f in findings}
@@ -284,7 +300,7 @@ ACTIONS: dict[str, tuple[str, Action | None]] = {
         "finish the batch: the predict stage adopts it",
         resume_prediction_batch,
     ),
-    "replay_dead_letters": ("replay the dead letters (needs the dead-letter store)", None),
+    "replay_dead_letters": ("replay the dead letters, then process", replay_dead_letters),
     "probe_proxies": ("scrape the sources behind those proxies again", probe_proxies),
 }
 

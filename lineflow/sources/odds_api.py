@@ -364,13 +364,14 @@ class Options(BaseModel):
     odds_format: Literal["american", "decimal"] = "american"
 
 
-def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: datetime | None) -> None:
-    """Events of the partition, then one event-odds call per event (live, or at a snapshot)."""
+def list_events(
+    fetch: Fetch, source: SourceConfig, partition: date, snapshot: datetime | None
+) -> pl.DataFrame:
+    """The partition's events (live, or as of a snapshot), landed like every response."""
     options = Options.model_validate(source.options)
     start, end = slate_window(partition)
-    history = snapshot is not None
-    prefix = f"/v4/historical/sports/{options.sport}" if history else f"/v4/sports/{options.sport}"
-    suffix = "_history" if history else ""
+    prefix = _prefix(options, snapshot)
+    suffix = "_history" if snapshot is not None else ""
     at = (("date", iso_z(snapshot)),) if snapshot is not None else ()
     listing = fetch.get(
         Call(
@@ -387,9 +388,24 @@ def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: dateti
     )
     if not listing.landed:
         raise SourceFailed(_error("events", listing))
-    events = parse_events(listing.body).filter(
+    return parse_events(listing.body).filter(
         (pl.col("commence_time") >= start) & (pl.col("commence_time") < end)
     )
+
+
+def _prefix(options: Options, snapshot: datetime | None) -> str:
+    if snapshot is not None:
+        return f"/v4/historical/sports/{options.sport}"
+    return f"/v4/sports/{options.sport}"
+
+
+def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: datetime | None) -> None:
+    """Events of the partition, then one event-odds call per event (live, or at a snapshot)."""
+    options = Options.model_validate(source.options)
+    prefix = _prefix(options, snapshot)
+    suffix = "_history" if snapshot is not None else ""
+    at = (("date", iso_z(snapshot)),) if snapshot is not None else ()
+    events = list_events(fetch, source, partition, snapshot)
     if events.is_empty():
         fetch.note("no events" + (f" at snapshot {iso_z(snapshot)}" if snapshot else ""))
         return

@@ -39,6 +39,7 @@ class StageResult:
     files: int = 0
     rows: int = 0
     requests: int = 0
+    credits: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     started_at: datetime | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from datetime import timedelta
 from multiprocessing import get_context
 from typing import Any
@@ -166,36 +168,36 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
         key: frame
         for key, frame in lines.partition_by(["player_key", "market"], as_dict=True).items()
     }
-    shares = _split(units, config.workers)
-    with Heartbeat(lambda: state.heartbeat(batch_id, ctx.clock()), config.heartbeat_s):
-        if config.workers == 1 or len(units) <= 1:
-            for i, share in enumerate(shares):
-                _worker(
-                    str(state.store.path),
-                    batch_id,
-                    str(staging),
-                    i,
-                    _specs(config),
-                    [(u, by_unit[(u.player_key, u.market)]) for u in share],
-                    ctx.partition,
-                )
+    chunks = _chunks(units, config.workers)
+    args = [
+        (
+            str(state.store.path),
+            batch_id,
+            str(staging),
+            i,
+            _specs(config),
+            [(u, by_unit[(u.player_key, u.market)]) for u in chunk],
+            ctx.partition,
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+    with (
+        Heartbeat(lambda: state.heartbeat(batch_id, ctx.clock()), config.heartbeat_s),
+        _progress(len(units), f"predict {ctx.partition}") as advance,
+    ):
+        if config.workers == 1 or len(chunks) <= 1:
+            for arg, chunk in zip(args, chunks, strict=True):
+                _worker(*arg)
+                advance(len(chunk))
         else:
             with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
-                futures = [
-                    pool.submit(
-                        _worker,
-                        str(state.store.path),
-                        batch_id,
-                        str(staging),
-                        i,
-                        _specs(config),
-                        [(u, by_unit[(u.player_key, u.market)]) for u in share],
-                        ctx.partition,
-                    )
-                    for i, share in enumerate(shares)
-                ]
-                for future in futures:
+                futures = {
+                    pool.submit(_worker, *arg): len(chunk)
+                    for arg, chunk in zip(args, chunks, strict=True)
+                }
+                for future in as_completed(futures):
                     future.result()
+                    advance(futures[future])
     items = state.items(batch_id)
     failed = [i for i in items if i["status"] == "failed"]
     status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
@@ -216,9 +218,27 @@ def _specs(config: PredictConfig) -> list[ModelSpec]:
     return [ModelSpec(m.name, m.path, dict(m.params)) for m in config.models]
 
 
-def _split(units: list[Unit], workers: int) -> list[list[Unit]]:
-    n = max(1, min(workers, len(units)))
-    return [units[i::n] for i in range(n)]
+def _chunks(units: list[Unit], workers: int) -> list[list[Unit]]:
+    """Small chunks (a few per worker) so progress moves and workers stay evenly busy."""
+    size = max(1, -(-len(units) // (max(1, workers) * 4)))
+    return [units[i : i + size] for i in range(0, len(units), size)]
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while the batch runs (drawn only on a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _n: None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 def _consolidate(

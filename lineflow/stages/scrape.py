@@ -148,6 +148,7 @@ class PassFetch(Fetch):
             self.note(f"{count} request{'s' if count > 1 else ''} answered {route}")
         if self._client is not None:
             self.result.requests += self._client.counters.sent
+            self.result.credits += self._client.counters.credits
             self._client.close()
 
 
