@@ -119,8 +119,13 @@ def test_minutes_before_tip_takes_each_slate_at_its_first_tip_off(tmp_path):
     home = tmp_path / "home"
     with StandIn() as standin:
         result = run_cli(
-            "backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60",
-            f"home={home}", "http.mode=live", f"sources.odds_api.base_url={standin.url}",
+            "backfill",
+            "start=2026-01-20",
+            "end=2026-01-21",
+            "minutes_before_tip=60",
+            f"home={home}",
+            "http.mode=live",
+            f"sources.odds_api.base_url={standin.url}",
             env={"ODDS_API_KEY": "standin-odds-key"},
         )
     assert result.code == 0, result.stdout + result.stderr
@@ -134,6 +139,7 @@ def test_minutes_before_tip_takes_each_slate_at_its_first_tip_off(tmp_path):
     for _, gap in gaps:
         # The archive's snapshot is at or before the asked time (5-minute steps).
         assert 60 * 60 <= gap.total_seconds() < 65 * 60 + 60, gap
-    again = run_cli("backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60",
-                    f"home={home}")
+    again = run_cli(
+        "backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60", f"home={home}"
+    )
     assert "0 partitions to run, 2 skipped" in again.stdout

@@ -87,6 +87,12 @@ def _replay(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
         )
         print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")
         return True
+    if letter.kind == "request":
+        print(
+            f"{letter.id}: re-queued {letter.payload_ref}; the next run of "
+            f"{letter.partition} asks it again"
+        )
+        return True
     from lineflow.triggers.handler import TriggerHandler
 
     answer = TriggerHandler(settings).handle(

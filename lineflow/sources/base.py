@@ -79,6 +79,8 @@ class Fetched:
     body: bytes
     landed: bool  # the body is in the landing zone (2xx)
     from_landing: bool  # no request was made: the plan had already landed
+    #: not asked this run: the request is dead-lettered or waiting for its next attempt
+    deferred: bool = False
 
 
 class Fetch:

@@ -393,6 +393,8 @@ def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: dateti
     listing = fetch.get(
         Call("events", "events", "/v3/events", (("sport", options.sport), ("date", str(partition))))
     )
+    if listing.deferred:
+        return
     if not listing.landed:
         raise SourceFailed(_error("events", listing))
     event_ids = parse_events(listing.body)["event_id"].to_list()
@@ -408,6 +410,8 @@ def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: dateti
             ("limit", str(options.page_limit)),
         )
         first = fetch.get(Call("offers", f"m{market}-p1", "/v3/offers", (*query, ("page", "1"))))
+        if first.deferred:
+            continue
         if not first.landed:
             raise SourceFailed(_error(f"offers market {market}", first))
         try:
@@ -424,7 +428,7 @@ def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: dateti
             for page in range(2, min(total_pages, options.max_pages) + 1)
         ]
         for fetched in fetch.get_many(rest):
-            if not fetched.landed:
+            if not fetched.landed and not fetched.deferred:
                 raise SourceFailed(_error(f"offers {fetched.call.stem}", fetched))
 
 

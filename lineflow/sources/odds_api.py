@@ -386,6 +386,8 @@ def list_events(
             ),
         )
     )
+    if listing.deferred:
+        return pl.DataFrame(schema=EVENT_COLUMNS)
     if not listing.landed:
         raise SourceFailed(_error("events", listing))
     return parse_events(listing.body).filter(
@@ -421,7 +423,7 @@ def scrape(fetch: Fetch, source: SourceConfig, partition: date, snapshot: dateti
         for event_id in events["event_id"].to_list()
     ]
     for fetched in fetch.get_many(calls):
-        if fetched.landed:
+        if fetched.landed or fetched.deferred:
             continue
         if fetched.status == 404:
             fetch.note(f"event {fetched.call.stem}: not found (started or removed)")

@@ -7,7 +7,7 @@ rerun of a landed pass makes no HTTP request.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from lineflow import sources
 from lineflow.config import SourceConfig
@@ -31,6 +31,7 @@ class PassFetch(Fetch):
         self._client: SourceClient | None = None
         self._landed = ctx.warehouse.landed_paths(source.name, ctx.partition)
         self._failovers: dict[str, int] = {}
+        self.deferred = 0  # requests not asked this run (dead-lettered or backing off)
 
     @property
     def client(self) -> SourceClient:
@@ -54,6 +55,7 @@ class PassFetch(Fetch):
                 done[index] = landed
             else:
                 todo.append(index)
+        todo = [i for i in todo if not self._deferred(calls[i], done, i)]
         workers = min(self.source.concurrency, len(todo))
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -73,6 +75,7 @@ class PassFetch(Fetch):
                 continue
             if isinstance(response, HttpError):
                 error = error or response
+                self._attempt_failed(call, str(response), permanent=False)
                 continue
             if response.tried:
                 route = f"via {response.via} after {', '.join(response.tried)}"
@@ -87,11 +90,60 @@ class PassFetch(Fetch):
                     response.fetched_at,
                 )
             done[index] = Fetched(call, response.status, response.body, ok, False)
+            if ok:
+                self._attempt_succeeded(call, response.url)
+            elif _never_succeeds(response.status):
+                self._attempt_failed(call, response.describe(), permanent=True)
         if blocked is not None:
             raise SourceBlocked(str(blocked))
         if error is not None:
             raise error
         return [done[i] for i in range(len(calls))]
+
+    # -- requests as units of work: attempts, backoff, dead letters ------------------------------
+    def _work_key(self, call: Call) -> str:
+        return f"{self.source.name}/{self.ctx.partition}/{call.endpoint}/{call.stem}"
+
+    def _deferred(self, call: Call, done: dict[int, Fetched], index: int) -> bool:
+        """A request that is dead-lettered, or waiting for its next attempt, is not sent: it
+        never holds back the rest of the plan, and the result says so."""
+        work = self.ctx.work
+        if work is None or self.ctx.settings.refresh:
+            return False
+        item = work.get("request", self._work_key(call))
+        if item is None or item.status == "done":
+            return False
+        if item.status == "dead":
+            why = "dead-lettered (lineflow dlq)"
+        elif (item.next_attempt_at or 0) > work.clock():
+            why = f"retried after {datetime.fromtimestamp(item.next_attempt_at or 0, UTC):%H:%M}Z"
+        else:
+            return False
+        self.note(f"{call.endpoint} {call.stem}: not asked, {why}: {item.last_error}")
+        self.deferred += 1
+        done[index] = Fetched(call, 0, b"", False, False, deferred=True)
+        return True
+
+    def _attempt_failed(self, call: Call, error: str, *, permanent: bool) -> None:
+        if self.ctx.work is None:
+            return
+        failure = self.ctx.work.failed(
+            "request",
+            self._work_key(call),
+            f"request:{call.path}",
+            self.ctx.http.redactor.text(error),
+            permanent=permanent,
+            partition=str(self.ctx.partition),
+        )
+        if failure.dead:
+            self.note(f"dead letter {failure.letter_id}: {call.endpoint} {call.stem}")
+
+    def _attempt_succeeded(self, call: Call, url: str) -> None:
+        work = self.ctx.work
+        if work is not None and work.get("request", self._work_key(call)) is not None:
+            work.succeeded(
+                "request", self._work_key(call), f"request:{call.path}", str(self.ctx.partition)
+            )
 
     def _already_landed(self, call: Call) -> Fetched | None:
         if self.ctx.settings.refresh:
@@ -191,7 +243,10 @@ def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -
             result.error = ctx.http.redactor.text(str(exc))
         finally:
             fetch.close()
-        if result.status != "success":
+        if fetch.deferred and result.status == "success":
+            result.status = "partial"
+            result.error = f"{fetch.deferred} requests not asked (dead-lettered or backing off)"
+        if result.status not in ("success", "partial"):
             break
     now = ctx.clock()
     if result.status == "blocked":
@@ -215,3 +270,9 @@ def _still_blocked(ctx: RunContext, source: SourceConfig, result: StageResult) -
         f"not asking again before {block['retry_after']:%H:%M}Z"
     )
     return True
+
+
+def _never_succeeds(status: int) -> bool:
+    """A client error that asking again cannot fix (not 404, which the plan may expect, nor 429,
+    nor the blocks the proxy chain handles)."""
+    return 400 <= status < 500 and status not in (404, 407, 403, 408, 429)
