@@ -5,9 +5,11 @@ Parsers are pure: bytes plus metadata in, a polars frame out. No I/O, no clock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import polars as pl
 
@@ -95,3 +97,40 @@ class Fetch:
     def note(self, message: str) -> None:
         """Tell the run summary something worth knowing (a skipped event, an empty page)."""
         raise NotImplementedError
+
+
+# -- helpers every parser uses ------------------------------------------------------------------
+
+
+def decode_json(body: bytes, what: str) -> Any:
+    """The body as JSON, or a `ParseError` saying in one line what is wrong with it."""
+    if body[:2] == b"\x1f\x8b":
+        raise ParseError(f"{what}: body is still gzip-compressed")
+    if not body.strip():
+        raise ParseError(f"{what}: empty body")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        at_byte = len(exc.doc[: exc.pos].encode())
+        truncated = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
+        hint = " (truncated?)" if truncated else ""
+        raise ParseError(f"{what}: invalid JSON at byte {at_byte}: {exc.msg}{hint}") from exc
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes in metadata are UTC by convention."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def kind_of(value: Any) -> str:
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,8 +7,7 @@ answers outages with HTTP 200 and a sentinel body; those raise `ProviderOutage`.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import polars as pl
@@ -29,6 +28,10 @@ from lineflow.sources.base import (
     ParseError,
     ProviderOutage,
     SourceFailed,
+    as_utc,
+    decode_json,
+    kind_of,
+    one_line,
 )
 
 #: Book 0 is the BettingPros consensus line, not a bookmaker.
@@ -49,7 +52,7 @@ _LIST_KEYS = ("offers", "props", "events")
 
 def parse_events(body: bytes) -> pl.DataFrame:
     """`{"events": [...]}` -> one row per event, `EVENT_COLUMNS`, teams as "City Name"."""
-    doc = _decode(body, _EVENTS)
+    doc = decode_json(body, _EVENTS)
     events = _page_items(doc, "events", _EVENTS, outage=ParseError)
     ids: list[Any] = []
     scheduled: list[Any] = []
@@ -68,7 +71,7 @@ def parse_events(body: bytes) -> pl.DataFrame:
     unreadable = raw_scheduled.filter(commence.is_null() & raw_scheduled.is_not_null())
     if len(unreadable) > 0:
         raise ParseError(
-            _one_line(f"{_EVENTS}: scheduled {unreadable[0]!r} is not '{TIMESTAMP_FORMAT}'")
+            one_line(f"{_EVENTS}: scheduled {unreadable[0]!r} is not '{TIMESTAMP_FORMAT}'")
         )
     frame = pl.DataFrame(
         {
@@ -88,7 +91,7 @@ def parse_offers(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame
     replaced lines and inactive offers or selections. Teams and commence time come from
     `ctx.events`; an unknown event leaves them null and the slate falls back to `meta`.
     """
-    doc = _decode(body, _OFFERS)
+    doc = decode_json(body, _OFFERS)
     key = "props" if isinstance(doc, dict) and "props" in doc and "offers" not in doc else "offers"
     offers = _page_items(doc, key, _OFFERS)
     if key == "props" and offers:
@@ -131,16 +134,16 @@ def parse_offers(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame
         implied_probability(price_decimal).alias("implied_prob"),
         pl.col("main").alias("is_main_line"),
         _parse_utc(pl.col("updated")).alias("last_update"),
-        pl.lit(_as_utc(meta.fetched_at), UTC_TS).alias("snapshot_at"),
+        pl.lit(as_utc(meta.fetched_at), UTC_TS).alias("snapshot_at"),
     ).collect()
     return conform(frame).select(PARSED_COLUMNS)
 
 
 def pagination(body: bytes) -> tuple[int, int, int]:
     """(page, total_pages, total_items) from `_pagination`; missing -> (1, 1, items on the page)."""
-    doc = _decode(body, _PAGE)
+    doc = decode_json(body, _PAGE)
     if not isinstance(doc, dict):
-        raise ParseError(f"{_PAGE}: expected an object, got {_kind(doc)}")
+        raise ParseError(f"{_PAGE}: expected an object, got {kind_of(doc)}")
     items: list[Any] = next((doc[k] for k in _LIST_KEYS if isinstance(doc.get(k), list)), [])
     return _pagination(doc, len(items), _PAGE)
 
@@ -185,19 +188,19 @@ def _page_items(
     process stage expects nothing else from them.
     """
     if not isinstance(doc, dict):
-        raise ParseError(f"{what}: expected an object with '{key}', got {_kind(doc)}")
+        raise ParseError(f"{what}: expected an object with '{key}', got {kind_of(doc)}")
     if key not in doc:
         if "message" in doc:  # API Gateway refusal, e.g. 403 {"message": "Forbidden"}
-            raise outage(_one_line(f"{what}: provider says {doc['message']!r}"))
+            raise outage(one_line(f"{what}: provider says {doc['message']!r}"))
         raise ParseError(f"{what}: expected an object with '{key}', got keys {sorted(doc)[:8]}")
     items = doc[key]
     if not isinstance(items, list):
-        raise ParseError(f"{what}: '{key}' should be an array, got {_kind(items)}")
+        raise ParseError(f"{what}: '{key}' should be an array, got {kind_of(items)}")
     page, total_pages, total_items = _pagination(doc, len(items), what)
     sentinels = [item for item in items if isinstance(item, str)]
     if sentinels:
         raise outage(
-            _one_line(
+            one_line(
                 f"{what}: outage sentinel {sentinels[0]!r} in '{key}' "
                 f"(page {page}, total_items {total_items})"
             )
@@ -209,7 +212,7 @@ def _page_items(
         )
     bad = next((i for i, item in enumerate(items) if not isinstance(item, dict)), None)
     if bad is not None:
-        raise ParseError(f"{what}: {key}[{bad}] is {_kind(items[bad])}, not an object")
+        raise ParseError(f"{what}: {key}[{bad}] is {kind_of(items[bad])}, not an object")
     return items
 
 
@@ -224,7 +227,7 @@ def _pagination(doc: dict[str, Any], n_items: int, what: str) -> tuple[int, int,
             int(envelope.get("total_items", n_items) or 0),
         )
     except (TypeError, ValueError) as exc:
-        raise ParseError(_one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
+        raise ParseError(one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
 
 
 def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -270,9 +273,7 @@ def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.Data
                         replaced.append(line.get("replaced"))
     except (KeyError, TypeError, AttributeError) as exc:
         detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-        raise ParseError(
-            _one_line(f"{_OFFERS}: unexpected shape in offers[{o}]: {detail}")
-        ) from exc
+        raise ParseError(one_line(f"{_OFFERS}: unexpected shape in offers[{o}]: {detail}")) from exc
 
     offer_frame = pl.DataFrame(
         {
@@ -328,45 +329,12 @@ def _team_names(participants: Any) -> dict[str, str]:
     return names
 
 
-def _decode(body: bytes, what: str) -> Any:
-    if body[:2] == b"\x1f\x8b":
-        raise ParseError(f"{what}: body is still gzip-compressed")
-    if not body.strip():
-        raise ParseError(f"{what}: empty body")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        at_byte = len(exc.doc[: exc.pos].encode())
-        truncated = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
-        hint = " (truncated?)" if truncated else ""
-        raise ParseError(f"{what}: invalid JSON at byte {at_byte}: {exc.msg}{hint}") from exc
-
-
 # --- timestamps and messages ---------------------------------------------------------------
 
 
 def _parse_utc(raw: _Column) -> _Column:
     """BettingPros "YYYY-MM-DD HH:MM:SS" (UTC) -> UTC datetime; anything else -> null."""
     return raw.str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC", strict=False)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive datetimes in metadata are UTC by convention."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _kind(value: Any) -> str:
-    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
-    return kinds.get(type(value), type(value).__name__)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- request plan -----------------------------------------------------------------------------

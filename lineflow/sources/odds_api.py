@@ -7,7 +7,7 @@ columns; every conversion after that is a polars expression over whole columns.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -27,6 +27,10 @@ from lineflow.sources.base import (
     ParseContext,
     ParseError,
     SourceFailed,
+    as_utc,
+    decode_json,
+    kind_of,
+    one_line,
 )
 
 _EVENTS = "odds_api events"
@@ -38,13 +42,13 @@ _EVENT_ODDS = "odds_api event odds"
 
 def parse_events(body: bytes) -> pl.DataFrame:
     """Events list (live array or historical wrapper) -> one row per event, `EVENT_COLUMNS`."""
-    doc = _decode(body, _EVENTS)
+    doc = decode_json(body, _EVENTS)
     _raise_for_error_body(doc, _EVENTS)
     events = doc["data"] if isinstance(doc, dict) and "data" in doc else doc
     if not isinstance(events, list):
         raise ParseError(
             f"{_EVENTS}: expected an array of events or a historical wrapper with a 'data' array, "
-            f"got {_kind(events)}"
+            f"got {kind_of(events)}"
         )
     ids: list[Any] = []
     commence: list[Any] = []
@@ -74,7 +78,7 @@ def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataF
     One row per (bookmaker, market, player, side, line). Only Over/Under outcomes that name a
     player (`description`) and carry a `point` become rows; Yes/No and scorer markets are skipped.
     """
-    doc = _decode(body, _EVENT_ODDS)
+    doc = decode_json(body, _EVENT_ODDS)
     _raise_for_error_body(doc, _EVENT_ODDS)
     event, snapshot_raw = _unwrap_event(doc)
     outcomes, markets, update_raw = _flatten_bookmakers(event["bookmakers"])
@@ -83,11 +87,11 @@ def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataF
     stamps = _utc([event["commence_time"], snapshot_raw, *update_raw])
     commence_time, snapshot_at = stamps[0], stamps[1]
     if commence_time is None:
-        raise ParseError(_one_line(f"{_EVENT_ODDS}: bad commence_time {event['commence_time']!r}"))
+        raise ParseError(one_line(f"{_EVENT_ODDS}: bad commence_time {event['commence_time']!r}"))
     if snapshot_raw is None:
-        snapshot_at = _as_utc(meta.fetched_at)
+        snapshot_at = as_utc(meta.fetched_at)
     elif snapshot_at is None:
-        raise ParseError(_one_line(f"{_EVENT_ODDS}: bad historical timestamp {snapshot_raw!r}"))
+        raise ParseError(one_line(f"{_EVENT_ODDS}: bad historical timestamp {snapshot_raw!r}"))
     market_columns = markets.with_columns(last_update=stamps.slice(2)).select(
         pl.all().gather(outcomes["market_idx"])
     )
@@ -196,13 +200,13 @@ def _unwrap_event(doc: Any) -> tuple[dict[str, Any], Any]:
     else:
         event, snapshot_raw = doc, None
     if not isinstance(event, dict):
-        raise ParseError(f"{_EVENT_ODDS}: expected an event object, got {_kind(event)}")
+        raise ParseError(f"{_EVENT_ODDS}: expected an event object, got {kind_of(event)}")
     missing = [k for k in ("id", "commence_time", "bookmakers") if k not in event]
     if missing:
         raise ParseError(f"{_EVENT_ODDS}: event object lacks {', '.join(missing)}")
     if not isinstance(event["bookmakers"], list):
         raise ParseError(
-            f"{_EVENT_ODDS}: 'bookmakers' should be an array, got {_kind(event['bookmakers'])}"
+            f"{_EVENT_ODDS}: 'bookmakers' should be an array, got {kind_of(event['bookmakers'])}"
         )
     return event, snapshot_raw
 
@@ -260,22 +264,6 @@ def _flatten_bookmakers(bookmakers: list[Any]) -> tuple[pl.DataFrame, pl.DataFra
     return outcome_frame, market_frame, market_updates
 
 
-def _decode(body: bytes, what: str) -> Any:
-    if body[:2] == b"\x1f\x8b":
-        raise ParseError(f"{what}: body is still gzip-compressed")
-    if not body.strip():
-        raise ParseError(f"{what}: empty body")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        at_byte = len(exc.doc[: exc.pos].encode())
-        truncated = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated")
-        hint = " (truncated?)" if truncated else ""
-        raise ParseError(f"{what}: invalid JSON at byte {at_byte}: {exc.msg}{hint}") from exc
-
-
 def _raise_for_error_body(doc: Any, what: str) -> None:
     """`{"message", "error_code"[, "details_url"]}` bodies become a ParseError naming the code."""
     if not isinstance(doc, dict):
@@ -283,7 +271,7 @@ def _raise_for_error_body(doc: Any, what: str) -> None:
     if "error_code" in doc or ("message" in doc and "id" not in doc and "data" not in doc):
         code = doc.get("error_code", "without error_code")
         message = doc.get("message", "")
-        raise ParseError(_one_line(f"{what}: error body {code}: {message}".rstrip(": ")))
+        raise ParseError(one_line(f"{what}: error body {code}: {message}".rstrip(": ")))
 
 
 # --- timestamps ------------------------------------------------------------------------------
@@ -309,15 +297,8 @@ def _require_utc(values: list[Any], what: str) -> pl.Series:
     parsed = _utc(values)
     bad = pl.Series(values, dtype=pl.String, strict=False).filter(parsed.is_null())
     if len(bad) > 0:
-        raise ParseError(_one_line(f"{what} {bad[0]!r} is not ISO 8601 or unix seconds"))
+        raise ParseError(one_line(f"{what} {bad[0]!r} is not ISO 8601 or unix seconds"))
     return parsed
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive datetimes in metadata are UTC by convention."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _slate_date(commence_time: datetime) -> date:
@@ -331,20 +312,10 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _kind(value: Any) -> str:
-    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
-    return kinds.get(type(value), type(value).__name__)
-
-
 def _describe(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing key {exc.args[0]!r}"
-    return _one_line(str(exc))
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(str(exc))
 
 
 # -- request plan -----------------------------------------------------------------------------
