@@ -142,9 +142,16 @@ def fetch(out: Path, dates: int, latency_ms: int) -> dict[str, Any]:
         )
     latency = latency_ms / 1000
     first = measured.result["first"]
+    limits = _rate_limits()
     for run in first:
+        # Per source, whichever is larger: requests x latency / concurrency, or the configured
+        # rate limit (requests beyond the burst at `per_second`); sources run one after another.
         run["bound_seconds"] = sum(
-            src["requests"] * latency / src["concurrency"] for src in run["scrape"].values()
+            max(
+                src["requests"] * latency / src["concurrency"],
+                _rate_bound(src["requests"], *limits.get(name, (None, 0))),
+            )
+            for name, src in run["scrape"].items()
         )
         run["plan_bound_seconds"] = _plan_bound(run, latency)
         run["scrape_seconds"] = sum(src["seconds"] for src in run["scrape"].values())
@@ -166,6 +173,24 @@ def fetch(out: Path, dates: int, latency_ms: int) -> dict[str, Any]:
         "runs": first,
         "_second": measured.result["second"],
     }
+
+
+def _rate_limits() -> dict[str, tuple[float | None, int]]:
+    """Each source's configured requests per second and burst."""
+    from lineflow.config import compose
+
+    settings = compose([])
+    limits: dict[str, tuple[float | None, int]] = {}
+    for name, source in settings.sources.items():
+        limit = getattr(source, "rate_limit", None)
+        limits[name] = (getattr(limit, "per_second", None), int(getattr(limit, "burst", 0) or 0))
+    return limits
+
+
+def _rate_bound(requests: int, per_second: float | None, burst: int) -> float:
+    if not per_second:
+        return 0.0
+    return max(0, requests - burst) / per_second
 
 
 def _plan_bound(run: dict[str, Any], latency: float) -> float:

@@ -16,11 +16,15 @@ import polars as pl
 from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
-from lineflow.landing import pass_time
-from lineflow.schema import conform
+from lineflow.landing import file_id, pass_time
+from lineflow.schema import conform, empty_prop_lines
 from lineflow.sources.base import EVENT_COLUMNS, FileMeta, ParseContext, ParseError, ProviderOutage
 from lineflow.stages.base import RunContext, StageResult
-from lineflow.warehouse.duckdb import LandedRow
+from lineflow.warehouse.duckdb import LandedRow, StagedFile
+
+#: Files staged per transaction, and rows: a commit per file cost more than parsing it.
+BATCH_FILES = 500
+BATCH_ROWS = 200_000
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -37,8 +41,10 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 
 def _register_dropped_files(ctx: RunContext, source: str) -> None:
-    """Files put into the landing zone by hand (restored from a bucket, say) join the manifest."""
+    """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
+    in one insert."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
+    found = []
     for where in ctx.landing.discover(source, ctx.partition):
         if str(where) in known:
             continue
@@ -47,10 +53,10 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
         # file) says how it was fetched; without one the pass time stands in.
         meta = ctx.landing.read_meta(where) or {}
         fetched_at = meta.get("fetched_at")
-        ctx.warehouse.record_landed(
+        found.append(
             LandedRow(
                 path=str(where),
-                file_id=ctx.landing.write(where, body),
+                file_id=file_id(body),
                 source=source,
                 endpoint=where.endpoint,
                 slate_date=ctx.partition,
@@ -64,6 +70,7 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
                 run_id=ctx.run_id,
             )
         )
+    ctx.warehouse.record_landed_many(found)
 
 
 def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
@@ -109,17 +116,20 @@ def _process_source(
         markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
     )
     failures: list[str] = []
+    batch: list[tuple[int, StagedFile]] = []
+    rows_in_batch = 0
     for attempts, file in todo:
         try:
-            status, rows, error = _process_file(ctx, module, parse_ctx, file)
-        except Exception as exc:  # I/O or a bug: nothing was committed, retry on a later run
-            status, rows, error = "retry", 0, f"{type(exc).__name__}: {exc}"
-        result.files += 1
-        result.rows += rows
-        _record_attempt(ctx, file, status, error, attempts, result)
-        if error is not None:
-            failures.append(f"{file['path']}: {error}")
-            result.notes.append(f"{status}: {file['path']}: {error}")
+            staged = _parse_file(ctx, module, parse_ctx, file)
+        except Exception as exc:  # I/O or a bug: nothing is committed, retry on a later run
+            staged = StagedFile(file, _NO_ROWS, "retry", f"{type(exc).__name__}: {exc}")
+        kill_point("before_stage_file")
+        batch.append((attempts, staged))
+        rows_in_batch += staged.frame.height
+        if len(batch) >= BATCH_FILES or rows_in_batch >= BATCH_ROWS:
+            _flush(ctx, batch, result, failures)
+            batch, rows_in_batch = [], 0
+    _flush(ctx, batch, result, failures)
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
@@ -153,22 +163,49 @@ def _record_attempt(
         ctx.work.succeeded("file", key, ref, partition)
 
 
-def _process_file(
+def _flush(
+    ctx: RunContext,
+    batch: list[tuple[int, StagedFile]],
+    result: StageResult,
+    failures: list[str],
+) -> None:
+    """Stage a batch of parsed files and their ledger rows in one transaction, then record each
+    file's attempt. A commit per file cost more than parsing it."""
+    if not batch:
+        return
+    ctx.warehouse.stage_files(
+        [staged for _, staged in batch if staged.status != "retry"], ctx.run_id, ctx.clock()
+    )
+    for attempts, staged in batch:
+        kill_point("after_stage_file")
+        file = staged.file
+        result.files += 1
+        result.rows += staged.frame.height
+        _record_attempt(ctx, file, staged.status, staged.error, attempts, result)
+        if staged.error is not None:
+            failures.append(f"{file['path']}: {staged.error}")
+            result.notes.append(f"{staged.status}: {file['path']}: {staged.error}")
+
+
+#: Events files and failures stage no rows.
+_NO_ROWS = empty_prop_lines()
+
+
+def _parse_file(
     ctx: RunContext, module: ModuleType, parse_ctx: ParseContext, file: dict[str, Any]
-) -> tuple[str, int, str | None]:
+) -> StagedFile:
+    """One landed file parsed into what `stage_files` writes: rows, or why there are none."""
     endpoint = file["endpoint"]
-    now = ctx.clock()
     body = ctx.landing.read(file["path"])
     if endpoint in module.EVENT_PARSERS:
         try:
             module.EVENT_PARSERS[endpoint](body)
         except ParseError as exc:
-            return _fail(ctx, file, "failed", str(exc), now)
-        ctx.warehouse.mark_processed(file, 0, ctx.run_id, now)
-        return "ok", 0, None
+            return StagedFile(file, _NO_ROWS, "failed", str(exc))
+        return StagedFile(file, _NO_ROWS)
     parser = module.PROP_PARSERS.get(endpoint)
     if parser is None:
-        return _fail(ctx, file, "failed", f"no parser for endpoint {endpoint!r}", now)
+        return StagedFile(file, _NO_ROWS, "failed", f"no parser for endpoint {endpoint!r}")
     meta = FileMeta(
         file_id=file["file_id"],
         source=file["source"],
@@ -179,18 +216,8 @@ def _process_file(
     try:
         frame = parser(body, meta, parse_ctx)
     except ProviderOutage as exc:
-        return _fail(ctx, file, "outage", str(exc), now)
+        return StagedFile(file, _NO_ROWS, "outage", str(exc))
     except ParseError as exc:
-        return _fail(ctx, file, "failed", str(exc), now)
+        return StagedFile(file, _NO_ROWS, "failed", str(exc))
     staged = conform(frame.with_columns(file_id=pl.lit(file["file_id"]), run_id=pl.lit(ctx.run_id)))
-    kill_point("before_stage_file")
-    ctx.warehouse.stage_file(file, staged, "ok", None, ctx.run_id, now)
-    kill_point("after_stage_file")
-    return "ok", staged.height, None
-
-
-def _fail(
-    ctx: RunContext, file: dict[str, Any], status: str, error: str, now: Any
-) -> tuple[str, int, str | None]:
-    ctx.warehouse.stage_file(file, conform(pl.DataFrame()), status, error, ctx.run_id, now)
-    return status, 0, error
+    return StagedFile(file, staged)
