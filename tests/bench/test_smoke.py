@@ -71,7 +71,8 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         assert throughput["dlt"]["seconds"] > 0 and throughput["dlt_over_lineflow"] > 0
 
     fetch = results["fetch"]
-    assert fetch["requests"] > 0 and fetch["bound_seconds"] == 0  # no latency injected here
+    # No latency is injected here: the bound is the configured rate limits alone.
+    assert fetch["requests"] > 0 and fetch["bound_seconds"] > 0
     rerun = results["rerun"]
     assert rerun["partition"]["first_requests"] > 0
     assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
