@@ -31,7 +31,7 @@ def _job(cfg: Any) -> int:
     from lineflow.reporting.summary import render
     from lineflow.runner import run_partition
 
-    register_resolvers(str(Path(cfg_dir_hint()).parent))
+    register_resolvers(str(default_config_dir().parent))
     container = to_settings_dict(cfg)
     console = Console(highlight=False)
     try:
@@ -41,10 +41,6 @@ def _job(cfg: Any) -> int:
         return exc.exit_code
     render(report, console)
     return report.exit_code
-
-
-def cfg_dir_hint() -> str:
-    return str(default_config_dir())
 
 
 def multirun(overrides: list[str], config_dir: Path | None = None) -> int:

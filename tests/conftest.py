@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
         timeout=timeout,
     )
     return Result(out.returncode, out.stdout, out.stderr)
+
+
+def first_line(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The first line a child process prints, waiting at most `timeout` seconds ("" if none)."""
+    line: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return line[0] if line else ""
 
 
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:

@@ -15,7 +15,7 @@ import pytest
 from lineflow.config import LocksConfig
 from lineflow.locks import LockHeld, Locks
 from lineflow.state import StateStore
-from tests.conftest import INCIDENT, ROOT, run_cli
+from tests.conftest import INCIDENT, ROOT, first_line, run_cli
 
 HOLDER = """
 import sys
@@ -43,11 +43,7 @@ class Holder:
             stderr=subprocess.PIPE,
             text=True,
         )
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()))
-        reader.start()
-        reader.join(30)
-        assert line == ["held\n"], self.proc.stderr.read()
+        assert first_line(self.proc) == "held\n", self.proc.stderr.read()
 
     def finish(self) -> int:
         self.proc.stdin.write("done\n")

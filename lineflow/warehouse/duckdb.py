@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -315,12 +315,7 @@ class DuckDBWarehouse:
     # -- landing manifest ------------------------------------------------------------------
     @_in_session
     def record_landed(self, row: LandedRow) -> None:
-        names = ", ".join(f.name for f in fields(LandedRow))
-        marks = ", ".join("?" for _ in fields(LandedRow))
-        self.con.execute(
-            f"INSERT INTO landed_files ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-            list(astuple(row)),
-        )
+        self.record_landed_many([row])
 
     def record_landed_many(self, rows: Sequence[LandedRow]) -> None:
         """Many manifest rows in one statement (one commit, not one per file)."""
@@ -372,19 +367,6 @@ class DuckDBWarehouse:
         ).pl()
 
     @_in_session
-    def stage_file(
-        self,
-        file: dict[str, Any],
-        frame: pl.DataFrame,
-        status: str,
-        error: str | None,
-        run_id: str,
-        now: datetime,
-    ) -> None:
-        """Stage one file's rows and mark it processed, together or not at all."""
-        self.stage_files([StagedFile(file, frame, status, error)], run_id, now)
-
-    @_in_session
     def stage_files(self, staged: Sequence[StagedFile], run_id: str, now: datetime) -> None:
         """Stage the files' rows and mark them processed, all together or not at all.
 
@@ -418,23 +400,6 @@ class DuckDBWarehouse:
                 self._insert_frame("stg_prop_lines", rows)
             self._insert_frame("processed_files", ledger)
 
-    @_in_session
-    def mark_processed(self, file: dict[str, Any], rows: int, run_id: str, now: datetime) -> None:
-        self.con.execute(
-            "INSERT INTO processed_files VALUES (?, ?, ?, ?, 'ok', ?, NULL, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [
-                file["file_id"],
-                file["slate_date"],
-                file["source"],
-                file["endpoint"],
-                rows,
-                now,
-                run_id,
-            ],
-        )
-
-    # -- validation -----------------------------------------------------------------------------
     @_in_session
     def staging(self, slate_date: date) -> pl.DataFrame:
         """The partition's staged prop lines, every file's rows."""

@@ -23,7 +23,7 @@ from lineflow.config import compose
 from lineflow.locks import Locks
 from lineflow.state import StateStore
 from lineflow.work import WorkQueue
-from tests.conftest import INCIDENT, ROOT, query, run_cli, table_checksum
+from tests.conftest import INCIDENT, ROOT, first_line, query, run_cli, table_checksum
 
 TOKEN = "test-trigger-token-5f1c"
 PROPS = f"(SELECT * EXCLUDE (run_id) FROM prop_lines WHERE slate_date = DATE '{INCIDENT}')"
@@ -42,12 +42,9 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
         )
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()))
-        reader.start()
-        reader.join(30)
-        assert line and "listening on" in line[0], self.proc.stderr.read()
-        self.url = line[0].split("listening on ")[1].strip()
+        line = first_line(self.proc)
+        assert "listening on" in line, self.proc.stderr.read()
+        self.url = line.split("listening on ")[1].strip()
 
     def stop(self) -> None:
         self.proc.terminate()
