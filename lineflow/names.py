@@ -33,3 +33,10 @@ def player_key_expr(name: pl.Expr) -> pl.Expr:
         .str.replace(_SUFFIX_RE, "")
     )
     return text.str.replace_all(" ", "_")
+
+
+def with_player_key(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `player_key` from `player_name`, normalising each distinct name once."""
+    names = rows.select(pl.col("player_name").unique())
+    keys = names.with_columns(player_key=player_key_expr(pl.col("player_name")))
+    return rows.join(keys, on="player_name", how="left", maintain_order="left")

@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,11 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "predict": predict.run,
     "publish": publish.run,
 }
+
+#: Stages that only read and write the warehouse and the landing zone: each runs in one
+#: warehouse session with its run_history rows (a session costs a connect and a checkpoint).
+#: The others keep theirs short, so that a scrape or a publish never holds the warehouse.
+LOCAL_STAGES = frozenset({"process", "validate", "consolidate"})
 
 #: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
 CHECKS: dict[str, Callable[[Settings], None]] = {
@@ -163,7 +169,10 @@ def _run_stages(
     for stage in ctx.settings.pipeline.stages:
         # One run per stage and partition at a time, across every process of this home;
         # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
-        with locks.hold(ctx.settings.pipeline.name, stage, ctx.partition, ctx.run_id):
+        with (
+            locks.hold(ctx.settings.pipeline.name, stage, ctx.partition, ctx.run_id),
+            ctx.warehouse.session() if stage in LOCAL_STAGES else nullcontext(),
+        ):
             kill_point("after_lock_acquire")
             results = _run_stage(ctx, stage)
             ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)

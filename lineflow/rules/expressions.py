@@ -13,14 +13,24 @@ import duckdb
 import polars as pl
 
 _ROW = "__lineflow_row"
+_db: duckdb.DuckDBPyConnection | None = None
+
+
+def _private_db() -> duckdb.DuckDBPyConnection:
+    """One in-memory database for every rule of the process; each call gets its own cursor
+    (a connection to it), which is thread-safe and cheap, unlike a new database per rule."""
+    global _db
+    if _db is None:
+        _db = duckdb.connect(":memory:")
+        _db.execute("SET TimeZone = 'UTC'")
+    return _db
 
 
 def sql_holds(frame: pl.DataFrame, condition: str) -> pl.Series:
     """Per row, whether the SQL condition is true (false or NULL count as not holding)."""
     indexed = frame.with_row_index(_ROW)
-    con = duckdb.connect()
+    con = _private_db().cursor()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         con.register("t", indexed)
         rows = con.execute(f"SELECT {_ROW} FROM t WHERE coalesce(({condition}), false)").pl()
     finally:

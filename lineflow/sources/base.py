@@ -6,12 +6,14 @@ Parsers are pure: bytes plus metadata in, a polars frame out. No I/O, no clock.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
+
+from lineflow.schema import PARSED_COLUMNS, conform, empty_prop_lines
 
 #: Columns of the per-source events frame that props parsers join on.
 EVENT_COLUMNS: dict[str, pl.DataType] = {
@@ -51,6 +53,121 @@ class ParseContext:
     books: Mapping[str, str] = field(default_factory=dict)
     #: the partition's events for this source (EVENT_COLUMNS), for bodies without team names
     events: pl.DataFrame | None = None
+
+
+# -- parsing many files at once -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flat:
+    """One body walked into flat columns (equal-length lists) and its per-file values.
+
+    Walking JSON is Python work per file; everything after it (filters, joins, casts, derived
+    columns) runs once over a whole batch of files, which is what makes `process` fast.
+    """
+
+    columns: dict[str, list[Any]]
+    file: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """Rows of a batch of files (PARSED_COLUMNS + `file_idx`, the item's index) and, per item
+    that could not be parsed, why: a ParseError or ProviderOutage, or any other exception (a
+    bug, say) that the process stage retries later."""
+
+    frame: pl.DataFrame
+    errors: dict[int, Exception]
+
+
+#: A batch parser: (body, meta) items and the context -> rows tagged with `file_idx`.
+BatchParser = Callable[[Sequence[tuple[bytes, FileMeta]], ParseContext], ParsedBatch]
+
+
+def parse_batch(
+    items: Sequence[tuple[bytes, FileMeta]],
+    ctx: ParseContext,
+    *,
+    flatten: Callable[[bytes, FileMeta], Flat],
+    row_schema: Mapping[str, pl.DataType],
+    file_schema: Mapping[str, pl.DataType],
+    finish: Callable[[pl.DataFrame, ParseContext], pl.DataFrame],
+) -> ParsedBatch:
+    """Flatten each item (its errors stay its own), then `finish` all rows in one polars pass.
+
+    `finish` gets the rows with the file values joined on (`file_idx`) and returns
+    PARSED_COLUMNS + `file_idx`. Should it fail on the batch as a whole, the items are finished
+    one by one, so that only the file at fault is reported.
+    """
+    errors: dict[int, Exception] = {}
+    columns: dict[str, list[Any]] = {name: [] for name in row_schema}
+    file_idx: list[int] = []
+    files: dict[str, list[Any]] = {name: [] for name in file_schema}
+    files_idx: list[int] = []
+    for i, (body, meta) in enumerate(items):
+        try:
+            flat = flatten(body, meta)
+        except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
+            errors[i] = exc
+            continue
+        n = 0
+        for name, values in flat.columns.items():
+            columns[name] += values
+            n = len(values)
+        file_idx += [i] * n
+        for name in file_schema:
+            files[name].append(flat.file[name])
+        files_idx.append(i)
+    rows = pl.DataFrame(columns, schema=dict(row_schema), strict=False).with_columns(
+        file_idx=pl.Series(file_idx, dtype=pl.UInt32)
+    )
+    per_file = pl.DataFrame(files, schema=dict(file_schema), strict=False).with_columns(
+        file_idx=pl.Series(files_idx, dtype=pl.UInt32)
+    )
+    joined = rows.join(per_file, on="file_idx", how="left", maintain_order="left")
+    try:
+        return ParsedBatch(finish(joined, ctx), errors)
+    except Exception:
+        if len(files_idx) <= 1:
+            raise
+    frames = []
+    for i in files_idx:  # one by one: find the file the batch failed on
+        try:
+            frames.append(finish(joined.filter(pl.col("file_idx") == i), ctx))
+        except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
+            errors[i] = exc
+    return ParsedBatch(pl.concat(frames) if frames else finish(joined.clear(), ctx), errors)
+
+
+_NO_IDX = pl.lit(None, pl.UInt32)
+
+
+def one_by_one(
+    parser: Callable[[bytes, FileMeta, ParseContext], pl.DataFrame],
+) -> BatchParser:
+    """A per-file parser (`PROP_PARSERS`) used as a batch parser."""
+
+    def parse(items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext) -> ParsedBatch:
+        frames = [empty_prop_lines().select(PARSED_COLUMNS).with_columns(file_idx=_NO_IDX)]
+        errors: dict[int, Exception] = {}
+        for i, (body, meta) in enumerate(items):
+            try:
+                frame = conform(parser(body, meta, ctx)).select(PARSED_COLUMNS)
+            except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
+                errors[i] = exc
+                continue
+            frames.append(frame.with_columns(file_idx=pl.lit(i, pl.UInt32)))
+        return ParsedBatch(pl.concat(frames), errors)
+
+    return parse
+
+
+def parse_one(parser: BatchParser, body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame:
+    """A batch parser used on one body: its rows, or its ParseError / ProviderOutage raised."""
+    parsed = parser([(body, meta)], ctx)
+    if parsed.errors:
+        raise parsed.errors[0]
+    return parsed.frame.drop("file_idx")
 
 
 # -- scraping ---------------------------------------------------------------------------------

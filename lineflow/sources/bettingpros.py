@@ -7,6 +7,7 @@ answers outages with HTTP 200 and a sentinel body; those raise `ProviderOutage`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -14,7 +15,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from lineflow.config import SourceConfig
-from lineflow.names import player_key_expr
+from lineflow.names import with_player_key
 from lineflow.odds import american_to_decimal, implied_probability
 from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
 from lineflow.slate import EASTERN
@@ -24,7 +25,9 @@ from lineflow.sources.base import (
     Fetch,
     Fetched,
     FileMeta,
+    Flat,
     ParseContext,
+    ParsedBatch,
     ParseError,
     ProviderOutage,
     SourceFailed,
@@ -32,6 +35,8 @@ from lineflow.sources.base import (
     decode_json,
     kind_of,
     one_line,
+    parse_batch,
+    parse_one,
 )
 
 #: Book 0 is the BettingPros consensus line, not a bookmaker.
@@ -91,52 +96,81 @@ def parse_offers(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame
     replaced lines and inactive offers or selections. Teams and commence time come from
     `ctx.events`; an unknown event leaves them null and the slate falls back to `meta`.
     """
+    return parse_one(parse_offers_batch, body, meta, ctx)
+
+
+def parse_offers_batch(items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext) -> ParsedBatch:
+    """Many offers pages at once: each walked on its own, then one polars pass over all."""
+    return parse_batch(
+        items,
+        ctx,
+        flatten=_flatten_page,
+        row_schema=_LINE_SCHEMA,
+        file_schema=_FILE_SCHEMA,
+        finish=_finish_offers,
+    )
+
+
+def _flatten_page(body: bytes, meta: FileMeta) -> Flat:
     doc = decode_json(body, _OFFERS)
     key = "props" if isinstance(doc, dict) and "props" in doc and "offers" not in doc else "offers"
     offers = _page_items(doc, key, _OFFERS)
     if key == "props" and offers:
         raise ParseError(f"{_OFFERS}: body is a /v3/props page ('props'), not offers")
+    return Flat(
+        _flatten_offers(offers),
+        {
+            "meta_slate_date": meta.slate_date,
+            "source": meta.source,
+            "snapshot_at": as_utc(meta.fetched_at),
+        },
+    )
 
-    offer_frame, line_frame = _flatten_offers(offers)
-    rows = (
-        line_frame.hstack(offer_frame.select(pl.all().gather(line_frame["offer_idx"])))
-        .lazy()
+
+def _finish_offers(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+    price_american = pl.col("cost").round().cast(pl.Int32, strict=False)
+    price_decimal = american_to_decimal(price_american)
+    lines = (
+        rows.lazy()
         .with_columns(side=pl.col("selection").str.to_lowercase())
         .filter(_is_live_line())
         .join(_event_lookup(ctx.events), on="event_id", how="left", maintain_order="left")
     )
-    price_american = pl.col("cost").round().cast(pl.Int32, strict=False)
-    price_decimal = american_to_decimal(price_american)
-    frame = rows.select(
-        pl.coalesce(
-            pl.col("commence_time").dt.convert_time_zone(EASTERN.key).dt.date(),
-            pl.lit(meta.slate_date, pl.Date),
-        ).alias("slate_date"),
-        pl.lit(meta.source, pl.String).alias("source"),
-        "event_id",
-        "commence_time",
-        "home_team",
-        "away_team",
-        pl.col("book_id")
-        .replace_strict(
-            dict(ctx.books),
-            default=pl.lit("bettingpros_book_") + pl.col("book_id"),
-            return_dtype=pl.String,
+    frame = (
+        with_player_key(lines)
+        .select(
+            pl.coalesce(
+                pl.col("commence_time").dt.convert_time_zone(EASTERN.key).dt.date(),
+                pl.col("meta_slate_date"),
+            ).alias("slate_date"),
+            "source",
+            "event_id",
+            "commence_time",
+            "home_team",
+            "away_team",
+            pl.col("book_id")
+            .replace_strict(
+                dict(ctx.books),
+                default=pl.lit("bettingpros_book_") + pl.col("book_id"),
+                return_dtype=pl.String,
+            )
+            .alias("bookmaker"),
+            pl.col("market_id").replace(dict(ctx.markets)).alias("market"),
+            "player_name",
+            "player_key",
+            "side",
+            "line",
+            price_american.alias("price_american"),
+            price_decimal.alias("price_decimal"),
+            implied_probability(price_decimal).alias("implied_prob"),
+            pl.col("main").alias("is_main_line"),
+            _parse_utc(pl.col("updated")).alias("last_update"),
+            "snapshot_at",
+            "file_idx",
         )
-        .alias("bookmaker"),
-        pl.col("market_id").replace(dict(ctx.markets)).alias("market"),
-        "player_name",
-        player_key_expr(pl.col("player_name")).alias("player_key"),
-        "side",
-        "line",
-        price_american.alias("price_american"),
-        price_decimal.alias("price_decimal"),
-        implied_probability(price_decimal).alias("implied_prob"),
-        pl.col("main").alias("is_main_line"),
-        _parse_utc(pl.col("updated")).alias("last_update"),
-        pl.lit(as_utc(meta.fetched_at), UTC_TS).alias("snapshot_at"),
-    ).collect()
-    return conform(frame).select(PARSED_COLUMNS)
+        .collect()
+    )
+    return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
 
 
 def pagination(body: bytes) -> tuple[int, int, int]:
@@ -230,13 +264,37 @@ def _pagination(doc: dict[str, Any], n_items: int, what: str) -> tuple[int, int,
         raise ParseError(one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
 
 
-def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One pass over offers -> (offer columns, line columns pointing at them by `offer_idx`)."""
+#: The columns one offers page is walked into, one row per book line.
+_LINE_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "market_id": pl.String(),
+    "player_name": pl.String(),
+    "offer_active": pl.Boolean(),
+    "selection": pl.String(),
+    "selection_active": pl.Boolean(),
+    "book_id": pl.String(),
+    "cost": pl.Float64(),
+    "line": pl.Float64(),
+    "main": pl.Boolean(),
+    "updated": pl.String(),
+    "active": pl.Boolean(),
+    "is_off": pl.Boolean(),
+    "replaced": pl.Boolean(),
+}
+#: Per page: what the manifest says about it.
+_FILE_SCHEMA: dict[str, pl.DataType] = {
+    "meta_slate_date": pl.Date(),
+    "source": pl.String(),
+    "snapshot_at": UTC_TS,
+}
+
+
+def _flatten_offers(offers: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """One pass over offers -> line columns (`_LINE_SCHEMA`), offer values repeated per line."""
     event_ids: list[Any] = []
     market_ids: list[Any] = []
     players: list[str | None] = []
     offer_active: list[Any] = []
-    offer_idx: list[int] = []
     sides: list[Any] = []
     selection_active: list[Any] = []
     book_ids: list[Any] = []
@@ -250,16 +308,19 @@ def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.Data
     o = 0  # where we are, for the error message
     try:
         for o, offer in enumerate(offers):  # noqa: B007
-            event_ids.append(offer.get("event_id"))
-            market_ids.append(offer.get("market_id"))
-            players.append(_player_name(offer))
-            offer_active.append(offer.get("active"))
+            offer_values = (
+                offer.get("event_id"),
+                offer.get("market_id"),
+                _player_name(offer),
+                offer.get("active"),
+            )
+            n_offer = 0
             for selection in offer["selections"]:
                 side, selection_on = selection.get("selection"), selection.get("active")
                 for book in selection["books"]:
                     book_lines = book["lines"]
                     n = len(book_lines)
-                    offer_idx += [o] * n
+                    n_offer += n
                     sides += [side] * n
                     selection_active += [selection_on] * n
                     book_ids += [book.get("id")] * n
@@ -271,34 +332,29 @@ def _flatten_offers(offers: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.Data
                         active.append(line.get("active"))
                         is_off.append(line.get("is_off"))
                         replaced.append(line.get("replaced"))
+            event_ids += [offer_values[0]] * n_offer
+            market_ids += [offer_values[1]] * n_offer
+            players += [offer_values[2]] * n_offer
+            offer_active += [offer_values[3]] * n_offer
     except (KeyError, TypeError, AttributeError) as exc:
         detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         raise ParseError(one_line(f"{_OFFERS}: unexpected shape in offers[{o}]: {detail}")) from exc
-
-    offer_frame = pl.DataFrame(
-        {
-            "event_id": pl.Series(event_ids, dtype=pl.String, strict=False),
-            "market_id": pl.Series(market_ids, dtype=pl.String, strict=False),
-            "player_name": pl.Series(players, dtype=pl.String),
-            "offer_active": pl.Series(offer_active, dtype=pl.Boolean, strict=False),
-        }
-    )
-    line_frame = pl.DataFrame(
-        {
-            "offer_idx": pl.Series(offer_idx, dtype=pl.UInt32),
-            "selection": pl.Series(sides, dtype=pl.String, strict=False),
-            "selection_active": pl.Series(selection_active, dtype=pl.Boolean, strict=False),
-            "book_id": pl.Series(book_ids, dtype=pl.String, strict=False),
-            "cost": pl.Series(costs, dtype=pl.Float64, strict=False),
-            "line": pl.Series(lines, dtype=pl.Float64, strict=False),
-            "main": pl.Series(mains, dtype=pl.Boolean, strict=False),
-            "updated": pl.Series(updated, dtype=pl.String, strict=False),
-            "active": pl.Series(active, dtype=pl.Boolean, strict=False),
-            "is_off": pl.Series(is_off, dtype=pl.Boolean, strict=False),
-            "replaced": pl.Series(replaced, dtype=pl.Boolean, strict=False),
-        }
-    )
-    return offer_frame, line_frame
+    return {
+        "event_id": event_ids,
+        "market_id": market_ids,
+        "player_name": players,
+        "offer_active": offer_active,
+        "selection": sides,
+        "selection_active": selection_active,
+        "book_id": book_ids,
+        "cost": costs,
+        "line": lines,
+        "main": mains,
+        "updated": updated,
+        "active": active,
+        "is_off": is_off,
+        "replaced": replaced,
+    }
 
 
 def _player_name(offer: dict[str, Any]) -> str | None:
@@ -342,6 +398,7 @@ def _parse_utc(raw: _Column) -> _Column:
 SUPPORTS_HISTORY = False
 EVENT_PARSERS = {"events": parse_events}
 PROP_PARSERS = {"offers": parse_offers}
+PROP_BATCH_PARSERS = {"offers": parse_offers_batch}
 
 
 class Options(BaseModel):

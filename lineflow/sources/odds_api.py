@@ -7,14 +7,15 @@ columns; every conversion after that is a polars expression over whole columns.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from lineflow.config import SourceConfig
-from lineflow.names import player_key_expr
+from lineflow.names import with_player_key
 from lineflow.odds import american_to_decimal, decimal_to_american, implied_probability
 from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
 from lineflow.slate import EASTERN, iso_z, slate_window
@@ -24,13 +25,17 @@ from lineflow.sources.base import (
     Fetch,
     Fetched,
     FileMeta,
+    Flat,
     ParseContext,
+    ParsedBatch,
     ParseError,
     SourceFailed,
     as_utc,
     decode_json,
     kind_of,
     one_line,
+    parse_batch,
+    parse_one,
 )
 
 _EVENTS = "odds_api events"
@@ -78,27 +83,78 @@ def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataF
     One row per (bookmaker, market, player, side, line). Only Over/Under outcomes that name a
     player (`description`) and carry a `point` become rows; Yes/No and scorer markets are skipped.
     """
+    return parse_one(parse_event_odds_batch, body, meta, ctx)
+
+
+def parse_event_odds_batch(
+    items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext
+) -> ParsedBatch:
+    """Many event-odds bodies at once: each walked on its own, then one polars pass over all."""
+    return parse_batch(
+        items,
+        ctx,
+        flatten=_flatten_event_odds,
+        row_schema=_OUTCOME_SCHEMA,
+        file_schema=_FILE_SCHEMA,
+        finish=_finish_event_odds,
+    )
+
+
+#: The columns one event-odds body is walked into, one row per outcome.
+_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
+    "bookmaker": pl.String(),
+    "market": pl.String(),
+    "last_update": UTC_TS,
+    "name": pl.String(),
+    "description": pl.String(),
+    "price": pl.Float64(),
+    # The JSON number type tells an American price (int) from a decimal one (float).
+    "price_is_int": pl.Boolean(),
+    "point": pl.Float64(),
+}
+#: Per body: the event and the snapshot.
+_FILE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "event_id": pl.String(),
+    "commence_time": UTC_TS,
+    "slate_date": pl.Date(),
+    "home_team": pl.String(),
+    "away_team": pl.String(),
+    "snapshot_at": UTC_TS,
+}
+
+
+def _flatten_event_odds(body: bytes, meta: FileMeta) -> Flat:
     doc = decode_json(body, _EVENT_ODDS)
     _raise_for_error_body(doc, _EVENT_ODDS)
     event, snapshot_raw = _unwrap_event(doc)
-    outcomes, markets, update_raw = _flatten_bookmakers(event["bookmakers"])
-
-    # All timestamps of the body in one vectorised parse: commence, snapshot, market updates.
-    stamps = _utc([event["commence_time"], snapshot_raw, *update_raw])
-    commence_time, snapshot_at = stamps[0], stamps[1]
+    commence_time = _utc_one(event["commence_time"])
     if commence_time is None:
         raise ParseError(one_line(f"{_EVENT_ODDS}: bad commence_time {event['commence_time']!r}"))
     if snapshot_raw is None:
         snapshot_at = as_utc(meta.fetched_at)
-    elif snapshot_at is None:
-        raise ParseError(one_line(f"{_EVENT_ODDS}: bad historical timestamp {snapshot_raw!r}"))
-    market_columns = markets.with_columns(last_update=stamps.slice(2)).select(
-        pl.all().gather(outcomes["market_idx"])
+    else:
+        parsed = _utc_one(snapshot_raw)
+        if parsed is None:
+            raise ParseError(one_line(f"{_EVENT_ODDS}: bad historical timestamp {snapshot_raw!r}"))
+        snapshot_at = parsed
+    return Flat(
+        _flatten_bookmakers(event["bookmakers"]),
+        {
+            "source": meta.source,
+            "event_id": str(event["id"]),
+            "commence_time": commence_time,
+            "slate_date": _slate_date(commence_time),
+            "home_team": _text(event.get("home_team")),
+            "away_team": _text(event.get("away_team")),
+            "snapshot_at": snapshot_at,
+        },
     )
 
-    rows = (
-        outcomes.hstack(market_columns)
-        .lazy()
+
+def _finish_event_odds(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+    outcomes = (
+        rows.lazy()
         .with_columns(side=pl.col("name").str.strip_chars().str.to_lowercase())
         .filter(
             pl.col("side").is_in(("over", "under"))
@@ -106,12 +162,12 @@ def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataF
             & pl.col("point").is_not_null()
         )
         .select(
-            pl.lit(meta.source, pl.String).alias("source"),
-            pl.lit(str(event["id"]), pl.String).alias("event_id"),
-            pl.lit(commence_time, UTC_TS).alias("commence_time"),
-            pl.lit(_slate_date(commence_time), pl.Date).alias("slate_date"),
-            pl.lit(_text(event.get("home_team")), pl.String).alias("home_team"),
-            pl.lit(_text(event.get("away_team")), pl.String).alias("away_team"),
+            "source",
+            "event_id",
+            "commence_time",
+            "slate_date",
+            "home_team",
+            "away_team",
             pl.col("bookmaker").replace(dict(ctx.books)),
             pl.col("market").replace(dict(ctx.markets)),
             pl.col("description").alias("player_name"),
@@ -119,21 +175,16 @@ def parse_event_odds(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataF
             pl.col("point").alias("line"),
             *_price_columns(pl.col("price"), pl.col("price_is_int")),
             "last_update",
-            pl.lit(snapshot_at, UTC_TS).alias("snapshot_at"),
+            "snapshot_at",
+            "file_idx",
         )
     )
-    frame = _with_main_line(_with_player_key(rows)).collect()
-    return conform(frame).select(PARSED_COLUMNS)
+    group = ("file_idx", "bookmaker", "market", "player_name")
+    frame = _with_main_line(with_player_key(outcomes), group).collect()
+    return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
 
 
 # --- derived columns -----------------------------------------------------------------------
-
-
-def _with_player_key(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Add `player_key` from `player_name`, normalising each distinct name once."""
-    names = rows.select(pl.col("player_name").unique())
-    keys = names.with_columns(player_key=player_key_expr(pl.col("player_name")))
-    return rows.join(keys, on="player_name", how="left", maintain_order="left")
 
 
 def _with_main_line(
@@ -211,57 +262,54 @@ def _unwrap_event(doc: Any) -> tuple[dict[str, Any], Any]:
     return event, snapshot_raw
 
 
-def _flatten_bookmakers(bookmakers: list[Any]) -> tuple[pl.DataFrame, pl.DataFrame, list[Any]]:
-    """One pass over bookmakers -> (outcome columns, market columns, raw market last_update).
+def _flatten_bookmakers(bookmakers: list[Any]) -> dict[str, list[Any]]:
+    """One pass over bookmakers -> outcome columns (`_OUTCOME_SCHEMA`).
 
-    Outcomes point at their market through `market_idx`. A market without `last_update` takes
-    its bookmaker's: the docs put it on markets, historical bodies carry it on bookmakers too.
+    A market without `last_update` takes its bookmaker's: the docs put it on markets,
+    historical bodies carry it on bookmakers too. Unreadable timestamps become null.
     """
-    market_books: list[Any] = []
-    market_keys: list[Any] = []
-    market_updates: list[Any] = []
-    market_idx: list[int] = []
+    books: list[Any] = []
+    markets: list[Any] = []
+    updates: list[Any] = []
     names: list[Any] = []
     players: list[Any] = []
     prices: list[Any] = []
+    price_is_int: list[bool] = []
     points: list[Any] = []
+    parsed: dict[Any, datetime | None] = {}
     b, m = 0, -1  # where we are, for the error message
     try:
         for b, book in enumerate(bookmakers):  # noqa: B007
             book_key, book_update, m = book["key"], book.get("last_update"), -1
             for m, market in enumerate(book["markets"]):  # noqa: B007
                 outcomes = market["outcomes"]
-                market_idx += [len(market_keys)] * len(outcomes)
-                market_books.append(book_key)
-                market_keys.append(market["key"])
-                market_updates.append(market.get("last_update") or book_update)
+                n = len(outcomes)
+                raw = market.get("last_update") or book_update
+                if raw not in parsed:
+                    parsed[raw] = _utc_one(raw)
+                books += [book_key] * n
+                markets += [market["key"]] * n
+                updates += [parsed[raw]] * n
                 for outcome in outcomes:
+                    price = outcome.get("price")
                     names.append(outcome.get("name"))
                     players.append(outcome.get("description"))
-                    prices.append(outcome.get("price"))
+                    prices.append(price)
+                    price_is_int.append(type(price) is int)
                     points.append(outcome.get("point"))
     except (KeyError, TypeError, AttributeError) as exc:
         where = f"bookmakers[{b}]" + (f".markets[{m}]" if m >= 0 else "")
         raise ParseError(f"{_EVENT_ODDS}: unexpected shape at {where}: {_describe(exc)}") from exc
-
-    outcome_frame = pl.DataFrame(
-        {
-            "market_idx": pl.Series(market_idx, dtype=pl.UInt32),
-            "name": pl.Series(names, dtype=pl.String, strict=False),
-            "description": pl.Series(players, dtype=pl.String, strict=False),
-            "price": pl.Series(prices, dtype=pl.Float64, strict=False),
-            # The JSON number type tells an American price (int) from a decimal one (float).
-            "price_is_int": pl.Series([type(p) is int for p in prices], dtype=pl.Boolean),
-            "point": pl.Series(points, dtype=pl.Float64, strict=False),
-        }
-    )
-    market_frame = pl.DataFrame(
-        {
-            "bookmaker": pl.Series(market_books, dtype=pl.String, strict=False),
-            "market": pl.Series(market_keys, dtype=pl.String, strict=False),
-        }
-    )
-    return outcome_frame, market_frame, market_updates
+    return {
+        "bookmaker": books,
+        "market": markets,
+        "last_update": updates,
+        "name": names,
+        "description": players,
+        "price": prices,
+        "price_is_int": price_is_int,
+        "point": points,
+    }
 
 
 def _raise_for_error_body(doc: Any, what: str) -> None:
@@ -279,18 +327,31 @@ def _raise_for_error_body(doc: Any, what: str) -> None:
 
 def _utc(values: list[Any]) -> pl.Series:
     """ISO 8601 strings or unix seconds (`dateFormat=unix`) -> UTC datetimes; unreadable -> null."""
-    raw = pl.Series("raw", values, dtype=pl.String, strict=False)
-    seconds = pl.col("raw").cast(pl.Float64, strict=False)
-    epoch = (seconds * 1_000_000).cast(pl.Int64, strict=False).cast(UTC_TS)
-    iso = pl.when(seconds.is_null()).then(pl.col("raw"))
-    frame = raw.to_frame()
+    return pl.Series([_utc_one(v) for v in values], dtype=UTC_TS)
+
+
+def _utc_one(value: Any) -> datetime | None:
+    """One ISO 8601 string (a zone-less one is UTC) or unix seconds -> UTC; unreadable -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    seconds: float | None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = None
+    if seconds is not None:
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     try:
-        parsed = frame.select(
-            pl.coalesce(epoch, iso.str.to_datetime(time_unit="us", time_zone="UTC", strict=False))
-        )
-    except pl.exceptions.ComputeError:  # no value in any ISO layout polars recognises
-        parsed = frame.select(epoch)
-    return parsed.to_series().alias("")
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return None
 
 
 def _require_utc(values: list[Any], what: str) -> pl.Series:
@@ -323,6 +384,10 @@ def _describe(exc: Exception) -> str:
 SUPPORTS_HISTORY = True
 EVENT_PARSERS = {"events": parse_events, "events_history": parse_events}
 PROP_PARSERS = {"player_props": parse_event_odds, "player_props_history": parse_event_odds}
+PROP_BATCH_PARSERS = {
+    "player_props": parse_event_odds_batch,
+    "player_props_history": parse_event_odds_batch,
+}
 
 
 class Options(BaseModel):

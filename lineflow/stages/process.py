@@ -7,6 +7,7 @@ its reason and the others go on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -18,13 +19,23 @@ from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
 from lineflow.landing import file_id, pass_time
 from lineflow.schema import conform, empty_prop_lines
-from lineflow.sources.base import EVENT_COLUMNS, FileMeta, ParseContext, ParseError, ProviderOutage
+from lineflow.sources.base import (
+    EVENT_COLUMNS,
+    BatchParser,
+    FileMeta,
+    ParseContext,
+    ParseError,
+    ProviderOutage,
+    one_by_one,
+)
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile
 
-#: Files staged per transaction, and rows: a commit per file cost more than parsing it.
+#: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
+#: bytes of their bodies: a commit per file cost more than parsing it, and a polars pass per
+#: file more than walking its JSON (docs/benchmarks.md).
 BATCH_FILES = 500
-BATCH_ROWS = 200_000
+BATCH_BYTES = 64 * 1024 * 1024
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -116,23 +127,28 @@ def _process_source(
         markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
     )
     failures: list[str] = []
-    batch: list[tuple[int, StagedFile]] = []
-    rows_in_batch = 0
-    for attempts, file in todo:
-        try:
-            staged = _parse_file(ctx, module, parse_ctx, file)
-        except Exception as exc:  # I/O or a bug: nothing is committed, retry on a later run
-            staged = StagedFile(file, _NO_ROWS, "retry", f"{type(exc).__name__}: {exc}")
-        kill_point("before_stage_file")
-        batch.append((attempts, staged))
-        rows_in_batch += staged.frame.height
-        if len(batch) >= BATCH_FILES or rows_in_batch >= BATCH_ROWS:
-            _flush(ctx, batch, result, failures)
-            batch, rows_in_batch = [], 0
-    _flush(ctx, batch, result, failures)
+    for chunk in _chunks(todo):
+        staged, rows = _parse_chunk(ctx, module, parse_ctx, chunk)
+        _flush(ctx, staged, rows, result, failures)
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
+
+
+def _chunks(
+    todo: list[tuple[int, dict[str, Any]]],
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Batches of at most BATCH_FILES files and BATCH_BYTES of bodies (the manifest's sizes)."""
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    size = 0
+    for item in todo:
+        if chunk and (len(chunk) >= BATCH_FILES or size + item[1]["bytes"] > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item[1]["bytes"]
+    if chunk:
+        yield chunk
 
 
 def file_work_key(file: dict[str, Any]) -> str:
@@ -166,6 +182,7 @@ def _record_attempt(
 def _flush(
     ctx: RunContext,
     batch: list[tuple[int, StagedFile]],
+    rows: pl.DataFrame,
     result: StageResult,
     failures: list[str],
 ) -> None:
@@ -174,50 +191,94 @@ def _flush(
     if not batch:
         return
     ctx.warehouse.stage_files(
-        [staged for _, staged in batch if staged.status != "retry"], ctx.run_id, ctx.clock()
+        [staged for _, staged in batch if staged.status != "retry"], rows, ctx.run_id, ctx.clock()
     )
     for attempts, staged in batch:
         kill_point("after_stage_file")
         file = staged.file
         result.files += 1
-        result.rows += staged.frame.height
+        result.rows += staged.rows
         _record_attempt(ctx, file, staged.status, staged.error, attempts, result)
         if staged.error is not None:
             failures.append(f"{file['path']}: {staged.error}")
             result.notes.append(f"{staged.status}: {file['path']}: {staged.error}")
 
 
-#: Events files and failures stage no rows.
-_NO_ROWS = empty_prop_lines()
-
-
-def _parse_file(
-    ctx: RunContext, module: ModuleType, parse_ctx: ParseContext, file: dict[str, Any]
-) -> StagedFile:
-    """One landed file parsed into what `stage_files` writes: rows, or why there are none."""
-    endpoint = file["endpoint"]
-    body = ctx.landing.read(file["path"])
-    if endpoint in module.EVENT_PARSERS:
+def _parse_chunk(
+    ctx: RunContext,
+    module: ModuleType,
+    parse_ctx: ParseContext,
+    chunk: list[tuple[int, dict[str, Any]]],
+) -> tuple[list[tuple[int, StagedFile]], pl.DataFrame]:
+    """A batch of landed files parsed into what `stage_files` writes: per file its row count or
+    why it has none, and the rows of all of them (one polars pass per endpoint)."""
+    outcomes: dict[int, StagedFile] = {}
+    props: dict[str, list[tuple[int, bytes]]] = {}
+    for i, (_, file) in enumerate(chunk):
+        endpoint = file["endpoint"]
         try:
-            module.EVENT_PARSERS[endpoint](body)
-        except ParseError as exc:
-            return StagedFile(file, _NO_ROWS, "failed", str(exc))
-        return StagedFile(file, _NO_ROWS)
+            body = ctx.landing.read(file["path"])
+            if endpoint in module.EVENT_PARSERS:
+                module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
+                outcomes[i] = StagedFile(file, 0)
+            elif _batch_parser(module, endpoint) is None:
+                outcomes[i] = _failed(file, ParseError(f"no parser for endpoint {endpoint!r}"))
+            else:
+                props.setdefault(endpoint, []).append((i, body))
+        except Exception as exc:  # noqa: BLE001 - I/O or a bug: retried on a later run
+            outcomes[i] = _failed(file, exc)
+    frames = [empty_prop_lines()]
+    for endpoint, members in props.items():
+        files = [chunk[i][1] for i, _ in members]
+        items = [(body, _meta(file)) for file, (_, body) in zip(files, members, strict=True)]
+        try:
+            parsed = _batch_parser(module, endpoint)(items, parse_ctx)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - a bug in the parser: retried on a later run
+            outcomes.update(
+                (i, _failed(file, exc)) for file, (i, _) in zip(files, members, strict=True)
+            )
+            continue
+        counts = dict(parsed.frame.group_by("file_idx").len().iter_rows())
+        for k, (file, (i, _)) in enumerate(zip(files, members, strict=True)):
+            error = parsed.errors.get(k)
+            outcomes[i] = _failed(file, error) if error else StagedFile(file, counts.get(k, 0))
+        file_ids = pl.Series([file["file_id"] for file in files], dtype=pl.String)
+        frames.append(
+            conform(
+                parsed.frame.with_columns(
+                    file_id=file_ids.gather(parsed.frame["file_idx"]), run_id=pl.lit(ctx.run_id)
+                )
+            )
+        )
+    for _ in chunk:
+        kill_point("before_stage_file")
+    staged = [(attempts, outcomes[i]) for i, (attempts, _) in enumerate(chunk)]
+    return staged, pl.concat(frames, how="vertical")
+
+
+def _batch_parser(module: ModuleType, endpoint: str) -> BatchParser | None:
+    """The source's batch parser for the endpoint, else its per-file parser used one by one."""
+    batch = getattr(module, "PROP_BATCH_PARSERS", {}).get(endpoint)
+    if batch is not None:
+        return batch  # type: ignore[no-any-return]
     parser = module.PROP_PARSERS.get(endpoint)
-    if parser is None:
-        return StagedFile(file, _NO_ROWS, "failed", f"no parser for endpoint {endpoint!r}")
-    meta = FileMeta(
+    return None if parser is None else one_by_one(parser)
+
+
+def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:
+    """Parse errors fail the file for good, outages are the provider's; anything else retries."""
+    if isinstance(exc, ParseError):
+        return StagedFile(file, 0, "failed", str(exc))
+    if isinstance(exc, ProviderOutage):
+        return StagedFile(file, 0, "outage", str(exc))
+    return StagedFile(file, 0, "retry", f"{type(exc).__name__}: {exc}")
+
+
+def _meta(file: dict[str, Any]) -> FileMeta:
+    return FileMeta(
         file_id=file["file_id"],
         source=file["source"],
-        endpoint=endpoint,
+        endpoint=file["endpoint"],
         slate_date=file["slate_date"],
         fetched_at=file["fetched_at"],
     )
-    try:
-        frame = parser(body, meta, parse_ctx)
-    except ProviderOutage as exc:
-        return StagedFile(file, _NO_ROWS, "outage", str(exc))
-    except ParseError as exc:
-        return StagedFile(file, _NO_ROWS, "failed", str(exc))
-    staged = conform(frame.with_columns(file_id=pl.lit(file["file_id"]), run_id=pl.lit(ctx.run_id)))
-    return StagedFile(file, staged)

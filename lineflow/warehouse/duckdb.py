@@ -145,10 +145,10 @@ class LandedRow:
 
 @dataclass(frozen=True)
 class StagedFile:
-    """One processed file: its manifest row, its canonical rows, and how processing went."""
+    """One processed file: its manifest row, how many canonical rows it gave, how it went."""
 
     file: dict[str, Any]
-    frame: pl.DataFrame
+    rows: int
     status: str = "ok"
     error: str | None = None
 
@@ -367,7 +367,9 @@ class DuckDBWarehouse:
         ).pl()
 
     @_in_session
-    def stage_files(self, staged: Sequence[StagedFile], run_id: str, now: datetime) -> None:
+    def stage_files(
+        self, staged: Sequence[StagedFile], rows: pl.DataFrame, run_id: str, now: datetime
+    ) -> None:
         """Stage the files' rows and mark them processed, all together or not at all.
 
         One transaction for many files: every DuckDB commit flushes the write-ahead log, and a
@@ -375,7 +377,6 @@ class DuckDBWarehouse:
         """
         if not staged:
             return
-        frames = [s.frame for s in staged if s.frame.height]
         ledger = pl.DataFrame(
             [
                 (
@@ -384,7 +385,7 @@ class DuckDBWarehouse:
                     s.file["source"],
                     s.file["endpoint"],
                     s.status,
-                    s.frame.height,
+                    s.rows,
                     s.error,
                     now,
                     run_id,
@@ -395,8 +396,7 @@ class DuckDBWarehouse:
             orient="row",
         )
         with self.transaction():
-            if frames:
-                rows = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+            if rows.height:
                 self._insert_frame("stg_prop_lines", rows)
             self._insert_frame("processed_files", ledger)
 

@@ -45,11 +45,16 @@ def wh(tmp_path):
         yield warehouse
 
 
+def stage(wh, name, frame):
+    """One file's rows staged and the file marked processed, as `process` does."""
+    wh.stage_files([StagedFile(file(name), frame.height)], frame, "r1", T0)
+
+
 def test_consolidate_keeps_one_row_per_natural_key(wh):
-    wh.stage_files([StagedFile(file("f1"), lines("f1", n=3))], "r1", T0)
+    stage(wh, "f1", lines("f1", n=3))
     # The same lines again from another file, with a newer last_update: that copy wins.
     newer = datetime(2026, 1, 23, 14, 30, tzinfo=UTC)
-    wh.stage_files([StagedFile(file("f2"), lines("f2", n=3, last_update=newer))], "r1", T0)
+    stage(wh, "f2", lines("f2", n=3, last_update=newer))
     fingerprint, staged = wh.staging_fingerprint(D)
     assert staged == 6
     assert wh.consolidate(D, fingerprint, "r1", T0) == 3
@@ -59,15 +64,15 @@ def test_consolidate_keeps_one_row_per_natural_key(wh):
 
 def test_lines_are_kept_exact(wh):
     # x.5 and x must never collide (the original merge key truncated lines to integers).
-    wh.stage_files([StagedFile(file("f1"), lines("f1", line=20.5))], "r1", T0)
-    wh.stage_files([StagedFile(file("f2"), lines("f2", line=20.0))], "r1", T0)
+    stage(wh, "f1", lines("f1", line=20.5))
+    stage(wh, "f2", lines("f2", line=20.0))
     fingerprint, _ = wh.staging_fingerprint(D)
     assert wh.consolidate(D, fingerprint, "r1", T0) == 2
     assert sorted(wh.query("SELECT line FROM prop_lines")["line"].to_list()) == [20.0, 20.5]
 
 
 def test_consolidate_twice_gives_the_same_table(wh):
-    wh.stage_files([StagedFile(file("f1"), lines("f1", n=5))], "r1", T0)
+    stage(wh, "f1", lines("f1", n=5))
     fingerprint, _ = wh.staging_fingerprint(D)
     wh.consolidate(D, fingerprint, "r1", T0)
     first = wh.query("SELECT * FROM prop_lines ORDER BY player_key")
@@ -79,6 +84,6 @@ def test_consolidate_twice_gives_the_same_table(wh):
 def test_a_failed_stage_write_leaves_nothing_half_done(wh):
     bad = lines("f1").with_columns(pl.lit("x").alias("line"))  # wrong type: insert fails
     with pytest.raises(duckdb.Error):
-        wh.stage_files([StagedFile(file("f1"), bad)], "r1", T0)
+        stage(wh, "f1", bad)
     assert wh.query("SELECT count(*) AS n FROM processed_files")["n"][0] == 0
     assert wh.query("SELECT count(*) AS n FROM stg_prop_lines")["n"][0] == 0
