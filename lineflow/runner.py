@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,9 +38,9 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "publish": publish.run,
 }
 
-#: Stages that only read and write the warehouse and the landing zone: each runs in one
-#: warehouse session with its run_history rows (a session costs a connect and a checkpoint).
-#: The others keep theirs short, so that a scrape or a publish never holds the warehouse.
+#: Stages that only read and write the warehouse and the landing zone: consecutive ones run in
+#: one warehouse session with their run_history rows (a session costs a connect and a
+#: checkpoint). The others keep theirs short, so a scrape or a publish never holds the warehouse.
 LOCAL_STAGES = frozenset({"process", "validate", "consolidate"})
 
 #: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
@@ -166,35 +166,55 @@ def _run_stages(
     logger: logging.Logger,
     on_result: Callable[[StageResult], None],
 ) -> None:
-    for stage in ctx.settings.pipeline.stages:
-        # One run per stage and partition at a time, across every process of this home;
-        # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
-        with (
-            locks.hold(ctx.settings.pipeline.name, stage, ctx.partition, ctx.run_id),
-            ctx.warehouse.session() if stage in LOCAL_STAGES else nullcontext(),
-        ):
-            kill_point("after_lock_acquire")
-            results = _run_stage(ctx, stage)
-            ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)
-            kill_point("before_lock_release")
-        for result in results:
-            report.results.append(result)
-            logger.info(
-                f"{result.processor}: {result.status}",
-                extra={
-                    "fields": {
-                        "processor": result.processor,
-                        "status": result.status,
-                        "files": result.files,
-                        "rows": result.rows,
-                        "requests": result.requests,
-                        "error": result.error,
-                    }
-                },
-            )
-            on_result(result)
-        if any(r.status == "failed" and r.phase != "scrape" for r in results):
-            break
+    pipeline = ctx.settings.pipeline.name
+    for group in stage_groups(ctx.settings.pipeline.stages):
+        with ExitStack() as held:
+            # One run per stage and partition at a time, across every process of this home;
+            # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
+            # Stage locks are taken in pipeline order, then the warehouse: the order every run
+            # takes them in, so two runs never wait on each other crosswise.
+            for stage in group:
+                held.enter_context(locks.hold(pipeline, stage, ctx.partition, ctx.run_id))
+            if group[0] in LOCAL_STAGES:
+                held.enter_context(ctx.warehouse.session())
+            for stage in group:
+                kill_point("after_lock_acquire")
+                results = _run_stage(ctx, stage)
+                ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)
+                kill_point("before_lock_release")
+                for result in results:
+                    report.results.append(result)
+                    _log_result(logger, result)
+                    on_result(result)
+                if any(r.status == "failed" and r.phase != "scrape" for r in results):
+                    return
+
+
+def stage_groups(stages: list[str]) -> list[list[str]]:
+    """Consecutive local stages run together (one warehouse session); the others alone."""
+    groups: list[list[str]] = []
+    for stage in stages:
+        if stage in LOCAL_STAGES and groups and groups[-1][-1] in LOCAL_STAGES:
+            groups[-1].append(stage)
+        else:
+            groups.append([stage])
+    return groups
+
+
+def _log_result(logger: logging.Logger, result: StageResult) -> None:
+    logger.info(
+        f"{result.processor}: {result.status}",
+        extra={
+            "fields": {
+                "processor": result.processor,
+                "status": result.status,
+                "files": result.files,
+                "rows": result.rows,
+                "requests": result.requests,
+                "error": result.error,
+            }
+        },
+    )
 
 
 def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:

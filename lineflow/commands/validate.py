@@ -35,6 +35,8 @@ def main(args: list[str]) -> int:
             "pipeline": PipelineConfig(name=settings.pipeline.name, stages=["validate"]),
             # Validation reads only what landed: never ask a provider (or for its secret).
             "http": settings.http.model_copy(update={"mode": "replay"}),
+            # Asked for by name: evaluate the rules even when no input changed since last time.
+            "refresh": True,
         }
     )
     report = run_partition(alone)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import polars as pl
 
 from lineflow.schema import PARSED_COLUMNS, conform, empty_prop_lines
@@ -225,6 +226,10 @@ def decode_json(body: bytes, what: str) -> Any:
         raise ParseError(f"{what}: body is still gzip-compressed")
     if not body.strip():
         raise ParseError(f"{what}: empty body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # the stdlib parser says where and what (or accepts what orjson does not: NaN)
     try:
         return json.loads(body)
     except UnicodeDecodeError as exc:

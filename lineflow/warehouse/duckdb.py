@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -97,6 +98,10 @@ CREATE TABLE IF NOT EXISTS processed_files (
     PRIMARY KEY (file_id, slate_date));
 CREATE TABLE IF NOT EXISTS stg_prop_lines ({_columns_ddl(PROP_LINES)});
 CREATE TABLE IF NOT EXISTS prop_lines ({_columns_ddl(PROP_LINES)});
+CREATE TABLE IF NOT EXISTS validations (
+    slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, status VARCHAR NOT NULL,
+    error VARCHAR, notes VARCHAR NOT NULL, rows BIGINT NOT NULL,
+    validated_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS consolidations (
     slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, rows BIGINT NOT NULL,
     consolidated_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
@@ -141,6 +146,18 @@ class LandedRow:
     http_status: int | None
     fetched_at: datetime
     run_id: str
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What the validate stage concluded for a partition, from inputs digested as `fingerprint`."""
+
+    fingerprint: str
+    status: str
+    error: str | None
+    notes: list[str]
+    rows: int
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -416,9 +433,24 @@ class DuckDBWarehouse:
         results: pl.DataFrame,
         quarantined: pl.DataFrame,
         quality: pl.DataFrame,
+        outcome: Validated,
     ) -> None:
-        """Append the rules' results; replace the partition's quarantine and line quality."""
+        """Append the rules' results; replace the partition's quarantine and line quality, and
+        what the stage concluded from which inputs (so that a rerun can say it again)."""
         with self.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    slate_date,
+                    outcome.fingerprint,
+                    outcome.status,
+                    outcome.error,
+                    json.dumps(outcome.notes),
+                    outcome.rows,
+                    now,
+                    run_id,
+                ],
+            )
             for name, frame in (("_results", results), ("_q", quarantined), ("_lq", quality)):
                 con.register(name, frame)
             try:
@@ -440,6 +472,17 @@ class DuckDBWarehouse:
             finally:
                 for name in ("_results", "_q", "_lq"):
                     con.unregister(name)
+
+    @_in_session
+    def last_validation(self, slate_date: date) -> Validated | None:
+        row = self.con.execute(
+            "SELECT fingerprint, status, error, notes, rows, run_id FROM validations "
+            "WHERE slate_date = ?",
+            [slate_date],
+        ).fetchone()
+        if row is None:
+            return None
+        return Validated(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
     @_in_session
     def quarantine_fingerprint(self, slate_date: date) -> str:

@@ -169,6 +169,26 @@ def test_a_failing_error_rule_makes_the_run_partial_and_strict_exits_3(tmp_path)
     assert statuses["consolidate"] == "success", "an error is reported, the partition goes on"
 
 
+def test_a_rerun_with_nothing_changed_says_the_same_and_writes_nothing(tmp_path):
+    env, args = _odds_api_only(
+        tmp_path,
+        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
+        " count_distinct: bookmaker, min: 3, severity: error}\n",
+    )
+    home = Path(args[2].removeprefix("home="))
+    assert run_cli(*args, env=env).code == 3
+    results = "SELECT count(*) FROM validation_results"
+    written = query(home, results)
+    again = run_cli(*args, env=env)
+    assert again.code == 3, "still partial: the rerun reports what the rules concluded"
+    assert "three_books (error) fail" in again.stdout
+    assert "unchanged since the last validation" in again.stdout
+    assert query(home, results) == written, "nothing evaluated, nothing appended"
+    forced = run_cli(*args, "refresh=true", env=env)
+    assert forced.code == 3
+    assert query(home, results)[0][0] == 2 * written[0][0], "refresh=true evaluates again"
+
+
 def test_a_failing_blocking_rule_stops_the_partitions_later_stages(tmp_path):
     env, args = _odds_api_only(
         tmp_path,
