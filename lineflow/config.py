@@ -167,6 +167,12 @@ class ProxyConfig(Model):
 class WarehouseConfig(Model):
     kind: Literal["duckdb"] = "duckdb"
     path: Path
+    #: DuckDB's buffer pool and worker threads per session. A partition's warehouse work is
+    #: small (polars does the parsing); without a cap DuckDB's buffers, and the memory its
+    #: allocator keeps, grew with the warehouse (docs/benchmarks.md, memory). Raise both for
+    #: partitions of millions of rows; DuckDB spills to disk past the limit.
+    memory_limit: str = Field("128MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    threads: int = Field(1, ge=1, le=256)
 
 
 class LandingConfig(Model):

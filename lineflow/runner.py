@@ -131,7 +131,7 @@ def run_partition(
             }
         },
     )
-    warehouse = DuckDBWarehouse(settings.warehouse.path)
+    warehouse = DuckDBWarehouse.configured(settings.warehouse)
     store = StateStore(settings.state_path)
 
     def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
@@ -247,7 +247,7 @@ def open_context(settings: Settings) -> RunContext:
         settings=settings,
         run_id=new_run_id(settings.date, clock()),
         partition=settings.date,
-        warehouse=DuckDBWarehouse(settings.warehouse.path),
+        warehouse=DuckDBWarehouse.configured(settings.warehouse),
         landing=open_landing(settings.landing),
         http=HttpLayer(settings, clock),
         clock=clock,

@@ -44,6 +44,8 @@ def test_help_lists_commands_and_main_keys():
             ["date=2026-01-23", "sources.odds_api.options.odds_format=fractional"],
             "sources.odds_api.options.odds_format:",
         ),
+        (["date=2026-01-23", "warehouse.memory_limit=lots"], "warehouse.memory_limit: String"),
+        (["date=2026-01-23", "warehouse.threads=0"], "warehouse.threads: Input should be"),
         (["home=x"], "date: required"),
     ],
 )

@@ -82,7 +82,7 @@ def _replay(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
         from lineflow.warehouse import DuckDBWarehouse
 
         partition, _, file_id = letter.key.partition("/")
-        DuckDBWarehouse(settings.warehouse.path).forget_processed(
+        DuckDBWarehouse.configured(settings.warehouse).forget_processed(
             file_id, dt.date.fromisoformat(partition)
         )
         print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")

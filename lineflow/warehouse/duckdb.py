@@ -12,12 +12,15 @@ from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import polars as pl
 
 from lineflow.errors import LineflowError
+
+if TYPE_CHECKING:
+    from lineflow.config import WarehouseConfig
 from lineflow.faults import kill_point
 from lineflow.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
@@ -235,9 +238,20 @@ class DuckDBWarehouse:
     of different partitions therefore interleave their short writes instead of failing.
     """
 
-    def __init__(self, path: Path, lock_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lock_timeout_s: float = 600.0,
+        *,
+        memory_limit: str = "128MB",
+        threads: int = 1,
+    ) -> None:
         self.path = path
         self.lock_timeout_s = lock_timeout_s
+        self.config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit,
+            "threads": threads,
+        }
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._lock_fd: int | None = None
@@ -275,7 +289,7 @@ class DuckDBWarehouse:
                 delay = min(delay * 2, 0.25)
         self._lock_fd = fd
         try:
-            self._con = duckdb.connect(str(self.path))
+            self._con = duckdb.connect(str(self.path), config=self.config)
             self._con.execute("SET TimeZone = 'UTC'")
             if not self._ready:
                 self._con.execute(DDL)
@@ -305,6 +319,11 @@ class DuckDBWarehouse:
             self._depth -= 1
             if self._depth == 0:
                 self._release()
+
+    @classmethod
+    def configured(cls, config: WarehouseConfig) -> DuckDBWarehouse:
+        """The warehouse as `warehouse:` in the config describes it."""
+        return cls(config.path, memory_limit=config.memory_limit, threads=config.threads)
 
     def __enter__(self) -> DuckDBWarehouse:
         return self.open()
