@@ -17,7 +17,7 @@ from typing import Any
 from bench import parts, report
 from bench.measure import ROOT
 
-PARTS = ("throughput", "fetch", "rerun", "memory", "startup")
+PARTS = report.ALL_PARTS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,12 +26,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=7, help="live passes per date (7)")
     parser.add_argument("--games", type=int, help="games per date (default: the whole slate)")
     parser.add_argument("--fetch-dates", type=int, default=7, help="dates fetched live (7)")
+    parser.add_argument(
+        "--backfill-dates", type=int, default=160, help="dates of the backfill part (160)"
+    )
+    parser.add_argument(
+        "--backfill-parallel",
+        type=int,
+        help="the backfill's max_parallel (default: the backfill command's own, 2)",
+    )
     parser.add_argument("--latency-ms", type=int, default=50, help="stand-in delay per request")
     parser.add_argument("--startup-runs", type=int, default=9, help="runs per startup command")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a small run to check the harness: 6 dates, 2 passes, 2 fetched dates, 3 startups",
+        help="a small run to check the harness: 6 dates, 2 passes, 2 fetched dates, "
+        "4 backfilled dates, 3 startups",
     )
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt even when installed")
@@ -41,6 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.dates, args.passes, args.fetch_dates, args.startup_runs = 6, 2, 2, 3
+        args.backfill_dates = 4
     chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in chosen if p not in PARTS]
     if unknown:
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             "passes": args.passes,
             "games": args.games,
             "fetch_dates": args.fetch_dates,
+            "backfill_dates": args.backfill_dates,
+            "backfill_parallel": args.backfill_parallel,
             "latency_ms": args.latency_ms,
             "quick": args.quick,
             "parts": args.parts,
@@ -79,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     if "fetch" in args.parts:
         results["fetch"] = parts.fetch(out, args.fetch_dates, args.latency_ms)
         print(parts.say_fetch(results["fetch"]), flush=True)
+    if "backfill" in args.parts:
+        results["backfill"] = parts.backfill(
+            out, args.backfill_dates, args.latency_ms, args.backfill_parallel
+        )
+        print(parts.say_backfill(results["backfill"]), flush=True)
     if "rerun" in args.parts:
         results["rerun"] = parts.rerun(
             out, results["season"], results["throughput"], results["fetch"]

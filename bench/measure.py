@@ -80,6 +80,59 @@ def lineflow_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "lineflow"]
 
 
+@dataclass(frozen=True)
+class Timed:
+    """A command's wall time (spawn to exit), when its first output line matching `marker`
+    arrived, its output, and its peak RSS."""
+
+    wall_seconds: float
+    marker_seconds: float | None
+    stdout: str
+    peak_rss_bytes: int
+
+
+def run_command(command: Sequence[str], env: dict[str, str], marker: str) -> Timed:
+    """Run `command`, timestamping its stdout lines as they arrive; non-zero exit raises."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        list(command),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
+    out, err = bytearray(), bytearray()
+    marker_at: float | None = None
+    needle = marker.encode()
+    with selectors.DefaultSelector() as selector:
+        selector.register(out_fd, selectors.EVENT_READ)
+        selector.register(err_fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fd)
+                elif key.fd == err_fd:
+                    err += data
+                else:
+                    out += data
+                    if marker_at is None and any(
+                        line.startswith(needle) for line in bytes(out).splitlines()
+                    ):
+                        marker_at = time.perf_counter() - started
+    child.stdout.close()
+    child.stderr.close()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = (out + err).decode("utf-8", "replace").strip().splitlines()[-15:]
+        raise JobFailed(f"{' '.join(command[:3])} ... exited {code}:\n" + "\n".join(tail))
+    return Timed(wall, marker_at, out.decode("utf-8", "replace"), usage.ru_maxrss * 1024)
+
+
 def startup_seconds(args: Sequence[str], repeats: int) -> dict[str, Any]:
     """Median wall time of `lineflow ARGS` over `repeats` runs (after one warm-up run)."""
     command = [*lineflow_command(), *args]

@@ -1,4 +1,4 @@
-"""The five benchmark parts. Each returns a JSON-ready dict; `say_*` gives its one-line summary."""
+"""The benchmark parts. Each returns a JSON-ready dict; `say_*` gives its one-line summary."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ import json
 import math
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Measured, run_job, standin_process, startup_seconds
+import httpx
+
+from bench.measure import (
+    Measured,
+    lineflow_command,
+    run_command,
+    run_job,
+    standin_process,
+    startup_seconds,
+)
 from bench.season import generate, season_dates
 
 #: The stand-in's keys (its defaults); lineflow reads them from these variables in live mode.
@@ -219,6 +230,150 @@ def say_fetch(f: dict[str, Any]) -> str:
         f"scrape {f['scrape_seconds']:.2f} s, bound {f['bound_seconds']:.2f} s "
         f"({ratio_text(f['scrape_over_bound'])}), plan bound {f['plan_bound_seconds']:.2f} s "
         f"({ratio_text(f['scrape_over_plan_bound'])}); whole runs {f['run_seconds']:.2f} s"
+    )
+
+
+# -- 2b. a backfill against the rate-limit bound --------------------------------------------
+
+#: Which stand-in paths belong to which source (the request log has paths, not sources).
+SOURCE_PATHS = {"odds_api": "/v4/", "bettingpros": "/v3/"}
+#: Stand-in credits for a backfill: a historical event-odds call costs 10 x markets x regions.
+BACKFILL_QUOTA = 1_000_000_000
+
+
+def backfill(out: Path, dates: int, latency_ms: int, max_parallel: int | None) -> dict[str, Any]:
+    """`lineflow backfill` (the CLI, as a user runs it) of `dates` season dates, live against
+    a stand-in process that delays every answer, with the default config's rate limits; then
+    the same command again (every partition complete: nothing to ask)."""
+    from lineflow.backfill import BackfillRequest
+    from lineflow.config import compose
+
+    home = _fresh(out / "homes" / "backfill")
+    days = season_dates(dates)
+    defaults = BackfillRequest.model_validate({"start": days[0], "end": days[-1]})
+    settings = compose([])
+    limits: dict[str, dict[str, Any]] = {
+        name: {
+            "per_second": settings.sources[name].rate_limit.per_second,
+            "burst": settings.sources[name].rate_limit.burst,
+            "concurrency": settings.sources[name].concurrency,
+        }
+        for name in defaults.sources
+    }
+    # The stand-in's clock is past the range (its archive ends at its present).
+    now = datetime.combine(days[-1] + timedelta(days=2), dtime(12), UTC)
+    with standin_process(latency_ms, STANDIN_KEYS) as url:
+        command = [
+            *lineflow_command(),
+            "backfill",
+            f"start={days[0]}",
+            f"end={days[-1]}",
+            *([f"max_parallel={max_parallel}"] if max_parallel else []),
+            f"home={home}",
+            "http.mode=live",
+            *(f"sources.{name}.base_url={url}" for name in defaults.sources),
+        ]
+        with httpx.Client(base_url=url, timeout=30) as control:
+            control.post(
+                "/__standin__/control",
+                json={"now": now.isoformat(), "quota": BACKFILL_QUOTA, "clear_log": True},
+            ).raise_for_status()
+            first = run_command(command, STANDIN_KEYS, marker="backfill bf-")
+            log = control.get("/__standin__/log").json()
+            stages = _stage_times(home / "lineflow.duckdb")
+            partitions = _partitions(home / "state.sqlite")
+            control.post("/__standin__/control", json={"clear_log": True}).raise_for_status()
+            again = run_command(command, STANDIN_KEYS, marker="backfill bf-")
+            log_again = control.get("/__standin__/log").json()
+    latency = latency_ms / 1000
+    per_source: dict[str, Any] = {}
+    for name, limit in limits.items():
+        n = sum(entry["path"].startswith(SOURCE_PATHS[name]) for entry in log)
+        by_rate = _rate_bound(n, limit["per_second"], limit["burst"])
+        by_latency = n * latency / limit["concurrency"]
+        per_source[name] = {
+            **limit,
+            "requests": n,
+            "rate_bound_seconds": by_rate,
+            "latency_bound_seconds": by_latency,
+            "bound_seconds": max(by_rate, by_latency),
+        }
+    bound = sum(src["bound_seconds"] for src in per_source.values())
+    wall = first.wall_seconds
+    fetch = stages["fetch_busy_seconds"]
+    return {
+        "dates": [d.isoformat() for d in days],
+        "latency_ms": latency_ms,
+        "max_parallel": max_parallel or defaults.max_parallel,
+        "snapshot": defaults.snapshot,
+        "rate_limits_from": "the default config (conf/source/*.yaml), no override",
+        "command": "lineflow backfill start={} end={}{} home=... http.mode=live "
+        "sources.odds_api.base_url=STANDIN".format(
+            days[0], days[-1], f" max_parallel={max_parallel}" if max_parallel else ""
+        ),
+        "requests": len(log),
+        "requests_by_manifest": sum(p["requests"] for p in partitions),
+        "partitions": len(partitions),
+        "complete": sum(p["status"] == "complete" for p in partitions),
+        "rows": sum(p["rows"] for p in partitions),
+        "sources": per_source,
+        "bound_seconds": bound,
+        "wall_seconds": wall,
+        "startup_seconds": first.marker_seconds,
+        "wall_over_bound": wall / bound if bound else None,
+        "fetch_busy_seconds": fetch,
+        "fetch_over_bound": fetch / bound if bound else None,
+        "stage_seconds": stages["stage_seconds"],
+        "peak_rss_bytes": first.peak_rss_bytes,
+        "again": {
+            "wall_seconds": again.wall_seconds,
+            "requests": len(log_again),
+            "skipped_all": f"0 partitions to run, {len(partitions)} skipped" in again.stdout,
+        },
+    }
+
+
+def _stage_times(warehouse: Path) -> dict[str, Any]:
+    """From run_history: the time some partition was scraping (the union of the scrape
+    stages' intervals) and the summed seconds of each stage."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT phase, epoch(started_at), epoch(finished_at) FROM run_history ORDER BY 2"
+        ).fetchall()
+    finally:
+        con.close()
+    busy, end = 0.0, -math.inf
+    seconds: dict[str, float] = {}
+    for phase, start, finish in rows:
+        seconds[phase] = seconds.get(phase, 0.0) + (finish - start)
+        if phase == "scrape":
+            busy += max(0.0, finish - max(start, end))
+            end = max(end, finish)
+    return {"fetch_busy_seconds": busy, "stage_seconds": seconds}
+
+
+def _partitions(state: Path) -> list[dict[str, Any]]:
+    import sqlite3
+
+    con = sqlite3.connect(state)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute("SELECT * FROM backfill_partitions ORDER BY slate_date").fetchall()
+    finally:
+        con.close()
+    return [dict(r) for r in rows]
+
+
+def say_backfill(b: dict[str, Any]) -> str:
+    return (
+        f"backfill: {len(b['dates'])} dates, max_parallel={b['max_parallel']}, "
+        f"{b['requests']} requests at {b['latency_ms']} ms: wall {b['wall_seconds']:.2f} s, "
+        f"bound {b['bound_seconds']:.2f} s ({ratio_text(b['wall_over_bound'])}); fetching "
+        f"{b['fetch_busy_seconds']:.2f} s ({ratio_text(b['fetch_over_bound'])}); again "
+        f"{b['again']['wall_seconds']:.2f} s, {b['again']['requests']} requests"
     )
 
 

@@ -1,7 +1,8 @@
 """Per-source request limits: a token bucket (rate and burst) and a bound on concurrency.
 
-One `SourceLimits` per source per process (the HTTP layer keeps them), so every concurrent
-request of that source, in any scrape pass, draws from the same bucket.
+One `SourceLimits` per source per process (`lineflow.http.session.process_limits`), so every
+concurrent request of that source, in any scrape pass of any run in the process (a backfill's
+parallel partitions), draws from the same bucket.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ limits and quota guard, and the proxy health store ({home}/state.sqlite; in memo
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,25 @@ from lineflow.landing import PASS_RE, pass_id
 from lineflow.state import StateStore
 
 CASSETTE_SUFFIX = ".json.gz"
+
+
+#: Each source's limits on the real clock, for the whole process: every run in it (a backfill's
+#: parallel partitions, `serve`'s handlers) draws from one bucket and one set of slots per
+#: source, so the configured rate and concurrency hold process-wide. Keyed by the limits too,
+#: so a run with other settings gets its own.
+_PROCESS_LIMITS: dict[tuple[str, float, int, int], SourceLimits] = {}
+_PROCESS_LIMITS_LOCK = threading.Lock()
+
+
+def process_limits(source: SourceConfig) -> SourceLimits:
+    """The process-wide limits of `source` (created on first use)."""
+    rate = source.rate_limit
+    key = (source.name, float(rate.per_second), int(rate.burst), int(source.concurrency))
+    with _PROCESS_LIMITS_LOCK:
+        if key not in _PROCESS_LIMITS:
+            bucket = TokenBucket(rate.per_second, rate.burst)
+            _PROCESS_LIMITS[key] = SourceLimits(bucket, source.concurrency)
+        return _PROCESS_LIMITS[key]
 
 
 def state_store(settings: Settings) -> StateStore:
@@ -83,6 +103,10 @@ class HttpLayer:
         return self._links[source.name]
 
     def limits(self, source: SourceConfig) -> SourceLimits:
+        """The source's limits: the process-wide ones on the real clock; a layer on an
+        injected clock (tests) keeps its own, since a bucket waits on its clock."""
+        if self._monotonic is time.monotonic and self._sleep is time.sleep:
+            return process_limits(source)
         if source.name not in self._limits:
             rate = source.rate_limit
             bucket = TokenBucket(rate.per_second, rate.burst, self._monotonic, self._sleep)

@@ -30,6 +30,8 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
             "1",
             "--fetch-dates",
             "1",
+            "--backfill-dates",
+            "2",
             "--latency-ms",
             "0",
             "--startup-runs",
@@ -51,6 +53,7 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "season",
         "throughput",
         "fetch",
+        "backfill",
         "rerun",
         "memory",
         "startup",
@@ -73,6 +76,14 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     fetch = results["fetch"]
     # No latency is injected here: the bound is the configured rate limits alone.
     assert fetch["requests"] > 0 and fetch["bound_seconds"] > 0
+    backfill = results["backfill"]
+    assert len(backfill["dates"]) == 2 and backfill["complete"] == backfill["partitions"] == 2
+    # What the stand-in saw is what the manifest counted; the bound is the rate limit's here.
+    assert backfill["requests"] == backfill["requests_by_manifest"] > 0
+    assert backfill["sources"]["odds_api"]["requests"] == backfill["requests"]
+    assert backfill["bound_seconds"] > 0 and backfill["wall_seconds"] > 0
+    assert backfill["wall_over_bound"] > 0 and backfill["fetch_busy_seconds"] > 0
+    assert backfill["again"]["requests"] == 0 and backfill["again"]["skipped_all"]
     rerun = results["rerun"]
     assert rerun["partition"]["first_requests"] > 0
     assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
@@ -83,7 +94,9 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "processing vs floor",
         "processing vs dlt",
         "rerun of a partition",
+        "backfill of 2 dates vs bound",
         "`lineflow --help`",
         "`lineflow run --help`",
     }
-    assert "| target | wanted | measured |" in (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text()
+    assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown

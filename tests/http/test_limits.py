@@ -69,3 +69,30 @@ def test_concurrency_is_bounded_per_source():
     for t in threads:
         t.join(timeout=5)
     assert peak[0] <= 2 and inside[0] == 0
+
+
+def test_runs_in_one_process_share_each_sources_limits(tmp_path):
+    """A backfill runs partitions in parallel threads, each with its own HTTP layer: on the
+    real clock they draw from one bucket and one set of slots per source, so the configured
+    rate and concurrency hold for the process, not per partition."""
+    from datetime import UTC, datetime
+
+    from lineflow.config import compose
+    from lineflow.http import HttpLayer
+
+    settings = compose([f"home={tmp_path}"])
+    odds_api = settings.sources["odds_api"]
+
+    def wall() -> datetime:
+        return datetime.now(UTC)
+
+    first, second = HttpLayer(settings, wall), HttpLayer(settings, wall)
+    assert first.limits(odds_api) is second.limits(odds_api)
+    assert first.limits(odds_api) is not first.limits(settings.sources["bettingpros"])
+    # Other limits in the config are other limits; an injected clock keeps its own bucket.
+    slower = compose([f"home={tmp_path}", "sources.odds_api.rate_limit.per_second=1"])
+    assert HttpLayer(slower, wall).limits(slower.sources["odds_api"]) is not first.limits(odds_api)
+    clock = FakeClock()
+    faked = HttpLayer(settings, clock.now, clock.sleep, clock.monotonic)
+    assert faked.limits(odds_api) is not first.limits(odds_api)
+    assert faked.limits(odds_api).bucket.rate == odds_api.rate_limit.per_second
