@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from lineflow.config import Settings
 from lineflow.http import HttpLayer
@@ -29,6 +30,9 @@ class RunContext:
     log: Callable[[str], None] = print
     #: Attempts and dead letters of units of work (the runner always sets it).
     work: WorkQueue | None = None
+    #: What one stage worked out and a later one of the same run needs (e.g. a source's
+    #: events), keyed by what it was worked out from.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -45,21 +45,26 @@ def run(ctx: RunContext) -> list[StageResult]:
         results.append(result)
         module = sources.load(source)
         with ctx.warehouse.session():  # one connection for the source's files
-            _register_dropped_files(ctx, source.name)
-            _process_source(ctx, source, module, result)
+            bodies = _register_dropped_files(ctx, source.name)
+            _process_source(ctx, source, module, result, bodies)
         result.finished_at = ctx.clock()
     return results
 
 
-def _register_dropped_files(ctx: RunContext, source: str) -> None:
+def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
-    in one insert."""
+    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
     found = []
+    bodies: dict[str, bytes] = {}
+    kept = 0
     for where in ctx.landing.discover(source, ctx.partition):
         if str(where) in known:
             continue
         body = ctx.landing.read(where)
+        if kept + len(body) <= BATCH_BYTES:
+            bodies[str(where)] = body
+            kept += len(body)
         # A sidecar (landed by a run killed before its manifest row, or synced along with the
         # file) says how it was fetched; without one the pass time stands in.
         meta = ctx.landing.read_meta(where) or {}
@@ -82,15 +87,22 @@ def _register_dropped_files(ctx: RunContext, source: str) -> None:
             )
         )
     ctx.warehouse.record_landed_many(found)
+    return bodies
 
 
 def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
     landed = ctx.warehouse.landed(ctx.partition, source)
+    listings = landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS)))
+    key = ("source_events", source, tuple(listings["path"]))
+    if key not in ctx.memo:
+        ctx.memo[key] = _source_events(ctx, module, listings)
+    return ctx.memo[key]  # type: ignore[no-any-return]
+
+
+def _source_events(ctx: RunContext, module: ModuleType, listings: pl.DataFrame) -> pl.DataFrame:
     frames = []
-    for file in landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS))).iter_rows(
-        named=True
-    ):
+    for file in listings.iter_rows(named=True):
         try:
             frames.append(module.EVENT_PARSERS[file["endpoint"]](ctx.landing.read(file["path"])))
         except ParseError:
@@ -101,7 +113,11 @@ def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFr
 
 
 def _process_source(
-    ctx: RunContext, source: SourceConfig, module: ModuleType, result: StageResult
+    ctx: RunContext,
+    source: SourceConfig,
+    module: ModuleType,
+    result: StageResult,
+    bodies: dict[str, bytes],
 ) -> None:
     pending = ctx.warehouse.unprocessed(ctx.partition, source.name)
     if pending.is_empty():
@@ -128,7 +144,7 @@ def _process_source(
     )
     failures: list[str] = []
     for chunk in _chunks(todo):
-        staged, rows = _parse_chunk(ctx, module, parse_ctx, chunk)
+        staged, rows = _parse_chunk(ctx, module, parse_ctx, chunk, bodies)
         _flush(ctx, staged, rows, result, failures)
     if failures:
         result.status = "partial"
@@ -209,6 +225,7 @@ def _parse_chunk(
     module: ModuleType,
     parse_ctx: ParseContext,
     chunk: list[tuple[int, dict[str, Any]]],
+    bodies: dict[str, bytes],
 ) -> tuple[list[tuple[int, StagedFile]], pl.DataFrame]:
     """A batch of landed files parsed into what `stage_files` writes: per file its row count or
     why it has none, and the rows of all of them (one polars pass per endpoint)."""
@@ -217,7 +234,7 @@ def _parse_chunk(
     for i, (_, file) in enumerate(chunk):
         endpoint = file["endpoint"]
         try:
-            body = ctx.landing.read(file["path"])
+            body = bodies.pop(file["path"], None) or ctx.landing.read(file["path"])
             if endpoint in module.EVENT_PARSERS:
                 module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
                 outcomes[i] = StagedFile(file, 0)

@@ -225,6 +225,10 @@ def _in_session(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+#: Rows per row group of the warehouse file (see `_acquire`).
+ROW_GROUP_SIZE = 32_768
+
+
 class WarehouseBusy(LineflowError):
     """Another process kept the warehouse longer than the configured wait."""
 
@@ -289,8 +293,14 @@ class DuckDBWarehouse:
                 delay = min(delay * 2, 0.25)
         self._lock_fd = fd
         try:
-            self._con = duckdb.connect(str(self.path), config=self.config)
-            self._con.execute("SET TimeZone = 'UTC'")
+            self._con = con = duckdb.connect(config=self.config)
+            path = str(self.path).replace("'", "''")
+            # Row groups of 32k rows, not DuckDB's 122,880: a partition appends ~30k rows, and
+            # each checkpoint rewrote the table's partly filled last row group, so checkpoints
+            # cost more as the warehouse grew (docs/benchmarks.md).
+            con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            con.execute("USE warehouse")
+            con.execute("SET TimeZone = 'UTC'")
             if not self._ready:
                 self._con.execute(DDL)
                 self._ready = True
@@ -624,11 +634,11 @@ class DuckDBWarehouse:
     # -- run history -------------------------------------------------------------------------
     @_in_session
     def record_runs(self, rows: Iterable[RunRow]) -> None:
-        for row in rows:
-            self.con.execute(
-                "INSERT INTO run_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                list(astuple(row)),
-            )
+        values = [list(astuple(row)) for row in rows]
+        if not values:
+            return
+        with self.transaction() as con:  # one commit, not one per row
+            con.executemany(f"INSERT INTO run_history VALUES ({', '.join('?' * 11)})", values)
 
     # -- the warehouse protocol (lineflow.warehouse.base) --------------------------------------
     @_in_session
