@@ -33,14 +33,15 @@ def run(ctx: RunContext) -> list[StageResult]:
     result = StageResult("validate", "validate", started_at=ctx.clock())
     rules = ctx.settings.rule_list()
     with ctx.warehouse.session():
-        facts = circumstances(ctx)
-        fingerprint = _fingerprint(ctx, facts)
+        blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
+        fingerprint = _fingerprint(ctx, blocked, scraped)
         last = None if ctx.settings.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
             result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
             result.finished_at = ctx.clock()
             return [result]
+        facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
         staging = ctx.warehouse.staging(ctx.partition)
         evaluation = evaluate(rules, staging, facts)
         quarantined = evaluation.quarantine(PROP_LINES)
@@ -60,17 +61,25 @@ def run(ctx: RunContext) -> list[StageResult]:
     return [result]
 
 
-def _fingerprint(ctx: RunContext, facts: Circumstances) -> str:
-    """A digest of everything the rules and the gate read: staged files, their versions, facts."""
+def _fingerprint(ctx: RunContext, blocked: dict[str, str], scraped: frozenset[str]) -> str:
+    """A digest of everything the rules and the gate read: the staged files, the rules'
+    version, the schedule listings landed (their content decides the games) and the blocks.
+    Worked out without parsing anything, so that a rerun with nothing new costs little."""
     staged, rows = ctx.warehouse.staging_fingerprint(ctx.partition)
-    blocked = sorted(facts.blocked.items())
-    scraped = None if facts.scraped is None else sorted(facts.scraped)
-    text = f"{staged}|{rows}|{ctx.settings.rules_version()}|{facts.games}|{blocked}|{scraped}"
+    listings = ctx.warehouse.query(
+        "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
+        "ORDER BY ALL",
+        [ctx.partition],
+    ).rows()
+    text = (
+        f"{staged}|{rows}|{ctx.settings.rules_version()}|{listings}|"
+        f"{sorted(blocked.items())}|{sorted(scraped)}"
+    )
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def circumstances(ctx: RunContext) -> Circumstances:
-    """The partition's schedule and blocked sources, from what landed and what scrape recorded."""
+def _games(ctx: RunContext) -> int | None:
+    """Games on the partition's slate by the largest schedule a source landed; None if none."""
     games: int | None = None
     start, end = slate_window(ctx.partition)
     for source in ctx.settings.active_sources():
@@ -81,9 +90,7 @@ def circumstances(ctx: RunContext) -> Circumstances:
         events = source_events(ctx, source.name, module)
         on_slate = events.filter(pl.col("commence_time").is_between(start, end, closed="left"))
         games = max(games or 0, on_slate.height)
-    return Circumstances(
-        games=games, blocked=_blocked(ctx, ctx.partition), scraped=_scraped(ctx, ctx.partition)
-    )
+    return games
 
 
 def _blocked(ctx: RunContext, partition: date) -> dict[str, str]:
