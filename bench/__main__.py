@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dates", type=int, default=160, help="season length in dates (160)")
     parser.add_argument("--passes", type=int, default=7, help="live passes per date (7)")
     parser.add_argument("--games", type=int, help="games per date (default: the whole slate)")
-    parser.add_argument("--fetch-dates", type=int, default=7, help="dates fetched live (7)")
+    parser.add_argument("--fetch-dates", type=int, default=3, help="dates fetched live (3)")
     parser.add_argument(
         "--backfill-dates", type=int, default=160, help="dates of the backfill part (160)"
     )
