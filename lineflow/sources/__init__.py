@@ -7,6 +7,8 @@ A source module provides:
 - ``SUPPORTS_HISTORY``: whether it has a historical plan (``snapshot=...`` runs).
 - ``EVENT_PARSERS``: endpoint -> ``parse(body) -> events frame`` (EVENT_COLUMNS).
 - ``PROP_PARSERS``: endpoint -> ``parse(body, meta, ctx) -> frame`` (PARSED_COLUMNS).
+- ``PROP_BATCH_PARSERS`` (optional): endpoint -> ``parse(items, ctx) -> ParsedBatch``, many
+  bodies in one polars pass (``sources.base.parse_batch``); `process` prefers it.
 - ``Options`` (optional): a pydantic model validating the source's ``options:`` block.
 """
 
