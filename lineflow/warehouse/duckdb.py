@@ -225,8 +225,10 @@ def _in_session(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-#: Rows per row group of the warehouse file (see `_acquire`).
+#: Rows per row group of the warehouse file, and the write-ahead log a session may build up
+#: before DuckDB checkpoints mid-session (see `_acquire`).
 ROW_GROUP_SIZE = 32_768
+CHECKPOINT_THRESHOLD = "64MB"
 
 
 class WarehouseBusy(LineflowError):
@@ -301,6 +303,10 @@ class DuckDBWarehouse:
             con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
+            # One checkpoint per session, at its end, for a partition's writes (~20 MB of
+            # log): each checkpoint costs more as the warehouse grows, and the default 16MB
+            # threshold added a second one to most sessions mid-way (docs/benchmarks.md).
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             if not self._ready:
                 self._con.execute(DDL)
                 self._ready = True
