@@ -225,8 +225,8 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             "|---|---:|---:|---:|",
         ]
         for name, label in (
-            ("floor", "floor: DuckDB `read_json`, one table per endpoint"),
-            ("lineflow", "lineflow: process + consolidate, per date via the runner"),
+            ("floor", "floor: DuckDB `read_json`, one table per endpoint, any order"),
+            ("lineflow", f"lineflow: {' + '.join(t['lineflow']['stages'])}, date by date"),
             ("dlt", "dlt to DuckDB, default normalisation"),
         ):
             tool = t[name]
