@@ -97,8 +97,8 @@ def parse_batch(
     """Flatten each item (its errors stay its own), then `finish` all rows in one polars pass.
 
     `finish` gets the rows with the file values joined on (`file_idx`) and returns
-    PARSED_COLUMNS + `file_idx`. Should it fail on the batch as a whole, the items are finished
-    one by one, so that only the file at fault is reported.
+    PARSED_COLUMNS + `file_idx` (`as_parsed` casts and orders them). Should it fail on the batch
+    as a whole, the items are finished one by one, so that only the file at fault is reported.
     """
     errors: dict[int, Exception] = {}
     columns: dict[str, list[Any]] = {name: [] for name in row_schema}
@@ -138,6 +138,11 @@ def parse_batch(
         except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
             errors[i] = exc
     return ParsedBatch(pl.concat(frames) if frames else finish(joined.clear(), ctx), errors)
+
+
+def as_parsed(frame: pl.DataFrame) -> pl.DataFrame:
+    """A `finish` result cast and ordered: PARSED_COLUMNS, then `file_idx`."""
+    return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
 
 
 _NO_IDX = pl.lit(None, pl.UInt32)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lineflow.config import SourceConfig
 from lineflow.names import with_player_key
 from lineflow.odds import american_to_decimal, implied_probability
-from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
+from lineflow.schema import UTC_TS
 from lineflow.slate import EASTERN
 from lineflow.sources.base import (
     EVENT_COLUMNS,
@@ -31,6 +31,7 @@ from lineflow.sources.base import (
     ParseError,
     ProviderOutage,
     SourceFailed,
+    as_parsed,
     as_utc,
     decode_json,
     kind_of,
@@ -170,7 +171,7 @@ def _finish_offers(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
         )
         .collect()
     )
-    return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
+    return as_parsed(frame)
 
 
 def pagination(body: bytes) -> tuple[int, int, int]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from lineflow.config import SourceConfig
 from lineflow.names import with_player_key
 from lineflow.odds import american_to_decimal, decimal_to_american, implied_probability
-from lineflow.schema import PARSED_COLUMNS, UTC_TS, conform
+from lineflow.schema import UTC_TS
 from lineflow.slate import EASTERN, iso_z, slate_window
 from lineflow.sources.base import (
     EVENT_COLUMNS,
@@ -30,6 +30,7 @@ from lineflow.sources.base import (
     ParsedBatch,
     ParseError,
     SourceFailed,
+    as_parsed,
     as_utc,
     decode_json,
     kind_of,
@@ -180,16 +181,13 @@ def _finish_event_odds(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
         )
     )
     group = ("file_idx", "bookmaker", "market", "player_name")
-    frame = _with_main_line(with_player_key(outcomes), group).collect()
-    return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
+    return as_parsed(_with_main_line(with_player_key(outcomes), group).collect())
 
 
 # --- derived columns -----------------------------------------------------------------------
 
 
-def _with_main_line(
-    rows: pl.LazyFrame, group: tuple[str, ...] = ("bookmaker", "market", "player_name")
-) -> pl.LazyFrame:
+def _with_main_line(rows: pl.LazyFrame, group: tuple[str, ...]) -> pl.LazyFrame:
     """Add `is_main_line`: per group, the line whose two sides are closest to even.
 
     A line quoted on both sides wins over a one-sided line; then the smallest

@@ -231,14 +231,17 @@ def _parse_chunk(
     why it has none, and the rows of all of them (one polars pass per endpoint)."""
     outcomes: dict[int, StagedFile] = {}
     props: dict[str, list[tuple[int, bytes]]] = {}
+    parsers: dict[str, BatchParser | None] = {}
     for i, (_, file) in enumerate(chunk):
         endpoint = file["endpoint"]
+        if endpoint not in parsers:
+            parsers[endpoint] = _batch_parser(module, endpoint)
         try:
             body = bodies.pop(file["path"], None) or ctx.landing.read(file["path"])
             if endpoint in module.EVENT_PARSERS:
                 module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
                 outcomes[i] = StagedFile(file, 0)
-            elif _batch_parser(module, endpoint) is None:
+            elif parsers[endpoint] is None:
                 outcomes[i] = _failed(file, ParseError(f"no parser for endpoint {endpoint!r}"))
             else:
                 props.setdefault(endpoint, []).append((i, body))
@@ -249,7 +252,7 @@ def _parse_chunk(
         files = [chunk[i][1] for i, _ in members]
         items = [(body, _meta(file)) for file, (_, body) in zip(files, members, strict=True)]
         try:
-            parsed = _batch_parser(module, endpoint)(items, parse_ctx)  # type: ignore[misc]
+            parsed = parsers[endpoint](items, parse_ctx)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - a bug in the parser: retried on a later run
             outcomes.update(
                 (i, _failed(file, exc)) for file, (i, _) in zip(files, members, strict=True)

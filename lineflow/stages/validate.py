@@ -63,8 +63,9 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 def _fingerprint(ctx: RunContext, blocked: dict[str, str], scraped: frozenset[str]) -> str:
     """A digest of everything the rules and the gate read: the staged files, the rules'
-    version, the schedule listings landed (their content decides the games) and the blocks.
-    Worked out without parsing anything, so that a rerun with nothing new costs little."""
+    version, the partition's landed files (among them the schedules, whose content decides the
+    games) and the blocks. Worked out without parsing anything, so that a rerun with nothing
+    new costs little."""
     staged, rows = ctx.warehouse.staging_fingerprint(ctx.partition)
     listings = ctx.warehouse.query(
         "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
