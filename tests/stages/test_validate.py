@@ -144,11 +144,18 @@ def _odds_api_only(tmp_path: Path, rules: str) -> tuple[dict[str, str], tuple[st
     return env, args
 
 
+def three_books(severity: str) -> str:
+    """A rule asking for 3 bookmakers per player market, which the Odds API alone fails."""
+    return (
+        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
+        f" count_distinct: bookmaker, min: 3, severity: {severity}}}\n"
+    )
+
+
 def test_a_failing_warning_changes_nothing(tmp_path):
     env, args = _odds_api_only(
         tmp_path,
-        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
-        " count_distinct: bookmaker, min: 3, severity: warn}\n",
+        three_books("warn"),
     )
     out = run_cli(*args, env=env)
     assert out.code == 0, out.stdout + out.stderr
@@ -158,8 +165,7 @@ def test_a_failing_warning_changes_nothing(tmp_path):
 def test_a_failing_error_rule_makes_the_run_partial_and_strict_exits_3(tmp_path):
     env, args = _odds_api_only(
         tmp_path,
-        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
-        " count_distinct: bookmaker, min: 3, severity: error}\n",
+        three_books("error"),
     )
     out = run_cli(*args, env=env)
     assert out.code == 3, out.stdout + out.stderr
@@ -172,8 +178,7 @@ def test_a_failing_error_rule_makes_the_run_partial_and_strict_exits_3(tmp_path)
 def test_a_rerun_with_nothing_changed_says_the_same_and_writes_nothing(tmp_path):
     env, args = _odds_api_only(
         tmp_path,
-        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
-        " count_distinct: bookmaker, min: 3, severity: error}\n",
+        three_books("error"),
     )
     home = Path(args[2].removeprefix("home="))
     assert run_cli(*args, env=env).code == 3
@@ -192,8 +197,7 @@ def test_a_rerun_with_nothing_changed_says_the_same_and_writes_nothing(tmp_path)
 def test_a_failing_blocking_rule_stops_the_partitions_later_stages(tmp_path):
     env, args = _odds_api_only(
         tmp_path,
-        "  - {id: three_books, kind: min_count, group_by: [market, player_key],"
-        " count_distinct: bookmaker, min: 3, severity: warn, blocking: true}\n",
+        three_books("warn, blocking: true"),
     )
     out = run_cli(*args, env=env)
     assert out.code == 1, out.stdout + out.stderr
