@@ -31,47 +31,69 @@ class Measured:
 
 def run_job(job: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Measured:
     """`python -m bench.worker JOB ARGS` in a child; its peak RSS comes from `os.wait4`."""
+    run = _spawn([sys.executable, "-m", "bench.worker", job, json.dumps(args)], env or {})
+    if run.code != 0:
+        tail = run.stderr.decode("utf-8", "replace").strip().splitlines()[-15:]
+        raise JobFailed(f"bench job {job!r} exited {run.code}:\n" + "\n".join(tail))
+    lines = [line for line in run.stdout.decode().splitlines() if line.startswith("{")]
+    if not lines:
+        raise JobFailed(f"bench job {job!r} printed no result")
+    return Measured(json.loads(lines[-1]), run.wall_seconds, run.peak_rss_bytes)
+
+
+@dataclass(frozen=True)
+class _Run:
+    code: int
+    stdout: bytes
+    stderr: bytes
+    wall_seconds: float
+    #: when the first stdout line starting with the marker arrived (None: never, or no marker)
+    marker_seconds: float | None
+    peak_rss_bytes: int
+
+
+def _spawn(command: Sequence[str], env: dict[str, str], marker: str | None = None) -> _Run:
+    """Run `command`, reading both pipes to EOF without reaping it, then `os.wait4` for its own
+    rusage (getrusage(RUSAGE_CHILDREN) would be the max so far); optionally timestamp the
+    first stdout line that starts with `marker`."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.worker", job, json.dumps(args)],
+        list(command),
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    stdout, stderr = _drain(child)
-    # wait4 gives this child's own rusage (getrusage(RUSAGE_CHILDREN) would be the max so far).
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-15:]
-        raise JobFailed(f"bench job {job!r} exited {child.returncode}:\n" + "\n".join(tail))
-    lines = [line for line in stdout.decode().splitlines() if line.startswith("{")]
-    if not lines:
-        raise JobFailed(f"bench job {job!r} printed no result")
-    # Linux reports ru_maxrss in KiB.
-    return Measured(json.loads(lines[-1]), wall, usage.ru_maxrss * 1024)
-
-
-def _drain(child: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """Read both pipes to EOF without reaping the child (so wait4 still sees it)."""
     assert child.stdout is not None and child.stderr is not None
     out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
-    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    out, err = bytearray(), bytearray()
+    marker_at: float | None = None
+    needle = marker.encode() if marker is not None else None
     with selectors.DefaultSelector() as selector:
         selector.register(out_fd, selectors.EVENT_READ)
         selector.register(err_fd, selectors.EVENT_READ)
         while selector.get_map():
             for key, _ in selector.select():
                 data = os.read(key.fd, 65536)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
+                if not data:
                     selector.unregister(key.fd)
+                elif key.fd == err_fd:
+                    err += data
+                else:
+                    out += data
+                    if (
+                        needle is not None
+                        and marker_at is None
+                        and any(line.startswith(needle) for line in bytes(out).splitlines())
+                    ):
+                        marker_at = time.perf_counter() - started
     child.stdout.close()
     child.stderr.close()
-    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    # Linux reports ru_maxrss in KiB.
+    code = os.waitstatus_to_exitcode(status)
+    return _Run(code, bytes(out), bytes(err), wall, marker_at, usage.ru_maxrss * 1024)
 
 
 def lineflow_command() -> list[str]:
@@ -93,44 +115,12 @@ class Timed:
 
 def run_command(command: Sequence[str], env: dict[str, str], marker: str) -> Timed:
     """Run `command`, timestamping its stdout lines as they arrive; non-zero exit raises."""
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        list(command),
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stdout is not None and child.stderr is not None
-    out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
-    out, err = bytearray(), bytearray()
-    marker_at: float | None = None
-    needle = marker.encode()
-    with selectors.DefaultSelector() as selector:
-        selector.register(out_fd, selectors.EVENT_READ)
-        selector.register(err_fd, selectors.EVENT_READ)
-        while selector.get_map():
-            for key, _ in selector.select():
-                data = os.read(key.fd, 65536)
-                if not data:
-                    selector.unregister(key.fd)
-                elif key.fd == err_fd:
-                    err += data
-                else:
-                    out += data
-                    if marker_at is None and any(
-                        line.startswith(needle) for line in bytes(out).splitlines()
-                    ):
-                        marker_at = time.perf_counter() - started
-    child.stdout.close()
-    child.stderr.close()
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        tail = (out + err).decode("utf-8", "replace").strip().splitlines()[-15:]
-        raise JobFailed(f"{' '.join(command[:3])} ... exited {code}:\n" + "\n".join(tail))
-    return Timed(wall, marker_at, out.decode("utf-8", "replace"), usage.ru_maxrss * 1024)
+    run = _spawn(command, env, marker)
+    if run.code != 0:
+        tail = (run.stdout + run.stderr).decode("utf-8", "replace").strip().splitlines()[-15:]
+        raise JobFailed(f"{' '.join(command[:3])} ... exited {run.code}:\n" + "\n".join(tail))
+    stdout = run.stdout.decode("utf-8", "replace")
+    return Timed(run.wall_seconds, run.marker_seconds, stdout, run.peak_rss_bytes)
 
 
 def startup_seconds(args: Sequence[str], repeats: int) -> dict[str, Any]:
