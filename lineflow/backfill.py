@@ -22,6 +22,7 @@ from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.runner import RunReport, run_partition
 from lineflow.state import StateStore
+from lineflow.warehouse import DuckDBWarehouse
 
 DDL = """
 CREATE TABLE IF NOT EXISTS backfills (
@@ -406,8 +407,11 @@ def execute(
     refresh = request.reprocess == "all"
     pending: set[Future[PartitionOutcome]] = set()
     queue: Iterator[date] = iter(todo)
+    # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
+    # one per partition (another process asking for the warehouse still gets it).
+    warehouse = DuckDBWarehouse.configured(settings.warehouse)
     try:
-        with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        with warehouse.hold(), ThreadPoolExecutor(max_workers=max_parallel) as pool:
             futures: dict[Future[PartitionOutcome], date] = {}
             for day in _take(queue, max_parallel):
                 manifest.start_attempt(backfill_id, day)

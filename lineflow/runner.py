@@ -38,9 +38,10 @@ STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "publish": publish.run,
 }
 
-#: Stages that only read and write the warehouse and the landing zone: consecutive ones run in
-#: one warehouse session with their run_history rows (a session costs a connect and a
-#: checkpoint). The others keep theirs short, so a scrape or a publish never holds the warehouse.
+#: Stages that only read and write the warehouse and the landing zone: consecutive ones share
+#: one warehouse connection with their run_history rows (a connection costs a connect and a
+#: checkpoint), each stage still taking short sessions, so that another partition's thread can
+#: write while this one parses. A scrape or a publish never holds the warehouse.
 LOCAL_STAGES = frozenset({"process", "validate", "consolidate"})
 
 #: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
@@ -175,8 +176,8 @@ def _run_stages(
             # takes them in, so two runs never wait on each other crosswise.
             for stage in group:
                 held.enter_context(locks.hold(pipeline, stage, ctx.partition, ctx.run_id))
-            if group[0] in LOCAL_STAGES:
-                held.enter_context(ctx.warehouse.session())
+            if group[0] in LOCAL_STAGES:  # one connection (one checkpoint) for the group
+                held.enter_context(ctx.warehouse.hold())
             for stage in group:
                 kill_point("after_lock_acquire")
                 results = _run_stage(ctx, stage)

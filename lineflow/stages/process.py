@@ -44,16 +44,16 @@ def run(ctx: RunContext) -> list[StageResult]:
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
         module = sources.load(source)
-        with ctx.warehouse.session():  # one connection for the source's files
-            bodies = _register_dropped_files(ctx, source.name)
-            _process_source(ctx, source, module, result, bodies)
+        bodies = _register_dropped_files(ctx, source.name)
+        _process_source(ctx, source, module, result, bodies)
         result.finished_at = ctx.clock()
     return results
 
 
 def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
-    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next."""
+    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next.
+    The files are read outside any warehouse session."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
     found = []
     bodies: dict[str, bytes] = {}
@@ -144,6 +144,7 @@ def _process_source(
     )
     failures: list[str] = []
     for chunk in _chunks(todo):
+        # Parsing needs no warehouse: another partition's thread may write meanwhile.
         staged, rows = _parse_chunk(ctx, module, parse_ctx, chunk, bodies)
         _flush(ctx, staged, rows, result, failures)
     if failures:

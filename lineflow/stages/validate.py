@@ -43,20 +43,21 @@ def run(ctx: RunContext) -> list[StageResult]:
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
         staging = ctx.warehouse.staging(ctx.partition)
-        evaluation = evaluate(rules, staging, facts)
-        quarantined = evaluation.quarantine(PROP_LINES)
-        quality = line_quality(staging, ctx.settings.line_quality)
-        result.rows = staging.height
-        _report(result, evaluation, quarantined, quality)
-        ctx.warehouse.record_validation(
-            ctx.partition,
-            ctx.run_id,
-            ctx.clock(),
-            evaluation.results(),
-            quarantined,
-            quality,
-            Validated(fingerprint, result.status, result.error, result.notes, result.rows),
-        )
+    # The rules run outside the session: another partition's thread may write meanwhile.
+    evaluation = evaluate(rules, staging, facts)
+    quarantined = evaluation.quarantine(PROP_LINES)
+    quality = line_quality(staging, ctx.settings.line_quality)
+    result.rows = staging.height
+    _report(result, evaluation, quarantined, quality)
+    ctx.warehouse.record_validation(
+        ctx.partition,
+        ctx.run_id,
+        ctx.clock(),
+        evaluation.results(),
+        quarantined,
+        quality,
+        Validated(fingerprint, result.status, result.error, result.notes, result.rows),
+    )
     result.finished_at = ctx.clock()
     return [result]
 

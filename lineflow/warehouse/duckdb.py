@@ -6,6 +6,7 @@ import fcntl
 import functools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -235,13 +236,67 @@ class WarehouseBusy(LineflowError):
     """Another process kept the warehouse longer than the configured wait."""
 
 
+class _Link:
+    """This process's link to one warehouse file: the connection and the file lock it holds.
+
+    Every DuckDBWarehouse of the same file in the process shares it: one session at a time
+    across threads (`mutex`), so a partition parsing in one thread while another writes never
+    opens a second connection, which DuckDB would refuse.
+    """
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.depth = 0  # nested sessions of the thread holding `mutex`
+        self.holds = 0  # open `hold()` scopes, any thread
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.lock_fd: int | None = None
+        self.wait_fd: int | None = None
+        self.ready = False
+        self.watcher: _Watcher | None = None
+
+
+class _Watcher(threading.Thread):
+    """While a `hold()` keeps the connection, hands the warehouse to a waiting process between
+    sessions too (a thread of the holder may wait for a stage lock, or on the network, for a
+    long time without a session)."""
+
+    #: How often it looks for a waiting process: a waiter waits at most this past a session.
+    INTERVAL_S = 0.1
+
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        super().__init__(name="lineflow-warehouse-watcher", daemon=True)
+        self.warehouse = warehouse
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.INTERVAL_S):  # flock has no notification: poll it
+            self.warehouse.let_go_if_asked()
+
+    def stop(self) -> None:
+        self.done.set()
+
+
+_LINKS: dict[Path, _Link] = {}
+_LINKS_LOCK = threading.Lock()
+
+
+def _link(path: Path) -> _Link:
+    key = path.resolve()
+    with _LINKS_LOCK:
+        return _LINKS.setdefault(key, _Link())
+
+
 class DuckDBWarehouse:
     """All tables of one lineflow home.
 
     DuckDB allows one writing process per file, so every access runs inside a `session()`:
-    an exclusive file lock (shared by every lineflow process on the machine) plus a connection,
-    both released at the end. Sessions nest; methods called outside one open their own. Runs
-    of different partitions therefore interleave their short writes instead of failing.
+    an exclusive file lock (shared by every lineflow process on the machine) plus a connection.
+    Sessions nest; methods called outside one open their own. At the end of a session the
+    connection closes (DuckDB checkpoints) and the lock is released, so runs of different
+    partitions interleave their short writes instead of failing. Within `hold()` (a run's local
+    stages, a backfill) the connection stays open between sessions, saving a connect and a
+    checkpoint per session, until another process asks for the warehouse: a waiting process
+    marks itself on `<path>.wait` and the holder lets go at the end of its current session.
     """
 
     def __init__(
@@ -258,44 +313,117 @@ class DuckDBWarehouse:
             "memory_limit": memory_limit,
             "threads": threads,
         }
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._depth = 0
-        self._lock_fd: int | None = None
-        self._ready = False
+        self._link = _link(path)
 
     @contextmanager
     def session(self) -> Iterator[DuckDBWarehouse]:
-        if self._depth == 0:
-            self._acquire()
-        self._depth += 1
+        """Exclusive use of the warehouse: no other thread or process uses it meanwhile."""
+        self.open()
         try:
             yield self
         finally:
-            self._depth -= 1
-            if self._depth == 0:
+            self.close()
+
+    @contextmanager
+    def hold(self) -> Iterator[DuckDBWarehouse]:
+        """Keep the connection open between the sessions of this block (one checkpoint at its
+        end, not one per session) unless another process waits for the warehouse."""
+        link = self._link
+        with link.mutex:
+            link.holds += 1
+            if link.holds == 1:
+                link.watcher = _Watcher(self)
+                link.watcher.start()
+        try:
+            yield self
+        finally:
+            with link.mutex:
+                link.holds -= 1
+                if link.holds == 0:
+                    if link.watcher is not None:
+                        link.watcher.stop()
+                        link.watcher = None
+                    if link.depth == 0:
+                        self._release()
+
+    def let_go_if_asked(self) -> None:
+        """Between sessions of a `hold()`: close the connection if another process waits."""
+        link = self._link
+        if not link.mutex.acquire(blocking=False):
+            return  # a session is on: it checks when it ends
+        try:
+            if link.depth == 0 and link.con is not None and self._others_wait():
                 self._release()
+        finally:
+            link.mutex.release()
+
+    def open(self) -> DuckDBWarehouse:
+        """Begin a session; `close()`, in the same thread, ends it (`session()` is the block)."""
+        link = self._link
+        link.mutex.acquire()
+        try:
+            if link.con is None:
+                self._acquire()
+        except BaseException:
+            link.mutex.release()
+            raise
+        link.depth += 1
+        return self
+
+    def close(self) -> None:
+        link = self._link
+        link.depth -= 1
+        try:
+            if link.depth == 0 and (link.holds == 0 or self._others_wait()):
+                self._release()
+        finally:
+            link.mutex.release()
+
+    def _others_wait(self) -> bool:
+        """Whether another process waits for the warehouse (it holds `<path>.wait` shared)."""
+        fd = self._link.wait_fd
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
     def _acquire(self) -> None:
+        link = self._link
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        wait_fd = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise WarehouseBusy(
-                        f"warehouse {self.path} stayed busy for {self.lock_timeout_s:.0f}s "
-                        "(another lineflow process is writing)"
-                    ) from None
-                time.sleep(delay)  # polling a file lock: no notification exists for flock
-                delay = min(delay * 2, 0.25)
-        self._lock_fd = fd
+        waiting = False
         try:
-            self._con = con = duckdb.connect(config=self.config)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:  # tell a holder to let go at the end of its session
+                        fcntl.flock(wait_fd, fcntl.LOCK_SH)
+                        waiting = True
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusy(
+                            f"warehouse {self.path} stayed busy for {self.lock_timeout_s:.0f}s "
+                            "(another lineflow process is writing)"
+                        ) from None
+                    time.sleep(delay)  # polling a file lock: no notification exists for flock
+                    delay = min(delay * 2, 0.25)
+        except BaseException:
+            os.close(fd)
+            os.close(wait_fd)
+            raise
+        if waiting:
+            fcntl.flock(wait_fd, fcntl.LOCK_UN)
+        link.lock_fd, link.wait_fd = fd, wait_fd
+        try:
+            link.con = con = duckdb.connect(config=self.config)
             path = str(self.path).replace("'", "''")
             # Row groups of 32k rows, not DuckDB's 122,880: a partition appends ~30k rows, and
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
@@ -307,34 +435,22 @@ class DuckDBWarehouse:
             # log): each checkpoint costs more as the warehouse grows, and the default 16MB
             # threshold added a second one to most sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            if not self._ready:
-                self._con.execute(DDL)
-                self._ready = True
+            if not link.ready:
+                con.execute(DDL)
+                link.ready = True
         except BaseException:
             self._release()
             raise
 
     def _release(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    # Kept for callers that want one session for a whole block: `with warehouse: ...`.
-    def open(self) -> DuckDBWarehouse:
-        if self._depth == 0:
-            self._acquire()
-        self._depth += 1
-        return self
-
-    def close(self) -> None:
-        if self._depth > 0:
-            self._depth -= 1
-            if self._depth == 0:
-                self._release()
+        link = self._link
+        if link.con is not None:
+            link.con.close()
+            link.con = None
+        for fd in (link.lock_fd, link.wait_fd):
+            if fd is not None:
+                os.close(fd)  # closing the descriptor releases its flock
+        link.lock_fd = link.wait_fd = None
 
     @classmethod
     def configured(cls, config: WarehouseConfig) -> DuckDBWarehouse:
@@ -349,9 +465,10 @@ class DuckDBWarehouse:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
+        con = self._link.con
+        if con is None or self._link.depth == 0:
             raise RuntimeError("warehouse used outside a session")
-        return self._con
+        return con
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -373,7 +490,12 @@ class DuckDBWarehouse:
         """Many manifest rows in one statement (one commit, not one per file)."""
         if not rows:
             return  # no session either
-        frame = pl.DataFrame([astuple(r) for r in rows], schema=_LANDED_SCHEMA, orient="row")
+        # Columns from the fields directly: dataclasses.astuple deep-copies every value, which
+        # cost as much as the insert (a season registers 40k files).
+        frame = pl.DataFrame(
+            {name: [getattr(r, name) for r in rows] for name in _LANDED_SCHEMA},
+            schema=_LANDED_SCHEMA,
+        )
         with self.session():
             self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
 

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -6,7 +9,8 @@ import pytest
 
 from lineflow.schema import conform
 from lineflow.warehouse import DuckDBWarehouse
-from lineflow.warehouse.duckdb import StagedFile
+from lineflow.warehouse.duckdb import LandedRow, StagedFile
+from tests.conftest import ROOT
 
 D = date(2026, 1, 23)
 T0 = datetime(2026, 1, 23, 14, 8, tzinfo=UTC)
@@ -87,3 +91,64 @@ def test_a_failed_stage_write_leaves_nothing_half_done(wh):
         stage(wh, "f1", bad)
     assert wh.query("SELECT count(*) AS n FROM processed_files")["n"][0] == 0
     assert wh.query("SELECT count(*) AS n FROM stg_prop_lines")["n"][0] == 0
+
+
+def landed(path: str) -> LandedRow:
+    return LandedRow(path, "f", "odds_api", "events", D, "p1", 1, None, None, T0, "r1")
+
+
+def landed_count(wh) -> int:
+    return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
+
+
+def test_threads_share_the_connection_one_session_at_a_time(tmp_path):
+    """A backfill's partitions run in threads: their sessions take turns on one connection."""
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+
+    def write(thread: int) -> None:
+        mine = DuckDBWarehouse(tmp_path / "lineflow.duckdb")  # as each run builds its own
+        for i in range(40):
+            with mine.session():
+                mine.record_landed_many([landed(f"t{thread}/{i}.json")])
+
+    with wh.hold(), ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))
+        assert landed_count(wh) == 80
+    assert not (tmp_path / "lineflow.duckdb.wal").exists(), "the hold ended with a checkpoint"
+
+
+WAITER = """
+import sys
+from pathlib import Path
+from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import LandedRow
+from datetime import UTC, date, datetime
+wh = DuckDBWarehouse(Path(sys.argv[1]), lock_timeout_s=60)
+with wh.session():
+    n = wh.query("SELECT count(*) AS n FROM landed_files").item()
+    wh.record_landed_many([LandedRow("other.json", "g", "odds_api", "events", date(2026, 1, 23),
+        "p1", 1, None, None, datetime(2026, 1, 23, tzinfo=UTC), "r2")])
+print(n)
+"""
+
+
+def test_a_hold_lets_another_process_in_between_sessions(tmp_path):
+    """A process keeping the connection (a backfill between partitions, a run parsing) hands
+    the warehouse to another process that asks, then takes it back for its next session."""
+    path = tmp_path / "lineflow.duckdb"
+    wh = DuckDBWarehouse(path)
+    with wh.hold():
+        with wh.session():
+            wh.record_landed_many([landed("mine.json")])
+        # The connection is still open (no session): the other process must still get in.
+        other = subprocess.run(
+            [sys.executable, "-c", WAITER, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.strip() == "1", "it saw the holder's committed row"
+        with wh.session():
+            assert landed_count(wh) == 2, "and the holder sees the other's row"
