@@ -358,7 +358,8 @@ def run_one(
         report = run_partition(partition_settings)
         outcome.requests += report.requests
         outcome.credits += report.credits
-        outcome.snapshot = snapshot
+        # A reprocessing backfill (no scrape stage) reads what landed: no snapshot is used.
+        outcome.snapshot = snapshot if "scrape" in settings.pipeline.stages else None
         rows = _rows(report)
         outcome.rows = rows
         if report.failed:

@@ -143,3 +143,36 @@ def test_minutes_before_tip_takes_each_slate_at_its_first_tip_off(tmp_path):
         "backfill", "start=2026-01-20", "end=2026-01-21", "minutes_before_tip=60", f"home={home}"
     )
     assert "0 partitions to run, 2 skipped" in again.stdout
+
+
+def test_a_backfill_without_scrape_reprocesses_the_landed_files_of_every_source(tmp_path):
+    """`pipeline.stages=[process,validate,consolidate]`: a season of landed files (BettingPros
+    has no historical endpoint, so only this can redo it) processed again, partition by
+    partition, with the backfill's manifest; the tables equal the daily runs'."""
+    days = ("2026-01-19", "2026-01-20")
+    daily, landed = tmp_path / "daily", tmp_path / "landed"
+    for day in days:
+        assert run_cli("run", f"date={day}", f"home={daily}").code == 0
+        scraped = run_cli("run", f"date={day}", f"home={landed}", "pipeline.stages=[scrape]")
+        assert scraped.code == 0, scraped.stderr
+    assert query(landed, "SELECT count(*) FROM prop_lines") == [(0,)]
+
+    local = "pipeline.stages=[process,validate,consolidate]"
+    refill = run_cli(
+        "backfill", f"start={days[0]}", f"end={days[1]}", f"home={landed}",
+        "sources=[odds_api,bettingpros]", local,
+    )  # fmt: skip
+    assert refill.code == 0, refill.stdout + refill.stderr
+    assert "2 partitions to run" in refill.stdout and "complete" in refill.stdout
+    assert "18:00Z" not in refill.stdout, "no snapshot was used: nothing was fetched"
+    processed = "SELECT source, count(*) FROM processed_files GROUP BY 1 ORDER BY 1"
+    assert [s for s, n in query(landed, processed) if n > 0] == ["bettingpros", "odds_api"]
+    assert query(landed, "SELECT count(*) > 1000 FROM prop_lines WHERE source = 'bettingpros'") == [
+        (True,)
+    ]
+    assert lines_without_run_ids(landed) == lines_without_run_ids(daily)
+
+    scraping = run_cli("backfill", f"start={days[0]}", f"end={days[1]}", f"home={landed}",
+                       "sources=[bettingpros]")  # fmt: skip
+    assert scraping.code == 2
+    assert f"(to reprocess its landed files only: {local})" in scraping.stderr

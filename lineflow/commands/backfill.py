@@ -16,7 +16,8 @@ manifest that `lineflow backfill resume ID` continues.
 
 keys:
   start=, end=             the range, inclusive (required)
-  sources=[odds_api]       sources to backfill (they need a historical endpoint)
+  sources=[odds_api]       sources to backfill (they need a historical endpoint, unless
+                           pipeline.stages has no scrape: then the landed files are reprocessed)
   reprocess=missing        missing: dates never done; failed: also dates that failed before;
                            all: every date again, re-fetching (no duplicate rows either way)
   snapshot=18:00Z          the snapshot time (UTC, on each date)
@@ -29,6 +30,8 @@ keys:
   any config override      e.g. home=/tmp/lf http.mode=live
 
 example: lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true
+         lineflow backfill start=2025-10-21 end=2026-03-29 sources=[odds_api,bettingpros] \
+             pipeline.stages=[process,validate,consolidate]   (a season of landed files)
 """
 
 
@@ -71,8 +74,12 @@ def _start(args: list[str]) -> int:
             raise ConfigError(
                 f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
             )
-        if not source_modules.load(settings.sources[name]).SUPPORTS_HISTORY:
-            raise ConfigError(f"sources: {name} has no historical endpoint to backfill from")
+        scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
+        if scrapes and not source_modules.load(settings.sources[name]).SUPPORTS_HISTORY:
+            raise ConfigError(
+                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
+                "its landed files only: pipeline.stages=[process,validate,consolidate])"
+            )
     settings.snapshot_at(request.start)  # a bad snapshot fails before anything is written
     console = Console(highlight=False)
     state = settings.home / "state.sqlite"
