@@ -98,7 +98,8 @@ def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "canonical_rows": rows,
         "staged_rows": lineflow.result["staged_rows"],
-        "lineflow": _tool(lineflow, rows) | {"stages": lineflow.result["stages"]},
+        "lineflow": _tool(lineflow, rows)
+        | {"stages": lineflow.result["stages"], "via": lineflow.result["via"]},
         "floor": _tool(floor, rows) | {"tables": floor.result["tables"]},
     }
     result["lineflow_over_floor"] = lineflow.result["seconds"] / floor.result["seconds"]
@@ -386,7 +387,12 @@ def rerun(out: Path, s: dict[str, Any], t: dict[str, Any], f: dict[str, Any]) ->
     season_first = t["lineflow"]["seconds"]
     again = run_job(
         "lineflow",
-        {"home": str(out / "homes" / "season"), "landing": s["landing"], "dates": s["dates"]},
+        {
+            "home": str(out / "homes" / "season"),
+            "landing": s["landing"],
+            "dates": s["dates"],
+            "via": "runner",
+        },
     )
     if again.result["rows"] != t["canonical_rows"]:
         raise RuntimeError(

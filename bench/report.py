@@ -226,7 +226,15 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         ]
         for name, label in (
             ("floor", "floor: DuckDB `read_json`, one table per endpoint, any order"),
-            ("lineflow", f"lineflow: {' + '.join(t['lineflow']['stages'])}, date by date"),
+            (
+                "lineflow",
+                f"lineflow: {' + '.join(t['lineflow']['stages'])}, "
+                + (
+                    "a reprocessing backfill"
+                    if t["lineflow"].get("via", "backfill") == "backfill"
+                    else "date by date"
+                ),
+            ),
             ("dlt", "dlt to DuckDB, default normalisation"),
         ):
             tool = t[name]

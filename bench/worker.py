@@ -28,9 +28,11 @@ def processing_stages() -> list[str]:
 
 
 def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
-    """lineflow's processing stages over each date, through the runner, as `lineflow run` does."""
+    """lineflow's processing stages over each date of the season, as a user reprocesses one:
+    `lineflow backfill start=... end=... sources=[odds_api,bettingpros]
+    pipeline.stages=[process,validate,consolidate]` (partitions `max_parallel` at a time, one
+    warehouse connection), or with `via: runner` through the runner date by date."""
     from lineflow.config import compose
-    from lineflow.runner import run_partition
 
     stages = processing_stages()
     settings = compose(
@@ -40,30 +42,17 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
             f"pipeline.stages=[{','.join(stages)}]",
         ]
     )
-    per_date = []
+    via = args.get("via", "backfill")
     started = time.perf_counter()
-    for text in args["dates"]:
-        t0 = time.perf_counter()
-        report = run_partition(settings.model_copy(update={"date": date.fromisoformat(text)}))
-        # Validation findings (a tiny season is short of players) are results, not failures.
-        bad = [
-            f"{r.processor}: {r.status} {r.error}" for r in report.results if r.status == "failed"
-        ]
-        if bad:
-            raise SystemExit(f"lineflow run of {text} did not succeed: {bad[0]}")
-        consolidated = [r for r in report.results if r.phase == "consolidate"]
-        per_date.append(
-            {
-                "date": text,
-                "seconds": time.perf_counter() - t0,
-                "files": sum(r.files for r in report.results if r.phase == "process"),
-                "staged_rows": sum(r.rows for r in report.results if r.phase == "process"),
-                "rows": sum(r.rows for r in consolidated),
-                "stages": {r.processor: round(r.seconds, 4) for r in report.results},
-            }
-        )
+    if via == "backfill":
+        _backfill(settings, args["dates"])
+    else:
+        _date_by_date(settings, args["dates"])
+    seconds = time.perf_counter() - started
+    per_date = _per_date(Path(args["home"]), args["dates"])
     return {
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
+        "via": via,
         "stages": stages,
         "dates": len(per_date),
         "files": sum(d["files"] for d in per_date),
@@ -71,6 +60,72 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
         "rows": sum(d["rows"] for d in per_date),
         "per_date": per_date,
     }
+
+
+def _backfill(settings: Any, dates: list[str]) -> None:
+    """The backfill command's own code path, without its terminal output."""
+    from lineflow.backfill import Manifest, execute, parse_request
+    from lineflow.state import StateStore
+
+    request, _ = parse_request(
+        [f"start={dates[0]}", f"end={dates[-1]}", "sources=[odds_api,bettingpros]"]
+    )
+    manifest = Manifest(StateStore(settings.home / "state.sqlite"))
+    backfill_id = manifest.create(request)
+    status = execute(settings, manifest, backfill_id, request, max_parallel=request.max_parallel)
+    failed = [p for p in manifest.partitions(backfill_id) if p["status"] != "complete"]
+    if status != "complete" or failed:
+        raise SystemExit(f"lineflow backfill {status}: {failed[:1]}")
+
+
+def _date_by_date(settings: Any, dates: list[str]) -> None:
+    from lineflow.runner import run_partition
+
+    for text in dates:
+        report = run_partition(settings.model_copy(update={"date": date.fromisoformat(text)}))
+        # Validation findings (a tiny season is short of players) are results, not failures.
+        bad = [
+            f"{r.processor}: {r.status} {r.error}" for r in report.results if r.status == "failed"
+        ]
+        if bad:
+            raise SystemExit(f"lineflow run of {text} did not succeed: {bad[0]}")
+
+
+def _per_date(home: Path, dates: list[str]) -> list[dict[str, Any]]:
+    """Each partition's last run, from run_history: time, files, staged and canonical rows."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "lineflow.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            SELECT slate_date::VARCHAR, processor, phase, files, rows,
+                   epoch(finished_at) - epoch(started_at), epoch(started_at), epoch(finished_at)
+            FROM run_history
+            QUALIFY run_id = last(run_id ORDER BY started_at) OVER (PARTITION BY slate_date)
+            ORDER BY slate_date, started_at
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    by_date: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_date.setdefault(row[0], []).append(row)
+    out = []
+    for text in dates:
+        runs = by_date.get(text, [])
+        out.append(
+            {
+                "date": text,
+                "seconds": max((r[7] for r in runs), default=0.0)
+                - min((r[6] for r in runs), default=0.0),
+                "files": sum(r[3] for r in runs if r[2] == "process"),
+                "staged_rows": sum(r[4] for r in runs if r[2] == "process"),
+                "rows": sum(r[4] for r in runs if r[2] == "consolidate"),
+                "stages": {r[1]: round(r[5], 4) for r in runs},
+            }
+        )
+    return out
 
 
 def floor_job(args: dict[str, Any]) -> dict[str, Any]:
