@@ -167,11 +167,13 @@ class ProxyConfig(Model):
 class WarehouseConfig(Model):
     kind: Literal["duckdb"] = "duckdb"
     path: Path
-    #: DuckDB's buffer pool and worker threads per session. A partition's warehouse work is
+    #: DuckDB's buffer pool and worker threads per connection. A partition's warehouse work is
     #: small (polars does the parsing); without a cap DuckDB's buffers, and the memory its
-    #: allocator keeps, grew with the warehouse (docs/benchmarks.md, memory). Raise both for
-    #: partitions of millions of rows; DuckDB spills to disk past the limit.
-    memory_limit: str = Field("128MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    #: allocator keeps, grew with the warehouse, and a connection held over a backfill keeps
+    #: its buffers up to the cap (128MB: peak memory 1.64x over a season, 64MB: 1.38x;
+    #: docs/benchmarks.md, memory). Raise both for partitions of millions of rows; DuckDB
+    #: spills to `<path>.tmp` past the limit.
+    memory_limit: str = Field("64MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
     threads: int = Field(1, ge=1, le=256)
 
 

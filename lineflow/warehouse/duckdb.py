@@ -239,20 +239,21 @@ class WarehouseBusy(LineflowError):
 class _Link:
     """This process's link to one warehouse file: the connection and the file lock it holds.
 
-    Every DuckDBWarehouse of the same file in the process shares it: one session at a time
-    across threads (`mutex`), so a partition parsing in one thread while another writes never
-    opens a second connection, which DuckDB would refuse.
+    Every DuckDBWarehouse of the same file in the process shares it. Each thread's session gets
+    its own cursor on the one connection (DuckDB allows one process per file, and runs
+    transactions of several cursors side by side), so two partitions of a backfill write at
+    the same time on both cores.
     """
 
     def __init__(self) -> None:
-        self.mutex = threading.RLock()
-        self.depth = 0  # nested sessions of the thread holding `mutex`
+        self.mutex = threading.Lock()  # guards the fields below
+        self.active = 0  # threads in a session
         self.holds = 0  # open `hold()` scopes, any thread
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
         self.wait_fd: int | None = None
-        self.ready = False
         self.watcher: _Watcher | None = None
+        self.local = threading.local()  # per thread: `depth` of nested sessions, `cursor`
 
 
 class _Watcher(threading.Thread):
@@ -304,7 +305,7 @@ class DuckDBWarehouse:
         path: Path,
         lock_timeout_s: float = 600.0,
         *,
-        memory_limit: str = "128MB",
+        memory_limit: str = "64MB",
         threads: int = 1,
     ) -> None:
         self.path = path
@@ -317,7 +318,8 @@ class DuckDBWarehouse:
 
     @contextmanager
     def session(self) -> Iterator[DuckDBWarehouse]:
-        """Exclusive use of the warehouse: no other thread or process uses it meanwhile."""
+        """Use of the warehouse: no other process uses it meanwhile; threads of this process
+        each work in their own transactions."""
         self.open()
         try:
             yield self
@@ -343,41 +345,54 @@ class DuckDBWarehouse:
                     if link.watcher is not None:
                         link.watcher.stop()
                         link.watcher = None
-                    if link.depth == 0:
+                    if link.active == 0:
                         self._release()
 
     def let_go_if_asked(self) -> None:
         """Between sessions of a `hold()`: close the connection if another process waits."""
         link = self._link
         if not link.mutex.acquire(blocking=False):
-            return  # a session is on: it checks when it ends
+            return  # a session is starting or ending: it checks then
         try:
-            if link.depth == 0 and link.con is not None and self._others_wait():
+            if link.active == 0 and link.con is not None and self._others_wait():
                 self._release()
         finally:
             link.mutex.release()
 
     def open(self) -> DuckDBWarehouse:
         """Begin a session; `close()`, in the same thread, ends it (`session()` is the block)."""
-        link = self._link
-        link.mutex.acquire()
-        try:
-            if link.con is None:
-                self._acquire()
-        except BaseException:
-            link.mutex.release()
-            raise
-        link.depth += 1
+        link, local = self._link, self._link.local
+        depth = getattr(local, "depth", 0)
+        if depth == 0:
+            with link.mutex:
+                if link.con is None:
+                    self._acquire()
+                assert link.con is not None
+                cursor = link.con.cursor()
+                link.active += 1
+            try:
+                cursor.execute("USE warehouse")
+                cursor.execute("SET TimeZone = 'UTC'")
+            except BaseException:
+                local.cursor = cursor
+                local.depth = 1
+                self.close()
+                raise
+            local.cursor = cursor
+        local.depth = depth + 1
         return self
 
     def close(self) -> None:
-        link = self._link
-        link.depth -= 1
-        try:
-            if link.depth == 0 and (link.holds == 0 or self._others_wait()):
+        link, local = self._link, self._link.local
+        local.depth -= 1
+        if local.depth > 0:
+            return
+        cursor, local.cursor = local.cursor, None
+        cursor.close()
+        with link.mutex:
+            link.active -= 1
+            if link.active == 0 and (link.holds == 0 or self._others_wait()):
                 self._release()
-        finally:
-            link.mutex.release()
 
     def _others_wait(self) -> bool:
         """Whether another process waits for the warehouse (it holds `<path>.wait` shared)."""
@@ -431,13 +446,13 @@ class DuckDBWarehouse:
             con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
+            # Past memory_limit, DuckDB spills next to the warehouse (not the working directory).
+            con.execute(f"SET temp_directory = '{path}.tmp'")
             # One checkpoint per session, at its end, for a partition's writes (~20 MB of
             # log): each checkpoint costs more as the warehouse grows, and the default 16MB
             # threshold added a second one to most sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            if not link.ready:
-                con.execute(DDL)
-                link.ready = True
+            con.execute(DDL)  # every connect (2 ms): the file may be new since the last one
         except BaseException:
             self._release()
             raise
@@ -465,10 +480,11 @@ class DuckDBWarehouse:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        con = self._link.con
-        if con is None or self._link.depth == 0:
+        """This thread's cursor (its own transactions) while it is in a session."""
+        cursor = getattr(self._link.local, "cursor", None)
+        if cursor is None:
             raise RuntimeError("warehouse used outside a session")
-        return con
+        return cursor  # type: ignore[no-any-return]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
