@@ -103,6 +103,17 @@ def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
         "floor": _tool(floor, rows) | {"tables": floor.result["tables"]},
     }
     result["lineflow_over_floor"] = lineflow.result["seconds"] / floor.result["seconds"]
+    # Informational: what DuckDB alone takes to store lineflow's rows the way lineflow does.
+    storage = run_job(
+        "storage",
+        {
+            "source_db": str(homes / "season" / "lineflow.duckdb"),
+            "db": str(_fresh(homes / "storage") / "storage.duckdb"),
+            "dates": s["dates"],
+        },
+    )
+    result["storage"] = _tool(storage, rows)
+    result["lineflow_over_storage"] = lineflow.result["seconds"] / storage.result["seconds"]
     if not with_dlt:
         result["dlt"] = {"skipped": "--no-dlt given"}
     elif importlib.util.find_spec("dlt") is None:
@@ -130,7 +141,9 @@ def _tool(measured: Measured, rows: int) -> dict[str, Any]:
 
 def say_throughput(t: dict[str, Any]) -> str:
     parts = [f"throughput over {t['canonical_rows']:,} canonical rows:"]
-    for name in ("floor", "lineflow", "dlt"):
+    for name in ("floor", "storage", "lineflow", "dlt"):
+        if name not in t:
+            continue
         tool = t[name]
         if "skipped" in tool:
             parts.append(f"{name} skipped ({tool['skipped']})")

@@ -236,7 +236,14 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
                 ),
             ),
             ("dlt", "dlt to DuckDB, default normalisation"),
+            (
+                "storage",
+                "(informational) DuckDB storing lineflow's rows: each date's canonical rows "
+                "into a staging and a canonical table, a transaction a date, lineflow's settings",
+            ),
         ):
+            if name not in t:
+                continue
             tool = t[name]
             if "skipped" in tool:
                 lines.append(f"| {label} | skipped: {tool['skipped']} | | |")

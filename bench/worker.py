@@ -45,7 +45,7 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     via = args.get("via", "backfill")
     started = time.perf_counter()
     if via == "backfill":
-        _backfill(settings, args["dates"])
+        _backfill(settings, args["dates"], args.get("max_parallel"))
     else:
         _date_by_date(settings, args["dates"])
     seconds = time.perf_counter() - started
@@ -62,14 +62,15 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _backfill(settings: Any, dates: list[str]) -> None:
+def _backfill(settings: Any, dates: list[str], max_parallel: int | None) -> None:
     """The backfill command's own code path, without its terminal output."""
     from lineflow.backfill import Manifest, execute, parse_request
     from lineflow.state import StateStore
 
-    request, _ = parse_request(
-        [f"start={dates[0]}", f"end={dates[-1]}", "sources=[odds_api,bettingpros]"]
-    )
+    keys = [f"start={dates[0]}", f"end={dates[-1]}", "sources=[odds_api,bettingpros]"]
+    if max_parallel is not None:  # else the command's default
+        keys.append(f"max_parallel={max_parallel}")
+    request, _ = parse_request(keys)
     manifest = Manifest(StateStore(settings.home / "state.sqlite"))
     backfill_id = manifest.create(request)
     status = execute(settings, manifest, backfill_id, request, max_parallel=request.max_parallel)
@@ -150,6 +151,49 @@ def floor_job(args: dict[str, Any]) -> dict[str, Any]:
         tables[name] = row[0] if row else 0
     con.close()
     return {"seconds": time.perf_counter() - started, "tables": tables}
+
+
+def storage_job(args: dict[str, Any]) -> dict[str, Any]:
+    """What writing lineflow's rows costs DuckDB alone: each date's canonical rows (read from
+    lineflow's warehouse, untimed) inserted into a staging and a canonical table, as lineflow
+    keeps both, one transaction per date, over one connection configured as lineflow's."""
+    import duckdb
+
+    from lineflow.config import compose
+    from lineflow.warehouse.duckdb import CHECKPOINT_THRESHOLD, ROW_GROUP_SIZE
+
+    warehouse = compose([f"home={Path(args['db']).parent}"]).warehouse  # lineflow's defaults
+    source = duckdb.connect(args["source_db"], read_only=True)
+    con = duckdb.connect(
+        config={"memory_limit": warehouse.memory_limit, "threads": warehouse.threads}
+    )
+    con.execute(f"ATTACH '{args['db']}' AS target (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+    con.execute("USE target")
+    con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    schema = "SELECT * FROM warehouse_prop_lines LIMIT 0"
+    timed = 0.0
+    rows = 0
+    for i, text in enumerate(args["dates"]):
+        frame = source.execute(
+            "SELECT * FROM prop_lines WHERE slate_date = ?", [date.fromisoformat(text)]
+        ).pl()
+        t0 = time.perf_counter()
+        con.register("warehouse_prop_lines", frame)
+        if i == 0:
+            for table in ("staged", "canonical"):
+                con.execute(f"CREATE TABLE {table} AS {schema}")
+        con.execute("BEGIN")
+        for table in ("staged", "canonical"):
+            con.execute(f"INSERT INTO {table} SELECT * FROM warehouse_prop_lines")
+        con.execute("COMMIT")
+        con.unregister("warehouse_prop_lines")
+        timed += time.perf_counter() - t0
+        rows += frame.height
+    t0 = time.perf_counter()
+    con.close()  # the last checkpoint
+    timed += time.perf_counter() - t0
+    source.close()
+    return {"seconds": timed, "rows": rows}
 
 
 def dlt_job(args: dict[str, Any]) -> dict[str, Any]:
@@ -286,6 +330,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "lineflow": lineflow_job,
     "floor": floor_job,
     "dlt": dlt_job,
+    "storage": storage_job,
     "pipeline": pipeline_job,
 }
 
