@@ -228,7 +228,7 @@ def _in_session(method: Callable[..., T]) -> Callable[..., T]:
 
 #: Rows per row group of the warehouse file, and the write-ahead log a session may build up
 #: before DuckDB checkpoints mid-session (see `_acquire`).
-ROW_GROUP_SIZE = 32_768
+ROW_GROUP_SIZE = 16_384
 CHECKPOINT_THRESHOLD = "64MB"
 
 
@@ -239,21 +239,19 @@ class WarehouseBusy(LineflowError):
 class _Link:
     """This process's link to one warehouse file: the connection and the file lock it holds.
 
-    Every DuckDBWarehouse of the same file in the process shares it. Each thread's session gets
-    its own cursor on the one connection (DuckDB allows one process per file, and runs
-    transactions of several cursors side by side), so two partitions of a backfill write at
-    the same time on both cores.
+    Every DuckDBWarehouse of the same file in the process shares it: one session at a time
+    across threads (`mutex`), so a partition parsing in one thread while another writes never
+    opens a second connection, which DuckDB would refuse.
     """
 
     def __init__(self) -> None:
-        self.mutex = threading.Lock()  # guards the fields below
-        self.active = 0  # threads in a session
+        self.mutex = threading.RLock()
+        self.depth = 0  # nested sessions of the thread holding `mutex`
         self.holds = 0  # open `hold()` scopes, any thread
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
         self.wait_fd: int | None = None
         self.watcher: _Watcher | None = None
-        self.local = threading.local()  # per thread: `depth` of nested sessions, `cursor`
 
 
 class _Watcher(threading.Thread):
@@ -318,8 +316,7 @@ class DuckDBWarehouse:
 
     @contextmanager
     def session(self) -> Iterator[DuckDBWarehouse]:
-        """Use of the warehouse: no other process uses it meanwhile; threads of this process
-        each work in their own transactions."""
+        """Exclusive use of the warehouse: no other thread or process uses it meanwhile."""
         self.open()
         try:
             yield self
@@ -345,54 +342,41 @@ class DuckDBWarehouse:
                     if link.watcher is not None:
                         link.watcher.stop()
                         link.watcher = None
-                    if link.active == 0:
+                    if link.depth == 0:
                         self._release()
 
     def let_go_if_asked(self) -> None:
         """Between sessions of a `hold()`: close the connection if another process waits."""
         link = self._link
         if not link.mutex.acquire(blocking=False):
-            return  # a session is starting or ending: it checks then
+            return  # a session is on: it checks when it ends
         try:
-            if link.active == 0 and link.con is not None and self._others_wait():
+            if link.depth == 0 and link.con is not None and self._others_wait():
                 self._release()
         finally:
             link.mutex.release()
 
     def open(self) -> DuckDBWarehouse:
         """Begin a session; `close()`, in the same thread, ends it (`session()` is the block)."""
-        link, local = self._link, self._link.local
-        depth = getattr(local, "depth", 0)
-        if depth == 0:
-            with link.mutex:
-                if link.con is None:
-                    self._acquire()
-                assert link.con is not None
-                cursor = link.con.cursor()
-                link.active += 1
-            try:
-                cursor.execute("USE warehouse")
-                cursor.execute("SET TimeZone = 'UTC'")
-            except BaseException:
-                local.cursor = cursor
-                local.depth = 1
-                self.close()
-                raise
-            local.cursor = cursor
-        local.depth = depth + 1
+        link = self._link
+        link.mutex.acquire()
+        try:
+            if link.con is None:
+                self._acquire()
+        except BaseException:
+            link.mutex.release()
+            raise
+        link.depth += 1
         return self
 
     def close(self) -> None:
-        link, local = self._link, self._link.local
-        local.depth -= 1
-        if local.depth > 0:
-            return
-        cursor, local.cursor = local.cursor, None
-        cursor.close()
-        with link.mutex:
-            link.active -= 1
-            if link.active == 0 and (link.holds == 0 or self._others_wait()):
+        link = self._link
+        link.depth -= 1
+        try:
+            if link.depth == 0 and (link.holds == 0 or self._others_wait()):
                 self._release()
+        finally:
+            link.mutex.release()
 
     def _others_wait(self) -> bool:
         """Whether another process waits for the warehouse (it holds `<path>.wait` shared)."""
@@ -440,17 +424,19 @@ class DuckDBWarehouse:
         try:
             link.con = con = duckdb.connect(config=self.config)
             path = str(self.path).replace("'", "''")
-            # Row groups of 32k rows, not DuckDB's 122,880: a partition appends ~30k rows, and
+            # Row groups of 16k rows, not DuckDB's 122,880: a partition appends ~30k rows, and
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
-            # cost more as the warehouse grew (docs/benchmarks.md).
+            # cost more as the warehouse grew; appends of a full row group are written
+            # straight to the file, not through the log (a season: 32k 122 s, 16k 108 s, 8k
+            # 99 s but more memory; docs/benchmarks.md).
             con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
             # Past memory_limit, DuckDB spills next to the warehouse (not the working directory).
             con.execute(f"SET temp_directory = '{path}.tmp'")
-            # One checkpoint per session, at its end, for a partition's writes (~20 MB of
-            # log): each checkpoint costs more as the warehouse grows, and the default 16MB
-            # threshold added a second one to most sessions mid-way (docs/benchmarks.md).
+            # One checkpoint per session (or per hold) at its end, or per 64MB of log: each
+            # checkpoint costs more as the warehouse grows, and the default 16MB threshold added
+            # a second one to most partitions' sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             con.execute(DDL)  # every connect (2 ms): the file may be new since the last one
         except BaseException:
@@ -480,11 +466,10 @@ class DuckDBWarehouse:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor (its own transactions) while it is in a session."""
-        cursor = getattr(self._link.local, "cursor", None)
-        if cursor is None:
+        con = self._link.con
+        if con is None or self._link.depth == 0:
             raise RuntimeError("warehouse used outside a session")
-        return cursor  # type: ignore[no-any-return]
+        return con
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
@@ -102,8 +101,8 @@ def landed_count(wh) -> int:
     return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
 
 
-def test_threads_share_the_connection(tmp_path):
-    """A backfill's partitions run in threads: their sessions share one held connection."""
+def test_threads_share_the_connection_one_session_at_a_time(tmp_path):
+    """A backfill's partitions run in threads: their sessions take turns on one connection."""
     wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
 
     def write(thread: int) -> None:
@@ -116,34 +115,6 @@ def test_threads_share_the_connection(tmp_path):
         list(pool.map(write, range(2)))
         assert landed_count(wh) == 80
     assert not (tmp_path / "lineflow.duckdb.wal").exists(), "the hold ended with a checkpoint"
-
-
-def test_sessions_of_two_threads_run_side_by_side_in_their_own_transactions(tmp_path):
-    """One thread's open transaction neither blocks another thread's session nor shows to it."""
-    path = tmp_path / "lineflow.duckdb"
-    began, other_done = threading.Event(), threading.Event()
-    seen: list[int] = []
-
-    def first() -> None:
-        wh = DuckDBWarehouse(path)
-        with wh.session(), wh.transaction():
-            wh.record_landed_many([landed("first.json")])
-            began.set()
-            assert other_done.wait(30), "the other thread's session waited for this one"
-
-    def second() -> None:
-        wh = DuckDBWarehouse(path)
-        assert began.wait(30)
-        with wh.session():
-            seen.append(landed_count(wh))  # the first thread has not committed
-            wh.record_landed_many([landed("second.json")])
-        other_done.set()
-
-    with DuckDBWarehouse(path).hold(), ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(first), pool.submit(second)]:
-            future.result(timeout=60)
-    assert seen == [0]
-    assert landed_count(DuckDBWarehouse(path)) == 2
 
 
 WAITER = """
