@@ -405,9 +405,10 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=90)
     left, right = axes
     if t:
-        names = [n for n in ("floor", "lineflow", "dlt") if "skipped" not in t[n]]
+        colors = {"floor": "#999999", "storage": "#c8c8c8", "lineflow": "#2a6fdb", "dlt": "#d9822b"}
+        names = [n for n in colors if n in t and "skipped" not in t[n]]
         values = [t[n]["rows_per_second"] for n in names]
-        bars = left.barh(names, values, color=["#999999", "#2a6fdb", "#d9822b"][: len(names)])
+        bars = left.barh(names, values, color=[colors[n] for n in names])
         left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
         left.set_xlim(0, max(values) * 1.25)  # room for the labels
         left.set_xlabel("canonical rows per second")
