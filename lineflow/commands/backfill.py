@@ -17,7 +17,8 @@ manifest that `lineflow backfill resume ID` continues.
 keys:
   start=, end=             the range, inclusive (required)
   sources=[odds_api]       sources to backfill (they need a historical endpoint, unless
-                           pipeline.stages has no scrape: then the landed files are reprocessed)
+                           pipeline.stages has no scrape: then what landed is processed,
+                           validated and consolidated, nothing is fetched)
   reprocess=missing        missing: dates never done; failed: also dates that failed before;
                            all: every date again, re-fetching (no duplicate rows either way)
   snapshot=18:00Z          the snapshot time (UTC, on each date)
