@@ -108,7 +108,7 @@ def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
         "storage",
         {
             "source_db": str(homes / "season" / "lineflow.duckdb"),
-            "db": str(_fresh(homes / "storage") / "storage.duckdb"),
+            "home": str(_fresh(homes / "storage")),
             "dates": s["dates"],
         },
     )

@@ -155,43 +155,33 @@ def floor_job(args: dict[str, Any]) -> dict[str, Any]:
 
 def storage_job(args: dict[str, Any]) -> dict[str, Any]:
     """What writing lineflow's rows costs DuckDB alone: each date's canonical rows (read from
-    lineflow's warehouse, untimed) inserted into a staging and a canonical table, as lineflow
-    keeps both, one transaction per date, over one connection configured as lineflow's."""
+    lineflow's warehouse, untimed) inserted into a fresh warehouse's `stg_prop_lines` and
+    `prop_lines`, as lineflow keeps both, one transaction per date, over lineflow's own held
+    warehouse connection (its settings, row groups and checkpoints)."""
     import duckdb
 
     from lineflow.config import compose
-    from lineflow.warehouse.duckdb import CHECKPOINT_THRESHOLD, ROW_GROUP_SIZE
+    from lineflow.warehouse import DuckDBWarehouse
 
-    warehouse = compose([f"home={Path(args['db']).parent}"]).warehouse  # lineflow's defaults
+    warehouse = DuckDBWarehouse.configured(compose([f"home={args['home']}"]).warehouse)
     source = duckdb.connect(args["source_db"], read_only=True)
-    con = duckdb.connect(
-        config={"memory_limit": warehouse.memory_limit, "threads": warehouse.threads}
-    )
-    con.execute(f"ATTACH '{args['db']}' AS target (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-    con.execute("USE target")
-    con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-    schema = "SELECT * FROM warehouse_prop_lines LIMIT 0"
     timed = 0.0
     rows = 0
-    for i, text in enumerate(args["dates"]):
-        frame = source.execute(
-            "SELECT * FROM prop_lines WHERE slate_date = ?", [date.fromisoformat(text)]
-        ).pl()
+    with warehouse.hold():
+        for text in args["dates"]:
+            frame = source.execute(
+                "SELECT * FROM prop_lines WHERE slate_date = ?", [date.fromisoformat(text)]
+            ).pl()
+            t0 = time.perf_counter()
+            with warehouse.session(), warehouse.transaction() as con:
+                con.register("_rows", frame)
+                for table in ("stg_prop_lines", "prop_lines"):
+                    con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+                con.unregister("_rows")
+            timed += time.perf_counter() - t0
+            rows += frame.height
         t0 = time.perf_counter()
-        con.register("warehouse_prop_lines", frame)
-        if i == 0:
-            for table in ("staged", "canonical"):
-                con.execute(f"CREATE TABLE {table} AS {schema}")
-        con.execute("BEGIN")
-        for table in ("staged", "canonical"):
-            con.execute(f"INSERT INTO {table} SELECT * FROM warehouse_prop_lines")
-        con.execute("COMMIT")
-        con.unregister("warehouse_prop_lines")
-        timed += time.perf_counter() - t0
-        rows += frame.height
-    t0 = time.perf_counter()
-    con.close()  # the last checkpoint
-    timed += time.perf_counter() - t0
+    timed += time.perf_counter() - t0  # the hold's end: the last checkpoint
     source.close()
     return {"seconds": timed, "rows": rows}
 

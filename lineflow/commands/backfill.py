@@ -70,12 +70,12 @@ def _start(args: list[str]) -> int:
 
     request, overrides = parse_request(args)
     settings = _settings(overrides)
+    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
     for name in request.sources:
         if name not in settings.sources:
             raise ConfigError(
                 f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
             )
-        scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
         if scrapes and not source_modules.load(settings.sources[name]).SUPPORTS_HISTORY:
             raise ConfigError(
                 f"sources: {name} has no historical endpoint to backfill from (to reprocess "
