@@ -239,7 +239,8 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             (
                 "storage",
                 "(informational) DuckDB storing lineflow's rows: each date's canonical rows "
-                "into a staging and a canonical table, a transaction a date, lineflow's settings",
+                "stored once in staging with the consolidation's file list (`prop_lines` is a "
+                "view), a transaction a date, lineflow's settings",
             ),
         ):
             if name not in t:

@@ -73,7 +73,14 @@ def _backfill(settings: Any, dates: list[str], max_parallel: int | None) -> None
     request, _ = parse_request(keys)
     manifest = Manifest(StateStore(settings.home / "state.sqlite"))
     backfill_id = manifest.create(request)
-    status = execute(settings, manifest, backfill_id, request, max_parallel=request.max_parallel)
+    status = execute(
+        settings,
+        manifest,
+        backfill_id,
+        request,
+        max_parallel=request.max_parallel,
+        parse_workers=request.workers,
+    )
     failed = [p for p in manifest.partitions(backfill_id) if p["status"] != "complete"]
     if status != "complete" or failed:
         raise SystemExit(f"lineflow backfill {status}: {failed[:1]}")
@@ -155,10 +162,12 @@ def floor_job(args: dict[str, Any]) -> dict[str, Any]:
 
 def storage_job(args: dict[str, Any]) -> dict[str, Any]:
     """What writing lineflow's rows costs DuckDB alone: each date's canonical rows (read from
-    lineflow's warehouse, untimed) inserted into a fresh warehouse's `stg_prop_lines` and
-    `prop_lines`, as lineflow keeps both, one transaction per date, over lineflow's own held
+    lineflow's warehouse, untimed) stored as lineflow stores them, into a fresh warehouse: once,
+    in `stg_prop_lines` (numbered per file), plus the consolidation's list of the files it took
+    (`prop_lines` is a view over them), one transaction per date, over lineflow's own held
     warehouse connection (its settings, row groups and checkpoints)."""
     import duckdb
+    import polars as pl
 
     from lineflow.config import compose
     from lineflow.warehouse import DuckDBWarehouse
@@ -172,11 +181,16 @@ def storage_job(args: dict[str, Any]) -> dict[str, Any]:
             frame = source.execute(
                 "SELECT * FROM prop_lines WHERE slate_date = ?", [date.fromisoformat(text)]
             ).pl()
+            frame = frame.with_columns(
+                row_no=pl.int_range(pl.len(), dtype=pl.Int32).over("file_id")
+            )
             t0 = time.perf_counter()
             with warehouse.session(), warehouse.transaction() as con:
                 con.register("_rows", frame)
-                for table in ("stg_prop_lines", "prop_lines"):
-                    con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+                con.execute("INSERT INTO stg_prop_lines SELECT * FROM _rows")
+                con.execute(
+                    "INSERT INTO consolidated_files SELECT DISTINCT slate_date, file_id FROM _rows"
+                )
                 con.unregister("_rows")
             timed += time.perf_counter() - t0
             rows += frame.height

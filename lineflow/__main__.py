@@ -2,4 +2,6 @@ import sys
 
 from lineflow.cli import main
 
-sys.exit(main())
+# Guarded: a backfill's parse workers are spawned processes, which import the main module.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,10 +8,20 @@ crash or Ctrl-C leaves a manifest that `lineflow backfill resume ID` continues.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -58,6 +68,9 @@ class BackfillRequest(BaseModel):
     #: historical events list at `snapshot`), e.g. closing lines with 5.
     minutes_before_tip: int | None = Field(None, ge=0, le=1440)
     max_parallel: int = Field(2, ge=1, le=32)
+    #: Processes parsing landed files for the partitions (None: max_parallel, at most one per
+    #: core; 0: each partition parses in its own thread).
+    parse_workers: int | None = Field(None, ge=0, le=32)
     dry_run: bool = False
     order: Literal["asc", "desc"] = "asc"
     games_per_day: int = Field(10, ge=1, le=30)  # for dry-run estimates only
@@ -78,6 +91,13 @@ class BackfillRequest(BaseModel):
         if (self.end - self.start).days > 3660:
             raise ValueError("a range of more than ten years")
         return self
+
+    @property
+    def workers(self) -> int:
+        """How many processes parse landed files (`parse_workers`, or its default)."""
+        if self.parse_workers is not None:
+            return self.parse_workers
+        return min(self.max_parallel, os.cpu_count() or 1)
 
     @property
     def manifest_snapshot(self) -> str:
@@ -337,7 +357,11 @@ def first_tip(settings: Settings, request: BackfillRequest, day: date) -> dateti
 
 
 def run_one(
-    settings: Settings, request: BackfillRequest, day: date, refresh: bool
+    settings: Settings,
+    request: BackfillRequest,
+    day: date,
+    refresh: bool,
+    parse_pool: Executor | None = None,
 ) -> PartitionOutcome:
     """Run one partition at the snapshot, falling back to later/earlier ones when empty."""
     outcome = PartitionOutcome(day, FAILED)
@@ -355,7 +379,7 @@ def run_one(
         partition_settings = settings.model_copy(
             update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
         )
-        report = run_partition(partition_settings)
+        report = run_partition(partition_settings, parse_pool=parse_pool)
         outcome.requests += report.requests
         outcome.credits += report.credits
         # A reprocessing backfill (no scrape stage) reads what landed: no snapshot is used.
@@ -366,6 +390,9 @@ def run_one(
             outcome.status = FAILED
             outcome.error = report.failed[0].error or report.failed[0].status
             return outcome
+        # Files that could not be loaded (dead-lettered, retried later) leave the partition
+        # complete but are named: a backfill's table is where its user looks.
+        outcome.notes += [f"{r.processor}: {r.error}" for r in report.results if r.error]
         if not _found_nothing(report):
             outcome.status = COMPLETE
             return outcome
@@ -393,10 +420,14 @@ def execute(
     request: BackfillRequest,
     *,
     max_parallel: int,
+    parse_workers: int = 0,
     on_done: Callable[[PartitionOutcome], None] = lambda _o: None,
     stop: threading.Event | None = None,
 ) -> str:
-    """Run the manifest's pending and failed partitions, `max_parallel` at a time."""
+    """Run the manifest's pending and failed partitions, `max_parallel` at a time, their
+    landed files parsed by `parse_workers` processes (0: in the partitions' threads). Worker
+    processes are spawned: the calling program's main module must be import-safe
+    (`if __name__ == "__main__":`), as the `lineflow` command's is."""
     stop = stop or threading.Event()
     todo = [
         date.fromisoformat(p["slate_date"])
@@ -412,11 +443,15 @@ def execute(
     # one per partition (another process asking for the warehouse still gets it).
     warehouse = DuckDBWarehouse.configured(settings.warehouse)
     try:
-        with warehouse.hold(), ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        with (
+            warehouse.hold(),
+            _parse_pool(settings, parse_workers) as parsers,
+            ThreadPoolExecutor(max_workers=max_parallel) as pool,
+        ):
             futures: dict[Future[PartitionOutcome], date] = {}
             for day in _take(queue, max_parallel):
                 manifest.start_attempt(backfill_id, day)
-                future = pool.submit(run_one, settings, request, day, refresh)
+                future = pool.submit(run_one, settings, request, day, refresh, parsers)
                 futures[future] = day
                 pending.add(future)
             while pending:
@@ -443,12 +478,28 @@ def execute(
                         continue
                     for next_day in _take(queue, 1):
                         manifest.start_attempt(backfill_id, next_day)
-                        nxt = pool.submit(run_one, settings, request, next_day, refresh)
+                        nxt = pool.submit(run_one, settings, request, next_day, refresh, parsers)
                         futures[nxt] = next_day
                         pending.add(nxt)
     finally:
         manifest.release_running(backfill_id)
     return manifest.finish(backfill_id)
+
+
+@contextmanager
+def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
+    """Worker processes for the partitions' parsing when the backfill processes files: the
+    partitions' threads then stage and validate while the workers parse (parsing holds the
+    GIL). Spawned, not forked: the parent holds a DuckDB connection and threads, and polars'
+    thread pool does not survive a fork."""
+    if workers < 1 or "process" not in settings.pipeline.stages:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _take(queue: Iterator[date], n: int) -> list[date]:

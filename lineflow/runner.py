@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -102,7 +103,10 @@ def run_partition(
     *,
     on_result: Callable[[StageResult], None] = lambda _r: None,
     sleep: Callable[[float], None] = time.sleep,
+    parse_pool: Executor | None = None,
 ) -> RunReport:
+    """Run the pipeline's stages on one partition. `parse_pool`: worker processes the process
+    stage parses landed files in (a backfill shares one across its partitions)."""
     if settings.date is None:
         raise ConfigError("date: required (pass date=YYYY-MM-DD)")
     unknown = [s for s in settings.pipeline.stages if s not in STAGES]
@@ -150,6 +154,7 @@ def run_partition(
         clock=clock,
         log=logger.info,
         work=WorkQueue(store, settings.work),
+        parse_pool=parse_pool,
     )
     with signals_raise():
         try:

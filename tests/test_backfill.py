@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -176,3 +177,34 @@ def test_a_backfill_without_scrape_reprocesses_the_landed_files_of_every_source(
                        "sources=[bettingpros]")  # fmt: skip
     assert scraping.code == 2
     assert f"(to reprocess its landed files only: {local})" in scraping.stderr
+
+
+def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_workers(tmp_path):
+    """Files restored by hand (a bucket synced into the landing zone, no manifest rows) are
+    registered, read and parsed by the backfill's parse workers: the same prop_lines as the
+    daily run, and a truncated file is reported by name with its parse error, not lost."""
+    day = "2026-01-20"
+    daily, restored = tmp_path / "daily", tmp_path / "restored"
+    assert run_cli("run", f"date={day}", f"home={daily}").code == 0
+    shutil.copytree(daily / "landing", restored / "landing")
+    some_pass = sorted((restored / "landing" / "odds_api" / "player_props" / day).iterdir())[0]
+    broken = some_pass / "zz-truncated.json"
+    broken.write_bytes(b'{"id": "e1", "bookmakers": [{"key": "fanduel", "mark')
+
+    refill = run_cli(
+        "backfill", f"start={day}", f"end={day}", f"home={restored}",
+        "sources=[odds_api,bettingpros]", "pipeline.stages=[process,validate,consolidate]",
+    )  # fmt: skip
+    assert lines_without_run_ids(restored) == lines_without_run_ids(daily)
+    landed = "SELECT count(*) FROM landed_files"
+    assert query(restored, landed) == [(query(daily, landed)[0][0] + 1,)]
+    failed = query(
+        restored,
+        "SELECT l.path, p.status, p.error FROM processed_files p "
+        "JOIN landed_files l USING (file_id, slate_date) WHERE p.status <> 'ok'",
+    )
+    assert len(failed) == 1
+    path, status, error = failed[0]
+    assert path.endswith("zz-truncated.json") and status == "failed"
+    assert "truncated" in error, error
+    assert "zz-truncated.json" in refill.stdout + refill.stderr

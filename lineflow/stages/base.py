@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +34,8 @@ class RunContext:
     #: What one stage worked out and a later one of the same run needs (e.g. a source's
     #: events), keyed by what it was worked out from.
     memo: dict[Any, Any] = field(default_factory=dict)
+    #: Worker processes the process stage parses landed files in (a backfill's; None: here).
+    parse_pool: Executor | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""consolidate: replace the partition in prop_lines with the deduplicated staging rows.
+"""consolidate: make the partition's deduplicated staging rows what prop_lines shows.
 
 One transaction: readers see the old partition or the new one, never a mix. Rows the validate
 stage quarantined stay out. When staging holds exactly the files of the last consolidation, the
@@ -32,8 +32,9 @@ def _consolidate(ctx: RunContext) -> StageResult:
         ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
         kill_point("after_consolidate")
     counts = ctx.warehouse.query(
-        "SELECT count(*) AS rows, count(DISTINCT file_id) AS files FROM prop_lines "
-        "WHERE slate_date = ?",
+        "SELECT coalesce(any_value(c.rows), 0) AS rows, "
+        "(SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files "
+        "FROM consolidations c WHERE slate_date = $1",
         [ctx.partition],
     ).row(0, named=True)
     result.rows, result.files = int(counts["rows"]), int(counts["files"])

@@ -7,7 +7,9 @@ its reason and the others go on.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -17,7 +19,7 @@ import polars as pl
 from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
-from lineflow.landing import file_id, pass_time
+from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
 from lineflow.schema import conform, empty_prop_lines
 from lineflow.sources.base import (
     EVENT_COLUMNS,
@@ -52,42 +54,65 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
-    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next.
-    The files are read outside any warehouse session."""
+    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next;
+    with a parse pool the files are read and hashed there, and no body comes back. The files
+    are read outside any warehouse session."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
-    found = []
-    bodies: dict[str, bytes] = {}
-    kept = 0
-    for where in ctx.landing.discover(source, ctx.partition):
-        if str(where) in known:
-            continue
-        body = ctx.landing.read(where)
-        if kept + len(body) <= BATCH_BYTES:
-            bodies[str(where)] = body
-            kept += len(body)
-        # A sidecar (landed by a run killed before its manifest row, or synced along with the
-        # file) says how it was fetched; without one the pass time stands in.
-        meta = ctx.landing.read_meta(where) or {}
-        fetched_at = meta.get("fetched_at")
-        found.append(
+    new = [where for where in ctx.landing.discover(source, ctx.partition)]
+    new = [where for where in new if str(where) not in known]
+    if not new:
+        return {}
+    pool = _pool(ctx)
+    if pool is None:
+        bodies: dict[str, bytes] = {}
+        described = _describe(ctx.landing, new, bodies)
+    else:
+        bodies = {}
+        parts = [new[i : i + BATCH_FILES] for i in range(0, len(new), BATCH_FILES)]
+        futures = [pool.submit(_describe, ctx.landing, part) for part in parts]
+        described = [row for future in futures for row in future.result()]
+    ctx.warehouse.record_landed_many(
+        [
             LandedRow(
-                path=str(where),
-                file_id=file_id(body),
+                path=path,
+                file_id=fid,
                 source=source,
-                endpoint=where.endpoint,
+                endpoint=endpoint,
                 slate_date=ctx.partition,
-                pass_id=where.pass_id,
-                bytes=len(body),
+                pass_id=pass_id,
+                bytes=size,
                 url=meta.get("url"),
                 http_status=meta.get("http_status"),
-                fetched_at=datetime.fromisoformat(fetched_at)
-                if fetched_at
-                else pass_time(where.pass_id),
+                fetched_at=datetime.fromisoformat(meta["fetched_at"])
+                if meta.get("fetched_at")
+                else pass_time(pass_id),
                 run_id=ctx.run_id,
             )
-        )
-    ctx.warehouse.record_landed_many(found)
+            for path, fid, endpoint, pass_id, size, meta in described
+        ]
+    )
     return bodies
+
+
+def _describe(
+    landing: Landing, found: list[LandingPath], bodies: dict[str, bytes] | None = None
+) -> list[tuple[str, str, str, str, int, dict[str, Any]]]:
+    """Per landed file: path, content id, endpoint, pass, size and its sidecar (how it was
+    fetched; a file without one is dated by its pass). Keeps up to BATCH_BYTES of the bodies
+    in `bodies` when given. Runs in a parse pool's worker too."""
+    out = []
+    kept = 0
+    for where in found:
+        path = str(where)
+        body = landing.read(where)
+        if bodies is not None and kept + len(body) <= BATCH_BYTES:
+            bodies[path] = body
+            kept += len(body)
+        # A sidecar (landed by a run killed before its manifest row, or synced along with the
+        # file) says how it was fetched.
+        meta = landing.read_meta(where) or {}
+        out.append((path, file_id(body), where.endpoint, where.pass_id, len(body), meta))
+    return out
 
 
 def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
@@ -143,9 +168,15 @@ def _process_source(
         markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
     )
     failures: list[str] = []
-    for chunk in _chunks(todo):
-        # Parsing needs no warehouse: another partition's thread may write meanwhile.
-        staged, rows = _parse_chunk(ctx, module, parse_ctx, chunk, bodies)
+    chunks = list(_chunks(todo))
+    for chunk, (outcomes, rows) in zip(
+        chunks, _parsed(ctx, module, parse_ctx, chunks, bodies), strict=True
+    ):
+        for _ in chunk:
+            kill_point("before_stage_file")
+        staged = [
+            (attempts, outcome) for (attempts, _), outcome in zip(chunk, outcomes, strict=True)
+        ]
         _flush(ctx, staged, rows, result, failures)
     if failures:
         result.status = "partial"
@@ -221,24 +252,74 @@ def _flush(
             result.notes.append(f"{staged.status}: {file['path']}: {staged.error}")
 
 
-def _parse_chunk(
+def _parsed(
     ctx: RunContext,
     module: ModuleType,
     parse_ctx: ParseContext,
-    chunk: list[tuple[int, dict[str, Any]]],
+    chunks: list[list[tuple[int, dict[str, Any]]]],
     bodies: dict[str, bytes],
-) -> tuple[list[tuple[int, StagedFile]], pl.DataFrame]:
+) -> Iterator[tuple[list[StagedFile], pl.DataFrame]]:
+    """Each chunk parsed, in order. Parsing needs no warehouse: another partition's thread may
+    write meanwhile. With a parse pool every chunk is sent to it at once and the worker
+    processes read and parse while this thread stages what came back: parsing is Python work
+    that holds the GIL, and a season's parse took as long as DuckDB storing its rows."""
+    pool = _pool(ctx)
+    if pool is None:
+        for chunk in chunks:
+            files = [file for _, file in chunk]
+            yield parse_files(module, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
+        return
+    futures = [
+        pool.submit(
+            _parse_in_worker,
+            module.__name__,
+            parse_ctx,
+            [file for _, file in chunk],
+            ctx.landing,
+            ctx.run_id,
+        )
+        for chunk in chunks
+    ]
+    for future in futures:
+        yield future.result()
+
+
+def _pool(ctx: RunContext) -> Executor | None:
+    """The run's parse pool when its workers can read the landing zone themselves."""
+    return ctx.parse_pool if isinstance(ctx.landing, LandingZone) else None
+
+
+def _parse_in_worker(
+    module_name: str,
+    parse_ctx: ParseContext,
+    files: list[dict[str, Any]],
+    landing: Landing,
+    run_id: str,
+) -> tuple[list[StagedFile], pl.DataFrame]:
+    """`parse_files` in a parse pool's worker process (the source module imported by name)."""
+    return parse_files(importlib.import_module(module_name), parse_ctx, files, landing, run_id, {})
+
+
+def parse_files(
+    module: ModuleType,
+    parse_ctx: ParseContext,
+    files: list[dict[str, Any]],
+    landing: Landing,
+    run_id: str,
+    bodies: dict[str, bytes],
+) -> tuple[list[StagedFile], pl.DataFrame]:
     """A batch of landed files parsed into what `stage_files` writes: per file its row count or
-    why it has none, and the rows of all of them (one polars pass per endpoint)."""
+    why it has none, and the rows of all of them (one polars pass per endpoint). Bodies
+    already read are taken from `bodies`, the others read from `landing`."""
     outcomes: dict[int, StagedFile] = {}
     props: dict[str, list[tuple[int, bytes]]] = {}
     parsers: dict[str, BatchParser | None] = {}
-    for i, (_, file) in enumerate(chunk):
+    for i, file in enumerate(files):
         endpoint = file["endpoint"]
         if endpoint not in parsers:
             parsers[endpoint] = _batch_parser(module, endpoint)
         try:
-            body = bodies.pop(file["path"], None) or ctx.landing.read(file["path"])
+            body = bodies.pop(file["path"], None) or landing.read(file["path"])
             if endpoint in module.EVENT_PARSERS:
                 module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
                 outcomes[i] = StagedFile(file, 0)
@@ -250,31 +331,28 @@ def _parse_chunk(
             outcomes[i] = _failed(file, exc)
     frames = [empty_prop_lines()]
     for endpoint, members in props.items():
-        files = [chunk[i][1] for i, _ in members]
-        items = [(body, _meta(file)) for file, (_, body) in zip(files, members, strict=True)]
+        group = [files[i] for i, _ in members]
+        items = [(body, _meta(file)) for file, (_, body) in zip(group, members, strict=True)]
         try:
             parsed = parsers[endpoint](items, parse_ctx)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - a bug in the parser: retried on a later run
             outcomes.update(
-                (i, _failed(file, exc)) for file, (i, _) in zip(files, members, strict=True)
+                (i, _failed(file, exc)) for file, (i, _) in zip(group, members, strict=True)
             )
             continue
         counts = dict(parsed.frame.group_by("file_idx").len().iter_rows())
-        for k, (file, (i, _)) in enumerate(zip(files, members, strict=True)):
+        for k, (file, (i, _)) in enumerate(zip(group, members, strict=True)):
             error = parsed.errors.get(k)
             outcomes[i] = _failed(file, error) if error else StagedFile(file, counts.get(k, 0))
-        file_ids = pl.Series([file["file_id"] for file in files], dtype=pl.String)
+        file_ids = pl.Series([file["file_id"] for file in group], dtype=pl.String)
         frames.append(
             conform(
                 parsed.frame.with_columns(
-                    file_id=file_ids.gather(parsed.frame["file_idx"]), run_id=pl.lit(ctx.run_id)
+                    file_id=file_ids.gather(parsed.frame["file_idx"]), run_id=pl.lit(run_id)
                 )
             )
         )
-    for _ in chunk:
-        kill_point("before_stage_file")
-    staged = [(attempts, outcomes[i]) for i, (attempts, _) in enumerate(chunk)]
-    return staged, pl.concat(frames, how="vertical")
+    return [outcomes[i] for i in range(len(files))], pl.concat(frames, how="vertical")
 
 
 def _batch_parser(module: ModuleType, endpoint: str) -> BatchParser | None:

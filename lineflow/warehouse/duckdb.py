@@ -100,8 +100,10 @@ CREATE TABLE IF NOT EXISTS processed_files (
     endpoint VARCHAR NOT NULL, status VARCHAR NOT NULL, rows BIGINT NOT NULL, error VARCHAR,
     processed_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL,
     PRIMARY KEY (file_id, slate_date));
-CREATE TABLE IF NOT EXISTS stg_prop_lines ({_columns_ddl(PROP_LINES)});
-CREATE TABLE IF NOT EXISTS prop_lines ({_columns_ddl(PROP_LINES)});
+CREATE TABLE IF NOT EXISTS stg_prop_lines ({_columns_ddl(PROP_LINES)}, row_no INTEGER);
+CREATE TABLE IF NOT EXISTS consolidated_files (slate_date DATE NOT NULL, file_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS consolidation_drops (
+    slate_date DATE NOT NULL, file_id VARCHAR NOT NULL, row_no INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS validations (
     slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, status VARCHAR NOT NULL,
     error VARCHAR, notes VARCHAR NOT NULL, rows BIGINT NOT NULL,
@@ -135,6 +137,76 @@ CREATE TABLE IF NOT EXISTS line_quality (
     run_id VARCHAR NOT NULL, evaluated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (slate_date, market, player_key));
 """
+
+#: `prop_lines` is staging seen through the last consolidation of each partition: the rows of
+#: the files it took, less the rows it left out (dedup losers, quarantined rows). Rows are
+#: stored once: a partition's consolidation writes a few hundred file ids and a handful of
+#: row numbers, not a second copy of its ~35k rows (that copy cost a quarter of processing
+#: a season; docs/benchmarks.md). Staging is append-only and a file is staged once per
+#: partition, so the rows behind the view never change under it.
+PROP_LINES_VIEW = f"""
+CREATE VIEW IF NOT EXISTS prop_lines AS
+SELECT {", ".join(f"s.{c}" for c in PROP_LINES)} FROM stg_prop_lines s
+WHERE EXISTS (SELECT 1 FROM consolidated_files f
+              WHERE f.slate_date = s.slate_date AND f.file_id = s.file_id)
+  AND NOT EXISTS (SELECT 1 FROM consolidation_drops d
+                  WHERE d.slate_date = s.slate_date AND d.file_id = s.file_id
+                    AND d.row_no = s.row_no)
+"""
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse written before `prop_lines` became a view over staging (PROP_LINES_VIEW)
+    is converted in one transaction: staged rows are numbered per file in the order they were
+    staged, the files and rows the old table held become the consolidations' file and drop
+    lists, and the table goes. The view then shows exactly the rows the table held."""
+    kind, numbered = con.execute(
+        "SELECT (SELECT any_value(table_type) FROM information_schema.tables "
+        "        WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "          AND table_name = 'prop_lines'), "
+        "       (SELECT count(*) FROM information_schema.columns "
+        "        WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "          AND table_name = 'stg_prop_lines' AND column_name = 'row_no')"
+    ).fetchone() or (None, 1)
+    if kind != "BASE TABLE" and numbered:
+        return
+    key = PROP_LINES_KEY
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if not numbered:
+            con.execute("ALTER TABLE stg_prop_lines ADD COLUMN row_no INTEGER")
+            con.execute(
+                "UPDATE stg_prop_lines SET row_no = n.row_no FROM (SELECT rowid AS r, "
+                "(row_number() OVER (PARTITION BY slate_date, file_id ORDER BY rowid) - 1)"
+                "::INTEGER AS row_no FROM stg_prop_lines) n WHERE stg_prop_lines.rowid = n.r"
+            )
+        if kind == "BASE TABLE":
+            con.execute(
+                "INSERT INTO consolidated_files SELECT DISTINCT slate_date, file_id FROM prop_lines"
+            )
+            same = " AND ".join(f"kept.{c} IS NOT DISTINCT FROM st.{c}" for c in key)
+            con.execute(
+                f"""
+                INSERT INTO consolidation_drops
+                WITH kept AS (
+                    SELECT file_id, {", ".join(key)}, count(*) AS n FROM prop_lines GROUP BY ALL),
+                staged AS (
+                    SELECT s.file_id, s.row_no, {", ".join(f"s.{c}" for c in key)},
+                           row_number() OVER (PARTITION BY s.file_id, {", ".join(key)}
+                                              ORDER BY s.row_no) AS k
+                    FROM stg_prop_lines s
+                    WHERE EXISTS (SELECT 1 FROM consolidated_files f
+                                  WHERE f.slate_date = s.slate_date AND f.file_id = s.file_id))
+                SELECT st.slate_date, st.file_id, st.row_no FROM staged st
+                LEFT JOIN kept ON kept.file_id = st.file_id AND {same}
+                WHERE st.k > coalesce(kept.n, 0)
+                """
+            )
+            con.execute("DROP TABLE prop_lines")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 @dataclass(frozen=True)
@@ -439,6 +511,8 @@ class DuckDBWarehouse:
             # a second one to most partitions' sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             con.execute(DDL)  # every connect (2 ms): the file may be new since the last one
+            _upgrade(con)
+            con.execute(PROP_LINES_VIEW)
         except BaseException:
             self._release()
             raise
@@ -572,14 +646,20 @@ class DuckDBWarehouse:
         )
         with self.transaction():
             if rows.height:
-                self._insert_frame("stg_prop_lines", rows)
+                # A file's rows come in one batch: numbered per file, they stay addressable
+                # (a consolidation's drop list names rows by file and number).
+                numbered = rows.with_columns(
+                    row_no=pl.int_range(pl.len(), dtype=pl.Int32).over("file_id")
+                )
+                self._insert_frame("stg_prop_lines", numbered)
             self._insert_frame("processed_files", ledger)
 
     @_in_session
     def staging(self, slate_date: date) -> pl.DataFrame:
         """The partition's staged prop lines, every file's rows."""
         return self.con.execute(
-            "SELECT * FROM stg_prop_lines WHERE slate_date = ?", [slate_date]
+            f"SELECT {', '.join(PROP_LINES)} FROM stg_prop_lines WHERE slate_date = ?",
+            [slate_date],
         ).pl()
 
     @_in_session
@@ -687,38 +767,61 @@ class DuckDBWarehouse:
 
     @_in_session
     def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
-        """Replace the partition in prop_lines with deduplicated staging rows, atomically.
+        """Make the partition's staged rows, deduplicated, what `prop_lines` shows, atomically.
 
-        Rows in quarantine (same file, same natural key) stay out.
+        The consolidation takes every file staged for the partition and leaves out rows in
+        quarantine (same file, same natural key) and, of rows with the same natural key, all
+        but the latest. Only those choices are written (PROP_LINES_VIEW), not the rows.
         """
         key = ", ".join(PROP_LINES_KEY)
-        columns = ", ".join(PROP_LINES)
-        held = " AND ".join(
-            f"q.{c} IS NOT DISTINCT FROM s.{c}" for c in ("file_id", *PROP_LINES_KEY)
-        )
         with self.transaction() as con:
-            con.execute("DELETE FROM prop_lines WHERE slate_date = ?", [slate_date])
+            con.execute("DELETE FROM consolidated_files WHERE slate_date = ?", [slate_date])
+            con.execute("DELETE FROM consolidation_drops WHERE slate_date = ?", [slate_date])
             kill_point("mid_consolidate")
             con.execute(
-                f"""
-                INSERT INTO prop_lines ({columns})
-                SELECT {columns} FROM stg_prop_lines s
-                WHERE s.slate_date = ?
-                  AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE {held})
-                QUALIFY row_number() OVER (
-                    PARTITION BY {key} ORDER BY last_update DESC NULLS LAST, file_id) = 1
-                """,
+                "INSERT INTO consolidated_files "
+                "SELECT DISTINCT slate_date, file_id FROM stg_prop_lines WHERE slate_date = ?",
                 [slate_date],
             )
-            row = con.execute(
-                "SELECT count(*) FROM prop_lines WHERE slate_date = ?", [slate_date]
-            ).fetchone()
-            rows = row[0] if row else 0
+            rows, twice, held = con.execute(
+                f"""
+                SELECT count(*),
+                       count(*) - (SELECT count(*) FROM (SELECT DISTINCT {key} FROM stg_prop_lines
+                                                         WHERE slate_date = $1)),
+                       (SELECT count(*) FROM quarantine WHERE slate_date = $1)
+                FROM stg_prop_lines WHERE slate_date = $1
+                """,
+                [slate_date],
+            ).fetchone() or (0, 0, 0)
+            if twice or held:  # else (most partitions) every staged row is kept
+                rows -= self._drop_rows(slate_date)
             con.execute(
                 "INSERT OR REPLACE INTO consolidations VALUES (?, ?, ?, ?, ?)",
                 [slate_date, fingerprint, rows, now, run_id],
             )
-        return rows
+        return int(rows)
+
+    def _drop_rows(self, slate_date: date) -> int:
+        """Write which of the partition's staged rows its consolidation leaves out: rows in
+        quarantine, and of rows with the same natural key all but the latest (ties: by file,
+        then first in the file). Returns how many."""
+        key = ", ".join(PROP_LINES_KEY)
+        held = " AND ".join(
+            f"q.{c} IS NOT DISTINCT FROM s.{c}" for c in ("file_id", *PROP_LINES_KEY)
+        )
+        row = self.con.execute(
+            f"""
+            INSERT INTO consolidation_drops
+            SELECT slate_date, file_id, row_no FROM (
+                SELECT *, EXISTS (SELECT 1 FROM quarantine q WHERE {held}) AS held
+                FROM stg_prop_lines s WHERE s.slate_date = ?)
+            QUALIFY held OR row_number() OVER (
+                PARTITION BY held, {key}
+                ORDER BY last_update DESC NULLS LAST, file_id, row_no) > 1
+            """,
+            [slate_date],
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     # -- blocked resources ---------------------------------------------------------------------
     @_in_session

@@ -85,6 +85,83 @@ def test_consolidate_twice_gives_the_same_table(wh):
     assert wh.consolidated_fingerprint(D) == fingerprint
 
 
+def consolidate(wh) -> int:
+    fingerprint, _ = wh.staging_fingerprint(D)
+    return wh.consolidate(D, fingerprint, "r1", T0)
+
+
+def prop_lines(wh) -> pl.DataFrame:
+    return wh.query("SELECT * FROM prop_lines ORDER BY file_id, player_key, line")
+
+
+def test_rows_are_stored_once_and_prop_lines_shows_the_consolidation(wh):
+    stage(wh, "f1", lines("f1", n=3))
+    assert consolidate(wh) == 3
+    # A file landing after the consolidation (the 1-of-16 incident's late files) is staged
+    # but not shown until the next consolidation takes it: readers see one consolidation.
+    stage(wh, "f2", lines("f2", n=2, line=21.5))
+    assert prop_lines(wh)["file_id"].to_list() == ["f1"] * 3
+    assert consolidate(wh) == 5
+    assert prop_lines(wh)["file_id"].to_list() == ["f1"] * 3 + ["f2"] * 2
+    kinds = dict(
+        wh.query(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_name IN ('prop_lines', 'stg_prop_lines')"
+        ).iter_rows()
+    )
+    assert kinds == {"prop_lines": "VIEW", "stg_prop_lines": "BASE TABLE"}
+
+
+def test_the_same_line_twice_in_one_file_is_kept_once(wh):
+    twice = pl.concat([lines("f1", n=2), lines("f1", n=1)])  # p_0's line appears twice
+    stage(wh, "f1", twice)
+    assert consolidate(wh) == 2
+    assert prop_lines(wh)["player_key"].to_list() == ["p_0", "p_1"]
+    assert wh.query("SELECT row_no FROM consolidation_drops")["row_no"].to_list() == [2]
+
+
+def test_quarantined_rows_stay_out_until_released(wh):
+    stage(wh, "f1", lines("f1", n=3))
+    held = lines("f1", n=3).filter(pl.col("player_key") == "p_1")
+    with wh.session():
+        wh.con.register("_held", held)
+        wh.con.execute(
+            "INSERT INTO quarantine SELECT 'r', 'v', TIMESTAMPTZ '2026-01-23', * FROM _held"
+        )
+    assert consolidate(wh) == 2
+    assert prop_lines(wh)["player_key"].to_list() == ["p_0", "p_2"]
+    wh.query("DELETE FROM quarantine")
+    assert consolidate(wh) == 3
+
+
+def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path):
+    """Warehouses written before prop_lines became a view: the same rows after the upgrade,
+    late files still waiting for their consolidation, and consolidations go on."""
+    path = tmp_path / "lineflow.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", pl.concat([lines("f1", n=2), lines("f1", n=1)]))
+        newer = datetime(2026, 1, 23, 14, 30, tzinfo=UTC)
+        stage(wh, "f2", lines("f2", n=1, line=22.5, last_update=newer))
+        consolidate(wh)
+        stage(wh, "f3", lines("f3", n=1, line=30.5))  # landed after the consolidation
+        before = prop_lines(wh)
+    con = duckdb.connect(str(path))  # the layout before: a table, staging without row numbers
+    con.execute("CREATE TABLE old_lines AS SELECT * FROM prop_lines")
+    con.execute("DROP VIEW prop_lines")
+    con.execute("ALTER TABLE old_lines RENAME TO prop_lines")
+    con.execute("ALTER TABLE stg_prop_lines DROP COLUMN row_no")
+    con.execute("DROP TABLE consolidated_files")
+    con.execute("DROP TABLE consolidation_drops")
+    con.close()
+    with DuckDBWarehouse(path) as wh:
+        assert prop_lines(wh).equals(before)
+        assert before.height == 3 and "f3" not in before["file_id"].to_list()
+        numbers = wh.query("SELECT file_id, row_no FROM stg_prop_lines ORDER BY file_id, row_no")
+        assert numbers.rows() == [("f1", 0), ("f1", 1), ("f1", 2), ("f2", 0), ("f3", 0)]
+        assert consolidate(wh) == 4
+        assert "f3" in prop_lines(wh)["file_id"].to_list()
+
+
 def test_a_failed_stage_write_leaves_nothing_half_done(wh):
     bad = lines("f1").with_columns(pl.lit("x").alias("line"))  # wrong type: insert fails
     with pytest.raises(duckdb.Error):
