@@ -1,4 +1,4 @@
-"""Run measured jobs in child processes: wall time, peak RSS, and the job's own JSON report."""
+"""Run measured jobs in child processes: wall time, peak memory, and the job's own JSON report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import selectors
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ class Measured:
 
 
 def run_job(job: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Measured:
-    """`python -m bench.worker JOB ARGS` in a child; its peak RSS comes from `os.wait4`."""
+    """`python -m bench.worker JOB ARGS` in a child; its peak memory is its process tree's."""
     run = _spawn([sys.executable, "-m", "bench.worker", job, json.dumps(args)], env or {})
     if run.code != 0:
         tail = run.stderr.decode("utf-8", "replace").strip().splitlines()[-15:]
@@ -52,10 +53,58 @@ class _Run:
     peak_rss_bytes: int
 
 
+class _TreeMemory(threading.Thread):
+    """Samples the memory of a process and all its descendants (a backfill's parse workers)
+    every 20 ms: the sum of their proportional set sizes (PSS: shared pages split between
+    the processes sharing them, so a library mapped by three processes counts once). The
+    child's own `ru_maxrss` is the largest single process only."""
+
+    INTERVAL_S = 0.02
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="bench-tree-memory", daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.INTERVAL_S):
+            self.peak = max(self.peak, sum(_pss(pid) for pid in _tree(self.pid)))
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc (parent pids)."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # exited meanwhile
+    return 0
+
+
 def _spawn(command: Sequence[str], env: dict[str, str], marker: str | None = None) -> _Run:
     """Run `command`, reading both pipes to EOF without reaping it, then `os.wait4` for its own
     rusage (getrusage(RUSAGE_CHILDREN) would be the max so far); optionally timestamp the
-    first stdout line that starts with `marker`."""
+    first stdout line that starts with `marker`. Peak memory: the larger of the sampled
+    process tree's (`_TreeMemory`) and the largest single process's (`ru_maxrss`)."""
     started = time.perf_counter()
     child = subprocess.Popen(
         list(command),
@@ -65,6 +114,8 @@ def _spawn(command: Sequence[str], env: dict[str, str], marker: str | None = Non
         stderr=subprocess.PIPE,
     )
     assert child.stdout is not None and child.stderr is not None
+    memory = _TreeMemory(child.pid)
+    memory.start()
     out_fd, err_fd = child.stdout.fileno(), child.stderr.fileno()
     out, err = bytearray(), bytearray()
     marker_at: float | None = None
@@ -89,11 +140,15 @@ def _spawn(command: Sequence[str], env: dict[str, str], marker: str | None = Non
                         marker_at = time.perf_counter() - started
     child.stdout.close()
     child.stderr.close()
+    memory.done.set()  # the pipes closed: the job and its workers have finished
+    memory.join()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
-    # Linux reports ru_maxrss in KiB.
     code = os.waitstatus_to_exitcode(status)
-    return _Run(code, bytes(out), bytes(err), wall, marker_at, usage.ru_maxrss * 1024)
+    # Linux reports ru_maxrss in KiB.
+    return _Run(
+        code, bytes(out), bytes(err), wall, marker_at, max(memory.peak, usage.ru_maxrss * 1024)
+    )
 
 
 def lineflow_command() -> list[str]:

@@ -130,7 +130,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if m:
         x = m["growth"]
         first, last = m["points"][0]["dates"], m["points"][-1]["dates"]
-        add(f"memory {first} -> {last} dates", "peak RSS growth <= 1.5x", x, f"{x:.2f}x", x <= 1.5)
+        add(
+            f"memory {first} -> {last} dates",
+            "peak memory growth <= 1.5x",
+            x,
+            f"{x:.2f}x",
+            x <= 1.5,
+        )
     s = r.get("startup")
     if s:
         for v in s.values():
@@ -221,7 +227,7 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             f"**1. Processing** ({t['canonical_rows']:,} canonical rows in `prop_lines`, "
             f"{t['staged_rows']:,} staged; lineflow stages: {', '.join(t['lineflow']['stages'])})",
             "",
-            "| tool | seconds | canonical rows/s | peak RSS |",
+            "| tool | seconds | canonical rows/s | peak memory |",
             "|---|---:|---:|---:|",
         ]
         for name, label in (
@@ -298,9 +304,10 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
     if mm:
         lines += [
             "",
-            "**4. Memory** (peak RSS of the processing stages, one process each)",
+            "**4. Memory** (peak memory of the processing stages: the job's process and its "
+            "parse worker, each size in its own job)",
             "",
-            "| dates | peak RSS | seconds |",
+            "| dates | peak memory | seconds |",
             "|---:|---:|---:|",
         ]
         lines += [
@@ -392,7 +399,7 @@ def _load(values: list[float]) -> str:
 
 
 def render_chart(r: dict[str, Any], path: Path) -> bool:
-    """Rows/s of the three tools and peak RSS by dates in one small PNG (False: no matplotlib)."""
+    """Rows/s of the tools and peak memory by dates in one small PNG (False: no matplotlib)."""
     t, m = r.get("throughput"), r.get("memory")
     if not t and not m:
         return False
@@ -424,7 +431,7 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
         )
         right.set_ylim(0, max(max(ys), ys[0] * 1.5) * 1.15)
         right.set_xlabel("dates processed")
-        right.set_ylabel("peak RSS (MB)")
+        right.set_ylabel("peak memory (MB)")
         right.set_title("lineflow memory", fontsize=10)
         right.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

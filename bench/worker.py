@@ -40,12 +40,13 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
             f"home={args['home']}",
             f"landing.root={args['landing']}",
             f"pipeline.stages=[{','.join(stages)}]",
+            *args.get("overrides", []),  # config overrides, e.g. warehouse.memory_limit=32MB
         ]
     )
     via = args.get("via", "backfill")
     started = time.perf_counter()
     if via == "backfill":
-        _backfill(settings, args["dates"], args.get("max_parallel"))
+        _backfill(settings, args["dates"], args.get("max_parallel"), args.get("parse_workers"))
     else:
         _date_by_date(settings, args["dates"])
     seconds = time.perf_counter() - started
@@ -62,7 +63,9 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _backfill(settings: Any, dates: list[str], max_parallel: int | None) -> None:
+def _backfill(
+    settings: Any, dates: list[str], max_parallel: int | None, parse_workers: int | None = None
+) -> None:
     """The backfill command's own code path, without its terminal output."""
     from lineflow.backfill import Manifest, execute, parse_request
     from lineflow.state import StateStore
@@ -70,6 +73,8 @@ def _backfill(settings: Any, dates: list[str], max_parallel: int | None) -> None
     keys = [f"start={dates[0]}", f"end={dates[-1]}", "sources=[odds_api,bettingpros]"]
     if max_parallel is not None:  # else the command's default
         keys.append(f"max_parallel={max_parallel}")
+    if parse_workers is not None:  # else the command's default
+        keys.append(f"parse_workers={parse_workers}")
     request, _ = parse_request(keys)
     manifest = Manifest(StateStore(settings.home / "state.sqlite"))
     backfill_id = manifest.create(request)
@@ -79,7 +84,7 @@ def _backfill(settings: Any, dates: list[str], max_parallel: int | None) -> None
         backfill_id,
         request,
         max_parallel=request.max_parallel,
-        parse_workers=request.workers,
+        parse_workers=request.parse_workers,
     )
     failed = [p for p in manifest.partitions(backfill_id) if p["status"] != "complete"]
     if status != "complete" or failed:

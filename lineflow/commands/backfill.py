@@ -26,8 +26,8 @@ keys:
   minutes_before_tip=N     instead: N minutes before each slate's first tip-off (the tip-off is
                            read from the historical events list at `snapshot`)
   max_parallel=2           partitions at a time
-  parse_workers=N          processes parsing the landed files (default: max_parallel, at
-                           most one per core; 0: each partition parses in its thread)
+  parse_workers=1          processes parsing the landed files (0: each partition parses in
+                           its own thread)
   dry_run=true             print the requests and Odds API credits it would spend, then stop
   order=asc|desc           oldest or newest first
   any config override      e.g. home=/tmp/lf http.mode=live
@@ -173,7 +173,7 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
                 backfill_id,
                 request,
                 max_parallel=request.max_parallel,
-                parse_workers=request.workers,
+                parse_workers=request.parse_workers,
                 on_done=on_done,
                 stop=stop,
             )
