@@ -78,14 +78,7 @@ def _backfill(
     request, _ = parse_request(keys)
     manifest = Manifest(StateStore(settings.home / "state.sqlite"))
     backfill_id = manifest.create(request)
-    status = execute(
-        settings,
-        manifest,
-        backfill_id,
-        request,
-        max_parallel=request.max_parallel,
-        parse_workers=request.parse_workers,
-    )
+    status = execute(settings, manifest, backfill_id, request)
     failed = [p for p in manifest.partitions(backfill_id) if p["status"] != "complete"]
     if status != "complete" or failed:
         raise SystemExit(f"lineflow backfill {status}: {failed[:1]}")

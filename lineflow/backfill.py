@@ -412,15 +412,13 @@ def execute(
     backfill_id: str,
     request: BackfillRequest,
     *,
-    max_parallel: int,
-    parse_workers: int = 0,
     on_done: Callable[[PartitionOutcome], None] = lambda _o: None,
     stop: threading.Event | None = None,
 ) -> str:
-    """Run the manifest's pending and failed partitions, `max_parallel` at a time, their
-    landed files parsed by `parse_workers` processes (0: in the partitions' threads). Worker
-    processes are spawned: the calling program's main module must be import-safe
-    (`if __name__ == "__main__":`), as the `lineflow` command's is."""
+    """Run the manifest's pending and failed partitions, the request's `max_parallel` at a
+    time, their landed files parsed by its `parse_workers` processes (0: in the partitions'
+    threads). Worker processes are spawned: the calling program's main module must be
+    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
     stop = stop or threading.Event()
     todo = [
         date.fromisoformat(p["slate_date"])
@@ -438,11 +436,11 @@ def execute(
     try:
         with (
             warehouse.hold(),
-            _parse_pool(settings, parse_workers) as parsers,
-            ThreadPoolExecutor(max_workers=max_parallel) as pool,
+            _parse_pool(settings, request.parse_workers) as parsers,
+            ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
         ):
             futures: dict[Future[PartitionOutcome], date] = {}
-            for day in _take(queue, max_parallel):
+            for day in _take(queue, request.max_parallel):
                 manifest.start_attempt(backfill_id, day)
                 future = pool.submit(run_one, settings, request, day, refresh, parsers)
                 futures[future] = day

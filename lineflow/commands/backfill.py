@@ -172,8 +172,6 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
                 manifest,
                 backfill_id,
                 request,
-                max_parallel=request.max_parallel,
-                parse_workers=request.parse_workers,
                 on_done=on_done,
                 stop=stop,
             )

@@ -58,16 +58,16 @@ def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     with a parse pool the files are read and hashed there, and no body comes back. The files
     are read outside any warehouse session."""
     known = ctx.warehouse.landed_paths(source, ctx.partition)
-    new = [where for where in ctx.landing.discover(source, ctx.partition)]
-    new = [where for where in new if str(where) not in known]
+    new = [
+        where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
+    ]
     if not new:
         return {}
+    bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
-        bodies: dict[str, bytes] = {}
         described = _describe(ctx.landing, new, bodies)
     else:
-        bodies = {}
         parts = [new[i : i + BATCH_FILES] for i in range(0, len(new), BATCH_FILES)]
         futures = [pool.submit(_describe, ctx.landing, part) for part in parts]
         described = [row for future in futures for row in future.result()]
