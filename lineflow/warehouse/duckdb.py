@@ -302,6 +302,11 @@ def _in_session(method: Callable[..., T]) -> Callable[..., T]:
 #: before DuckDB checkpoints mid-session (see `_acquire`).
 ROW_GROUP_SIZE = 16_384
 CHECKPOINT_THRESHOLD = "64MB"
+#: Compression DuckDB need not try when it writes a column: FSST never won on lineflow's
+#: strings (few distinct teams, markets, players and books: dictionary compression wins), yet
+#: analysing every string segment for it was a quarter of storing staged rows
+#: (docs/benchmarks.md).
+DISABLED_COMPRESSION = "fsst"
 
 
 class WarehouseBusy(LineflowError):
@@ -510,6 +515,7 @@ class DuckDBWarehouse:
             # checkpoint costs more as the warehouse grows, and the default 16MB threshold added
             # a second one to most partitions' sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            con.execute(f"SET disabled_compression_methods = '{DISABLED_COMPRESSION}'")
             con.execute(DDL)  # every connect (2 ms): the file may be new since the last one
             _upgrade(con)
             con.execute(PROP_LINES_VIEW)
