@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lineflow.allocator import keep_footprint_flat
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.runner import RunReport, run_partition
@@ -418,7 +419,9 @@ def execute(
     """Run the manifest's pending and failed partitions, the request's `max_parallel` at a
     time, their landed files parsed by its `parse_workers` processes (0: in the partitions'
     threads). Worker processes are spawned: the calling program's main module must be
-    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
+    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is. Sets the C
+    allocator up for a long job (`lineflow.allocator`)."""
+    keep_footprint_flat()
     stop = stop or threading.Event()
     todo = [
         date.fromisoformat(p["slate_date"])
@@ -486,7 +489,11 @@ def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
     if workers < 1 or "process" not in settings.pipeline.stages:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=keep_footprint_flat,
+    )
     try:
         yield pool
     finally:

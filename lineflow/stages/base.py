@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+import polars as pl
 
 from lineflow.config import Settings
 from lineflow.http import HttpLayer
@@ -36,6 +39,29 @@ class RunContext:
     memo: dict[Any, Any] = field(default_factory=dict)
     #: Worker processes the process stage parses landed files in (a backfill's; None: here).
     parse_pool: Executor | None = None
+
+
+class Shipped:
+    """A polars frame on its way between processes (to or from a worker), as Arrow IPC bytes:
+    pickling the frame itself cost six times as much (34 ms against 6 ms for 28k rows, most
+    of a worker's time besides parsing; docs/benchmarks.md). polars' own string layout
+    (`CompatLevel.newest`): Arrow's older one took more memory on the way back."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer, compression="uncompressed", compat_level=pl.CompatLevel.newest())
+        self.data = buffer.getvalue()
+
+    def __getstate__(self) -> bytes:
+        return self.data
+
+    def __setstate__(self, data: bytes) -> None:
+        self.data = data
+
+    def frame(self) -> pl.DataFrame:
+        return pl.read_ipc(self.data)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from lineflow.sources.base import (
     ProviderOutage,
     one_by_one,
 )
-from lineflow.stages.base import RunContext, StageResult
+from lineflow.stages.base import RunContext, Shipped, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
@@ -280,8 +280,10 @@ def _parsed(
         )
         for chunk in chunks
     ]
-    for future in futures:
-        yield future.result()
+    futures.reverse()
+    while futures:  # each result dropped once staged, not kept until the last is
+        outcomes, rows = futures.pop().result()
+        yield outcomes, rows.frame()
 
 
 def _pool(ctx: RunContext) -> Executor | None:
@@ -295,9 +297,11 @@ def _parse_in_worker(
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
-) -> tuple[list[StagedFile], pl.DataFrame]:
+) -> tuple[list[StagedFile], Shipped]:
     """`parse_files` in a parse pool's worker process (the source module imported by name)."""
-    return parse_files(importlib.import_module(module_name), parse_ctx, files, landing, run_id, {})
+    module = importlib.import_module(module_name)
+    outcomes, rows = parse_files(module, parse_ctx, files, landing, run_id, {})
+    return outcomes, Shipped(rows)
 
 
 def parse_files(

@@ -300,7 +300,7 @@ def _in_session(method: Callable[..., T]) -> Callable[..., T]:
 
 #: Rows per row group of the warehouse file, and the write-ahead log a session may build up
 #: before DuckDB checkpoints mid-session (see `_acquire`).
-ROW_GROUP_SIZE = 16_384
+ROW_GROUP_SIZE = 8_192
 CHECKPOINT_THRESHOLD = "64MB"
 #: Compression DuckDB need not try when it writes a column: FSST never won on lineflow's
 #: strings (few distinct teams, markets, players and books: dictionary compression wins), yet
@@ -501,11 +501,10 @@ class DuckDBWarehouse:
         try:
             link.con = con = duckdb.connect(config=self.config)
             path = str(self.path).replace("'", "''")
-            # Row groups of 16k rows, not DuckDB's 122,880: a partition appends ~30k rows, and
+            # Row groups of 8k rows, not DuckDB's 122,880: a partition appends ~35k rows, and
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
-            # cost more as the warehouse grew; appends of a full row group are written
-            # straight to the file, not through the log (a season: 32k 122 s, 16k 108 s, 8k
-            # 99 s but more memory; docs/benchmarks.md).
+            # cost more as the warehouse grew; a full row group costs the log less (a season:
+            # 32k 122 s, 16k 108 s; with FSST off, 16k 68.0 s, 8k 62.1 s; docs/benchmarks.md).
             con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
