@@ -9,7 +9,9 @@ crash or Ctrl-C leaves a manifest that `lineflow backfill resume ID` continues.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -47,6 +49,9 @@ CREATE TABLE IF NOT EXISTS backfill_partitions (
     snapshot_used TEXT, last_error TEXT, note TEXT, updated_at TEXT NOT NULL,
     PRIMARY KEY (backfill_id, slate_date));
 """
+
+#: How often a parse worker looks whether its backfill is still there.
+WORKER_WATCH_S = 0.5
 
 Reprocess = Literal["missing", "failed", "all"]
 #: Partition states. `complete` partitions are skipped by later `reprocess=missing` backfills.
@@ -492,12 +497,27 @@ def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=keep_footprint_flat,
+        initializer=_start_worker,
     )
     try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker() -> None:
+    """A parse worker's setup: the allocator (`lineflow.allocator`), and an exit as soon as
+    the backfill that spawned it is gone. A backfill killed outright cannot shut its pool
+    down, and its workers, waiting for work on a queue they hold both ends of, stayed forever."""
+    keep_footprint_flat()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # no notification exists for a parent's death: poll
+            time.sleep(WORKER_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lineflow-parent-watch", daemon=True).start()
 
 
 def _take(queue: Iterator[date], n: int) -> list[date]:

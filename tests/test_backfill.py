@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tests.conftest import ROOT, query, run_cli, table_checksum
 
@@ -91,9 +92,15 @@ def test_a_backfill_killed_half_way_resumes_where_it_stopped(tmp_path):
         except sqlite3.OperationalError:
             done = 0  # the store is not created yet
         time.sleep(0.05)  # polling another process's progress; the condition is what we wait on
+    workers = descendants(proc.pid)
+    assert workers, "the backfill parses in worker processes"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert 2 <= done < 4, f"killed after {done} partitions"
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling other processes' exit; the condition is what we wait on
+    assert not [pid for pid in workers if alive(pid)], "the killed backfill's workers exit"
 
     con = sqlite3.connect(home / "state.sqlite")
     (backfill_id,) = con.execute("SELECT id FROM backfills").fetchone()
@@ -103,6 +110,26 @@ def test_a_backfill_killed_half_way_resumes_where_it_stopped(tmp_path):
     attempts = dict(query_state(home, "SELECT slate_date, attempts FROM backfill_partitions"))
     assert sum(attempts.values()) <= 5, "completed partitions are not run again"
     assert lines_without_run_ids(home) == lines_without_run_ids(clean)
+
+
+def descendants(pid: int) -> list[int]:
+    """A process's children and theirs, from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").iterdir():
+            children = [int(c) for c in (task / "children").read_text().split()]
+            found += children
+            todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def query_state(home, sql):

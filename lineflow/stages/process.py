@@ -57,12 +57,13 @@ def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next;
     with a parse pool the files are read and hashed there, and no body comes back. The files
     are read outside any warehouse session."""
-    known = ctx.warehouse.landed_paths(source, ctx.partition)
+    known = set(landed_files(ctx, source)["path"])
     new = [
         where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
     ]
     if not new:
         return {}
+    ctx.memo.pop(("landed", source), None)  # the manifest grows here
     bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
@@ -115,9 +116,19 @@ def _describe(
     return out
 
 
+def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
+    """The source's landed files of the partition, read from the manifest once a run (until
+    `process` adds files dropped into the landing zone): process and validate each asked
+    several times a partition."""
+    key = ("landed", source)
+    if key not in ctx.memo:
+        ctx.memo[key] = ctx.warehouse.landed(ctx.partition, source)
+    return ctx.memo[key]  # type: ignore[no-any-return]
+
+
 def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
-    landed = ctx.warehouse.landed(ctx.partition, source)
+    landed = landed_files(ctx, source)
     listings = landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS)))
     key = ("source_events", source, tuple(listings["path"]))
     if key not in ctx.memo:

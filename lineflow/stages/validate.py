@@ -25,7 +25,7 @@ from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
 from lineflow.schema import PROP_LINES
 from lineflow.slate import slate_window
 from lineflow.stages.base import RunContext, StageResult
-from lineflow.stages.process import source_events
+from lineflow.stages.process import landed_files, source_events
 from lineflow.warehouse.duckdb import Validated
 
 
@@ -86,7 +86,7 @@ def _games(ctx: RunContext) -> int | None:
     start, end = slate_window(ctx.partition)
     for source in ctx.settings.active_sources():
         module = sources.load(source)
-        landed = ctx.warehouse.landed(ctx.partition, source.name)
+        landed = landed_files(ctx, source.name)
         if landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS))).is_empty():
             continue  # this source's schedule never landed: it tells nothing
         events = source_events(ctx, source.name, module)
