@@ -1,12 +1,12 @@
-"""The C allocator's settings for long jobs (a backfill and its worker processes).
+"""Handing freed memory back to the system during long jobs (a backfill and its workers).
 
-glibc serves a large allocation from its heap once its dynamic mmap threshold has risen past
-the allocation's size (it rises to 32 MB as large blocks are freed), and memory freed back to
-a heap stays with the process. A backfill allocates and frees many blocks of a few megabytes
-(DuckDB's row groups and query results, polars frames, the bodies of landed files), so its
-footprint grew with every partition: from 1 to 30 dates the main process went from 170 to
-360 MB. With a fixed 1 MB threshold such blocks are mapped and unmapped on their own and the
-footprint stays flat (258 MB at 30 dates; docs/benchmarks.md). Other C libraries: no change.
+glibc keeps memory freed into its heaps for the process, and serves large allocations from a
+heap once its dynamic mmap threshold has risen (to 32 MB) past their size. A backfill
+allocates and frees many blocks of a few megabytes per partition (DuckDB's row groups and
+query results, polars frames, the bodies of landed files), so its footprint grew with every
+partition: from 1 to 30 dates the main process went from 180 to 390 MB. Trimming the heaps
+after each partition (and a worker's after each batch it parses) keeps it at 280 MB, for a
+few milliseconds a time (docs/benchmarks.md). Other C libraries: nothing to do.
 """
 
 from __future__ import annotations
@@ -14,21 +14,28 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-
-#: mallopt(3) parameter: the size from which allocations are mapped on their own.
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 1024 * 1024
+from collections.abc import Callable
 
 
 @functools.cache
-def keep_footprint_flat() -> bool:
-    """Fix glibc's mmap threshold at MMAP_THRESHOLD for this process; True if it took."""
+def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
     if name is None:
-        return False
+        return None
     try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+def give_back_freed_memory() -> bool:
+    """Return the free memory of this process's heaps to the system; False where the C
+    library cannot (not glibc)."""
+    trim = _malloc_trim()
+    if trim is None:
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trim(0)
+    return True

@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lineflow.allocator import keep_footprint_flat
+from lineflow.allocator import give_back_freed_memory
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.runner import RunReport, run_partition
@@ -379,6 +379,7 @@ def run_one(
             update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
         )
         report = run_partition(partition_settings, parse_pool=parse_pool)
+        give_back_freed_memory()  # a partition's frames and query results: lineflow.allocator
         outcome.requests += report.requests
         outcome.credits += report.credits
         # A reprocessing backfill (no scrape stage) reads what landed: no snapshot is used.
@@ -424,9 +425,7 @@ def execute(
     """Run the manifest's pending and failed partitions, the request's `max_parallel` at a
     time, their landed files parsed by its `parse_workers` processes (0: in the partitions'
     threads). Worker processes are spawned: the calling program's main module must be
-    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is. Sets the C
-    allocator up for a long job (`lineflow.allocator`)."""
-    keep_footprint_flat()
+    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
     stop = stop or threading.Event()
     todo = [
         date.fromisoformat(p["slate_date"])
@@ -506,10 +505,9 @@ def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
 
 
 def _start_worker() -> None:
-    """A parse worker's setup: the allocator (`lineflow.allocator`), and an exit as soon as
-    the backfill that spawned it is gone. A backfill killed outright cannot shut its pool
-    down, and its workers, waiting for work on a queue they hold both ends of, stayed forever."""
-    keep_footprint_flat()
+    """A parse worker's setup: it exits as soon as the backfill that spawned it is gone. A
+    backfill killed outright cannot shut its pool down, and its workers, waiting for work on a
+    queue they hold both ends of, stayed forever."""
     parent = os.getppid()
 
     def watch() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from lineflow import sources
+from lineflow.allocator import give_back_freed_memory
 from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
 from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
@@ -312,7 +313,10 @@ def _parse_in_worker(
     """`parse_files` in a parse pool's worker process (the source module imported by name)."""
     module = importlib.import_module(module_name)
     outcomes, rows = parse_files(module, parse_ctx, files, landing, run_id, {})
-    return outcomes, Shipped(rows)
+    shipped = Shipped(rows)
+    del rows
+    give_back_freed_memory()  # the batch's bodies and documents: lineflow.allocator
+    return outcomes, shipped
 
 
 def parse_files(
