@@ -42,9 +42,9 @@ class RunContext:
 
 
 class Shipped:
-    """A polars frame on its way between processes (to or from a worker), as Arrow IPC bytes:
-    pickling the frame itself cost six times as much (34 ms against 6 ms for 28k rows, most
-    of a worker's time besides parsing; docs/benchmarks.md). polars' own string layout
+    """A polars frame on its way back from a parse worker, as Arrow IPC bytes: pickling the
+    frame itself cost six times as much (34 ms against 6 ms for 28k rows, most of a worker's
+    time besides parsing; docs/benchmarks.md). polars' own string layout
     (`CompatLevel.newest`): Arrow's older one took more memory on the way back."""
 
     __slots__ = ("data",)

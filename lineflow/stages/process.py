@@ -8,6 +8,7 @@ its reason and the others go on.
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from datetime import datetime
@@ -281,7 +282,7 @@ def _parsed(
             files = [file for _, file in chunk]
             yield parse_files(module, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
         return
-    futures = [
+    futures = deque(
         pool.submit(
             _parse_in_worker,
             module.__name__,
@@ -291,10 +292,9 @@ def _parsed(
             ctx.run_id,
         )
         for chunk in chunks
-    ]
-    futures.reverse()
+    )
     while futures:  # each result dropped once staged, not kept until the last is
-        outcomes, rows = futures.pop().result()
+        outcomes, rows = futures.popleft().result()
         yield outcomes, rows.frame()
 
 
