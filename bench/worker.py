@@ -31,7 +31,11 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     """lineflow's processing stages over each date of the season, as a user reprocesses one:
     `lineflow backfill start=... end=... sources=[odds_api,bettingpros]
     pipeline.stages=[process,validate,consolidate]` (partitions `max_parallel` at a time, one
-    warehouse connection), or with `via: runner` through the runner date by date."""
+    warehouse connection), or with `via: runner` through the runner date by date. With the
+    allocator settings the `lineflow` command makes."""
+    from lineflow.allocator import configure
+
+    configure()
     from lineflow.config import compose
 
     stages = processing_stages()
@@ -163,7 +167,10 @@ def storage_job(args: dict[str, Any]) -> dict[str, Any]:
     lineflow's warehouse, untimed) stored as lineflow stores them, into a fresh warehouse: once,
     in `stg_prop_lines` (numbered per file), plus the consolidation's list of the files it took
     (`prop_lines` is a view over them), one transaction per date, over lineflow's own held
-    warehouse connection (its settings, row groups and checkpoints)."""
+    warehouse connection (its settings, row groups, checkpoints and allocator settings)."""
+    from lineflow.allocator import configure
+
+    configure()
     import duckdb
     import polars as pl
 

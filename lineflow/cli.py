@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from lineflow.allocator import configure
 from lineflow.commands import COMMANDS, MAIN_KEYS
 
 TOP_HELP = """\
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    configure()  # before any command loads DuckDB or polars
     module = importlib.import_module(COMMANDS[name])
     if any(word in ("-h", "--help") for word in rest):
         print(module.USAGE, end="")

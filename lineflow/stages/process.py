@@ -11,7 +11,7 @@ import importlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from datetime import datetime
+from datetime import date, datetime
 from types import ModuleType
 from typing import Any
 
@@ -33,7 +33,7 @@ from lineflow.sources.base import (
     one_by_one,
 )
 from lineflow.stages.base import RunContext, Shipped, StageResult
-from lineflow.warehouse.duckdb import LandedRow, StagedFile
+from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
 #: bytes of their bodies: a commit per file cost more than parsing it, and a polars pass per
@@ -57,8 +57,8 @@ def run(ctx: RunContext) -> list[StageResult]:
 def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
     in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next;
-    with a parse pool the files are read and hashed there, and no body comes back. The files
-    are read outside any warehouse session."""
+    with a parse pool the files are read, hashed and described there, and no body comes back.
+    The files are read outside any warehouse session."""
     known = set(landed_files(ctx, source)["path"])
     new = [
         where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
@@ -69,41 +69,30 @@ def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
-        described = _describe(ctx.landing, new, bodies)
+        described = describe(ctx.landing, new, source, ctx.partition, ctx.run_id, bodies)
     else:
         parts = [new[i : i + BATCH_FILES] for i in range(0, len(new), BATCH_FILES)]
-        futures = [pool.submit(_describe, ctx.landing, part) for part in parts]
-        described = [row for future in futures for row in future.result()]
-    ctx.warehouse.record_landed_many(
-        [
-            LandedRow(
-                path=path,
-                file_id=fid,
-                source=source,
-                endpoint=endpoint,
-                slate_date=ctx.partition,
-                pass_id=pass_id,
-                bytes=size,
-                url=meta.get("url"),
-                http_status=meta.get("http_status"),
-                fetched_at=datetime.fromisoformat(meta["fetched_at"])
-                if meta.get("fetched_at")
-                else pass_time(pass_id),
-                run_id=ctx.run_id,
-            )
-            for path, fid, endpoint, pass_id, size, meta in described
+        futures = [
+            pool.submit(_describe_in_worker, ctx.landing, part, source, ctx.partition, ctx.run_id)
+            for part in parts
         ]
-    )
+        described = pl.concat([future.result().frame() for future in futures])
+    ctx.warehouse.record_landed_many(described)
     return bodies
 
 
-def _describe(
-    landing: Landing, found: list[LandingPath], bodies: dict[str, bytes] | None = None
-) -> list[tuple[str, str, str, str, int, dict[str, Any]]]:
-    """Per landed file: path, content id, endpoint, pass, size and its sidecar (how it was
-    fetched; a file without one is dated by its pass). Keeps up to BATCH_BYTES of the bodies
-    in `bodies` when given. Runs in a parse pool's worker too."""
-    out = []
+def describe(
+    landing: Landing,
+    found: list[LandingPath],
+    source: str,
+    partition: date,
+    run_id: str,
+    bodies: dict[str, bytes] | None = None,
+) -> pl.DataFrame:
+    """The manifest rows of files found in the landing zone: path, content id, endpoint, pass,
+    size and how it was fetched, from its sidecar (a file without one is dated by its pass).
+    Keeps up to BATCH_BYTES of the bodies in `bodies` when given."""
+    rows = []
     kept = 0
     for where in found:
         path = str(where)
@@ -114,8 +103,30 @@ def _describe(
         # A sidecar (landed by a run killed before its manifest row, or synced along with the
         # file) says how it was fetched.
         meta = landing.read_meta(where) or {}
-        out.append((path, file_id(body), where.endpoint, where.pass_id, len(body), meta))
-    return out
+        fetched = meta.get("fetched_at")
+        rows.append(
+            LandedRow(
+                path=path,
+                file_id=file_id(body),
+                source=source,
+                endpoint=where.endpoint,
+                slate_date=partition,
+                pass_id=where.pass_id,
+                bytes=len(body),
+                url=meta.get("url"),
+                http_status=meta.get("http_status"),
+                fetched_at=datetime.fromisoformat(fetched) if fetched else pass_time(where.pass_id),
+                run_id=run_id,
+            )
+        )
+    return landed_frame(rows)
+
+
+def _describe_in_worker(
+    landing: Landing, found: list[LandingPath], source: str, partition: date, run_id: str
+) -> Shipped:
+    """`describe` in a parse pool's worker process: the rows come back as one frame."""
+    return Shipped(describe(landing, found, source, partition, run_id))
 
 
 def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
@@ -132,22 +143,38 @@ def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFr
     """Every event this source listed for the partition, newest listing winning."""
     landed = landed_files(ctx, source)
     listings = landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS)))
-    key = ("source_events", source, tuple(listings["path"]))
+    files = list(zip(listings["path"], listings["endpoint"], strict=True))
+    key = ("source_events", source, tuple(files))
     if key not in ctx.memo:
-        ctx.memo[key] = _source_events(ctx, module, listings)
+        pool = _pool(ctx)
+        if pool is None:
+            ctx.memo[key] = parse_listings(module, ctx.landing, files)
+        else:  # Python parsing JSON: the worker's core, not this process's
+            future = pool.submit(_listings_in_worker, module.__name__, ctx.landing, files)
+            ctx.memo[key] = future.result().frame()
     return ctx.memo[key]  # type: ignore[no-any-return]
 
 
-def _source_events(ctx: RunContext, module: ModuleType, listings: pl.DataFrame) -> pl.DataFrame:
+def parse_listings(
+    module: ModuleType, landing: Landing, files: list[tuple[str, str]]
+) -> pl.DataFrame:
+    """The events of the listings (path, endpoint), newest last, one row per event."""
     frames = []
-    for file in listings.iter_rows(named=True):
+    for path, endpoint in files:
         try:
-            frames.append(module.EVENT_PARSERS[file["endpoint"]](ctx.landing.read(file["path"])))
+            frames.append(module.EVENT_PARSERS[endpoint](landing.read(path)))
         except ParseError:
             continue  # reported when the file itself is processed
     if not frames:
         return pl.DataFrame(schema=EVENT_COLUMNS)
     return pl.concat(frames).unique("event_id", keep="last", maintain_order=True)
+
+
+def _listings_in_worker(
+    module_name: str, landing: Landing, files: list[tuple[str, str]]
+) -> Shipped:
+    """`parse_listings` in a parse pool's worker process."""
+    return Shipped(parse_listings(importlib.import_module(module_name), landing, files))
 
 
 def _process_source(
@@ -294,8 +321,10 @@ def _parsed(
         for chunk in chunks
     )
     while futures:  # each result dropped once staged, not kept until the last is
-        outcomes, rows = futures.popleft().result()
-        yield outcomes, rows.frame()
+        outcomes, shipped = futures.popleft().result()
+        rows = shipped.frame()
+        del shipped  # its bytes (more than the frame's) are not kept while the rows are staged
+        yield outcomes, rows
 
 
 def _pool(ctx: RunContext) -> Executor | None:

@@ -246,7 +246,7 @@ class StagedFile:
     error: str | None = None
 
 
-_LANDED_SCHEMA: dict[str, pl.DataType] = {
+LANDED_SCHEMA: dict[str, pl.DataType] = {
     "path": pl.String(),
     "file_id": pl.String(),
     "source": pl.String(),
@@ -259,6 +259,17 @@ _LANDED_SCHEMA: dict[str, pl.DataType] = {
     "fetched_at": pl.Datetime("us", "UTC"),
     "run_id": pl.String(),
 }
+
+
+def landed_frame(rows: Sequence[LandedRow]) -> pl.DataFrame:
+    """Manifest rows as a frame of `LANDED_SCHEMA`. Columns from the fields directly:
+    dataclasses.astuple deep-copies every value, which cost as much as the insert (a season
+    registers 40k files)."""
+    return pl.DataFrame(
+        {name: [getattr(r, name) for r in rows] for name in LANDED_SCHEMA}, schema=LANDED_SCHEMA
+    )
+
+
 _LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "file_id": pl.String(),
     "slate_date": pl.Date(),
@@ -566,16 +577,13 @@ class DuckDBWarehouse:
     def record_landed(self, row: LandedRow) -> None:
         self.record_landed_many([row])
 
-    def record_landed_many(self, rows: Sequence[LandedRow]) -> None:
-        """Many manifest rows in one statement (one commit, not one per file)."""
-        if not rows:
+    def record_landed_many(self, rows: Sequence[LandedRow] | pl.DataFrame) -> None:
+        """Many manifest rows in one statement (one commit, not one per file): `LandedRow`s, or
+        a frame of them (`landed_frame`), as a parse worker sends them back."""
+        frame = rows if isinstance(rows, pl.DataFrame) else landed_frame(rows)
+        if frame.is_empty():
             return  # no session either
-        # Columns from the fields directly: dataclasses.astuple deep-copies every value, which
-        # cost as much as the insert (a season registers 40k files).
-        frame = pl.DataFrame(
-            {name: [getattr(r, name) for r in rows] for name in _LANDED_SCHEMA},
-            schema=_LANDED_SCHEMA,
-        )
+        frame = frame.select(*LANDED_SCHEMA)
         with self.session():
             self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
 
