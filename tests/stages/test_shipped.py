@@ -36,3 +36,20 @@ def test_a_shipped_frame_comes_back_equal_with_its_types_and_nulls():
 def test_an_empty_frame_keeps_its_columns():
     empty = pl.DataFrame(schema=PROP_LINES)
     assert pickle.loads(pickle.dumps(Shipped(empty))).frame().schema == empty.schema
+
+
+def test_a_partitions_rows_cross_the_pipe_compressed():
+    # Lines repeat their teams, books, markets and players: what crosses is a fraction of it.
+    n = 30_000
+    frame = pl.DataFrame(
+        {
+            "bookmaker": pl.Series(["draftkings", "fanduel", "betmgm"])[
+                pl.int_range(n, eager=True) % 3
+            ],
+            "player_name": [f"Player {i % 150}" for i in range(n)],
+            "line": [0.5 + i % 40 for i in range(n)],
+        }
+    )
+    crossing = pickle.dumps(Shipped(frame))
+    assert len(crossing) < frame.estimated_size() / 4
+    assert_frame_equal(pickle.loads(crossing).frame(), frame)
