@@ -22,7 +22,7 @@ from lineflow.allocator import give_back_freed_memory
 from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
 from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
-from lineflow.schema import conform, empty_prop_lines
+from lineflow.schema import PROP_LINES, conform, empty_prop_lines
 from lineflow.sources.base import (
     EVENT_COLUMNS,
     BatchParser,
@@ -42,15 +42,24 @@ BATCH_FILES = 500
 BATCH_BYTES = 64 * 1024 * 1024
 
 
+#: `ctx.memo` key of the rows this run staged for a partition that had none staged before: its
+#: whole staging, which validate then need not read back (15 ms of a partition's CPU).
+STAGED_ROWS = "staged_rows"
+
+
 def run(ctx: RunContext) -> list[StageResult]:
     results = []
+    _, before = ctx.warehouse.staging_fingerprint(ctx.partition)
+    staged: list[pl.DataFrame] | None = [] if before == 0 else None
     for source in ctx.settings.active_sources():
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
         module = sources.load(source)
         bodies = _register_dropped_files(ctx, source.name)
-        _process_source(ctx, source, module, result, bodies)
+        _process_source(ctx, source, module, result, bodies, staged)
         result.finished_at = ctx.clock()
+    if staged is not None:
+        ctx.memo[STAGED_ROWS] = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
     return results
 
 
@@ -183,6 +192,7 @@ def _process_source(
     module: ModuleType,
     result: StageResult,
     bodies: dict[str, bytes],
+    handed: list[pl.DataFrame] | None,
 ) -> None:
     pending = ctx.warehouse.unprocessed(ctx.partition, source.name)
     if pending.is_empty():
@@ -218,6 +228,8 @@ def _process_source(
             (attempts, outcome) for (attempts, _), outcome in zip(chunk, outcomes, strict=True)
         ]
         _flush(ctx, staged, rows, result, failures)
+        if handed is not None:
+            handed.append(rows)
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"

@@ -25,13 +25,14 @@ from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
 from lineflow.schema import PROP_LINES
 from lineflow.slate import slate_window
 from lineflow.stages.base import RunContext, StageResult
-from lineflow.stages.process import landed_files, source_events
+from lineflow.stages.process import STAGED_ROWS, landed_files, source_events
 from lineflow.warehouse.duckdb import Validated
 
 
 def run(ctx: RunContext) -> list[StageResult]:
     result = StageResult("validate", "validate", started_at=ctx.clock())
     rules = ctx.settings.rule_list()
+    handed = ctx.memo.pop(STAGED_ROWS, None)  # not kept past this stage, whatever it decides
     with ctx.warehouse.session():
         blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
         fingerprint = _fingerprint(ctx, blocked, scraped)
@@ -42,7 +43,7 @@ def run(ctx: RunContext) -> list[StageResult]:
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
-        staging = ctx.warehouse.staging(ctx.partition)
+        staging = ctx.warehouse.staging(ctx.partition) if handed is None else handed
     # The rules run outside the session: another partition's thread may write meanwhile.
     evaluation = evaluate(rules, staging, facts)
     quarantined = evaluation.quarantine(PROP_LINES)

@@ -255,3 +255,28 @@ def test_a_date_with_games_and_no_lines_fails_completeness(tmp_path):
         home, "SELECT detail FROM validation_results WHERE rule_id = 'odds_api_points_rows'"
     )
     assert detail == "only 0 rows from odds_api (at least 400) with 1 games scheduled"
+
+
+def test_rows_handed_over_by_process_are_judged_as_if_read_back(tmp_path):
+    # A first run validates the rows its process stage staged without reading them back;
+    # validating again (refresh=true) reads them from the warehouse: the same conclusions.
+    home = tmp_path / "home"
+    assert run_cli("run", f"date={INCIDENT}", f"home={home}").code == 0
+    judged = (
+        "SELECT rule_id, outcome, checked, failed, sample_keys, detail FROM validation_results "
+        "WHERE run_id = (SELECT run_id FROM run_history WHERE processor = 'validate' "
+        "ORDER BY finished_at DESC LIMIT 1) ORDER BY rule_id"
+    )
+    # What was concluded, without who concluded it when.
+    quarantined = (
+        f"(SELECT * EXCLUDE (validation_run_id, quarantined_at) FROM quarantine WHERE {D})"
+    )
+    quality = f"(SELECT * EXCLUDE (run_id, evaluated_at) FROM line_quality WHERE {D})"
+    first = query(home, judged)
+    held = table_checksum(home, quarantined), table_checksum(home, quality)
+    again = run_cli("validate", f"date={INCIDENT}", f"home={home}", "refresh=true")
+    assert again.code == 0, again.stdout + again.stderr
+    assert "unchanged since the last validation" not in again.stdout
+    assert query(home, judged) == first
+    assert (table_checksum(home, quarantined), table_checksum(home, quality)) == held
+    assert held[0][0] > 0, "the incident's bad rows are quarantined both times"
