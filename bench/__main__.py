@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--backfill-parallel",
         type=int,
-        help="the backfill's max_parallel (default: the backfill command's own, 3)",
+        help="the backfill's max_parallel (default: the backfill command's own, 4)",
     )
     parser.add_argument("--latency-ms", type=int, default=50, help="stand-in delay per request")
     parser.add_argument("--startup-runs", type=int, default=9, help="runs per startup command")

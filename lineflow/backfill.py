@@ -73,9 +73,11 @@ class BackfillRequest(BaseModel):
     #: historical events list at `snapshot`), e.g. closing lines with 5.
     minutes_before_tip: int | None = Field(None, ge=0, le=1440)
     #: Partitions at a time. Each is a chain of steps (read, parse, store, validate,
-    #: consolidate) that wait on each other; a third keeps both cores busy: over a season 11 %
-    #: faster than two, for 3 % more memory (docs/benchmarks.md).
-    max_parallel: int = Field(3, ge=1, le=32)
+    #: consolidate) waiting on each other, on the parse worker and on the warehouse; more in
+    #: flight keep a 2-core machine's cores busy: a season's processing took 60.2 s with two,
+    #: 53.7 s with three and 4.5 % less again with four, for about 5 MB more memory each
+    #: (docs/benchmarks.md).
+    max_parallel: int = Field(4, ge=1, le=32)
     #: Processes parsing landed files for the partitions (0: each partition parses in its own
     #: thread). One keeps up with the warehouse, which takes one partition's writes at a time:
     #: over a season two were 6 % faster for 22 % more memory (docs/benchmarks.md).

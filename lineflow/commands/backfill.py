@@ -25,7 +25,7 @@ keys:
   fallback_snapshots=[16:00Z,20:00Z]  tried in order when a snapshot lists no games
   minutes_before_tip=N     instead: N minutes before each slate's first tip-off (the tip-off is
                            read from the historical events list at `snapshot`)
-  max_parallel=3           partitions at a time
+  max_parallel=4           partitions at a time
   parse_workers=1          processes parsing the landed files (0: each partition parses in
                            its own thread)
   dry_run=true             print the requests and Odds API credits it would spend, then stop
