@@ -43,7 +43,8 @@ BATCH_BYTES = 64 * 1024 * 1024
 
 
 #: `ctx.memo` key of the rows this run staged for a partition that had none staged before: its
-#: whole staging, which validate then need not read back (15 ms of a partition's CPU).
+#: whole staging, which validate then need not read back (15 ms of a partition's CPU). Kept with
+#: the staging fingerprint they are, so that rows another run staged since are not missed.
 STAGED_ROWS = "staged_rows"
 
 
@@ -59,7 +60,8 @@ def run(ctx: RunContext) -> list[StageResult]:
         _process_source(ctx, source, module, result, bodies, staged)
         result.finished_at = ctx.clock()
     if staged is not None:
-        ctx.memo[STAGED_ROWS] = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
+        rows = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
+        ctx.memo[STAGED_ROWS] = (ctx.warehouse.staging_fingerprint(ctx.partition), rows)
     return results
 
 

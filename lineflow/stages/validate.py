@@ -43,7 +43,10 @@ def run(ctx: RunContext) -> list[StageResult]:
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
-        staging = ctx.warehouse.staging(ctx.partition) if handed is None else handed
+        if handed is not None and handed[0] == ctx.warehouse.staging_fingerprint(ctx.partition):
+            staging = handed[1]  # what process staged is still all there is
+        else:
+            staging = ctx.warehouse.staging(ctx.partition)
     # The rules run outside the session: another partition's thread may write meanwhile.
     evaluation = evaluate(rules, staging, facts)
     quarantined = evaluation.quarantine(PROP_LINES)

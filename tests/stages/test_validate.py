@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from lineflow.config import compose
+from lineflow.runner import open_context
+from lineflow.schema import PROP_LINES
+from lineflow.stages import validate
+from lineflow.stages.process import STAGED_ROWS
 from lineflow.testing.standin.datagen import incident_bad_players
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
@@ -280,3 +285,21 @@ def test_rows_handed_over_by_process_are_judged_as_if_read_back(tmp_path):
     assert query(home, judged) == first
     assert (table_checksum(home, quarantined), table_checksum(home, quality)) == held
     assert held[0][0] > 0, "the incident's bad rows are quarantined both times"
+
+
+def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
+    # Another run may stage files between this run's process and validate stages: rows handed
+    # over with an older staging fingerprint are not judged; staging is read instead.
+    home = tmp_path / "home"
+    assert run_cli("run", f"date={INCIDENT}", f"home={home}").code == 0
+    ((staged,),) = query(home, f"SELECT count(*) FROM stg_prop_lines WHERE {D}")
+    ctx = open_context(compose([f"home={home}", f"date={INCIDENT}", "refresh=true"]))
+    with ctx.warehouse.hold():
+        current = ctx.warehouse.staging_fingerprint(ctx.partition)
+        nothing = pl.DataFrame(schema=PROP_LINES)
+        ctx.memo[STAGED_ROWS] = (("older", 0), nothing)
+        (judged,) = validate.run(ctx)
+        assert judged.rows == staged > 0, "read back: the handed rows were out of date"
+        ctx.memo[STAGED_ROWS] = (current, nothing)
+        (taken,) = validate.run(ctx)
+        assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"
