@@ -35,7 +35,8 @@ def run(ctx: RunContext) -> list[StageResult]:
     handed = ctx.memo.pop(STAGED_ROWS, None)  # not kept past this stage, whatever it decides
     with ctx.warehouse.session():
         blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
-        fingerprint = _fingerprint(ctx, blocked, scraped)
+        staged = ctx.warehouse.staging_fingerprint(ctx.partition)
+        fingerprint = _fingerprint(ctx, staged, blocked, scraped)
         last = None if ctx.settings.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
@@ -43,7 +44,7 @@ def run(ctx: RunContext) -> list[StageResult]:
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
-        if handed is not None and handed[0] == ctx.warehouse.staging_fingerprint(ctx.partition):
+        if handed is not None and handed[0] == staged:
             staging = handed[1]  # what process staged is still all there is
         else:
             staging = ctx.warehouse.staging(ctx.partition)
@@ -66,19 +67,21 @@ def run(ctx: RunContext) -> list[StageResult]:
     return [result]
 
 
-def _fingerprint(ctx: RunContext, blocked: dict[str, str], scraped: frozenset[str]) -> str:
+def _fingerprint(
+    ctx: RunContext, staged: tuple[str, int], blocked: dict[str, str], scraped: frozenset[str]
+) -> str:
     """A digest of everything the rules and the gate read: the staged files, the rules'
     version, the partition's landed files (among them the schedules, whose content decides the
     games) and the blocks. Worked out without parsing anything, so that a rerun with nothing
     new costs little."""
-    staged, rows = ctx.warehouse.staging_fingerprint(ctx.partition)
+    files, rows = staged
     listings = ctx.warehouse.query(
         "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
         "ORDER BY ALL",
         [ctx.partition],
     ).rows()
     text = (
-        f"{staged}|{rows}|{ctx.settings.rules_version()}|{listings}|"
+        f"{files}|{rows}|{ctx.settings.rules_version()}|{listings}|"
         f"{sorted(blocked.items())}|{sorted(scraped)}"
     )
     return hashlib.md5(text.encode()).hexdigest()
