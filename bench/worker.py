@@ -71,15 +71,19 @@ def _backfill(
     settings: Any, dates: list[str], max_parallel: int | None, parse_workers: int | None = None
 ) -> None:
     """The backfill command's own code path, without its terminal output."""
-    from lineflow.backfill import Manifest, execute, parse_request
+    from lineflow.backfill import BackfillRequest, Manifest, execute
     from lineflow.state import StateStore
 
-    keys = [f"start={dates[0]}", f"end={dates[-1]}", "sources=[odds_api,bettingpros]"]
+    keys: dict[str, Any] = {
+        "start": dates[0],
+        "end": dates[-1],
+        "sources": ["odds_api", "bettingpros"],
+    }
     if max_parallel is not None:  # else the command's default
-        keys.append(f"max_parallel={max_parallel}")
+        keys["max_parallel"] = max_parallel
     if parse_workers is not None:  # else the command's default
-        keys.append(f"parse_workers={parse_workers}")
-    request, _ = parse_request(keys)
+        keys["parse_workers"] = parse_workers
+    request = BackfillRequest.model_validate(keys)
     manifest = Manifest(StateStore(settings.home / "state.sqlite"))
     backfill_id = manifest.create(request)
     status = execute(settings, manifest, backfill_id, request)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lineflow.allocator import give_back_freed_memory
 from lineflow.config import Settings
@@ -59,7 +59,7 @@ PENDING, RUNNING, COMPLETE, FAILED, SKIPPED = "pending", "running", "complete", 
 
 
 class BackfillRequest(BaseModel):
-    """The backfill's own keys (the rest of the command line are config overrides)."""
+    """What a backfill sweeps and how (the `backfill` command builds it from its keys)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,34 +113,6 @@ class BackfillRequest(BaseModel):
     def partitions(self) -> list[date]:
         days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
         return days[::-1] if self.order == "desc" else days
-
-
-def parse_request(args: list[str]) -> tuple[BackfillRequest, list[str]]:
-    """Split `key=value` words into backfill keys and config overrides; validate the former."""
-    own = set(BackfillRequest.model_fields)
-    mine: dict[str, object] = {}
-    overrides = []
-    for word in args:
-        key, sep, value = word.partition("=")
-        if sep and key in own:
-            mine[key] = _list(value) if key in ("sources", "fallback_snapshots") else value
-        else:
-            overrides.append(word)
-    try:
-        return BackfillRequest.model_validate(mine), overrides
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "backfill"
-        if err["type"] == "missing":
-            raise ConfigError(
-                f"{key}: required (backfill start=YYYY-MM-DD end=YYYY-MM-DD)"
-            ) from None
-        raise ConfigError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
-
-
-def _list(text: str) -> list[str]:
-    inner = text.strip().removeprefix("[").removesuffix("]")
-    return [item.strip() for item in inner.split(",") if item.strip()]
 
 
 @dataclass

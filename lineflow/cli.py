@@ -1,7 +1,12 @@
-"""`lineflow` command line: `lineflow COMMAND [key=value ...]`.
+"""`lineflow` command line: `lineflow COMMAND [word ...] [key=value ...] [options]`.
 
-Kept light at import time: a command's module, and the heavy libraries it needs, load only
-when that command runs.
+Each command module declares a `COMMAND` (`lineflow.commands.keys.Command`: its keys, help and
+usage) and `main(parsed) -> int`. This module parses the command line with that declaration,
+sets the log level (-v/-q), answers --help, --shell-completion and the hidden `__complete`,
+and turns a `LineflowError` into one line and its exit code.
+
+Kept light at import time: a command's module is a declaration; the heavy libraries it needs
+load inside its `main`, so `lineflow --help` and shell completion stay fast.
 """
 
 from __future__ import annotations
@@ -9,65 +14,96 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from lineflow.allocator import configure
-from lineflow.commands import COMMANDS, MAIN_KEYS
+from lineflow.commands import COMMANDS
+from lineflow.errors import ConfigError, LineflowError
 
 TOP_HELP = """\
-usage: lineflow COMMAND [key=value ...]
+usage: lineflow COMMAND [key=value ...] [-v|-q]
 
 Declarative batch pipelines for sports-betting lines.
 
 commands:
 {commands}
 
-{main_keys}
-Run `lineflow COMMAND --help` for a command's keys. Overrides use Hydra's syntax: key=value,
-+key=value to add, list=[a,b].
+Run `lineflow COMMAND --help` for a command's keys. Config overrides use Hydra's syntax:
+key=value, +key=value to add, list=[a,b].
+
+options:
+  --version                        print the version
+  --shell-completion install=bash  print a completion script (bash, zsh or fish) to eval;
+                                   e.g. eval "$(lineflow --shell-completion install=bash)"
 example: lineflow run date=2026-01-23
 """
 
 
+def command(name: str) -> Any:
+    """A command's module (its `COMMAND` declaration and `main`)."""
+    return importlib.import_module(COMMANDS[name])
+
+
 def _top_help() -> str:
     width = max(len(name) for name in COMMANDS) + 2
-    lines = []
-    for name, module in COMMANDS.items():
-        summary = importlib.import_module(module).HELP
-        lines.append(f"  {name:<{width}}{summary}")
-    return TOP_HELP.format(commands="\n".join(lines), main_keys=MAIN_KEYS)
+    lines = [f"  {name:<{width}}{command(name).COMMAND.summary}" for name in COMMANDS]
+    return TOP_HELP.format(commands="\n".join(lines))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(_top_help(), end="")
-        return 0 if args else 2
-    name, rest = args[0], args[1:]
-    if name not in COMMANDS:
-        print(
-            f"lineflow: error: unknown command {name!r} (commands: {', '.join(COMMANDS)})",
-            file=sys.stderr,
-        )
-        return 2
-    configure()  # before any command loads DuckDB or polars
-    module = importlib.import_module(COMMANDS[name])
-    if any(word in ("-h", "--help") for word in rest):
-        print(module.USAGE, end="")
-        return 0
-    return _dispatch(module, rest)
-
-
-def _dispatch(module: object, args: list[str]) -> int:
-    from lineflow.errors import LineflowError
-
     try:
-        return int(module.main(args))  # type: ignore[attr-defined]
+        return _main(args)
     except LineflowError as exc:
         print(f"lineflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("lineflow: interrupted", file=sys.stderr)
         return 130
+
+
+def _main(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_top_help(), end="")
+        return 0 if args else 2
+    first, rest = args[0], args[1:]
+    if first in ("--shell-completion", "-sc"):
+        from lineflow.commands.completion import script
+
+        print(script(rest), end="")
+        return 0
+    if first == "__complete":  # what a completion script asks for
+        from lineflow.commands.completion import complete
+
+        print("\n".join(complete(rest)))
+        return 0
+    if first.startswith("-"):
+        if first in ("--version", "--cfg", "-c", "--info", "-i"):
+            return inspect(None, args)
+        raise ConfigError(f"unknown option {first!r} (options come after the command)")
+    if first not in COMMANDS:
+        raise ConfigError(f"unknown command {first!r} (commands: {', '.join(COMMANDS)})")
+    module = command(first)
+    parsed = module.COMMAND.parse(rest)
+    if parsed.help:
+        print(module.COMMAND.help(), end="")
+        return 0
+    if parsed.cfg or parsed.info or parsed.version:
+        return inspect(first, rest)
+    from lineflow.allocator import configure
+    from lineflow.logs import set_level
+
+    set_level(parsed.level)
+    configure()  # before any command loads DuckDB or polars
+    return int(module.main(parsed))
+
+
+def inspect(name: str | None, args: list[str]) -> int:
+    """--cfg, --info and --version: the composed config, the search path, the version.
+
+    The parser recognises these options (`Parsed.cfg`, `.info`, `.version`); what they print
+    is wired here separately.
+    """
+    raise ConfigError("--cfg, --info and --version are not available in this build")
 
 
 if __name__ == "__main__":  # pragma: no cover

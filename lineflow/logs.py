@@ -1,15 +1,48 @@
-"""Run logs: JSON lines under {home}/logs/, with every secret masked before it is written."""
+"""Run logs: JSON lines under {home}/logs/, with every secret masked before it is written.
+
+One level, set once per process by the command line (`-v` debug, default info, `-q` warning)
+on the `lineflow` logger, governs both a run's JSON log and the terminal: at debug, a run's
+records are also printed to stderr as they happen (masked like the file); at warning, commands
+print only problems instead of their info summaries (`quiet()`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lineflow.http.secrets import Redactor
 
 LOGGER = "lineflow"
+
+
+def set_level(level: int) -> None:
+    """The level of every run log and of the terminal from now on, in this process."""
+    logging.getLogger(LOGGER).setLevel(level)
+
+
+def level() -> int:
+    """The level set by `set_level`; info when none was (a library caller's runs)."""
+    return logging.getLogger(LOGGER).level or logging.INFO
+
+
+def quiet() -> bool:
+    """-q: print problems only."""
+    return level() > logging.INFO
+
+
+class _TerminalRedacting(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
+        line = f"lineflow: {record.levelname.lower()}: {record.getMessage()} {fields}"
+        return self._redactor.text(line.rstrip())
 
 
 class _JsonRedacting(logging.Formatter):
@@ -34,11 +67,15 @@ def open_run_log(home: Path, run_id: str, redactor: Redactor) -> tuple[logging.L
     path = home / "logs" / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger(f"{LOGGER}.run.{run_id}")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level())
     logger.propagate = False
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(_JsonRedacting(redactor))
     logger.addHandler(handler)
+    if level() <= logging.DEBUG:  # -v: the run's lines on the terminal too, as they happen
+        terminal = logging.StreamHandler(sys.stderr)
+        terminal.setFormatter(_TerminalRedacting(redactor))
+        logger.addHandler(terminal)
     return logger, path
 
 

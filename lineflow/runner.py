@@ -185,6 +185,9 @@ def _run_stages(
                 held.enter_context(ctx.warehouse.hold())
             for stage in group:
                 kill_point("after_lock_acquire")
+                logger.debug(
+                    f"{stage}: started", extra={"fields": {"stage": stage, "group": group}}
+                )
                 results = _run_stage(ctx, stage)
                 ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)
                 kill_point("before_lock_release")

@@ -1,9 +1,8 @@
 """One module per `lineflow` subcommand.
 
-Each module has `HELP` (one line for `lineflow --help`), `USAGE` (the text of `lineflow CMD
---help`) and `main(args: list[str]) -> int`, where `args` are the words after the command
-(Hydra-style `key=value` overrides and any positional words). Modules import heavy libraries
-inside `main`, so `lineflow --help` stays fast.
+Each module declares `COMMAND` (a `keys.Command`: its keys, the run keys it uses, its help)
+and `main(parsed: keys.Parsed) -> int`. Modules import heavy libraries inside `main`, so
+`lineflow --help` and shell completion, which import every declaration, stay fast.
 """
 
 #: command name -> module; the order is the order of `lineflow --help`.
@@ -21,13 +20,3 @@ COMMANDS: dict[str, str] = {
     "locks": "lineflow.commands.locks",
     "dlq": "lineflow.commands.dlq",
 }
-
-#: The keys most runs touch; every command's help shows them.
-MAIN_KEYS = """\
-main keys (override as key=value):
-  date=YYYY-MM-DD        partition to run (required): the games' US/Eastern date
-  env=local|prod         local replays recorded fixtures offline (default); prod goes live
-  home=DIR               all local state: landing zone, DuckDB warehouse, logs (default var)
-  refresh=true           re-fetch the plan even where it landed (no duplicate rows either way)
-  strict=true            exit 3 when a completed run had a blocked source or failed files
-"""

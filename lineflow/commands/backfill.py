@@ -2,52 +2,140 @@
 
 from __future__ import annotations
 
-HELP = "fill a range of dates from the historical endpoints, resumably"
+from typing import TYPE_CHECKING, Any
 
-USAGE = """\
-usage: lineflow backfill start=YYYY-MM-DD end=YYYY-MM-DD [key=value ...]
-       lineflow backfill resume ID [key=value ...]
-       lineflow backfill status [ID] [home=DIR]
+from lineflow.commands.keys import Command, Key, boolean, names, text
 
+if TYPE_CHECKING:
+    from lineflow.backfill import BackfillRequest
+    from lineflow.commands.keys import Parsed
+
+#: The keys of a new backfill: the fields of `lineflow.backfill.BackfillRequest`, which checks
+#: their values (a key not given keeps the request's default).
+COMMAND = Command(
+    name="backfill",
+    summary="fill a range of dates from the historical endpoints, resumably",
+    usage=(
+        "start=YYYY-MM-DD end=YYYY-MM-DD [key=value ...]",
+        "resume ID [key=value ...]",
+        "status [ID] [home=DIR]",
+    ),
+    about="""\
 Runs `lineflow run date=D snapshot=S only=[sources]` for every date of the range, up to
 max_parallel at a time, and keeps a manifest (in {home}/state.sqlite) of each partition's
 status, attempts, requests, rows, snapshot used and last error. Ctrl-C or a crash leaves a
-manifest that `lineflow backfill resume ID` continues.
+manifest that `lineflow backfill resume ID` continues.""",
+    keys=(
+        Key("start", text, None, "first date of the range (required)", "YYYY-MM-DD"),
+        Key("end", text, None, "last date of the range, inclusive (required)", "YYYY-MM-DD"),
+        Key(
+            "sources",
+            names,
+            None,
+            "sources to backfill (default [odds_api]); they need a historical endpoint unless "
+            "pipeline.stages has no scrape (then landed files are reprocessed, nothing fetched)",
+            "[odds_api]",
+        ),
+        Key(
+            "reprocess",
+            text,
+            None,
+            "missing: dates never done (default); failed: also dates that failed; all: every "
+            "date again, re-fetching (no duplicate rows either way)",
+            "missing|failed|all",
+        ),
+        Key(
+            "snapshot", text, None, "the snapshot time, UTC on each date (default 18:00Z)", "18:00Z"
+        ),
+        Key(
+            "fallback_snapshots",
+            names,
+            None,
+            "tried in order when a snapshot lists no games (default [16:00Z,20:00Z])",
+            "[16:00Z,20:00Z]",
+        ),
+        Key(
+            "minutes_before_tip",
+            text,
+            None,
+            "instead of snapshot: N minutes before each slate's first tip-off",
+            "N",
+        ),
+        Key("max_parallel", text, None, "partitions at a time (default 4)", "N"),
+        Key(
+            "parse_workers",
+            text,
+            None,
+            "processes parsing landed files (default 1; 0: each partition in its own thread)",
+            "N",
+        ),
+        Key(
+            "dry_run", boolean, None, "print the requests and credits it would spend, stop", "true"
+        ),
+        Key("order", text, None, "oldest (asc, default) or newest (desc) first", "asc|desc"),
+        Key(
+            "games_per_day",
+            text,
+            None,
+            "games a day assumed by dry-run estimates (default 10)",
+            "N",
+        ),
+    ),
+    config=(
+        ("http.mode=live", "ask the providers (env=local replays recorded fixtures)"),
+        ("pipeline.stages=[..]", "e.g. [process,validate,consolidate]: landed files only"),
+    ),
+    exit_codes="0 complete, 1 a partition failed, 2 bad input, 130 interrupted (resumable)",
+    examples=(
+        "lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true",
+        "lineflow backfill start=2025-10-21 end=2026-03-29 sources=[odds_api,bettingpros] "
+        "pipeline.stages=[process,validate,consolidate]",
+    ),
+)
 
-keys:
-  start=, end=             the range, inclusive (required)
-  sources=[odds_api]       sources to backfill (they need a historical endpoint, unless
-                           pipeline.stages has no scrape: then what landed is processed,
-                           validated and consolidated, nothing is fetched)
-  reprocess=missing        missing: dates never done; failed: also dates that failed before;
-                           all: every date again, re-fetching (no duplicate rows either way)
-  snapshot=18:00Z          the snapshot time (UTC, on each date)
-  fallback_snapshots=[16:00Z,20:00Z]  tried in order when a snapshot lists no games
-  minutes_before_tip=N     instead: N minutes before each slate's first tip-off (the tip-off is
-                           read from the historical events list at `snapshot`)
-  max_parallel=4           partitions at a time
-  parse_workers=1          processes parsing the landed files (0: each partition parses in
-                           its own thread)
-  dry_run=true             print the requests and Odds API credits it would spend, then stop
-  order=asc|desc           oldest or newest first
-  any config override      e.g. home=/tmp/lf http.mode=live
 
-example: lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true
-         lineflow backfill start=2025-10-21 end=2026-03-29 sources=[odds_api,bettingpros] \
-             pipeline.stages=[process,validate,consolidate]   (a season of landed files)
-"""
+def main(args: Parsed) -> int:
+    from lineflow.errors import ConfigError
 
-
-def main(args: list[str]) -> int:
-    if args and args[0] == "status":
-        return _status(args[1:])
-    if args and args[0] == "resume":
-        if len(args) < 2 or "=" in args[1]:
-            from lineflow.errors import ConfigError
-
+    words = args.words
+    if words[:1] == ["status"] and len(words) <= 2:
+        _only_overrides(args, "status")
+        return _status(words[1] if len(words) == 2 else None, args.overrides)
+    if words[:1] == ["resume"]:
+        if len(words) != 2:
             raise ConfigError("backfill resume: which backfill? (lineflow backfill resume ID)")
-        return _resume(args[1], args[2:])
-    return _start(args)
+        _only_overrides(args, "resume")
+        return _resume(words[1], args.overrides)
+    if words:
+        raise ConfigError(f"backfill: unexpected word {words[0]!r} (expected: resume, status)")
+    return _start(request(args.values, args.given), args.overrides)
+
+
+def _only_overrides(args: Parsed, action: str) -> None:
+    if args.given:
+        from lineflow.errors import ConfigError
+
+        key = sorted(args.given)[0]
+        raise ConfigError(f"backfill {action}: {key} is a key of a new backfill, not of {action}")
+
+
+def request(values: dict[str, Any], given: set[str]) -> BackfillRequest:
+    """The backfill's request from the keys given; a bad value is one line naming its key."""
+    from pydantic import ValidationError
+
+    from lineflow.backfill import BackfillRequest
+    from lineflow.errors import ConfigError
+
+    try:
+        return BackfillRequest.model_validate({k: values[k] for k in given})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "backfill"
+        if err["type"] == "missing":
+            raise ConfigError(
+                f"{key}: required (backfill start=YYYY-MM-DD end=YYYY-MM-DD)"
+            ) from None
+        raise ConfigError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _settings(overrides: list[str]):  # type: ignore[no-untyped-def]
@@ -63,14 +151,13 @@ def _manifest(settings):  # type: ignore[no-untyped-def]
     return Manifest(StateStore(settings.home / "state.sqlite"))
 
 
-def _start(args: list[str]) -> int:
+def _start(request: BackfillRequest, overrides: list[str]) -> int:
     from rich.console import Console
 
     from lineflow import sources as source_modules
-    from lineflow.backfill import credits_estimate_text, estimate, parse_request, to_skip
+    from lineflow.backfill import credits_estimate_text, estimate, to_skip
     from lineflow.errors import ConfigError
 
-    request, overrides = parse_request(args)
     settings = _settings(overrides)
     scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
     for name in request.sources:
@@ -204,12 +291,10 @@ def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-unty
     console.print(table)
 
 
-def _status(args: list[str]) -> int:
+def _status(backfill_id: str | None, overrides: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    backfill_id = args[0] if args and "=" not in args[0] else None
-    overrides = args[1:] if backfill_id else args
     settings = _settings(overrides)
     manifest = _manifest(settings)
     console = Console(highlight=False)

@@ -4,48 +4,53 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.commands import MAIN_KEYS
+from lineflow.commands.keys import Command, Key, boolean
 
 if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
     from lineflow.config import Settings
     from lineflow.work import DeadLetter, WorkQueue
 
-HELP = "list dead letters (work that failed for good); replay them after a fix"
-
-USAGE = f"""\
-usage: lineflow dlq [replayed=true] [key=value ...]
-       lineflow dlq replay ID [key=value ...]
-       lineflow dlq replay all=true [key=value ...]
-
+COMMAND = Command(
+    name="dlq",
+    summary="list dead letters (work that failed for good); replay them after a fix",
+    usage=(
+        "[replayed=true] [key=value ...]",
+        "replay ID [key=value ...]",
+        "replay all=true [key=value ...]",
+    ),
+    about="""\
 Dead letters are units of work that can never succeed as they are (a landed file that does not
 parse, a malformed or stale trigger message) or that failed work.max_attempts times. Each names
 its reason and a pointer to its payload (landing:PATH for a landed file; the message itself is
 kept). `replay` re-queues them after a fix: a landed file is processed again by the next run of
 its partition; a trigger message is handled again now, in this process (its age is not checked
-again).
+again).""",
+    keys=(
+        Key("replayed", boolean, False, "also list the dead letters replayed already", "true"),
+        Key("all", boolean, False, "with `replay`: every open dead letter", "true"),
+    ),
+    exit_codes="0 done, 1 a replayed message failed again, 2 bad input (unknown id)",
+    examples=("lineflow dlq home=/tmp/lf", "lineflow dlq replay all=true home=/tmp/lf"),
+)
 
-{MAIN_KEYS}\
-exit codes: 0 done, 1 a replayed message failed again, 2 bad input (unknown id)
-"""
 
-
-def main(args: list[str]) -> int:
-    from lineflow.commands.args import flag, split
+def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.errors import ConfigError
     from lineflow.state import StateStore
     from lineflow.work import WorkQueue
 
-    words, mine, overrides = split(args, {"all", "replayed"})
-    settings = compose(overrides)
+    words, own = args.words, args.values
+    settings = compose(args.overrides)
     queue = WorkQueue(StateStore(settings.state_path), settings.work)
     if not words:
-        return _list(queue.dead_letters(include_replayed=flag(mine, "replayed")))
+        return _list(queue.dead_letters(include_replayed=own["replayed"]))
     if words[0] != "replay":
         raise ConfigError(f"unknown action {words[0]!r} (expected: replay)")
-    if flag(mine, "all") and len(words) == 1:
+    if own["all"] and len(words) == 1:
         letters = queue.dead_letters()
-    elif len(words) == 2 and words[1].isdigit() and not mine:
+    elif len(words) == 2 and words[1].isdigit() and not args.given:
         letter = queue.dead_letter(int(words[1]))
         if letter is None or letter.replayed_at is not None:
             raise ConfigError(f"no open dead letter {words[1]} (see `lineflow dlq`)")

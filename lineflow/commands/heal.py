@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-HELP = "regenerate predictions of players whose lines were repaired or changed (self-heal)"
+from typing import TYPE_CHECKING
 
-USAGE = """\
-usage: lineflow heal date=YYYY-MM-DD [dry_run=true] [key=value ...]
+from lineflow.commands.keys import Command, Key, boolean
 
+if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
+
+COMMAND = Command(
+    name="heal",
+    summary="regenerate predictions of players whose lines were repaired or changed (self-heal)",
+    usage=("date=YYYY-MM-DD [dry_run=true] [key=value ...]",),
+    about="""\
 Looks at the partitions from date - pipeline.predict.heal.lookback_days to date. A player and
 market is healed when good lines arrived after it was excluded by the line-quality gate
 (`repaired`), or when the lines behind its active predictions changed (`lines_changed`, for
 predictions older than heal.min_age_minutes). Its predictions are regenerated; the ones they
-replace are marked inactive, never deleted; self_heal_log records what was done.
+replace are marked inactive, never deleted; self_heal_log records what was done.""",
+    keys=(
+        Key("dry_run", boolean, False, "print what would be regenerated, change nothing", "true"),
+    ),
+    run_keys=("date", "now"),
+    notes={"date": "the last partition to heal (required)", "now": "the clock (UTC)"},
+    config=(("pipeline.predict.heal.lookback_days=N", "partitions before date to look at"),),
+    exit_codes="0 healed (or nothing to heal), 2 bad input",
+    examples=("lineflow heal date=2026-01-23 dry_run=true",),
+)
 
-  dry_run=true    print what would be regenerated, change nothing
-example: lineflow heal date=2026-01-23 dry_run=true
-"""
 
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     from datetime import timedelta
 
     from rich.console import Console
@@ -28,17 +40,9 @@ def main(args: list[str]) -> int:
     from lineflow.errors import ConfigError
     from lineflow.runner import heal_partition
 
-    dry_run = False
-    overrides = []
-    for word in args:
-        key, _, value = word.partition("=")
-        if key == "dry_run":
-            if value.lower() not in ("true", "false"):
-                raise ConfigError(f"dry_run: expected true or false, got {value!r}")
-            dry_run = value.lower() == "true"
-        else:
-            overrides.append(word)
-    settings = compose(overrides)
+    COMMAND.no_words(args)
+    dry_run = args.values["dry_run"]
+    settings = compose(args.overrides)
     if settings.date is None:
         raise ConfigError("date: required (lineflow heal date=YYYY-MM-DD)")
     if settings.pipeline.predict is None:

@@ -2,55 +2,69 @@
 
 from __future__ import annotations
 
-from lineflow.commands import MAIN_KEYS
+from typing import TYPE_CHECKING
 
-HELP = "daily health summary: phases, completeness, alerts, grade (terminal, HTML, e-mail)"
+from lineflow.commands.keys import Command, Key, boolean, choice, path, whole
 
-USAGE = f"""\
-usage: lineflow health [date=YYYY-MM-DD] [days=N] [format=terminal|markdown|html|json]
-                       [out=PATH] [email=true] [key=value ...]
+if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
 
+COMMAND = Command(
+    name="health",
+    summary="daily health summary: phases, completeness, alerts, grade (terminal, HTML, e-mail)",
+    usage=(
+        "[date=YYYY-MM-DD] [days=N] [format=terminal|markdown|html|json] [out=PATH] "
+        "[email=true] [key=value ...]",
+    ),
+    about="""\
 Per phase, the DISTINCT processors that succeeded over those configured (scrapers included),
 with failures, rows and time; completeness per source against the expectations in
 conf/health/default.yaml; alerts; and an overall grade: healthy, partial or failed. The HTML
-report is one self-contained file with charts over the last N days.
+report is one self-contained file with charts over the last N days.""",
+    keys=(
+        Key("days", whole(1, 366, "days"), 7, "days in the charts (default 7)", "N"),
+        Key(
+            "format",
+            choice("terminal", "markdown", "html", "json"),
+            "terminal",
+            "output (default terminal)",
+        ),
+        Key("out", path, None, "write the report to PATH instead of stdout", "PATH"),
+        Key(
+            "email",
+            boolean,
+            False,
+            "also send the summary (HTML and text) per health.email",
+            "true",
+        ),
+    ),
+    run_keys=("date", "now"),
+    notes={
+        "date": "the date to grade (default: the latest date in run history)",
+        "now": "judge ages at this time (UTC)",
+    },
+    config=(("health.email.recipients=[..]", "any health setting, e.g. the recipients"),),
+    exit_codes="0 reported (whatever the grade), 1 the e-mail could not be sent, 2 bad input "
+    "or nothing has run under home",
+    examples=("lineflow health date=2026-01-23 format=html out=health.html",),
+)
 
-{MAIN_KEYS}\
-  (date defaults to the latest date in run history)
-  days=N                 days in the charts (default 7)
-  format=terminal|markdown|html|json   output (default terminal)
-  out=PATH               write the report to PATH instead of stdout
-  email=true             also send the summary (HTML and plain text) per health.email
-  health.email.recipients=[ops@example.com]   any health setting, e.g. the recipients
 
-exit codes: 0 reported (whatever the grade), 1 the e-mail could not be sent,
-2 bad input or nothing has run under home
-example: lineflow health date=2026-01-23 format=html out=health.html
-"""
-
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     import sys
     from datetime import date
 
     from rich.console import Console
 
-    from lineflow.commands import _keys
+    from lineflow.commands.keys import now
     from lineflow.config import compose
     from lineflow.errors import ConfigError
     from lineflow.reporting import health, mail, render
     from lineflow.reporting.recorded import open_stores
 
-    own, rest = _keys.split(
-        args,
-        {
-            "days": (_keys.days, 7),
-            "format": (_keys.choice("terminal", "markdown", "html", "json"), "terminal"),
-            "out": (_keys.path, None),
-            "email": (_keys.boolean, False),
-        },
-    )
-    settings = compose(rest)
+    COMMAND.no_words(args)
+    own = args.values
+    settings = compose(args.overrides)
     stores = open_stores(settings)
     partition = settings.date
     if partition is None:
@@ -60,7 +74,7 @@ def main(args: list[str]) -> int:
         partition = latest if isinstance(latest, date) else date.fromisoformat(str(latest))
     if own["email"] and not settings.health.email.recipients:  # fail before any work
         raise ConfigError("health.email.recipients: no recipient configured")
-    report = health.gather(settings, stores, partition, own["days"], _keys.now(settings))
+    report = health.gather(settings, stores, partition, own["days"], now(settings))
     fmt = own["format"]
     if fmt == "terminal" and own["out"] is None:
         render.health_terminal(report, Console(highlight=False))

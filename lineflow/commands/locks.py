@@ -4,47 +4,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.commands import MAIN_KEYS
+from lineflow.commands.keys import Command, Key, boolean
 
 if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
     from lineflow.locks import Locks
 
-HELP = "list stage locks with age and owner; release one, or every stale one"
-
-USAGE = f"""\
-usage: lineflow locks [key=value ...]
-       lineflow locks release KEY [key=value ...]
-       lineflow locks release stale=true [key=value ...]
-
+COMMAND = Command(
+    name="locks",
+    summary="list stage locks with age and owner; release one, or every stale one",
+    usage=("[key=value ...]", "release KEY [key=value ...]", "release stale=true [key=value ...]"),
+    about="""\
 Locks are held per (pipeline, stage, partition), e.g. nba_props:process:2026-01-23, in
-{{home}}/state.sqlite. A lock is stale when its expiry passed or its owner process is gone from
+{home}/state.sqlite. A lock is stale when its expiry passed or its owner process is gone from
 this host; runs take stale locks over by themselves. `release KEY` frees a lock whoever holds
-it (use it only when that run is really gone); `release stale=true` frees the stale ones.
+it (use it only when that run is really gone); `release stale=true` frees the stale ones.""",
+    keys=(Key("stale", boolean, False, "with `release`: free every stale lock", "true"),),
+    config=(("locks.alert_minutes=N", "age at which a listed lock shows ALERT"),),
+    exit_codes="0 done, 2 bad input (unknown lock, bad words)",
+    examples=("lineflow locks home=/tmp/lf", "lineflow locks release stale=true home=/tmp/lf"),
+)
 
-{MAIN_KEYS}\
-exit codes: 0 done, 2 bad input (unknown lock, bad words)
-"""
 
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     import time
 
-    from lineflow.commands.args import flag, split
     from lineflow.config import compose
     from lineflow.errors import ConfigError
     from lineflow.locks import Locks
     from lineflow.state import StateStore
 
-    words, mine, overrides = split(args, {"stale"})
-    settings = compose(overrides)
+    words = args.words
+    settings = compose(args.overrides)
     locks = Locks(StateStore(settings.state_path), settings.locks)
     if not words:
-        if mine:
+        if args.given:
             raise ConfigError("stale: only with `lineflow locks release`")
         return _list(locks, time.time(), settings.locks.alert_minutes)
     if words[0] != "release":
         raise ConfigError(f"unknown action {words[0]!r} (expected: release)")
-    stale = flag(mine, "stale")
+    stale = args.values["stale"]
     if stale and len(words) == 1:
         freed = locks.release_stale()
         for lock, reason in freed:

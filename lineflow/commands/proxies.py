@@ -4,34 +4,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lineflow.commands.keys import Command
+
 if TYPE_CHECKING:
     from datetime import datetime
 
     from rich.console import Console
 
+    from lineflow.commands.keys import Parsed
     from lineflow.http.health import ProxyHealth
 
-HELP = "show proxy health per pool, proxy and target host; `reset [POOL]` closes breakers"
-
-USAGE = """\
-usage: lineflow proxies [key=value ...]
-       lineflow proxies reset [POOL] [key=value ...]
-
+COMMAND = Command(
+    name="proxies",
+    summary="show proxy health per pool, proxy and target host; `reset [POOL]` closes breakers",
+    usage=("[key=value ...]", "reset [POOL] [key=value ...]"),
+    about="""\
 Show what live runs under `home` have seen through each proxy, per target host: breaker state
 (closed, open, half_open), success rate, requests, last status, mean latency and last error.
 Health lives in {home}/state.sqlite and is shared by every run on the machine; replays do not
 touch it. `reset` closes the breakers of POOL (a pool name from conf/proxy, or `direct`), or
-of every pool; counts are kept.
+of every pool; counts are kept.""",
+    run_keys=("now",),
+    notes={"now": "judge breakers at this time instead of the wall clock (UTC)"},
+    config=(("proxy.breaker.KEY=...", "breaker settings (conf/proxy)"),),
+    exit_codes="0 done, 2 bad input (unknown pool or key)",
+    examples=("lineflow proxies home=/tmp/lf", "lineflow proxies reset decodo home=/tmp/lf"),
+)
 
-  home=DIR               the state to read (default var)
-  now=ISO8601            judge breakers at this time instead of the wall clock (UTC)
 
-exit codes: 0 done, 2 bad input (unknown pool or key)
-example: lineflow proxies home=/tmp/lf; lineflow proxies reset decodo home=/tmp/lf
-"""
-
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     from datetime import UTC, datetime
 
     from rich.console import Console
@@ -42,8 +43,8 @@ def main(args: list[str]) -> int:
     from lineflow.http.quota import stored_quotas
     from lineflow.http.session import state_store
 
-    words = [a for a in args if "=" not in a]
-    settings = compose([a for a in args if "=" in a])
+    words = args.words
+    settings = compose(args.overrides)
     console = Console(highlight=False)
     if words and words[0] != "reset":
         raise ConfigError(f"proxies: unknown action {words[0]!r} (expected: reset [POOL])")

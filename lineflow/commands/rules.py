@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from lineflow.commands import MAIN_KEYS
+from typing import TYPE_CHECKING
 
-HELP = "list the configured validation rules and the line-quality gate"
+from lineflow.commands.keys import Command
 
-USAGE = f"""\
-usage: lineflow rules [key=value ...]
+if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
 
+COMMAND = Command(
+    name="rules",
+    summary="list the configured validation rules and the line-quality gate",
+    usage=("[key=value ...]",),
+    about="""\
 List every rule of conf/rules/*.yaml: id, kind, table, severity, blocking and thresholds, then
 the line-quality gate's thresholds (conf/line_quality). A malformed rule file fails here with
-the rule id and the problem (exit 2). Format: docs/rules.md.
+the rule id and the problem (exit 2). Format: docs/rules.md.""",
+    config=(("line_quality.KEY=...", "a gate threshold"),),
+    exit_codes="0 listed, 2 bad input or a malformed rule",
+    examples=("lineflow rules", "lineflow rules env=prod"),
+)
 
-{MAIN_KEYS}\
-example: lineflow rules
-"""
 
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     from lineflow.config import compose
 
-    settings = compose(args)
+    COMMAND.no_words(args)
+    settings = compose(args.overrides)
     rules = settings.rule_list()
     width = max((len(r.id) for r in rules), default=2) + 2
     print(f"{'id':<{width}}{'kind':<18}{'table':<12}severity")

@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
-from lineflow.commands import MAIN_KEYS
+from typing import TYPE_CHECKING
 
-HELP = "serve the trigger endpoint (Pub/Sub push or plain JSON) that runs stages"
+from lineflow.commands.keys import Command, Key, text, whole
 
-USAGE = f"""\
-usage: lineflow serve [host=127.0.0.1] [port=8080] [key=value ...]
+if TYPE_CHECKING:
+    from lineflow.commands.keys import Parsed
 
+COMMAND = Command(
+    name="serve",
+    summary="serve the trigger endpoint (Pub/Sub push or plain JSON) that runs stages",
+    usage=("[host=127.0.0.1] [port=8080] [key=value ...]",),
+    about="""\
 POST / with `Authorization: Bearer $LINEFLOW_TRIGGER_TOKEN` and a Pub/Sub push envelope or a
-plain JSON payload: a storage notification {{bucket, name}} or a scraper completion
-{{scraper_name, gcs_path}} for a landed file (runs triggers.file_stages for its partition), or a
-processor request {{processor: "process:odds_api", date: "2026-01-23"}}. Answers: 200 processed,
+plain JSON payload: a storage notification {bucket, name} or a scraper completion
+{scraper_name, gcs_path} for a landed file (runs triggers.file_stages for its partition), or a
+processor request {processor: "process:odds_api", date: "2026-01-23"}. Answers: 200 processed,
 duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
-the token. port=0 picks a free port; the first line printed says where it listens.
+the token. port=0 picks a free port; the first line printed says where it listens.""",
+    keys=(
+        Key("host", text, None, "address to listen on (default triggers.host)", "127.0.0.1"),
+        Key("port", whole(0, 65535), None, "port (default triggers.port; 0: a free one)", "8080"),
+    ),
+    config=(("triggers.max_age_minutes=60", "older messages are dead-lettered as stale"),),
+    exit_codes="0 stopped, 2 bad input (no token in the environment, bad key)",
+    examples=("LINEFLOW_TRIGGER_TOKEN=... lineflow serve port=8080 home=/tmp/lf",),
+)
 
-{MAIN_KEYS}\
-  triggers.max_age_minutes=60   older messages are dead-lettered as stale
-exit codes: 0 stopped, 2 bad input (no token in the environment, bad key)
-"""
 
-
-def main(args: list[str]) -> int:
+def main(args: Parsed) -> int:
     import os
     import socket
 
     import uvicorn
 
-    from lineflow.commands.args import split
     from lineflow.config import compose
     from lineflow.errors import ConfigError
     from lineflow.triggers.app import create_app
     from lineflow.triggers.handler import TriggerHandler
 
-    words, mine, overrides = split(args, {"host", "port"})
-    if words:
-        raise ConfigError(f"unexpected word {words[0]!r} (use host=... port=...)")
-    overrides += [f"triggers.{key}={value}" for key, value in mine.items()]
-    settings = compose(overrides)
+    COMMAND.no_words(args)
+    given = {key: args.values[key] for key in sorted(args.given)}
+    settings = compose([*args.overrides, *(f"triggers.{k}={v}" for k, v in given.items())])
     token = os.environ.get(settings.triggers.token_env, "")
     if not token:
         raise ConfigError(
