@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lineflow.commands import COMMANDS
+from lineflow.commands.keys import Command, Parsed
 from lineflow.errors import ConfigError, LineflowError
 
 TOP_HELP = """\
@@ -76,32 +77,32 @@ def _main(args: list[str]) -> int:
 
         print("\n".join(complete(rest)))
         return 0
+    if first == "--version":
+        return inspect(None, Parsed(version=True))
     if first.startswith("-"):
-        if first in ("--version", "--cfg", "-c", "--info", "-i"):
-            return inspect(None, args)
         raise ConfigError(f"unknown option {first!r} (options come after the command)")
     if first not in COMMANDS:
         raise ConfigError(f"unknown command {first!r} (commands: {', '.join(COMMANDS)})")
+    from lineflow.allocator import configure
+
+    configure()  # before any command loads DuckDB or polars
     module = command(first)
     parsed = module.COMMAND.parse(rest)
     if parsed.help:
         print(module.COMMAND.help(), end="")
         return 0
     if parsed.cfg or parsed.info or parsed.version:
-        return inspect(first, rest)
-    from lineflow.allocator import configure
+        return inspect(module.COMMAND, parsed)
     from lineflow.logs import set_level
 
     set_level(parsed.level)
-    configure()  # before any command loads DuckDB or polars
     return int(module.main(parsed))
 
 
-def inspect(name: str | None, args: list[str]) -> int:
-    """--cfg, --info and --version: the composed config, the search path, the version.
-
-    The parser recognises these options (`Parsed.cfg`, `.info`, `.version`); what they print
-    is wired here separately.
+def inspect(declared: Command | None, parsed: Parsed) -> int:
+    """--cfg job|all, --info and --version: the composed config (`parsed.overrides`), the
+    search path, the version. The parser recognises the options (`parsed.cfg`, `.info`,
+    `.version`); what they print is wired in here separately.
     """
     raise ConfigError("--cfg, --info and --version are not available in this build")
 

@@ -165,6 +165,10 @@ def test_help_lists_exactly_the_commands_keys(capsys, command):
         (["run", "date=2026-01-23", "--frobnicate"], "run: unknown option '--frobnicate'"),
         (["rules", "-m"], "rules: -m (multirun) is only for `run`"),
         (["status", "2026-01-23"], "status: unexpected word '2026-01-23'"),
+        (["backfill", "resume", "bf-x", "start=2026-01-01"], "backfill resume: start is a key"),
+        (["backfill", "status", "max_parallel=2"], "backfill status: max_parallel is a key"),
+        (["backfill", "refill"], "backfill: unexpected word 'refill'"),
+        (["serve", "port=http"], "port: expected a whole number from 0 to 65535, got 'http'"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key(tmp_path, capsys, args, message):
@@ -227,6 +231,7 @@ def test_bash_completion_offers_commands_keys_choices_and_config_keys():
     keys = _bash_complete("lineflow status ", ["lineflow", "status", ""])
     assert {"date=", "now=", "format=", "home=", "env=", "locks."} <= set(keys)
     assert "refresh=" not in keys and "fix=" not in keys
+    assert _bash_complete("lineflow locks re", ["lineflow", "locks", "re"]) == ["release"]
     # bash splits `format=j` at '=': the candidate is what follows it
     assert _bash_complete(
         "lineflow status format=j", ["lineflow", "status", "format", "=", "j"]

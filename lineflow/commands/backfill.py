@@ -85,6 +85,7 @@ manifest that `lineflow backfill resume ID` continues.""",
         ("http.mode=live", "ask the providers (env=local replays recorded fixtures)"),
         ("pipeline.stages=[..]", "e.g. [process,validate,consolidate]: landed files only"),
     ),
+    actions=("resume", "status"),
     exit_codes="0 complete, 1 a partition failed, 2 bad input, 130 interrupted (resumable)",
     examples=(
         "lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true",
@@ -157,6 +158,7 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
     from lineflow import sources as source_modules
     from lineflow.backfill import credits_estimate_text, estimate, to_skip
     from lineflow.errors import ConfigError
+    from lineflow.logs import quiet
 
     settings = _settings(overrides)
     scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
@@ -189,7 +191,10 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
     if skipped:
         for reason in set(skipped.values()):
             manifest.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
-    console.print(f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped")
+    if not quiet():
+        console.print(
+            f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped"
+        )
     return _execute(settings, manifest, backfill_id, request, console)
 
 
@@ -217,6 +222,7 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
     )
 
     from lineflow.backfill import execute
+    from lineflow.logs import quiet
 
     parts = manifest.partitions(backfill_id)
     total = sum(p["status"] not in ("skipped",) for p in parts)
@@ -236,6 +242,7 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=quiet(),
     ) as progress:
         task = progress.add_task(
             "partitions", total=total, completed=done_already, requests=0, rows=0, errors=0
@@ -266,8 +273,9 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
             stop.set()
             console.print(f"interrupted: resume with `lineflow backfill resume {backfill_id}`")
             return 130
-    _table(manifest, backfill_id, console)
-    console.print(f"backfill {backfill_id}: {status}")
+    if not quiet() or status != "complete":
+        _table(manifest, backfill_id, console)
+        console.print(f"backfill {backfill_id}: {status}")
     return 0 if status == "complete" else 1
 
 

@@ -1,9 +1,9 @@
 """Shell completion: `lineflow --shell-completion install=bash|zsh|fish` prints a script to eval.
 
 The script hands the command line up to the cursor to the hidden `lineflow __complete LINE`,
-which answers one candidate a line: command names, then the command's keys (`date=`, `home=`,
-...) and options, a key's choices (`format=json`), and dotted config keys (`locks.wait_s=`)
-read from the composed default config. Completion never fails loudly: a line it cannot read
+which answers one candidate a line: command names, then the command's actions (`locks
+release`), keys (`date=`, `home=`, ...) and options, a key's choices (`format=json`), and
+dotted config keys (`locks.wait_s=`) read from the composed default config. Completion never fails loudly: a line it cannot read
 gets no candidates.
 """
 
@@ -72,10 +72,11 @@ def complete(args: list[str]) -> list[str]:
         return [w for w in pool if w.startswith(cur)]
     if words[0] not in COMMANDS:
         return []
-    return [c for c in _for_command(words[0], words[-1]) if c.startswith(words[-1])]
+    first = len(words) == 2  # the word right after the command: an action, or a key
+    return [c for c in _for_command(words[0], words[-1], first) if c.startswith(words[-1])]
 
 
-def _for_command(name: str, cur: str) -> list[str]:
+def _for_command(name: str, cur: str, first: bool) -> list[str]:
     from lineflow.cli import command
 
     declared = command(name).COMMAND
@@ -91,7 +92,8 @@ def _for_command(name: str, cur: str) -> list[str]:
     if "." in cur:
         return _dotted(cur)
     config = [spelled.split("=")[0] + "=" for spelled, _ in CONFIG_KEYS]
-    return [f"{k}=" for k in keys] + config + [f"{s}." for s in _sections()]
+    actions = list(declared.actions) if first else []
+    return actions + [f"{k}=" for k in keys] + config + [f"{s}." for s in _sections()]
 
 
 def _config_options(group: str) -> list[str]:

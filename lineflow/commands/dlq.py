@@ -30,6 +30,7 @@ again).""",
         Key("replayed", boolean, False, "also list the dead letters replayed already", "true"),
         Key("all", boolean, False, "with `replay`: every open dead letter", "true"),
     ),
+    actions=("replay",),
     exit_codes="0 done, 1 a replayed message failed again, 2 bad input (unknown id)",
     examples=("lineflow dlq home=/tmp/lf", "lineflow dlq replay all=true home=/tmp/lf"),
 )

@@ -210,6 +210,8 @@ class Command:
     run_keys: tuple[str, ...] = ()
     #: config keys (beyond home and env) this command's help points at: (spelling, help)
     config: tuple[tuple[str, str], ...] = ()
+    #: words a command line may start with (`locks release`), offered by shell completion
+    actions: tuple[str, ...] = ()
     #: -m / --multirun is accepted
     multirun: bool = False
     exit_codes: str = "0 done, 2 bad input"

@@ -21,6 +21,7 @@ this host; runs take stale locks over by themselves. `release KEY` frees a lock 
 it (use it only when that run is really gone); `release stale=true` frees the stale ones.""",
     keys=(Key("stale", boolean, False, "with `release`: free every stale lock", "true"),),
     config=(("locks.alert_minutes=N", "age at which a listed lock shows ALERT"),),
+    actions=("release",),
     exit_codes="0 done, 2 bad input (unknown lock, bad words)",
     examples=("lineflow locks home=/tmp/lf", "lineflow locks release stale=true home=/tmp/lf"),
 )

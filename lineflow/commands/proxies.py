@@ -27,6 +27,7 @@ of every pool; counts are kept.""",
     run_keys=("now",),
     notes={"now": "judge breakers at this time instead of the wall clock (UTC)"},
     config=(("proxy.breaker.KEY=...", "breaker settings (conf/proxy)"),),
+    actions=("reset",),
     exit_codes="0 done, 2 bad input (unknown pool or key)",
     examples=("lineflow proxies home=/tmp/lf", "lineflow proxies reset decodo home=/tmp/lf"),
 )
