@@ -134,6 +134,11 @@ def _declared(command):
     return module(command).COMMAND.key_names()
 
 
+def test_help_wins_over_the_rest_of_the_line(capsys):
+    assert main(["locks", "strict=true", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: lineflow locks")
+
+
 def test_the_issue_example_locks_strict_refresh_exits_2(tmp_path):
     out = run_cli("locks", "strict=true", "refresh=true", f"home={tmp_path / 'h'}")
     assert out.code == 2

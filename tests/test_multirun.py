@@ -32,6 +32,8 @@ def test_each_partition_runs_as_its_own_job(tmp_path):
     ("sweep", "message"),
     [
         (["date=2026-01-19,2026-13-01"], "date: '2026-13-01' is not a calendar date"),
+        (["date=2026-13-01,2026-01-19"], "date: '2026-13-01' is not a calendar date"),
+        (["date=2026-01-19", "date=2026-01-20,yesterday"], "date: expected YYYY-MM-DD"),
         (["date=2026-01-19,2026-01-20", "fix=true"], "fix: unknown key"),
         (["date=2026-01-19,2026-01-20", "only=[nope]"], "only: unknown source 'nope'"),
         (["date=2026-01-19,2026-01-20", "locks.wait_s=1,soon"], "locks.wait_s:"),
@@ -40,7 +42,7 @@ def test_each_partition_runs_as_its_own_job(tmp_path):
 )
 def test_a_bad_key_or_value_stops_the_sweep_before_any_job_runs(tmp_path, sweep, message):
     home = tmp_path / "home"
-    result = run_cli("run", "-m", *sweep, f"home={home}")
+    result = run_cli("run", *sweep, f"home={home}", "-m")  # -m anywhere on the line
     assert result.code == 2, result.stdout + result.stderr
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]

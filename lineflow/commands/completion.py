@@ -3,8 +3,8 @@
 The script hands the command line up to the cursor to the hidden `lineflow __complete LINE`,
 which answers one candidate a line: command names, then the command's actions (`locks
 release`), keys (`date=`, `home=`, ...) and options, a key's choices (`format=json`), and
-dotted config keys (`locks.wait_s=`) read from the composed default config. Completion never fails loudly: a line it cannot read
-gets no candidates.
+dotted config keys (`locks.wait_s=`) read from the composed default config. Completion never
+fails loudly: a line it cannot read gets no candidates.
 """
 
 from __future__ import annotations

@@ -226,7 +226,10 @@ class Command:
         return [k.name for k in self.all_keys()]
 
     def parse(self, argv: list[str]) -> Parsed:
-        out = Parsed()
+        if "-h" in argv or "--help" in argv:  # help whatever else the line holds
+            return Parsed(help=True)
+        # -m anywhere on the line: the sweep's values are checked by lineflow.multirun
+        out = Parsed(multirun=self.multirun and ("-m" in argv or "--multirun" in argv))
         own = {k.name: k for k in self.keys}
         out.values = {k.name: k.default for k in self.keys}
         words = iter(argv)
@@ -254,8 +257,8 @@ class Command:
                         f"{self.name}: {bare} is not a key of this command (its keys: "
                         f"{', '.join(self.key_names()) or 'none'}; see lineflow {self.name} --help)"
                     )
-                if not out.multirun or "," not in value:
-                    _parse(bare, RUN_KEYS[bare].parse, value)  # sweeps: see lineflow.multirun
+                if not out.multirun:
+                    _parse(bare, RUN_KEYS[bare].parse, value)
                 out.overrides.append(word)
             else:
                 out.overrides.append(word)
@@ -271,16 +274,13 @@ class Command:
 
     def _option(self, word: str, rest: Any, out: Parsed) -> bool:
         """Take an option word (and its value); False when it is not an option after all."""
-        if word in ("-h", "--help"):
-            out.help = True
-        elif word in ("-v", "--verbose"):
+        if word in ("-v", "--verbose"):
             out.level = LEVELS["verbose"]
         elif word in ("-q", "--quiet"):
             out.level = LEVELS["quiet"]
         elif word in ("-m", "--multirun"):
             if not self.multirun:
                 raise _config_error(f"{self.name}: -m (multirun) is only for `run`")
-            out.multirun = True
         elif word == "--version":
             out.version = True
         elif word.split("=")[0] in ("-c", "--cfg"):
