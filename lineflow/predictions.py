@@ -36,26 +36,6 @@ CREATE TABLE IF NOT EXISTS prediction_items (
     PRIMARY KEY (batch_id, player_key, market));
 """
 
-WAREHOUSE_DDL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    slate_date DATE NOT NULL, player_key VARCHAR NOT NULL, player_name VARCHAR,
-    market VARCHAR NOT NULL, model VARCHAR NOT NULL, line DOUBLE, is_active BOOLEAN NOT NULL,
-    predicted_value DOUBLE, prob_over DOUBLE, prob_under DOUBLE, confidence DOUBLE,
-    recommendation VARCHAR NOT NULL, bookmaker VARCHAR, price_american INTEGER,
-    expected_value DOUBLE, books INTEGER, margin DOUBLE, line_source VARCHAR,
-    minutes_before_tip DOUBLE, input_fingerprint VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-    run_id VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, superseded_at TIMESTAMPTZ);
-CREATE TABLE IF NOT EXISTS prediction_batches (
-    batch_id VARCHAR PRIMARY KEY, slate_date DATE NOT NULL, status VARCHAR NOT NULL,
-    expected INTEGER NOT NULL, completed INTEGER NOT NULL, excluded INTEGER NOT NULL,
-    failed INTEGER NOT NULL, regenerated INTEGER NOT NULL, heartbeat_at TIMESTAMPTZ,
-    started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, run_id VARCHAR NOT NULL,
-    exclusions VARCHAR, failures VARCHAR);
-CREATE TABLE IF NOT EXISTS self_heal_log (
-    healed_at TIMESTAMPTZ NOT NULL, slate_date DATE NOT NULL, players VARCHAR[] NOT NULL,
-    reason VARCHAR NOT NULL, triggered_by VARCHAR NOT NULL, batch_id VARCHAR);
-"""
-
 #: Columns a staged prediction row carries (model output plus keys and lineage).
 STAGED_COLUMNS = (
     "slate_date",
