@@ -25,17 +25,6 @@ import polars as pl
 from lineflow.models.base import PREDICTION_FIELDS, load_model
 from lineflow.state import StateStore
 
-STATE_DDL = """
-CREATE TABLE IF NOT EXISTS prediction_batch_state (
-    batch_id TEXT PRIMARY KEY, slate_date TEXT NOT NULL, status TEXT NOT NULL,
-    owner TEXT NOT NULL, run_id TEXT NOT NULL, started_at TEXT NOT NULL,
-    heartbeat_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS prediction_items (
-    batch_id TEXT NOT NULL, player_key TEXT NOT NULL, market TEXT NOT NULL,
-    status TEXT NOT NULL, reasons TEXT, error TEXT, updated_at TEXT NOT NULL,
-    PRIMARY KEY (batch_id, player_key, market));
-"""
-
 #: Columns a staged prediction row carries (model output plus keys and lineage).
 STAGED_COLUMNS = (
     "slate_date",
@@ -210,7 +199,7 @@ class BatchStore:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        store.ensure(STATE_DDL)
+        store.ensure("predictions")
 
     def open_batch(self, slate_date: date) -> dict[str, Any] | None:
         with self.store.connect() as con:
