@@ -128,7 +128,7 @@ class Staging(SharedConnection):
 
         The consolidation takes every file staged for the partition and leaves out rows in
         quarantine (same file, same natural key) and, of rows with the same natural key, all
-        but the latest. Only those choices are written (PROP_LINES_VIEW), not the rows.
+        but the latest. Only those choices are written (`schema.PROP_LINES_VIEW`), not the rows.
         """
         key = ", ".join(PROP_LINES_KEY)
         with self.transaction() as con:
