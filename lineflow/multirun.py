@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lineflow.config import default_config_dir, register_resolvers, to_settings_dict, validate
+from lineflow.config import open_hydra, register_resolvers, to_settings_dict, validate
 
 #: Hydra writes nothing into the working directory: sweep metadata goes under home.
 HYDRA_DEFAULTS = [
@@ -31,7 +31,7 @@ def _job(cfg: Any) -> int:
     from lineflow.reporting.summary import render
     from lineflow.runner import run_partition
 
-    register_resolvers(str(default_config_dir().parent))
+    register_resolvers()
     container = to_settings_dict(cfg)
     console = Console(highlight=False)
     try:
@@ -44,16 +44,11 @@ def _job(cfg: Any) -> int:
 
 
 def multirun(overrides: list[str], config_dir: Path | None = None) -> int:
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.global_hydra import GlobalHydra
 
-    conf = (config_dir or default_config_dir()).resolve()
-    register_resolvers(str(conf.parent))
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
     extra = [] if user_launcher else ["hydra/launcher=joblib"]
-    GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2("lineflow", create_config_search_path(str(conf)))
+    hydra = open_hydra(config_dir)  # the same config layers as `lineflow run`
     try:
         returns = hydra.multirun(
             config_name="config",
