@@ -42,7 +42,7 @@ def test_without_a_project_the_packaged_defaults_compose(project):
 def test_the_projects_conf_is_merged_over_the_packaged_defaults(project):
     overlay(
         project / "conf",
-        "# @package _global_\ndefaults:\n  - /rules@rules.extra: extra\n"
+        "defaults:\n  - /rules@rules.extra: extra\n"
         "locks: {wait_s: 7}\nsources: {odds_api: {concurrency: 2}}\n",
     )
     overlay(
@@ -61,8 +61,8 @@ def test_the_projects_conf_is_merged_over_the_packaged_defaults(project):
 
 
 def test_config_dir_from_the_environment_wins_over_the_project(project, tmp_path, monkeypatch):
-    overlay(project / "conf", "# @package _global_\nlocks: {wait_s: 7, ttl_minutes: 5}\n")
-    env_conf = overlay(tmp_path / "ops", "# @package _global_\nlocks: {wait_s: 9}\n")
+    overlay(project / "conf", "locks: {wait_s: 7, ttl_minutes: 5}\n")
+    env_conf = overlay(tmp_path / "ops", "locks: {wait_s: 9}\n")
     monkeypatch.setenv("LINEFLOW_CONFIG_DIR", str(env_conf))
     settings = compose([])
     assert settings.locks.wait_s == 9
@@ -71,9 +71,9 @@ def test_config_dir_from_the_environment_wins_over_the_project(project, tmp_path
 
 
 def test_the_command_line_wins_over_every_file(project, tmp_path, monkeypatch):
-    overlay(project / "conf", "# @package _global_\nlocks: {wait_s: 7}\n")
+    overlay(project / "conf", "locks: {wait_s: 7}\n")
     monkeypatch.setenv(
-        "LINEFLOW_CONFIG_DIR", str(overlay(tmp_path / "ops", "# @package _global_\nlocks: {}\n"))
+        "LINEFLOW_CONFIG_DIR", str(overlay(tmp_path / "ops", "locks: {}\n"))
     )
     assert compose(["locks.wait_s=11"]).locks.wait_s == 11
 
