@@ -585,19 +585,35 @@ def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[st
     return to_settings_dict(_compose_hydra(overrides, config_dir))
 
 
+def compose_sweep(overrides: list[str], config_dir: Path | None = None) -> Settings:
+    """What the jobs of `lineflow run -m` share (the sweep's own `a,b` overrides left out),
+    validated: a bad home or key fails before Hydra creates the sweep folder under home."""
+    return validate(to_settings_dict(_compose_hydra(overrides, config_dir, sweep=True)))
+
+
 def _compose_hydra(
-    overrides: list[str], config_dir: Path | None = None, with_hydra: bool = False
+    overrides: list[str],
+    config_dir: Path | None = None,
+    with_hydra: bool = False,
+    sweep: bool = False,
 ) -> Any:
-    from hydra import compose as hydra_compose
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        open_hydra(config_dir)
-        return hydra_compose(
-            config_name="config", overrides=list(overrides), return_hydra_config=with_hydra
+        cfg = open_hydra(config_dir).compose_config(
+            config_name="config",
+            overrides=list(overrides),
+            run_mode=RunMode.MULTIRUN if sweep else RunMode.RUN,
+            from_shell=False,
         )
+        if not with_hydra:
+            with open_dict(cfg):
+                del cfg["hydra"]
+        return cfg
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_hydra_message(exc)) from None
     finally:

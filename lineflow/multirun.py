@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lineflow.config import open_hydra, register_resolvers, to_settings_dict, validate
+from lineflow.config import (
+    compose_sweep,
+    open_hydra,
+    register_resolvers,
+    to_settings_dict,
+    validate,
+)
 
 #: Hydra writes nothing into the working directory: sweep metadata goes under home.
 HYDRA_DEFAULTS = [
@@ -48,13 +54,11 @@ def multirun(overrides: list[str], config_dir: Path | None = None) -> int:
 
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
     extra = [] if user_launcher else ["hydra/launcher=joblib"]
+    everything = [*HYDRA_DEFAULTS, *extra, *overrides]
+    compose_sweep(everything, config_dir)  # home and keys, before Hydra writes under home
     hydra = open_hydra(config_dir)  # the same config layers as `lineflow run`
     try:
-        returns = hydra.multirun(
-            config_name="config",
-            task_function=_job,
-            overrides=[*HYDRA_DEFAULTS, *extra, *overrides],
-        )
+        returns = hydra.multirun(config_name="config", task_function=_job, overrides=everything)
     finally:
         GlobalHydra.instance().clear()
     codes = [_code(job) for batch in returns for job in batch]

@@ -72,9 +72,7 @@ def test_config_dir_from_the_environment_wins_over_the_project(project, tmp_path
 
 def test_the_command_line_wins_over_every_file(project, tmp_path, monkeypatch):
     overlay(project / "conf", "locks: {wait_s: 7}\n")
-    monkeypatch.setenv(
-        "LINEFLOW_CONFIG_DIR", str(overlay(tmp_path / "ops", "locks: {}\n"))
-    )
+    monkeypatch.setenv("LINEFLOW_CONFIG_DIR", str(overlay(tmp_path / "ops", "locks: {}\n")))
     assert compose(["locks.wait_s=11"]).locks.wait_s == 11
 
 
@@ -142,6 +140,7 @@ def test_init_refuses_what_exists(project, existing):
 
 COMMANDS = [
     ("run", f"date={INCIDENT}"),
+    ("run", "-m", f"date=2026-01-22,{INCIDENT}"),
     ("status", f"date={INCIDENT}"),
     ("health", f"date={INCIDENT}"),
     ("doctor", f"date={INCIDENT}"),
@@ -161,14 +160,14 @@ def _bad_home(kind: str, root: Path) -> tuple[str, str]:
     return str(root / "taken" / "home"), f"home: cannot be created: {root / 'taken'} is a file"
 
 
-# Every kind with `run`; every command that opens home with a file for home.
-CASES = [(COMMANDS[0], kind) for kind in ("empty", "under a file")] + [
+# Every kind with `run` and `run -m`; every command that opens home with a file for home.
+CASES = [(command, kind) for command in COMMANDS[:2] for kind in ("empty", "under a file")] + [
     (command, "a file") for command in COMMANDS
 ]
 
 
 @pytest.mark.parametrize(
-    ("command", "kind"), CASES, ids=lambda c: c[0] if isinstance(c, tuple) else c
+    ("command", "kind"), CASES, ids=lambda c: " ".join(c[:2]) if isinstance(c, tuple) else c
 )
 def test_an_unusable_home_is_one_line_and_nothing_is_written(tmp_path, kind, command):
     work = tmp_path / "work"
@@ -210,3 +209,45 @@ def test_all_state_lives_under_home(tmp_path):
     assert {"landing", "lineflow.duckdb", "logs", "state.sqlite"} <= {
         p.name for p in home.iterdir()
     }
+
+
+# -- --cfg, --version ---------------------------------------------------------------------------
+
+
+def test_cfg_prints_the_composed_config_with_secrets_as_names_only(project):
+    secret = "sk-live-0123456789abcdef"
+    job = run_cli(
+        "run",
+        f"date={INCIDENT}",
+        "locks.wait_s=5",
+        "--cfg",
+        "job",
+        cwd=project,
+        env={"ODDS_API_KEY": secret},
+    )
+    assert job.code == 0, job.stderr
+    assert "\n  wait_s: 5\n" in job.stdout and "\nhydra:" not in job.stdout
+    assert "env: ODDS_API_KEY" in job.stdout and secret not in job.stdout
+    every = run_cli("run", "--cfg", "all", cwd=project, env={"ODDS_API_KEY": secret})
+    assert every.code == 0, every.stderr
+    assert "\nhydra:\n" in every.stdout and secret not in every.stdout
+    assert list(project.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--cfg", "yaml"), "--cfg: expected job or all, got 'yaml'"),
+        (("--cfg", "job", "locks.nope=1"), "locks.nope: unknown key"),
+    ],
+)
+def test_cfg_refuses_bad_input_in_one_line(project, args, error):
+    out = run_cli("run", *args, cwd=project)
+    assert (out.code, out.stdout, out.stderr) == (2, "", f"lineflow: error: {error}\n")
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    out = run_cli("--version")
+    assert (out.code, out.stdout) == (0, f"lineflow {version('lineflow')}\n")
