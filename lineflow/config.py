@@ -549,21 +549,18 @@ def _packaged_dir(package: str) -> Path:
         ) from None
 
 
-def hydra_search_path(config_dir: Path | None = None) -> Any:
+def hydra_search_path() -> Any:
     """Hydra's ConfigSearchPath: its own configs, lineflow's layers, plugins, structured configs."""
     from hydra._internal.utils import create_config_search_path
 
     search_path = create_config_search_path(None)
-    entries = config_search_path()
-    if config_dir is not None:
-        entries.insert(0, ("config_dir", f"file://{config_dir.resolve()}"))
-    for provider, location in reversed(entries):
+    for provider, location in reversed(config_search_path()):
         # After Hydra's own pkg://hydra.conf, before the plugins' entries and structured://.
         search_path.append(provider, location, anchor="hydra")
     return search_path
 
 
-def open_hydra(config_dir: Path | None = None) -> Any:
+def open_hydra() -> Any:
     """Hydra with lineflow's search path, made global (the caller clears GlobalHydra after)."""
     from hydra import version
     from hydra._internal.hydra import Hydra
@@ -572,31 +569,26 @@ def open_hydra(config_dir: Path | None = None) -> Any:
     register_resolvers()
     version.setbase("1.3")
     GlobalHydra.instance().clear()
-    return Hydra.create_main_hydra2("lineflow", hydra_search_path(config_dir))
+    return Hydra.create_main_hydra2("lineflow", hydra_search_path())
 
 
-def compose(overrides: list[str], config_dir: Path | None = None) -> Settings:
+def compose(overrides: list[str]) -> Settings:
     """Hydra-compose the config layers with command-line overrides and validate the result."""
-    container = compose_raw(overrides, config_dir)
+    container = compose_raw(overrides)
     return validate(container)
 
 
-def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[str, Any]:
-    return to_settings_dict(_compose_hydra(overrides, config_dir))
+def compose_raw(overrides: list[str]) -> dict[str, Any]:
+    return to_settings_dict(_compose_hydra(overrides))
 
 
-def compose_sweep(overrides: list[str], config_dir: Path | None = None) -> Settings:
+def compose_sweep(overrides: list[str]) -> Settings:
     """What the jobs of `lineflow run -m` share (the sweep's own `a,b` overrides left out),
     validated: a bad home or key fails before Hydra creates the sweep folder under home."""
-    return validate(to_settings_dict(_compose_hydra(overrides, config_dir, sweep=True)))
+    return validate(to_settings_dict(_compose_hydra(overrides, sweep=True)))
 
 
-def _compose_hydra(
-    overrides: list[str],
-    config_dir: Path | None = None,
-    with_hydra: bool = False,
-    sweep: bool = False,
-) -> Any:
+def _compose_hydra(overrides: list[str], with_hydra: bool = False, sweep: bool = False) -> Any:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from hydra.types import RunMode
@@ -604,7 +596,7 @@ def _compose_hydra(
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        cfg = open_hydra(config_dir).compose_config(
+        cfg = open_hydra().compose_config(
             config_name="config",
             overrides=list(overrides),
             run_mode=RunMode.MULTIRUN if sweep else RunMode.RUN,

@@ -7,7 +7,6 @@ session lock keep partitions safe; lineflow's ledgers, not Hydra, decide what wo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lineflow.config import (
@@ -49,16 +48,20 @@ def _job(cfg: Any) -> int:
     return report.exit_code
 
 
-def multirun(overrides: list[str], config_dir: Path | None = None) -> int:
+def multirun(overrides: list[str]) -> int:
     from hydra.core.global_hydra import GlobalHydra
 
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
     extra = [] if user_launcher else ["hydra/launcher=joblib"]
     everything = [*HYDRA_DEFAULTS, *extra, *overrides]
-    compose_sweep(everything, config_dir)  # home and keys, before Hydra writes under home
-    hydra = open_hydra(config_dir)  # the same config layers as `lineflow run`
+    compose_sweep(everything)  # home and keys, before Hydra writes under home
+    hydra = open_hydra()  # the same config layers as `lineflow run`
     try:
-        returns = hydra.multirun(config_name="config", task_function=_job, overrides=everything)
+        returns = hydra.multirun(
+            config_name="config",
+            task_function=_job,
+            overrides=everything,
+        )
     finally:
         GlobalHydra.instance().clear()
     codes = [_code(job) for batch in returns for job in batch]
