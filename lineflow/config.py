@@ -523,6 +523,7 @@ def config_search_path() -> list[tuple[str, str]]:
     command line. A file in a later layer replaces the same file of an earlier one; the first
     `project/default.yaml` found is merged over the packaged config.yaml key by key.
     """
+    packaged = _packaged_dir("lineflow.conf")  # a clear error when the install lacks it
     entries: list[tuple[str, str]] = []
     env = os.environ.get(CONFIG_DIR_ENV)
     if env:
@@ -531,7 +532,7 @@ def config_search_path() -> list[tuple[str, str]]:
             raise ConfigError(f"{CONFIG_DIR_ENV}: no such folder {folder}")
         entries.append((f"${CONFIG_DIR_ENV}", f"file://{folder}"))
     project = (Path.cwd() / "conf").resolve()
-    if project.is_dir() and project != _packaged_dir("lineflow.conf"):
+    if project.is_dir() and project != packaged:  # a checkout's conf/ is the packaged one
         entries.append(("project", f"file://{project}"))
     entries.append(("lineflow", PACKAGED_CONF))
     return entries

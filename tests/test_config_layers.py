@@ -120,6 +120,13 @@ def test_init_scaffolds_a_project_whose_overrides_take_effect(project):
     assert (dev.env, dev.http.timeout_s, dev.http.mode) == ("dev", 10, "replay")
 
 
+def test_init_takes_an_existing_empty_folder(project):
+    (project / "proj").mkdir()
+    out = run_cli("init", "proj", cwd=project)
+    assert out.code == 0, out.stderr
+    assert (project / "proj" / "conf" / "project" / "default.yaml").is_file()
+
+
 @pytest.mark.parametrize("existing", ["a non-empty folder", "a file"])
 def test_init_refuses_what_exists(project, existing):
     target = project / "proj"
