@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "serve": "lineflow.commands.serve",
     "locks": "lineflow.commands.locks",
     "dlq": "lineflow.commands.dlq",
+    "init": "lineflow.commands.init",
 }
 
 #: The keys most runs touch; every command's help shows them.
