@@ -36,20 +36,6 @@ from lineflow.runner import RunReport, run_partition
 from lineflow.state import StateStore
 from lineflow.warehouse import DuckDBWarehouse
 
-DDL = """
-CREATE TABLE IF NOT EXISTS backfills (
-    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, start_date TEXT NOT NULL,
-    end_date TEXT NOT NULL, sources TEXT NOT NULL, snapshot TEXT NOT NULL,
-    fallback_snapshots TEXT NOT NULL, reprocess TEXT NOT NULL, sort_order TEXT NOT NULL,
-    status TEXT NOT NULL, finished_at TEXT);
-CREATE TABLE IF NOT EXISTS backfill_partitions (
-    backfill_id TEXT NOT NULL, slate_date TEXT NOT NULL, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
-    rows INTEGER NOT NULL DEFAULT 0, credits INTEGER NOT NULL DEFAULT 0,
-    snapshot_used TEXT, last_error TEXT, note TEXT, updated_at TEXT NOT NULL,
-    PRIMARY KEY (backfill_id, slate_date));
-"""
-
 #: How often a parse worker looks whether its backfill is still there.
 WORKER_WATCH_S = 0.5
 
@@ -154,7 +140,7 @@ class Manifest:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        store.ensure(DDL)
+        store.ensure("backfill")
 
     def create(self, request: BackfillRequest) -> str:
         backfill_id = f"bf-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"

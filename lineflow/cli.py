@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from lineflow.commands import COMMANDS
-from lineflow.commands.keys import Command, Parsed
+from lineflow.commands.keys import Parsed
 from lineflow.errors import ConfigError, LineflowError
 
 TOP_HELP = """\
-usage: lineflow COMMAND [key=value ...] [-v|-q]
+usage: lineflow COMMAND [key=value ...] [-v|-q] [--cfg job|all] [--info]
+       lineflow --version
 
 Declarative batch pipelines for sports-betting lines.
 
@@ -32,7 +33,7 @@ Run `lineflow COMMAND --help` for a command's keys. Config overrides use Hydra's
 key=value, +key=value to add, list=[a,b].
 
 options:
-  --version                        print the version
+  -V, --version                    print the version
   --shell-completion install=bash  print a completion script (bash, zsh or fish) to eval;
                                    e.g. eval "$(lineflow --shell-completion install=bash)"
 example: lineflow run date=2026-01-23
@@ -77,8 +78,8 @@ def _main(args: list[str]) -> int:
 
         print("\n".join(complete(rest)))
         return 0
-    if first == "--version":
-        return inspect(None, Parsed(version=True))
+    if first in ("-V", "--version"):
+        return inspect(Parsed(version=True))
     if first.startswith("-"):
         raise ConfigError(f"unknown option {first!r} (options come after the command)")
     if first not in COMMANDS:
@@ -92,19 +93,31 @@ def _main(args: list[str]) -> int:
         print(module.COMMAND.help(), end="")
         return 0
     if parsed.cfg or parsed.info or parsed.version:
-        return inspect(module.COMMAND, parsed)
+        return inspect(parsed)
     from lineflow.logs import set_level
 
     set_level(parsed.level)
     return int(module.main(parsed))
 
 
-def inspect(declared: Command | None, parsed: Parsed) -> int:
-    """--cfg job|all, --info and --version: the composed config (`parsed.overrides`), the
-    search path, the version. The parser recognises the options (`parsed.cfg`, `.info`,
-    `.version`); what they print is wired in here separately.
-    """
-    raise ConfigError("--cfg, --info and --version are not available in this build")
+def inspect(parsed: Parsed) -> int:
+    """--version, --cfg job|all [--resolve] and --info, as Hydra apps have them: the version,
+    the config the command line composes (validated; secrets are env-var names only), the
+    config search path. Nothing runs."""
+    if parsed.version:
+        from lineflow import __version__
+
+        print(f"lineflow {__version__}")
+    elif parsed.cfg is not None:
+        from lineflow.config import render_config
+
+        which = "all" if parsed.cfg == "all" else "job"
+        print(render_config(parsed.overrides, which, resolve=parsed.resolve), end="")
+    else:
+        from lineflow.config import render_search_path
+
+        print(render_search_path(), end="")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,13 +25,6 @@ from lineflow.config import LocksConfig
 from lineflow.errors import LineflowError
 from lineflow.state import StateStore
 
-DDL = """
-CREATE TABLE IF NOT EXISTS locks (
-    key TEXT PRIMARY KEY, pipeline TEXT NOT NULL, stage TEXT NOT NULL, partition TEXT NOT NULL,
-    host TEXT NOT NULL, pid INTEGER NOT NULL, run_id TEXT NOT NULL,
-    acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL, expires_at REAL NOT NULL);
-"""
-
 EXIT_BUSY = 4
 
 
@@ -117,7 +110,7 @@ class Locks:
         self.clock = clock
         self.host = host or socket.gethostname()
         self.pid = pid or os.getpid()
-        store.ensure(DDL)
+        store.ensure("locks")
 
     def stale_reason(self, held: LockInfo, now: float) -> str | None:
         """Why a held lock is free to take over, or None while its owner is alive and renewing."""

@@ -14,12 +14,12 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lineflow.config import (
     compose,
-    default_config_dir,
+    compose_sweep,
+    open_hydra,
     register_resolvers,
     to_settings_dict,
     validate,
@@ -58,7 +58,7 @@ def _job(cfg: Any, level: int = logging.INFO) -> Outcome:
     from lineflow.runner import run_partition
 
     set_level(level)
-    register_resolvers(str(default_config_dir().parent))
+    register_resolvers()
     container = to_settings_dict(cfg)
     partition = str(container.get("date"))
     try:
@@ -83,9 +83,10 @@ def _job(cfg: Any, level: int = logging.INFO) -> Outcome:
     )
 
 
-def check(overrides: list[str], config_dir: Path | None = None) -> int:
-    """Every job's values, before any job runs: run keys by their parsers, any other swept
-    key by composing each of its values, and the first job's whole config. The job count."""
+def check(overrides: list[str]) -> int:
+    """Every job's values, before any job runs (and before Hydra creates the sweep folder
+    under home): run keys by their parsers, what the jobs share (home, keys) composed once,
+    any other swept key by composing each of its values. The job count."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -113,37 +114,29 @@ def check(overrides: list[str], config_dir: Path | None = None) -> int:
                     RUN_KEYS[name].parse(value)
                 except ValueError as exc:
                     raise ConfigError(f"{name}: {exc}") from None
-    settings = compose(first, config_dir)  # unknown keys, bad config values
-    settings.active_sources()  # only=[...] names known sources
+    compose_sweep(overrides).active_sources()  # home, unknown keys, only=[...]
     for name, spelled, values in swept:
         if name not in RUN_KEYS:
-            for value in values[1:]:
+            for value in values:
                 compose(
-                    [*[o for o in first if not o.startswith(f"{spelled}=")], f"{spelled}={value}"],
-                    config_dir,
+                    [*[o for o in first if not o.startswith(f"{spelled}=")], f"{spelled}={value}"]
                 )
     return jobs
 
 
-def multirun(
-    overrides: list[str], level: int = logging.INFO, config_dir: Path | None = None
-) -> int:
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
+def multirun(overrides: list[str], level: int = logging.INFO) -> int:
     from hydra.core.global_hydra import GlobalHydra
 
-    check(overrides, config_dir)
-    conf = (config_dir or default_config_dir()).resolve()
-    register_resolvers(str(conf.parent))
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
     extra = [] if user_launcher else ["hydra/launcher=joblib"]
-    GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2("lineflow", create_config_search_path(str(conf)))
+    everything = [*HYDRA_DEFAULTS, *extra, *overrides]
+    check(everything)  # home, keys and every value, before Hydra writes under home
+    hydra = open_hydra()  # the same config layers as `lineflow run`
     try:
         returns = hydra.multirun(
             config_name="config",
             task_function=functools.partial(_job, level=level),
-            overrides=[*HYDRA_DEFAULTS, *extra, *overrides],
+            overrides=everything,
         )
     finally:
         GlobalHydra.instance().clear()

@@ -25,37 +25,6 @@ import polars as pl
 from lineflow.models.base import PREDICTION_FIELDS, load_model
 from lineflow.state import StateStore
 
-STATE_DDL = """
-CREATE TABLE IF NOT EXISTS prediction_batch_state (
-    batch_id TEXT PRIMARY KEY, slate_date TEXT NOT NULL, status TEXT NOT NULL,
-    owner TEXT NOT NULL, run_id TEXT NOT NULL, started_at TEXT NOT NULL,
-    heartbeat_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS prediction_items (
-    batch_id TEXT NOT NULL, player_key TEXT NOT NULL, market TEXT NOT NULL,
-    status TEXT NOT NULL, reasons TEXT, error TEXT, updated_at TEXT NOT NULL,
-    PRIMARY KEY (batch_id, player_key, market));
-"""
-
-WAREHOUSE_DDL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    slate_date DATE NOT NULL, player_key VARCHAR NOT NULL, player_name VARCHAR,
-    market VARCHAR NOT NULL, model VARCHAR NOT NULL, line DOUBLE, is_active BOOLEAN NOT NULL,
-    predicted_value DOUBLE, prob_over DOUBLE, prob_under DOUBLE, confidence DOUBLE,
-    recommendation VARCHAR NOT NULL, bookmaker VARCHAR, price_american INTEGER,
-    expected_value DOUBLE, books INTEGER, margin DOUBLE, line_source VARCHAR,
-    minutes_before_tip DOUBLE, input_fingerprint VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-    run_id VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, superseded_at TIMESTAMPTZ);
-CREATE TABLE IF NOT EXISTS prediction_batches (
-    batch_id VARCHAR PRIMARY KEY, slate_date DATE NOT NULL, status VARCHAR NOT NULL,
-    expected INTEGER NOT NULL, completed INTEGER NOT NULL, excluded INTEGER NOT NULL,
-    failed INTEGER NOT NULL, regenerated INTEGER NOT NULL, heartbeat_at TIMESTAMPTZ,
-    started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, run_id VARCHAR NOT NULL,
-    exclusions VARCHAR, failures VARCHAR);
-CREATE TABLE IF NOT EXISTS self_heal_log (
-    healed_at TIMESTAMPTZ NOT NULL, slate_date DATE NOT NULL, players VARCHAR[] NOT NULL,
-    reason VARCHAR NOT NULL, triggered_by VARCHAR NOT NULL, batch_id VARCHAR);
-"""
-
 #: Columns a staged prediction row carries (model output plus keys and lineage).
 STAGED_COLUMNS = (
     "slate_date",
@@ -230,7 +199,7 @@ class BatchStore:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        store.ensure(STATE_DDL)
+        store.ensure("predictions")
 
     def open_batch(self, slate_date: date) -> dict[str, Any] | None:
         with self.store.connect() as con:

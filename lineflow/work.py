@@ -19,20 +19,6 @@ from typing import Any, Literal
 from lineflow.config import WorkConfig
 from lineflow.state import StateStore
 
-DDL = """
-CREATE TABLE IF NOT EXISTS work_items (
-    kind TEXT NOT NULL, key TEXT NOT NULL, partition TEXT, payload_ref TEXT NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-    next_attempt_at REAL, claimed_by TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    result TEXT,
-    PRIMARY KEY (kind, key));
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL,
-    partition TEXT, reason TEXT NOT NULL, permanent INTEGER NOT NULL, attempts INTEGER NOT NULL,
-    payload_ref TEXT NOT NULL, payload TEXT, created_at REAL NOT NULL, replayed_at REAL);
-CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (replayed_at);
-"""
-
 #: Status of a work item: pending (new or waiting for its next attempt), running, done, dead.
 Status = Literal["pending", "running", "done", "dead"]
 #: The longest payload kept inline in a dead letter (the pointer always is).
@@ -109,7 +95,7 @@ class WorkQueue:
         self.store = store
         self.config = config
         self.clock = clock
-        store.ensure(DDL)
+        store.ensure("work")
 
     def get(self, kind: str, key: str) -> WorkItem | None:
         with self.store.connect() as con:

@@ -33,6 +33,7 @@ KEYS = {
     "serve": {"host", "port"},
     "locks": {"stale"},
     "dlq": {"replayed", "all"},
+    "init": set(),
 }
 VALUES = {
     "date": "2026-01-23",
@@ -153,8 +154,11 @@ def test_help_lists_exactly_the_commands_keys(capsys, command):
     section = text.split("\nkeys:\n", 1)[1].split("\n\n", 1)[0]
     listed = set(re.findall(r"^  (\w+)=", section, re.M))
     assert listed == KEYS[command], section
-    config = text.split("config overrides", 1)[1].split("\n\n", 1)[0]
-    assert "home=DIR" in config and "env=local|prod" in config
+    if command == "init":  # it reads no config
+        assert "config overrides" not in text and "--cfg job" not in text
+    else:
+        config = text.split("config overrides", 1)[1].split("\n\n", 1)[0]
+        assert "home=DIR" in config and "env=local|prod" in config
     assert text.startswith(f"usage: lineflow {command} ") and "exit codes: 0" in text
 
 
@@ -173,6 +177,10 @@ def test_help_lists_exactly_the_commands_keys(capsys, command):
         (["backfill", "resume", "bf-x", "start=2026-01-01"], "backfill resume: start is a key"),
         (["backfill", "status", "max_parallel=2"], "backfill status: max_parallel is a key"),
         (["backfill", "refill"], "backfill: unexpected word 'refill'"),
+        (
+            ["init", "proj", "env=prod"],
+            "init: env is not a key of this command (it reads no config)",
+        ),
         (["serve", "port=http"], "port: expected a whole number from 0 to 65535, got 'http'"),
     ],
 )

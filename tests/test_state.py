@@ -3,12 +3,18 @@ from pathlib import Path
 
 from lineflow.state import StateStore
 
-DDL = "CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+
+def _with_counter(store: StateStore) -> StateStore:
+    """A table of the test's own (lineflow's tables come from `lineflow.state.schema`)."""
+    with store.connect() as con:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+        )
+    return store
 
 
 def _bump(path: str, times: int) -> None:
-    store = StateStore(Path(path))
-    store.ensure(DDL)
+    store = _with_counter(StateStore(Path(path)))
     for _ in range(times):
         with store.transaction() as con:
             (n,) = con.execute("SELECT n FROM counter WHERE name = 'x'").fetchone()
@@ -16,8 +22,7 @@ def _bump(path: str, times: int) -> None:
 
 
 def test_read_modify_write_is_atomic_across_processes(tmp_path):
-    store = StateStore(tmp_path / "state.sqlite")
-    store.ensure(DDL)
+    store = _with_counter(StateStore(tmp_path / "state.sqlite"))
     with store.transaction() as con:
         con.execute("INSERT INTO counter VALUES ('x', 0)")
     ctx = multiprocessing.get_context("spawn")
@@ -32,8 +37,7 @@ def test_read_modify_write_is_atomic_across_processes(tmp_path):
 
 
 def test_a_failed_transaction_changes_nothing(tmp_path):
-    store = StateStore(tmp_path / "state.sqlite")
-    store.ensure(DDL)
+    store = _with_counter(StateStore(tmp_path / "state.sqlite"))
     try:
         with store.transaction() as con:
             con.execute("INSERT INTO counter VALUES ('y', 1)")

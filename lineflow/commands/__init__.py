@@ -19,4 +19,5 @@ COMMANDS: dict[str, str] = {
     "serve": "lineflow.commands.serve",
     "locks": "lineflow.commands.locks",
     "dlq": "lineflow.commands.dlq",
+    "init": "lineflow.commands.init",
 }

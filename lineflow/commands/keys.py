@@ -9,8 +9,8 @@ snapshot, only), the config keys its help mentions, and its usage, examples and 
 - the command's own keys, parsed to typed values (defaults filled in),
 - Hydra overrides: the run keys it uses (checked here, validated again by Settings) and every
   other `key=value` (home=, env=, locks.wait_s=, +key=, list=[a,b]), which Hydra composes,
-- options: -m/--multirun, -v/-q (or verbose=/quiet=), and --cfg/--info/--version, which are
-  recognised here and acted on by `lineflow.cli`.
+- options: -m/--multirun, -v/-q (or verbose=/quiet=), and --cfg job|all [--resolve], --info
+  and --version, which are recognised here and acted on by `lineflow.cli`.
 
 Invariants: a run key the command does not use, an unknown option or a bad value is a
 `ConfigError` (exit 2, one line naming the key) raised before anything is composed or written;
@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: `-c/--cfg` values (Hydra's), and `-i/--info` topics; both are shown by `lineflow.cli`.
-CFG_CHOICES = ("job", "hydra", "all")
-INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+#: `--cfg` values: lineflow's config alone, or with Hydra's node (shown by `lineflow.cli`).
+CFG_CHOICES = ("job", "all")
 #: Hydra's override prefixes: add, force-add, delete.
 PREFIXES = ("++", "+", "~")
 
@@ -171,8 +170,9 @@ CONFIG_KEYS = (
 OPTIONS = (
     ("-v, --verbose", "debug lines in the terminal and the JSON log (also verbose=true)"),
     ("-q, --quiet", "warnings and errors only, terminal and JSON log (also quiet=true)"),
-    ("--cfg job|all", "print the composed config (secrets stay names) and stop"),
-    ("--info", "print the config search path and stop"),
+    ("--cfg job|all", "print the composed config (all: with Hydra's node) and exit; secrets"),
+    ("", "are env-var names only; --resolve resolves interpolations"),
+    ("--info", "print the config search path and exit"),
 )
 
 LEVELS = {"quiet": logging.WARNING, "normal": logging.INFO, "verbose": logging.DEBUG}
@@ -192,8 +192,10 @@ class Parsed:
     multirun: bool = False
     #: logging level of the terminal and the JSON log
     level: int = logging.INFO
+    #: --cfg job|all (--resolve: interpolations resolved), --info, --version: show, run nothing
     cfg: str | None = None
-    info: str | None = None
+    resolve: bool = False
+    info: bool = False
     version: bool = False
     help: bool = False
 
@@ -214,6 +216,8 @@ class Command:
     actions: tuple[str, ...] = ()
     #: -m / --multirun is accepted
     multirun: bool = False
+    #: the command composes the config: it takes config overrides (home=, env=, a.b=...)
+    composes: bool = True
     exit_codes: str = "0 done, 2 bad input"
     examples: tuple[str, ...] = ()
     #: extra help on the run keys, e.g. a default that differs: name -> line
@@ -260,8 +264,12 @@ class Command:
                 if not out.multirun:
                     _parse(bare, RUN_KEYS[bare].parse, value)
                 out.overrides.append(word)
-            else:
+            elif self.composes:
                 out.overrides.append(word)
+            else:
+                raise _config_error(
+                    f"{self.name}: {bare} is not a key of this command (it reads no config)"
+                )
         return out
 
     def no_words(self, parsed: Parsed) -> None:
@@ -286,12 +294,12 @@ class Command:
         elif word.split("=")[0] in ("-c", "--cfg"):
             value = word.partition("=")[2] or next(rest, "")
             if value not in CFG_CHOICES:
-                raise _config_error(f"--cfg: expected one of {', '.join(CFG_CHOICES)}")
+                raise _config_error(f"--cfg: expected job or all, got {value!r}")
             out.cfg = value
-        elif word.split("=")[0] in ("-i", "--info"):
-            out.info = word.partition("=")[2] or "all"
-            if out.info not in INFO_CHOICES:
-                raise _config_error(f"--info: expected one of {', '.join(INFO_CHOICES)}")
+        elif word == "--resolve":
+            out.resolve = True
+        elif word in ("-i", "--info"):
+            out.info = True
         elif word.startswith("-") and not word.lstrip("-")[:1].isdigit():
             raise _config_error(
                 f"{self.name}: unknown option {word!r} (see lineflow {self.name} --help)"
@@ -306,13 +314,14 @@ class Command:
         lines += ["", self.about.rstrip(), ""]
         rows = [(k.spelled(), self.notes.get(k.name, k.help)) for k in self.all_keys()]
         lines += ["keys:", *_rows(rows or [("(none)", "")]), ""]
-        lines += [
-            "config overrides (Hydra syntax: key=value, +key=value to add, list=[a,b]):",
-            *_rows([*CONFIG_KEYS, *self.config]),
-            "",
-            "options:",
-        ]
-        options = list(OPTIONS)
+        if self.composes:
+            lines += [
+                "config overrides (Hydra syntax: key=value, +key=value to add, list=[a,b]):",
+                *_rows([*CONFIG_KEYS, *self.config]),
+                "",
+            ]
+        lines.append("options:")
+        options = list(OPTIONS if self.composes else OPTIONS[:2])
         if self.multirun:
             options.insert(0, ("-m date=D1,D2,...", "Hydra multirun: each partition its own job"))
         lines += [*_rows(options), ""]

@@ -21,27 +21,6 @@ from lineflow.http.breaker import Breaker, on_failure, on_success
 from lineflow.http.proxies import Proxy
 from lineflow.state import StateStore
 
-DDL = """
-CREATE TABLE IF NOT EXISTS proxy_health (
-    pool TEXT NOT NULL,
-    proxy TEXT NOT NULL,          -- host:port of the proxy, '-' for direct; no credentials
-    host TEXT NOT NULL,           -- target host
-    failures INTEGER NOT NULL,    -- consecutive link failures
-    opens INTEGER NOT NULL,       -- consecutive opens (the cooldown grows with them)
-    opened_at TEXT,
-    retry_at TEXT,                -- open until then, half-open after
-    requests INTEGER NOT NULL,
-    successes INTEGER NOT NULL,
-    statuses TEXT NOT NULL,       -- JSON: {"200": 41, "403": 3, "ConnectError": 1}
-    latency_ms_total REAL NOT NULL,
-    last_status TEXT,
-    last_latency_ms REAL,
-    last_error TEXT,
-    updated_at TEXT,
-    PRIMARY KEY (pool, proxy, host)
-);
-"""
-
 #: What one attempt means for the breaker: closes it, counts against it, or neither (a retry).
 Verdict = Literal["success", "failure", "none"]
 
@@ -115,7 +94,7 @@ class ProxyHealth:
         self._memory: dict[tuple[str, str, str], Health] = {}
         self._lock = threading.Lock()
         if store is not None:
-            store.ensure(DDL)
+            store.ensure("proxy_health")
 
     def get(self, proxy: Proxy, host: str) -> Health:
         key = (proxy.pool, proxy.address, host)

@@ -17,16 +17,6 @@ from lineflow.config import QuotaConfig
 from lineflow.http.errors import QuotaExhausted
 from lineflow.state import StateStore
 
-DDL = """
-CREATE TABLE IF NOT EXISTS source_quota (
-    source TEXT PRIMARY KEY,
-    remaining INTEGER,
-    used INTEGER,
-    last INTEGER,
-    seen_at TEXT NOT NULL
-);
-"""
-
 
 @dataclass(frozen=True)
 class QuotaReading:
@@ -70,7 +60,7 @@ class QuotaGuard:
         self._store = store
         self._remaining: int | None = None
         self._lock = threading.Lock()
-        store.ensure(DDL)
+        store.ensure("quota")
 
     def check(self) -> None:
         with self._lock:
@@ -107,7 +97,7 @@ class QuotaGuard:
 
 def stored_quotas(store: StateStore) -> list[dict[str, object]]:
     """Every source's last quota reading, for `lineflow proxies`."""
-    store.ensure(DDL)
+    store.ensure("quota")
     with store.connect() as con:
         rows = con.execute("SELECT * FROM source_quota ORDER BY source").fetchall()
     return [dict(row) for row in rows]

@@ -20,12 +20,6 @@ from lineflow.reporting import recorded
 from lineflow.reporting.recorded import Stores
 from lineflow.reporting.status import gather as gather_status
 
-DOCTOR_DDL = """
-CREATE TABLE IF NOT EXISTS doctor_actions (
-    acted_at TIMESTAMPTZ NOT NULL, slate_date DATE NOT NULL, playbook VARCHAR NOT NULL,
-    mode VARCHAR NOT NULL, outcome VARCHAR NOT NULL, subject VARCHAR, detail VARCHAR);
-"""
-
 NOT_APPLICABLE = "not applicable (no data)"
 
 
@@ -366,7 +360,7 @@ def _log(stores: Stores, partition: date, now: datetime, mode: str, outcome: Out
     if not rows:
         rows = [(now, partition, outcome.playbook, mode, outcome.state, None, None)]
     with stores.warehouse.session():
-        stores.warehouse.con.execute(DOCTOR_DDL)
+        stores.warehouse.ensure_feature("doctor")
         stores.warehouse.con.executemany(
             "INSERT INTO doctor_actions VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )

@@ -23,7 +23,6 @@ from lineflow.config import PredictConfig
 from lineflow.predictions import (
     COMPLETE,
     FAILED,
-    WAREHOUSE_DDL,
     WITH_EXCLUSIONS,
     BatchStore,
     Heartbeat,
@@ -54,7 +53,7 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
     """What a predict run of the partition would do: units to (re)generate, excluded, kept."""
     wh = ctx.warehouse
     with wh.session():
-        wh.con.execute(WAREHOUSE_DDL)
+        wh.ensure_feature("predictions")
         if not _has_table(ctx, "line_quality"):
             return None
         quality = wh.query(

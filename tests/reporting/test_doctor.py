@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lineflow.locks import DDL as LOCKS_DDL
 from lineflow.state import StateStore
 from tests.conftest import INCIDENT, query, run_cli
 
@@ -15,7 +14,7 @@ OWNER = "batch-host pid 999999 run exec-early"
 def seed_stale_lock(home):
     """The incident's lock: taken at 14:08 by a batch on another host, never freed."""
     store = StateStore(home / "state.sqlite")
-    store.ensure(LOCKS_DDL)
+    store.ensure("locks")
     taken = datetime(2026, 1, 23, 14, 8, tzinfo=UTC).timestamp()
     with store.transaction() as con:
         con.execute(

@@ -157,17 +157,14 @@ def test_terminal_summary_and_default_date(week_home):
 def test_alerts_for_old_locks_dead_letters_and_low_quota(week_copy):
     from datetime import UTC, datetime
 
-    from lineflow.http.quota import DDL as QUOTA_DDL
-    from lineflow.locks import DDL as LOCKS_DDL
     from lineflow.state import StateStore
-    from lineflow.work import DDL as WORK_DDL
 
     def at(hour: int, minute: int) -> float:
         return datetime(2026, 1, 23, hour, minute, tzinfo=UTC).timestamp()
 
     store = StateStore(week_copy / "state.sqlite")
-    for ddl in (LOCKS_DDL, WORK_DDL, QUOTA_DDL):
-        store.ensure(ddl)
+    for feature in ("locks", "work", "quota"):
+        store.ensure(feature)
     with store.transaction() as con:
         con.execute(
             "INSERT INTO locks VALUES ('nba_props:process:2026-01-23', 'nba_props', 'process', "

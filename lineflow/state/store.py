@@ -2,8 +2,8 @@
 
 DuckDB allows one writing process per file, so cross-process coordination (locks, work items,
 dead letters, proxy health, backfill manifests) lives here instead: SQLite serialises writers
-with short `BEGIN IMMEDIATE` transactions and lets readers run alongside. Each feature module
-declares its own tables and calls `ensure` with their DDL.
+with short `BEGIN IMMEDIATE` transactions and lets readers run alongside. The tables are
+declared in `lineflow.state.schema`; each feature module calls `ensure` with its feature's name.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from lineflow.state.schema import FEATURES
 
 
 class StateStore:
@@ -46,10 +48,10 @@ class StateStore:
                 raise
             con.execute("COMMIT")
 
-    def ensure(self, ddl: str) -> None:
-        """Create a feature's tables once per process (idempotent DDL)."""
-        if ddl in self._ensured:
+    def ensure(self, feature: str) -> None:
+        """Create a feature's tables (`schema.FEATURES`) once per process (idempotent DDL)."""
+        if feature in self._ensured:
             return
         with self.connect() as con:
-            con.executescript(ddl)
-        self._ensured.add(ddl)
+            con.executescript(FEATURES[feature])
+        self._ensured.add(feature)

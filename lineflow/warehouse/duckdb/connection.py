@@ -1,0 +1,317 @@
+"""The DuckDB warehouse's connection, and its hand-over between threads and processes.
+
+DuckDB allows one writing process per file. Every access runs in a session: an exclusive
+`flock` on `<path>.lock` plus a connection, one per process and file (`_Link`), used by one
+thread at a time. A process that waits marks itself on `<path>.wait` (a shared flock), and a
+holder lets go at the end of its current session. The schema is ensured on every connect
+(`schema.ensure`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+import duckdb
+import polars as pl
+
+from lineflow.errors import LineflowError
+from lineflow.warehouse.duckdb import schema
+
+if TYPE_CHECKING:
+    from lineflow.config import WarehouseConfig
+
+T = TypeVar("T")
+
+
+def in_session(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a warehouse method inside a session, opening a short one when none is active."""
+
+    @functools.wraps(method)
+    def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
+        with self.session():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+#: Rows per row group of the warehouse file, and the write-ahead log a session may build up
+#: before DuckDB checkpoints mid-session (see `_acquire`).
+ROW_GROUP_SIZE = 8_192
+CHECKPOINT_THRESHOLD = "64MB"
+#: Compression DuckDB need not try when it writes a column: FSST never won on lineflow's
+#: strings (few distinct teams, markets, players and books: dictionary compression wins), yet
+#: analysing every string segment for it was a quarter of storing staged rows
+#: (docs/benchmarks.md).
+DISABLED_COMPRESSION = "fsst"
+
+
+class WarehouseBusy(LineflowError):
+    """Another process kept the warehouse longer than the configured wait."""
+
+
+class _Link:
+    """This process's link to one warehouse file: the connection and the file lock it holds.
+
+    Every DuckDBWarehouse of the same file in the process shares it: one session at a time
+    across threads (`mutex`), so a partition parsing in one thread while another writes never
+    opens a second connection, which DuckDB would refuse.
+    """
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.depth = 0  # nested sessions of the thread holding `mutex`
+        self.holds = 0  # open `hold()` scopes, any thread
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.lock_fd: int | None = None
+        self.wait_fd: int | None = None
+        self.watcher: _Watcher | None = None
+
+
+class _Watcher(threading.Thread):
+    """While a `hold()` keeps the connection, hands the warehouse to a waiting process between
+    sessions too (a thread of the holder may wait for a stage lock, or on the network, for a
+    long time without a session)."""
+
+    #: How often it looks for a waiting process: a waiter waits at most this past a session.
+    INTERVAL_S = 0.1
+
+    def __init__(self, warehouse: SharedConnection) -> None:
+        super().__init__(name="lineflow-warehouse-watcher", daemon=True)
+        self.warehouse = warehouse
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.INTERVAL_S):  # flock has no notification: poll it
+            self.warehouse.let_go_if_asked()
+
+    def stop(self) -> None:
+        self.done.set()
+
+
+_LINKS: dict[Path, _Link] = {}
+_LINKS_LOCK = threading.Lock()
+
+
+def _link(path: Path) -> _Link:
+    key = path.resolve()
+    with _LINKS_LOCK:
+        return _LINKS.setdefault(key, _Link())
+
+
+class SharedConnection:
+    """One lineflow home's warehouse file, shared by threads and handed between processes.
+
+    DuckDB allows one writing process per file, so every access runs inside a `session()`:
+    an exclusive file lock (shared by every lineflow process on the machine) plus a connection.
+    Sessions nest; methods called outside one open their own. At the end of a session the
+    connection closes (DuckDB checkpoints) and the lock is released, so runs of different
+    partitions interleave their short writes instead of failing. Within `hold()` (a run's local
+    stages, a backfill) the connection stays open between sessions, saving a connect and a
+    checkpoint per session, until another process asks for the warehouse: a waiting process
+    marks itself on `<path>.wait` and the holder lets go at the end of its current session.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        lock_timeout_s: float = 600.0,
+        *,
+        memory_limit: str = "64MB",
+        threads: int = 1,
+    ) -> None:
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        self.config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit,
+            "threads": threads,
+        }
+        self._link = _link(path)
+
+    @contextmanager
+    def session(self) -> Iterator[Self]:
+        """Exclusive use of the warehouse: no other thread or process uses it meanwhile."""
+        self.open()
+        try:
+            yield self
+        finally:
+            self.close()
+
+    @contextmanager
+    def hold(self) -> Iterator[Self]:
+        """Keep the connection open between the sessions of this block (one checkpoint at its
+        end, not one per session) unless another process waits for the warehouse."""
+        link = self._link
+        with link.mutex:
+            link.holds += 1
+            if link.holds == 1:
+                link.watcher = _Watcher(self)
+                link.watcher.start()
+        try:
+            yield self
+        finally:
+            with link.mutex:
+                link.holds -= 1
+                if link.holds == 0:
+                    if link.watcher is not None:
+                        link.watcher.stop()
+                        link.watcher = None
+                    if link.depth == 0:
+                        self._release()
+
+    def let_go_if_asked(self) -> None:
+        """Between sessions of a `hold()`: close the connection if another process waits."""
+        link = self._link
+        if not link.mutex.acquire(blocking=False):
+            return  # a session is on: it checks when it ends
+        try:
+            if link.depth == 0 and link.con is not None and self._others_wait():
+                self._release()
+        finally:
+            link.mutex.release()
+
+    def open(self) -> Self:
+        """Begin a session; `close()`, in the same thread, ends it (`session()` is the block)."""
+        link = self._link
+        link.mutex.acquire()
+        try:
+            if link.con is None:
+                self._acquire()
+        except BaseException:
+            link.mutex.release()
+            raise
+        link.depth += 1
+        return self
+
+    def close(self) -> None:
+        link = self._link
+        link.depth -= 1
+        try:
+            if link.depth == 0 and (link.holds == 0 or self._others_wait()):
+                self._release()
+        finally:
+            link.mutex.release()
+
+    def _others_wait(self) -> bool:
+        """Whether another process waits for the warehouse (it holds `<path>.wait` shared)."""
+        fd = self._link.wait_fd
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+    def _acquire(self) -> None:
+        link = self._link
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        wait_fd = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.005
+        waiting = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:  # tell a holder to let go at the end of its session
+                        fcntl.flock(wait_fd, fcntl.LOCK_SH)
+                        waiting = True
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusy(
+                            f"warehouse {self.path} stayed busy for {self.lock_timeout_s:.0f}s "
+                            "(another lineflow process is writing)"
+                        ) from None
+                    time.sleep(delay)  # polling a file lock: no notification exists for flock
+                    delay = min(delay * 2, 0.25)
+        except BaseException:
+            os.close(fd)
+            os.close(wait_fd)
+            raise
+        if waiting:
+            fcntl.flock(wait_fd, fcntl.LOCK_UN)
+        link.lock_fd, link.wait_fd = fd, wait_fd
+        try:
+            link.con = con = duckdb.connect(config=self.config)
+            path = str(self.path).replace("'", "''")
+            # Row groups of 8k rows, not DuckDB's 122,880: a partition appends ~35k rows, and
+            # each checkpoint rewrote the table's partly filled last row group, so checkpoints
+            # cost more as the warehouse grew; a full row group costs the log less (a season:
+            # 32k 122 s, 16k 108 s; with FSST off, 16k 68.0 s, 8k 62.1 s; docs/benchmarks.md).
+            con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            con.execute("USE warehouse")
+            con.execute("SET TimeZone = 'UTC'")
+            # Past memory_limit, DuckDB spills next to the warehouse (not the working directory).
+            con.execute(f"SET temp_directory = '{path}.tmp'")
+            # One checkpoint per session (or per hold) at its end, or per 64MB of log: each
+            # checkpoint costs more as the warehouse grows, and the default 16MB threshold added
+            # a second one to most partitions' sessions mid-way (docs/benchmarks.md).
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            con.execute(f"SET disabled_compression_methods = '{DISABLED_COMPRESSION}'")
+            schema.ensure(con)  # every connect (2 ms): the file may be new since the last one
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        link = self._link
+        if link.con is not None:
+            link.con.close()
+            link.con = None
+        for fd in (link.lock_fd, link.wait_fd):
+            if fd is not None:
+                os.close(fd)  # closing the descriptor releases its flock
+        link.lock_fd = link.wait_fd = None
+
+    @classmethod
+    def configured(cls, config: WarehouseConfig) -> Self:
+        """The warehouse as `warehouse:` in the config describes it."""
+        return cls(config.path, memory_limit=config.memory_limit, threads=config.threads)
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        con = self._link.con
+        if con is None or self._link.depth == 0:
+            raise RuntimeError("warehouse used outside a session")
+        return con
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def ensure_feature(self, feature: str) -> None:
+        """Create an optional feature's tables (`schema.FEATURES`) if they are not there yet."""
+        with self.session():
+            schema.ensure_feature(self.con, feature)
+
+    def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
+        names = ", ".join(frame.columns)
+        self.con.register("_frame", frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _frame {suffix}")
+        finally:
+            self.con.unregister("_frame")

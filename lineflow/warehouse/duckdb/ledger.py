@@ -1,0 +1,128 @@
+"""The landing manifest (`landed_files`) and the processing ledger (`processed_files`).
+
+The manifest lists every landed file (a path per pass, a content id per file); the ledger says
+which content was processed for a partition, and how. A file's staged rows and its ledger row
+are written in one transaction (`stage_files`), so the ledger is a faithful, hundred times
+smaller digest of staging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.rows import (
+    LANDED_SCHEMA,
+    LEDGER_SCHEMA,
+    LandedRow,
+    StagedFile,
+    landed_frame,
+)
+
+
+class Ledger(SharedConnection):
+    """What landed, and what of it was processed."""
+
+    # -- landing manifest ---------------------------------------------------------------------
+    @in_session
+    def record_landed(self, row: LandedRow) -> None:
+        self.record_landed_many([row])
+
+    def record_landed_many(self, rows: Sequence[LandedRow] | pl.DataFrame) -> None:
+        """Many manifest rows in one statement (one commit, not one per file): `LandedRow`s, or
+        a frame of them (`landed_frame`), as a parse worker sends them back."""
+        frame = rows if isinstance(rows, pl.DataFrame) else landed_frame(rows)
+        if frame.is_empty():
+            return  # no session either
+        frame = frame.select(*LANDED_SCHEMA)
+        with self.session():
+            self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
+
+    @in_session
+    def landed_paths(self, source: str, slate_date: date) -> set[str]:
+        rows = self.con.execute(
+            "SELECT path FROM landed_files WHERE source = ? AND slate_date = ?",
+            [source, slate_date],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    @in_session
+    def landed(self, slate_date: date, source: str | None = None) -> pl.DataFrame:
+        sql = "SELECT * FROM landed_files WHERE slate_date = ?"
+        params: list[Any] = [slate_date]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        return self.con.execute(sql + " ORDER BY path", params).pl()
+
+    # -- processing ledger --------------------------------------------------------------------
+    @in_session
+    def unprocessed(self, slate_date: date, source: str) -> pl.DataFrame:
+        """Landed files of the partition whose content is not yet in the processing ledger."""
+        return self.con.execute(
+            """
+            SELECT l.* FROM landed_files l
+            WHERE l.slate_date = ? AND l.source = ?
+              AND NOT EXISTS (SELECT 1 FROM processed_files p
+                              WHERE p.file_id = l.file_id AND p.slate_date = l.slate_date)
+            QUALIFY row_number() OVER (PARTITION BY l.file_id ORDER BY l.path) = 1
+            ORDER BY l.path
+            """,
+            [slate_date, source],
+        ).pl()
+
+    @in_session
+    def stage_files(
+        self, staged: Sequence[StagedFile], rows: pl.DataFrame, run_id: str, now: datetime
+    ) -> None:
+        """Stage the files' rows and mark them processed, all together or not at all.
+
+        One transaction for many files: every DuckDB commit flushes the write-ahead log, and a
+        commit per file was most of the time `process` took (see docs/benchmarks.md).
+        """
+        if not staged:
+            return
+        ledger = pl.DataFrame(
+            [
+                (
+                    s.file["file_id"],
+                    s.file["slate_date"],
+                    s.file["source"],
+                    s.file["endpoint"],
+                    s.status,
+                    s.rows,
+                    s.error,
+                    now,
+                    run_id,
+                )
+                for s in staged
+            ],
+            schema=LEDGER_SCHEMA,
+            orient="row",
+        )
+        with self.transaction():
+            if rows.height:
+                # A file's rows come in one batch: numbered per file, they stay addressable
+                # (a consolidation's drop list names rows by file and number).
+                numbered = rows.with_columns(
+                    row_no=pl.int_range(pl.len(), dtype=pl.Int32).over("file_id")
+                )
+                self._insert_frame("stg_prop_lines", numbered)
+            self._insert_frame("processed_files", ledger)
+
+    @in_session
+    def forget_processed(self, file_id: str, slate_date: date) -> bool:
+        """Drop a file's ledger row (a replayed dead letter), so the next run processes it.
+
+        Only rows that loaded nothing are dropped: a file with staged rows stays processed.
+        """
+        row = self.con.execute(
+            "DELETE FROM processed_files WHERE file_id = ? AND slate_date = ? AND rows = 0 "
+            "RETURNING file_id",
+            [file_id, slate_date],
+        ).fetchone()
+        return row is not None

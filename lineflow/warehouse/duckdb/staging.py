@@ -1,0 +1,182 @@
+"""Staging, validation and consolidation: how staged rows become `prop_lines`.
+
+Staging (`stg_prop_lines`) is append-only; validate records its conclusions (`validations`,
+`validation_results`, `quarantine`, `line_quality`); a consolidation writes which staged files
+and rows `prop_lines` shows (`schema.PROP_LINES_VIEW`), never a copy of the rows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import polars as pl
+
+from lineflow.faults import kill_point
+from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.rows import Validated
+
+
+class Staging(SharedConnection):
+    """A partition's staged rows, what validate concluded of them, and their consolidation."""
+
+    @in_session
+    def staging(self, slate_date: date) -> pl.DataFrame:
+        """The partition's staged prop lines, every file's rows."""
+        return self.con.execute(
+            f"SELECT {', '.join(PROP_LINES)} FROM stg_prop_lines WHERE slate_date = ?",
+            [slate_date],
+        ).pl()
+
+    @in_session
+    def record_validation(
+        self,
+        slate_date: date,
+        run_id: str,
+        now: datetime,
+        results: pl.DataFrame,
+        quarantined: pl.DataFrame,
+        quality: pl.DataFrame,
+        outcome: Validated,
+    ) -> None:
+        """Append the rules' results; replace the partition's quarantine and line quality, and
+        what the stage concluded from which inputs (so that a rerun can say it again)."""
+        with self.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    slate_date,
+                    outcome.fingerprint,
+                    outcome.status,
+                    outcome.error,
+                    json.dumps(outcome.notes),
+                    outcome.rows,
+                    now,
+                    run_id,
+                ],
+            )
+            for name, frame in (("_results", results), ("_q", quarantined), ("_lq", quality)):
+                con.register(name, frame)
+            try:
+                con.execute(
+                    f"INSERT INTO validation_results SELECT ?, ?, {', '.join(results.columns)}, ? "
+                    "FROM _results",
+                    [run_id, slate_date, now],
+                )
+                con.execute("DELETE FROM quarantine WHERE slate_date = ?", [slate_date])
+                con.execute(
+                    f"INSERT INTO quarantine SELECT rule_id, ?, ?, {', '.join(PROP_LINES)} FROM _q",
+                    [run_id, now],
+                )
+                con.execute("DELETE FROM line_quality WHERE slate_date = ?", [slate_date])
+                con.execute(
+                    f"INSERT INTO line_quality SELECT {', '.join(quality.columns)}, ?, ? FROM _lq",
+                    [run_id, now],
+                )
+            finally:
+                for name in ("_results", "_q", "_lq"):
+                    con.unregister(name)
+
+    @in_session
+    def last_validation(self, slate_date: date) -> Validated | None:
+        row = self.con.execute(
+            "SELECT fingerprint, status, error, notes, rows, run_id FROM validations "
+            "WHERE slate_date = ?",
+            [slate_date],
+        ).fetchone()
+        if row is None:
+            return None
+        return Validated(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+
+    @in_session
+    def quarantine_fingerprint(self, slate_date: date) -> str:
+        """A digest of which rows of the partition are held back (and by which rules)."""
+        key = ", ".join(("rule_id", "file_id", *PROP_LINES_KEY))
+        row = self.con.execute(
+            f"SELECT coalesce(md5(string_agg(k, ',' ORDER BY k)), '') FROM "
+            f"(SELECT concat_ws('|', {key}) AS k FROM quarantine WHERE slate_date = ?)",
+            [slate_date],
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    # -- consolidation -------------------------------------------------------------------------
+    @in_session
+    def staging_fingerprint(self, slate_date: date) -> tuple[str, int]:
+        """A digest of the partition's staged files, and how many rows they staged: from the
+        processing ledger, written in the same transaction as the rows (a file's rows and its
+        ledger row go together) and a hundred times smaller than staging."""
+        row = self.con.execute(
+            "SELECT coalesce(md5(string_agg(file_id, ',' ORDER BY file_id)), ''), "
+            "coalesce(sum(rows), 0) FROM processed_files WHERE slate_date = ? AND rows > 0",
+            [slate_date],
+        ).fetchone()
+        assert row is not None
+        return row[0], int(row[1])
+
+    @in_session
+    def consolidated_fingerprint(self, slate_date: date) -> str | None:
+        row = self.con.execute(
+            "SELECT fingerprint FROM consolidations WHERE slate_date = ?", [slate_date]
+        ).fetchone()
+        return row[0] if row else None
+
+    @in_session
+    def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
+        """Make the partition's staged rows, deduplicated, what `prop_lines` shows, atomically.
+
+        The consolidation takes every file staged for the partition and leaves out rows in
+        quarantine (same file, same natural key) and, of rows with the same natural key, all
+        but the latest. Only those choices are written (`schema.PROP_LINES_VIEW`), not the rows.
+        """
+        key = ", ".join(PROP_LINES_KEY)
+        with self.transaction() as con:
+            con.execute("DELETE FROM consolidated_files WHERE slate_date = ?", [slate_date])
+            con.execute("DELETE FROM consolidation_drops WHERE slate_date = ?", [slate_date])
+            kill_point("mid_consolidate")
+            con.execute(
+                "INSERT INTO consolidated_files "
+                "SELECT DISTINCT slate_date, file_id FROM stg_prop_lines WHERE slate_date = ?",
+                [slate_date],
+            )
+            # Distinct hashes of the key prove there are no duplicate keys, at a third of the
+            # cost of distinct keys; a partition with fewer (duplicates, or a collision) goes
+            # the exact way.
+            rows, twice, held = con.execute(
+                f"""
+                SELECT count(*), count(*) - count(DISTINCT hash({key})),
+                       (SELECT count(*) FROM quarantine WHERE slate_date = $1)
+                FROM stg_prop_lines WHERE slate_date = $1
+                """,
+                [slate_date],
+            ).fetchone() or (0, 0, 0)
+            if twice or held:  # else (most partitions) every staged row is kept
+                rows -= self._drop_rows(slate_date)
+            con.execute(
+                "INSERT OR REPLACE INTO consolidations VALUES (?, ?, ?, ?, ?)",
+                [slate_date, fingerprint, rows, now, run_id],
+            )
+        return int(rows)
+
+    def _drop_rows(self, slate_date: date) -> int:
+        """Write which of the partition's staged rows its consolidation leaves out: rows in
+        quarantine, and of rows with the same natural key all but the latest (ties: by file,
+        then first in the file). Returns how many."""
+        key = ", ".join(PROP_LINES_KEY)
+        held = " AND ".join(
+            f"q.{c} IS NOT DISTINCT FROM s.{c}" for c in ("file_id", *PROP_LINES_KEY)
+        )
+        row = self.con.execute(
+            f"""
+            INSERT INTO consolidation_drops
+            SELECT slate_date, file_id, row_no FROM (
+                SELECT *, EXISTS (SELECT 1 FROM quarantine q WHERE {held}) AS held
+                FROM stg_prop_lines s WHERE s.slate_date = ?)
+            QUALIFY held OR row_number() OVER (
+                PARTITION BY held, {key}
+                ORDER BY last_update DESC NULLS LAST, file_id, row_no) > 1
+            """,
+            [slate_date],
+        ).fetchone()
+        return int(row[0]) if row else 0
