@@ -155,7 +155,7 @@ def test_help_lists_exactly_the_commands_keys(capsys, command):
     listed = set(re.findall(r"^  (\w+)=", section, re.M))
     assert listed == KEYS[command], section
     if command == "init":  # it reads no config
-        assert "config overrides" not in text and "--cfg job" not in text
+        assert "config overrides" not in text and "\n  --cfg job|all" not in text
     else:
         config = text.split("config overrides", 1)[1].split("\n\n", 1)[0]
         assert "home=DIR" in config and "env=local|prod" in config
