@@ -34,6 +34,7 @@ from lineflow.sources.base import (
 )
 from lineflow.stages.base import RunContext, Shipped, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
+from lineflow.work import is_permanent, reason
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
 #: bytes of their bodies: a commit per file cost more than parsing it, and a polars pass per
@@ -266,7 +267,7 @@ def _record_attempt(
     attempts: int,
     result: StageResult,
 ) -> None:
-    """Parse errors are permanent (dead letter now); other errors retry with backoff."""
+    """A failed file is permanent (dead letter now); one to retry backs off."""
     if ctx.work is None:
         return
     key, ref = file_work_key(file), f"landing:{file['path']}"
@@ -427,12 +428,12 @@ def _batch_parser(module: ModuleType, endpoint: str) -> BatchParser | None:
 
 
 def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:
-    """Parse errors fail the file for good, outages are the provider's; anything else retries."""
-    if isinstance(exc, ParseError):
-        return StagedFile(file, 0, "failed", str(exc))
+    """An outage body is recorded as the provider's (the body never changes: parsing it again
+    would say the same; a later scrape lands a new one); otherwise the error's family decides:
+    permanent (an unparseable body) fails the file for good, anything else retries."""
     if isinstance(exc, ProviderOutage):
         return StagedFile(file, 0, "outage", str(exc))
-    return StagedFile(file, 0, "retry", f"{type(exc).__name__}: {exc}")
+    return StagedFile(file, 0, "failed" if is_permanent(exc) else "retry", reason(exc))
 
 
 def _meta(file: dict[str, Any]) -> FileMeta:
