@@ -7,12 +7,10 @@ its reason and the others go on.
 
 from __future__ import annotations
 
-import importlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from datetime import date, datetime
-from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -23,6 +21,7 @@ from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
 from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
 from lineflow.schema import PROP_LINES, conform, empty_prop_lines
+from lineflow.sources import Source
 from lineflow.sources.base import (
     EVENT_COLUMNS,
     BatchParser,
@@ -30,7 +29,6 @@ from lineflow.sources.base import (
     ParseContext,
     ParseError,
     ProviderOutage,
-    one_by_one,
 )
 from lineflow.stages.base import RunContext, Shipped, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
@@ -56,9 +54,8 @@ def run(ctx: RunContext) -> list[StageResult]:
     for source in ctx.settings.active_sources():
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
-        module = sources.load(source)
         bodies = _register_dropped_files(ctx, source.name)
-        _process_source(ctx, source, module, result, bodies, staged)
+        _process_source(ctx, sources.load(source), result, bodies, staged)
         result.finished_at = ctx.clock()
     if staged is not None:
         rows = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
@@ -151,30 +148,28 @@ def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
     return ctx.memo[key]  # type: ignore[no-any-return]
 
 
-def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
+def source_events(ctx: RunContext, source: Source) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
-    landed = landed_files(ctx, source)
-    listings = landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS)))
+    landed = landed_files(ctx, source.name)
+    listings = landed.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
     files = list(zip(listings["path"], listings["endpoint"], strict=True))
-    key = ("source_events", source, tuple(files))
+    key = ("source_events", source.name, tuple(files))
     if key not in ctx.memo:
         pool = _pool(ctx)
         if pool is None:
-            ctx.memo[key] = parse_listings(module, ctx.landing, files)
+            ctx.memo[key] = parse_listings(source, ctx.landing, files)
         else:  # Python parsing JSON: the worker's core, not this process's
-            future = pool.submit(_listings_in_worker, module.__name__, ctx.landing, files)
+            future = pool.submit(_listings_in_worker, source.config, ctx.landing, files)
             ctx.memo[key] = future.result().frame()
     return ctx.memo[key]  # type: ignore[no-any-return]
 
 
-def parse_listings(
-    module: ModuleType, landing: Landing, files: list[tuple[str, str]]
-) -> pl.DataFrame:
+def parse_listings(source: Source, landing: Landing, files: list[tuple[str, str]]) -> pl.DataFrame:
     """The events of the listings (path, endpoint), newest last, one row per event."""
     frames = []
     for path, endpoint in files:
         try:
-            frames.append(module.EVENT_PARSERS[endpoint](landing.read(path)))
+            frames.append(source.event_parsers[endpoint](landing.read(path)))
         except ParseError:
             continue  # reported when the file itself is processed
     if not frames:
@@ -183,16 +178,15 @@ def parse_listings(
 
 
 def _listings_in_worker(
-    module_name: str, landing: Landing, files: list[tuple[str, str]]
+    config: SourceConfig, landing: Landing, files: list[tuple[str, str]]
 ) -> Shipped:
-    """`parse_listings` in a parse pool's worker process."""
-    return Shipped(parse_listings(importlib.import_module(module_name), landing, files))
+    """`parse_listings` in a parse pool's worker process (the source loaded there)."""
+    return Shipped(parse_listings(sources.load(config), landing, files))
 
 
 def _process_source(
     ctx: RunContext,
-    source: SourceConfig,
-    module: ModuleType,
+    source: Source,
     result: StageResult,
     bodies: dict[str, bytes],
     handed: list[pl.DataFrame] | None,
@@ -218,12 +212,14 @@ def _process_source(
     if not todo:
         return
     parse_ctx = ParseContext(
-        markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
+        markets=source.config.markets,
+        books=source.config.books,
+        events=source_events(ctx, source),
     )
     failures: list[str] = []
     chunks = list(_chunks(todo))
     for chunk, (outcomes, rows) in zip(
-        chunks, _parsed(ctx, module, parse_ctx, chunks, bodies), strict=True
+        chunks, _parsed(ctx, source, parse_ctx, chunks, bodies), strict=True
     ):
         for _ in chunk:
             kill_point("before_stage_file")
@@ -309,7 +305,7 @@ def _flush(
 
 def _parsed(
     ctx: RunContext,
-    module: ModuleType,
+    source: Source,
     parse_ctx: ParseContext,
     chunks: list[list[tuple[int, dict[str, Any]]]],
     bodies: dict[str, bytes],
@@ -322,12 +318,12 @@ def _parsed(
     if pool is None:
         for chunk in chunks:
             files = [file for _, file in chunk]
-            yield parse_files(module, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
+            yield parse_files(source, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
         return
     futures = deque(
         pool.submit(
             _parse_in_worker,
-            module.__name__,
+            source.config,
             parse_ctx,
             [file for _, file in chunk],
             ctx.landing,
@@ -348,15 +344,15 @@ def _pool(ctx: RunContext) -> Executor | None:
 
 
 def _parse_in_worker(
-    module_name: str,
+    config: SourceConfig,
     parse_ctx: ParseContext,
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
 ) -> tuple[list[StagedFile], Shipped]:
-    """`parse_files` in a parse pool's worker process (the source module imported by name)."""
-    module = importlib.import_module(module_name)
-    outcomes, rows = parse_files(module, parse_ctx, files, landing, run_id, {})
+    """`parse_files` in a parse pool's worker process (the source loaded there: its config
+    crosses the process boundary, its functions need not)."""
+    outcomes, rows = parse_files(sources.load(config), parse_ctx, files, landing, run_id, {})
     shipped = Shipped(rows)
     del rows
     give_back_freed_memory()  # the batch's bodies and documents: lineflow.allocator
@@ -364,7 +360,7 @@ def _parse_in_worker(
 
 
 def parse_files(
-    module: ModuleType,
+    source: Source,
     parse_ctx: ParseContext,
     files: list[dict[str, Any]],
     landing: Landing,
@@ -380,11 +376,11 @@ def parse_files(
     for i, file in enumerate(files):
         endpoint = file["endpoint"]
         if endpoint not in parsers:
-            parsers[endpoint] = _batch_parser(module, endpoint)
+            parsers[endpoint] = source.batch_parser(endpoint)
         try:
             body = bodies.pop(file["path"], None) or landing.read(file["path"])
-            if endpoint in module.EVENT_PARSERS:
-                module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
+            if endpoint in source.event_parsers:
+                source.event_parsers[endpoint](body)  # checked; sources read them for teams
                 outcomes[i] = StagedFile(file, 0)
             elif parsers[endpoint] is None:
                 outcomes[i] = _failed(file, ParseError(f"no parser for endpoint {endpoint!r}"))
@@ -416,15 +412,6 @@ def parse_files(
             )
         )
     return [outcomes[i] for i in range(len(files))], pl.concat(frames, how="vertical")
-
-
-def _batch_parser(module: ModuleType, endpoint: str) -> BatchParser | None:
-    """The source's batch parser for the endpoint, else its per-file parser used one by one."""
-    batch = getattr(module, "PROP_BATCH_PARSERS", {}).get(endpoint)
-    if batch is not None:
-        return batch  # type: ignore[no-any-return]
-    parser = module.PROP_PARSERS.get(endpoint)
-    return None if parser is None else one_by_one(parser)
 
 
 def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:

@@ -217,9 +217,9 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 
 def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -> None:
-    module = sources.load(source)
+    provider = sources.load(source)
     snapshot = ctx.settings.snapshot_at(ctx.partition)
-    if snapshot is not None and not module.SUPPORTS_HISTORY:
+    if snapshot is not None and not provider.supports_history:
         result.status = "skipped"
         result.notes.append("no historical endpoint")
         return
@@ -236,7 +236,7 @@ def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -
     for pid in passes:
         fetch = PassFetch(ctx, source, pid, result)
         try:
-            module.scrape(fetch, source, ctx.partition, snapshot)
+            provider.scrape(fetch, ctx.partition, snapshot)
         except Blocked as exc:
             result.status = "blocked"
             result.error = ctx.http.redactor.text(str(exc))

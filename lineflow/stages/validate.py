@@ -92,11 +92,11 @@ def _games(ctx: RunContext) -> int | None:
     games: int | None = None
     start, end = slate_window(ctx.partition)
     for source in ctx.settings.active_sources():
-        module = sources.load(source)
+        loaded = sources.load(source)
         landed = landed_files(ctx, source.name)
-        if landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS))).is_empty():
+        if landed.filter(pl.col("endpoint").is_in(list(loaded.event_parsers))).is_empty():
             continue  # this source's schedule never landed: it tells nothing
-        events = source_events(ctx, source.name, module)
+        events = source_events(ctx, loaded)
         on_slate = events.filter(pl.col("commence_time").is_between(start, end, closed="left"))
         games = max(games or 0, on_slate.height)
     return games
