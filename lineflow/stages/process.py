@@ -8,7 +8,7 @@ its reason and the others go on.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from datetime import date, datetime
 from typing import Any
@@ -30,7 +30,7 @@ from lineflow.sources.base import (
     ParseError,
     ProviderOutage,
 )
-from lineflow.stages.base import RunContext, Shipped, StageResult
+from lineflow.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
 from lineflow.work import is_permanent, reason
 
@@ -39,12 +39,6 @@ from lineflow.work import is_permanent, reason
 #: file more than walking its JSON (docs/benchmarks.md).
 BATCH_FILES = 500
 BATCH_BYTES = 64 * 1024 * 1024
-
-
-#: `ctx.memo` key of the rows this run staged for a partition that had none staged before: its
-#: whole staging, which validate then need not read back (15 ms of a partition's CPU). Kept with
-#: the staging fingerprint they are, so that rows another run staged since are not missed.
-STAGED_ROWS = "staged_rows"
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -59,7 +53,10 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.finished_at = ctx.clock()
     if staged is not None:
         rows = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
-        ctx.memo[STAGED_ROWS] = (ctx.warehouse.staging_fingerprint(ctx.partition), rows)
+        # Kept with the staging fingerprint they are: rows another run stages before validate
+        # reads them are then not missed.
+        fingerprint = ctx.warehouse.staging_fingerprint(ctx.partition)
+        ctx.handover.staged = StagedRows(fingerprint, rows)
     return results
 
 
@@ -74,7 +71,7 @@ def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     ]
     if not new:
         return {}
-    ctx.memo.pop(("landed", source), None)  # the manifest grows here
+    ctx.handover.landed.pop(source, None)  # the manifest grows here
     bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
@@ -142,29 +139,31 @@ def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
     """The source's landed files of the partition, read from the manifest once a run (until
     `process` adds files dropped into the landing zone): process and validate each asked
     several times a partition."""
-    key = ("landed", source)
-    if key not in ctx.memo:
-        ctx.memo[key] = ctx.warehouse.landed(ctx.partition, source)
-    return ctx.memo[key]  # type: ignore[no-any-return]
+    if source not in ctx.handover.landed:
+        ctx.handover.landed[source] = ctx.warehouse.landed(ctx.partition, source)
+    return ctx.handover.landed[source]
 
 
 def source_events(ctx: RunContext, source: Source) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
     landed = landed_files(ctx, source.name)
     listings = landed.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
-    files = list(zip(listings["path"], listings["endpoint"], strict=True))
-    key = ("source_events", source.name, tuple(files))
-    if key not in ctx.memo:
-        pool = _pool(ctx)
-        if pool is None:
-            ctx.memo[key] = parse_listings(source, ctx.landing, files)
-        else:  # Python parsing JSON: the worker's core, not this process's
-            future = pool.submit(_listings_in_worker, source.config, ctx.landing, files)
-            ctx.memo[key] = future.result().frame()
-    return ctx.memo[key]  # type: ignore[no-any-return]
+    files = tuple(zip(listings["path"], listings["endpoint"], strict=True))
+    known = ctx.handover.events.get(source.name)
+    if known is not None and known.listings == files:
+        return known.frame
+    pool = _pool(ctx)
+    if pool is None:
+        frame = parse_listings(source, ctx.landing, files)
+    else:  # Python parsing JSON: the worker's core, not this process's
+        frame = pool.submit(_listings_in_worker, source.config, ctx.landing, files).result().frame()
+    ctx.handover.events[source.name] = Events(files, frame)
+    return frame
 
 
-def parse_listings(source: Source, landing: Landing, files: list[tuple[str, str]]) -> pl.DataFrame:
+def parse_listings(
+    source: Source, landing: Landing, files: Sequence[tuple[str, str]]
+) -> pl.DataFrame:
     """The events of the listings (path, endpoint), newest last, one row per event."""
     frames = []
     for path, endpoint in files:
@@ -178,7 +177,7 @@ def parse_listings(source: Source, landing: Landing, files: list[tuple[str, str]
 
 
 def _listings_in_worker(
-    config: SourceConfig, landing: Landing, files: list[tuple[str, str]]
+    config: SourceConfig, landing: Landing, files: Sequence[tuple[str, str]]
 ) -> Shipped:
     """`parse_listings` in a parse pool's worker process (the source loaded there)."""
     return Shipped(parse_listings(sources.load(config), landing, files))
