@@ -15,7 +15,7 @@ LineflowError                   exit 1 unless said otherwise; str(error) is the 
 │   └── ReplayMiss*             replay: no recorded response (recording one fixes it)
 ├── Blocked*                    the provider refuses us (403/407, a challenge page): its own
 │                               status, neither retried nor dead-lettered but cooled down
-└── HttpError                   * raised by the HTTP layer (`lineflow.http`), whatever the family
+└── HttpError                   * raised by the HTTP layer (named in `lineflow.http`)
 ```
 
 The family is the whole retry-or-dead-letter decision (`lineflow.work.is_permanent`): a
