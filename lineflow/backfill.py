@@ -357,9 +357,9 @@ def first_tip(settings: Settings, request: BackfillRequest, day: date) -> dateti
             events = loaded.list_events(fetch, day, probe)
         finally:
             fetch.close()
-        if not events.is_empty():
-            tip = events["commence_time"].min()
-            earliest = tip if earliest is None or tip < earliest else earliest
+        tip = events["commence_time"].min()  # None: no events listed
+        if isinstance(tip, datetime) and (earliest is None or tip < earliest):
+            earliest = tip
     return earliest
 
 
