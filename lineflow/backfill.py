@@ -29,10 +29,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lineflow import sources
 from lineflow.allocator import give_back_freed_memory
 from lineflow.config import Settings
 from lineflow.errors import ConfigError, LineflowError
 from lineflow.runner import RunReport, run_partition
+from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
 from lineflow.warehouse import DuckDBWarehouse
 
@@ -101,13 +103,13 @@ class BackfillRequest(BaseModel):
         return days[::-1] if self.order == "desc" else days
 
 
-@dataclass
+@dataclass(frozen=True)
 class Estimate:
+    """What a backfill's partitions cost each of its sources, by the pricing it declares
+    (None: the source declares none, so neither its credits nor its requests are known)."""
+
     partitions: int
-    requests: int
-    credits: int
-    markets: int
-    regions: int
+    costs: dict[str, tuple[Pricing, Cost] | None]
 
 
 def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]:
@@ -124,15 +126,17 @@ def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]
 
 
 def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> Estimate:
-    """Requests and Odds API credits before anything is spent (docs: 10 x markets x regions
-    per historical event-odds call, 1 per historical events call)."""
-    source = settings.sources.get("odds_api")
-    markets = len(source.markets) if source else 0
-    regions = len(str((source.options if source else {}).get("regions", "us")).split(","))
-    per_day_requests = 1 + request.games_per_day
-    per_day_credits = 1 + request.games_per_day * 10 * markets * regions
-    n = len(todo)
-    return Estimate(n, n * per_day_requests, n * per_day_credits, markets, regions)
+    """Requests and credits before anything is spent: `games_per_day` games a partition,
+    priced by each source's declared pricing."""
+    costs: dict[str, tuple[Pricing, Cost] | None] = {}
+    for name in request.sources:
+        pricing = sources.load(settings.sources[name]).pricing
+        if pricing is None:
+            costs[name] = None
+            continue
+        day = pricing.partition(request.games_per_day)
+        costs[name] = (pricing, Cost(len(todo) * day.requests, len(todo) * day.credits))
+    return Estimate(len(todo), costs)
 
 
 class Manifest:
@@ -291,7 +295,6 @@ def _snapshot_fields(stored: str) -> dict[str, object]:
 def first_tip(settings: Settings, request: BackfillRequest, day: date) -> datetime | None:
     """The slate's first tip-off, from the historical events list at `request.snapshot`
     (the call lands like any other, so a rerun asks nothing)."""
-    from lineflow import sources
     from lineflow.landing import pass_id
     from lineflow.runner import open_context
     from lineflow.stages.base import StageResult
@@ -303,18 +306,18 @@ def first_tip(settings: Settings, request: BackfillRequest, day: date) -> dateti
     earliest: datetime | None = None
     for name in request.sources:
         source = settings.sources[name]
-        module = sources.load(source)
-        if not hasattr(module, "list_events"):
+        loaded = sources.load(source)
+        if not loaded.lists_events:
             continue
         ctx = open_context(probe_settings)
         fetch = PassFetch(ctx, source, pass_id("history", probe), StageResult(name, "scrape"))
         try:
-            events = module.list_events(fetch, source, day, probe)
+            events = loaded.list_events(fetch, day, probe)
         finally:
             fetch.close()
-        if not events.is_empty():
-            tip = events["commence_time"].min()
-            earliest = tip if earliest is None or tip < earliest else earliest
+        tip = events["commence_time"].min()  # None: no events listed
+        if isinstance(tip, datetime) and (earliest is None or tip < earliest):
+            earliest = tip
     return earliest
 
 
@@ -492,8 +495,15 @@ def _take(queue: Iterator[date], n: int) -> list[date]:
 
 
 def credits_estimate_text(est: Estimate) -> str:
-    return (
-        f"{est.partitions} partitions, about {est.requests:,} requests and "
-        f"{est.credits:,} Odds API credits ({est.markets} markets x {est.regions} region(s); "
-        f"10 x markets x regions per event-odds call, 1 per events call)"
-    )
+    """One line: partitions, requests and each priced source's credits, with how they come
+    about; sources that declare no pricing are named."""
+    priced = [cost for cost in est.costs.values() if cost is not None]
+    requests = sum(cost.requests for _, cost in priced)
+    text = f"{est.partitions} partitions, about {requests:,} requests"
+    for pricing, cost in priced:
+        text += f" and {cost.credits:,} {pricing.unit}"
+        text += f" ({pricing.basis})" if pricing.basis else ""
+    unpriced = [name for name, cost in est.costs.items() if cost is None]
+    if unpriced:
+        text += f"; {', '.join(unpriced)}: no pricing declared (requests and credits not counted)"
+    return text

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lineflow.config import WorkConfig
+from lineflow.errors import LineflowError, PermanentError
 from lineflow.state import StateStore
 
 #: Status of a work item: pending (new or waiting for its next attempt), running, done, dead.
@@ -70,15 +71,31 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Failure:
-    """What `WorkQueue.failed` decided: retry at `next_attempt_at`, or dead letter `letter_id`."""
+    """What `WorkQueue.failed` decided: retry at `next_attempt_at`, or dead letter `letter_id`
+    (with the `reason` it was dead-lettered for)."""
 
     attempts: int
     next_attempt_at: float | None = None
     letter_id: int | None = None
+    reason: str | None = None
 
     @property
     def dead(self) -> bool:
         return self.letter_id is not None
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Dead letter at once or retry with backoff, by the error's family: a PermanentError
+    cannot succeed by retrying. Everything else, a TransientError or an exception lineflow does
+    not know (a bug, an I/O error), is retried: a fix deployed meanwhile is then picked up
+    without anyone replaying a dead letter, and max_attempts still ends a hopeless item."""
+    return isinstance(error, PermanentError)
+
+
+def reason(error: BaseException) -> str:
+    """The one line a failure is recorded with: a lineflow error's own message; any other
+    exception named by its type, which is all a reader has to go on."""
+    return str(error) if isinstance(error, LineflowError) else f"{type(error).__name__}: {error}"
 
 
 def backoff_s(config: WorkConfig, attempts: int) -> float:
@@ -192,7 +209,8 @@ class WorkQueue:
                 "SELECT attempts, status FROM work_items WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
             if row is not None and row["status"] == "dead":  # already dead-lettered: once
-                return Failure(row["attempts"], letter_id=self._letter_of(con, kind, key))
+                letter_id, reason = self._letter_of(con, kind, key)
+                return Failure(row["attempts"], letter_id=letter_id, reason=reason)
             attempts = max((row["attempts"] if row else 0) + 1, attempts_seen)
             dead = permanent or attempts >= self.config.max_attempts
             next_at = None if dead else now + backoff_s(self.config, attempts)
@@ -235,14 +253,16 @@ class WorkQueue:
                     now,
                 ),
             )
-            return Failure(attempts, letter_id=cur.lastrowid)
+            return Failure(attempts, letter_id=cur.lastrowid, reason=reason)
 
     @staticmethod
-    def _letter_of(con: Any, kind: str, key: str) -> int | None:
+    def _letter_of(con: Any, kind: str, key: str) -> tuple[int | None, str | None]:
         row = con.execute(
-            "SELECT max(id) FROM dead_letters WHERE kind = ? AND key = ?", (kind, key)
+            "SELECT id, reason FROM dead_letters WHERE kind = ? AND key = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (kind, key),
         ).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else (None, None)
 
     # -- dead letters ------------------------------------------------------------------------
     def dead_letters(self, include_replayed: bool = False) -> list[DeadLetter]:

@@ -8,6 +8,7 @@ import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from lineflow.sources.contract import MODULE_CONTRACT
 from tests.conftest import ROOT, query, run_cli
 
 BODY = {
@@ -112,3 +113,10 @@ def test_the_worked_example_runs_against_a_real_server(tmp_path):
     wanted = ("scrape:acme", "process:acme", "consolidate")
     assert {k: statuses.get(k) for k in wanted} == dict.fromkeys(wanted, "success")
     assert KEY not in "".join(str(p.read_bytes()) for p in home.rglob("*") if p.is_file())
+
+
+def test_the_contract_table_lists_what_a_source_module_is_checked_for():
+    text = (ROOT / "docs" / "sources.md").read_text()
+    table = text.split("A source module provides:\n\n")[1].split("\n\n")[0]
+    documented = re.findall(r"^\| `(\w+)", table, re.M)
+    assert documented == list(MODULE_CONTRACT)

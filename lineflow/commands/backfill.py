@@ -167,7 +167,7 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
             raise ConfigError(
                 f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
             )
-        if scrapes and not source_modules.load(settings.sources[name]).SUPPORTS_HISTORY:
+        if scrapes and not source_modules.load(settings.sources[name]).supports_history:
             raise ConfigError(
                 f"sources: {name} has no historical endpoint to backfill from (to reprocess "
                 "its landed files only: pipeline.stages=[process,validate,consolidate])"

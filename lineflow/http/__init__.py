@@ -1,8 +1,7 @@
 """The HTTP layer: live, record and replay modes behind one client; proxy chains, breakers,
 limits and quota inside it; secrets never leave it."""
 
-from lineflow.http.client import Response, SourceClient, classify
-from lineflow.http.errors import (
+from lineflow.errors import (  # the HTTP layer's errors, drawn with the whole tree there
     Blocked,
     HttpError,
     MissingSecret,
@@ -10,6 +9,7 @@ from lineflow.http.errors import (
     ReplayMiss,
     RequestFailed,
 )
+from lineflow.http.client import Response, SourceClient, classify
 from lineflow.http.secrets import REDACTED, Redactor
 from lineflow.http.session import HttpLayer
 

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from lineflow.config import DIRECT, HttpConfig, SourceConfig
+from lineflow.errors import Blocked, MissingSecret, ReplayMiss, RequestFailed
 from lineflow.http.cassette import Cassette, Recorded
-from lineflow.http.errors import Blocked, MissingSecret, ReplayMiss, RequestFailed
 from lineflow.http.health import ProxyHealth, Verdict
 from lineflow.http.limits import SourceLimits
 from lineflow.http.proxies import DIRECT_PROXY, Link, Proxy

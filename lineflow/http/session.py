@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from lineflow.config import Settings, SourceConfig
+from lineflow.errors import MissingSecret
 from lineflow.http.client import SourceClient
-from lineflow.http.errors import MissingSecret
 from lineflow.http.health import ProxyHealth
 from lineflow.http.limits import SourceLimits, TokenBucket
 from lineflow.http.proxies import Link, build_links, pool_secrets

@@ -211,7 +211,7 @@ def backfill_history(ctx: Context, findings: list[Finding]) -> list[str]:
     changes = []
     for f in findings:
         name = f.data["source"]
-        if not sources.load(ctx.settings.sources[name]).SUPPORTS_HISTORY:
+        if not sources.load(ctx.settings.sources[name]).supports_history:
             changes.append(f"left {name}: no historical endpoint to backfill from")
             continue
         before = _prop_rows(ctx, name)

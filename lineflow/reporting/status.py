@@ -164,15 +164,15 @@ def count_games(settings: Settings, stores: Stores, partition: date) -> int | No
     landed = stores.warehouse.landed(partition)
     counts: list[int] = []
     for source in settings.sources.values():
-        module = sources.load(source)
+        parsers = sources.load(source).event_parsers
         files = landed.filter(
-            (pl.col("source") == source.name) & pl.col("endpoint").is_in(list(module.EVENT_PARSERS))
+            (pl.col("source") == source.name) & pl.col("endpoint").is_in(list(parsers))
         )
         events: set[str] = set()
         parsed = False
         for file in files.iter_rows(named=True):
             try:
-                frame = module.EVENT_PARSERS[file["endpoint"]](landing.read(file["path"]))
+                frame = parsers[file["endpoint"]](landing.read(file["path"]))
             except (ParseError, OSError):
                 continue
             parsed = True

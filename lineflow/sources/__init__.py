@@ -1,48 +1,27 @@
-"""Sources: one module per provider, declared in conf/source/*.yaml.
+"""Sources: one per provider, declared in conf/source/*.yaml, loaded as a checked `Source`.
 
-A source module provides:
-
-- ``scrape(fetch, source, partition, snapshot)``: run the request plan of one pass through
-  `fetch` (which lands every 2xx body); ``snapshot`` is None for a live pass.
-- ``SUPPORTS_HISTORY``: whether it has a historical plan (``snapshot=...`` runs).
-- ``EVENT_PARSERS``: endpoint -> ``parse(body) -> events frame`` (EVENT_COLUMNS).
-- ``PROP_PARSERS``: endpoint -> ``parse(body, meta, ctx) -> frame`` (PARSED_COLUMNS).
-- ``PROP_BATCH_PARSERS`` (optional): endpoint -> ``parse(items, ctx) -> ParsedBatch``, many
-  bodies in one polars pass (``sources.base.parse_batch``); `process` prefers it.
-- ``Options`` (optional): a pydantic model validating the source's ``options:`` block.
+A source's YAML names its module; `load` imports it and checks it against the contract
+(`sources.contract`: the names a module provides, their kinds, and the YAML's `options:` block
+against its `Options`). Whatever is wrong is one ConfigError line naming the
+source, the module and what is missing or of the wrong kind, before a run writes anything.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
-
-from pydantic import ValidationError
 
 from lineflow.config import SourceConfig
 from lineflow.errors import ConfigError
+from lineflow.sources.contract import Cost, ModuleSource, Pricing, Source
 
-_REQUIRED = ("scrape", "SUPPORTS_HISTORY", "EVENT_PARSERS", "PROP_PARSERS")
+__all__ = ["Cost", "Pricing", "Source", "load"]
 
 
-def load(source: SourceConfig) -> ModuleType:
+def load(config: SourceConfig) -> Source:
+    """The configured source, checked (its module and its options)."""
     try:
-        module = importlib.import_module(source.module)
+        module = importlib.import_module(config.module)
     except ImportError as exc:
-        message = f"sources.{source.name}.module: cannot import {source.module!r}: {exc}"
+        message = f"sources.{config.name}.module: cannot import {config.module!r}: {exc}"
         raise ConfigError(message) from None
-    missing = [name for name in _REQUIRED if not hasattr(module, name)]
-    if missing:
-        raise ConfigError(
-            f"sources.{source.name}.module: {source.module} lacks {', '.join(missing)}"
-        )
-    options = getattr(module, "Options", None)
-    if options is not None:
-        try:
-            options.model_validate(source.options)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
-            problem = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(f"sources.{source.name}.options.{key}: {problem}") from None
-    return module
+    return ModuleSource(config, module)

@@ -14,6 +14,13 @@ from typing import Any
 import orjson
 import polars as pl
 
+# The errors of a source, named here for source modules (the tree is drawn in lineflow.errors):
+# a parser returns rows or raises ParseError (permanent) or ProviderOutage (transient); `scrape`
+# raises SourceFailed, and its `fetch` raises Blocked.
+from lineflow.errors import Blocked as Blocked
+from lineflow.errors import ParseError as ParseError
+from lineflow.errors import ProviderOutage as ProviderOutage
+from lineflow.errors import SourceFailed as SourceFailed
 from lineflow.schema import PARSED_COLUMNS, conform, empty_prop_lines
 
 #: Columns of the per-source events frame that props parsers join on.
@@ -23,14 +30,6 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "home_team": pl.String(),
     "away_team": pl.String(),
 }
-
-
-class ParseError(Exception):
-    """The response body cannot be parsed: corrupt, truncated, or not the expected shape."""
-
-
-class ProviderOutage(Exception):
-    """The provider answered 200 but the body says it is down (BettingPros ``["error"]`` pages)."""
 
 
 @dataclass(frozen=True)
@@ -190,14 +189,6 @@ def parse_one(parser: BatchParser, body: bytes, meta: FileMeta, ctx: ParseContex
 
 
 # -- scraping ---------------------------------------------------------------------------------
-
-
-class SourceBlocked(Exception):
-    """The provider refuses us (403/407, a Forbidden or challenge body): not the same as no data."""
-
-
-class SourceFailed(Exception):
-    """The provider answered with an error that retrying cannot fix (bad key, quota, 4xx)."""
 
 
 @dataclass(frozen=True)

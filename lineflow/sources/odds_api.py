@@ -38,6 +38,7 @@ from lineflow.sources.base import (
     parse_batch,
     parse_one,
 )
+from lineflow.sources.contract import Cost, Pricing
 
 _EVENTS = "odds_api events"
 _EVENT_ODDS = "odds_api event odds"
@@ -396,6 +397,22 @@ class Options(BaseModel):
     sport: str = "basketball_nba"
     regions: str = "us"
     odds_format: Literal["american", "decimal"] = "american"
+
+
+def pricing(source: SourceConfig) -> Pricing:
+    """A historical partition: one events call (1 credit), then one odds call per game at
+    10 credits per market and region (the Odds API's price for historical event odds)."""
+    markets = len(source.markets)
+    regions = len(Options.model_validate(source.options).regions.split(","))
+    return Pricing(
+        unit="Odds API credits",
+        per_partition=Cost(requests=1, credits=1),
+        per_game=Cost(requests=1, credits=10 * markets * regions),
+        basis=(
+            f"{markets} markets x {regions} region(s); "
+            "10 x markets x regions per event-odds call, 1 per events call"
+        ),
+    )
 
 
 def list_events(

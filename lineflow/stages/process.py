@@ -7,12 +7,10 @@ its reason and the others go on.
 
 from __future__ import annotations
 
-import importlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from datetime import date, datetime
-from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -23,6 +21,7 @@ from lineflow.config import SourceConfig
 from lineflow.faults import kill_point
 from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
 from lineflow.schema import PROP_LINES, conform, empty_prop_lines
+from lineflow.sources import Source
 from lineflow.sources.base import (
     EVENT_COLUMNS,
     BatchParser,
@@ -30,22 +29,16 @@ from lineflow.sources.base import (
     ParseContext,
     ParseError,
     ProviderOutage,
-    one_by_one,
 )
-from lineflow.stages.base import RunContext, Shipped, StageResult
+from lineflow.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
+from lineflow.work import is_permanent, reason
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
 #: bytes of their bodies: a commit per file cost more than parsing it, and a polars pass per
 #: file more than walking its JSON (docs/benchmarks.md).
 BATCH_FILES = 500
 BATCH_BYTES = 64 * 1024 * 1024
-
-
-#: `ctx.memo` key of the rows this run staged for a partition that had none staged before: its
-#: whole staging, which validate then need not read back (15 ms of a partition's CPU). Kept with
-#: the staging fingerprint they are, so that rows another run staged since are not missed.
-STAGED_ROWS = "staged_rows"
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -55,13 +48,15 @@ def run(ctx: RunContext) -> list[StageResult]:
     for source in ctx.settings.active_sources():
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
-        module = sources.load(source)
         bodies = _register_dropped_files(ctx, source.name)
-        _process_source(ctx, source, module, result, bodies, staged)
+        _process_source(ctx, sources.load(source), result, bodies, staged)
         result.finished_at = ctx.clock()
     if staged is not None:
         rows = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)
-        ctx.memo[STAGED_ROWS] = (ctx.warehouse.staging_fingerprint(ctx.partition), rows)
+        # Kept with the staging fingerprint they are: rows another run stages before validate
+        # reads them are then not missed.
+        fingerprint = ctx.warehouse.staging_fingerprint(ctx.partition)
+        ctx.handover.staged = StagedRows(fingerprint, rows)
     return results
 
 
@@ -76,7 +71,7 @@ def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
     ]
     if not new:
         return {}
-    ctx.memo.pop(("landed", source), None)  # the manifest grows here
+    ctx.handover.landed.pop(source, None)  # the manifest grows here
     bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
@@ -144,36 +139,36 @@ def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
     """The source's landed files of the partition, read from the manifest once a run (until
     `process` adds files dropped into the landing zone): process and validate each asked
     several times a partition."""
-    key = ("landed", source)
-    if key not in ctx.memo:
-        ctx.memo[key] = ctx.warehouse.landed(ctx.partition, source)
-    return ctx.memo[key]  # type: ignore[no-any-return]
+    if source not in ctx.handover.landed:
+        ctx.handover.landed[source] = ctx.warehouse.landed(ctx.partition, source)
+    return ctx.handover.landed[source]
 
 
-def source_events(ctx: RunContext, source: str, module: ModuleType) -> pl.DataFrame:
+def source_events(ctx: RunContext, source: Source) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
-    landed = landed_files(ctx, source)
-    listings = landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS)))
-    files = list(zip(listings["path"], listings["endpoint"], strict=True))
-    key = ("source_events", source, tuple(files))
-    if key not in ctx.memo:
-        pool = _pool(ctx)
-        if pool is None:
-            ctx.memo[key] = parse_listings(module, ctx.landing, files)
-        else:  # Python parsing JSON: the worker's core, not this process's
-            future = pool.submit(_listings_in_worker, module.__name__, ctx.landing, files)
-            ctx.memo[key] = future.result().frame()
-    return ctx.memo[key]  # type: ignore[no-any-return]
+    landed = landed_files(ctx, source.name)
+    listings = landed.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
+    files = tuple(zip(listings["path"], listings["endpoint"], strict=True))
+    known = ctx.handover.events.get(source.name)
+    if known is not None and known.listings == files:
+        return known.frame
+    pool = _pool(ctx)
+    if pool is None:
+        frame = parse_listings(source, ctx.landing, files)
+    else:  # Python parsing JSON: the worker's core, not this process's
+        frame = pool.submit(_listings_in_worker, source.config, ctx.landing, files).result().frame()
+    ctx.handover.events[source.name] = Events(files, frame)
+    return frame
 
 
 def parse_listings(
-    module: ModuleType, landing: Landing, files: list[tuple[str, str]]
+    source: Source, landing: Landing, files: Sequence[tuple[str, str]]
 ) -> pl.DataFrame:
     """The events of the listings (path, endpoint), newest last, one row per event."""
     frames = []
     for path, endpoint in files:
         try:
-            frames.append(module.EVENT_PARSERS[endpoint](landing.read(path)))
+            frames.append(source.event_parsers[endpoint](landing.read(path)))
         except ParseError:
             continue  # reported when the file itself is processed
     if not frames:
@@ -182,16 +177,15 @@ def parse_listings(
 
 
 def _listings_in_worker(
-    module_name: str, landing: Landing, files: list[tuple[str, str]]
+    config: SourceConfig, landing: Landing, files: Sequence[tuple[str, str]]
 ) -> Shipped:
-    """`parse_listings` in a parse pool's worker process."""
-    return Shipped(parse_listings(importlib.import_module(module_name), landing, files))
+    """`parse_listings` in a parse pool's worker process (the source loaded there)."""
+    return Shipped(parse_listings(sources.load(config), landing, files))
 
 
 def _process_source(
     ctx: RunContext,
-    source: SourceConfig,
-    module: ModuleType,
+    source: Source,
     result: StageResult,
     bodies: dict[str, bytes],
     handed: list[pl.DataFrame] | None,
@@ -217,12 +211,14 @@ def _process_source(
     if not todo:
         return
     parse_ctx = ParseContext(
-        markets=source.markets, books=source.books, events=source_events(ctx, source.name, module)
+        markets=source.config.markets,
+        books=source.config.books,
+        events=source_events(ctx, source),
     )
     failures: list[str] = []
     chunks = list(_chunks(todo))
     for chunk, (outcomes, rows) in zip(
-        chunks, _parsed(ctx, module, parse_ctx, chunks, bodies), strict=True
+        chunks, _parsed(ctx, source, parse_ctx, chunks, bodies), strict=True
     ):
         for _ in chunk:
             kill_point("before_stage_file")
@@ -266,7 +262,7 @@ def _record_attempt(
     attempts: int,
     result: StageResult,
 ) -> None:
-    """Parse errors are permanent (dead letter now); other errors retry with backoff."""
+    """A failed file is permanent (dead letter now); one to retry backs off."""
     if ctx.work is None:
         return
     key, ref = file_work_key(file), f"landing:{file['path']}"
@@ -308,7 +304,7 @@ def _flush(
 
 def _parsed(
     ctx: RunContext,
-    module: ModuleType,
+    source: Source,
     parse_ctx: ParseContext,
     chunks: list[list[tuple[int, dict[str, Any]]]],
     bodies: dict[str, bytes],
@@ -321,12 +317,12 @@ def _parsed(
     if pool is None:
         for chunk in chunks:
             files = [file for _, file in chunk]
-            yield parse_files(module, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
+            yield parse_files(source, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
         return
     futures = deque(
         pool.submit(
             _parse_in_worker,
-            module.__name__,
+            source.config,
             parse_ctx,
             [file for _, file in chunk],
             ctx.landing,
@@ -347,15 +343,15 @@ def _pool(ctx: RunContext) -> Executor | None:
 
 
 def _parse_in_worker(
-    module_name: str,
+    config: SourceConfig,
     parse_ctx: ParseContext,
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
 ) -> tuple[list[StagedFile], Shipped]:
-    """`parse_files` in a parse pool's worker process (the source module imported by name)."""
-    module = importlib.import_module(module_name)
-    outcomes, rows = parse_files(module, parse_ctx, files, landing, run_id, {})
+    """`parse_files` in a parse pool's worker process (the source loaded there: its config
+    crosses the process boundary, its functions need not)."""
+    outcomes, rows = parse_files(sources.load(config), parse_ctx, files, landing, run_id, {})
     shipped = Shipped(rows)
     del rows
     give_back_freed_memory()  # the batch's bodies and documents: lineflow.allocator
@@ -363,7 +359,7 @@ def _parse_in_worker(
 
 
 def parse_files(
-    module: ModuleType,
+    source: Source,
     parse_ctx: ParseContext,
     files: list[dict[str, Any]],
     landing: Landing,
@@ -379,11 +375,11 @@ def parse_files(
     for i, file in enumerate(files):
         endpoint = file["endpoint"]
         if endpoint not in parsers:
-            parsers[endpoint] = _batch_parser(module, endpoint)
+            parsers[endpoint] = source.batch_parser(endpoint)
         try:
             body = bodies.pop(file["path"], None) or landing.read(file["path"])
-            if endpoint in module.EVENT_PARSERS:
-                module.EVENT_PARSERS[endpoint](body)  # checked; sources read them for teams
+            if endpoint in source.event_parsers:
+                source.event_parsers[endpoint](body)  # checked; sources read them for teams
                 outcomes[i] = StagedFile(file, 0)
             elif parsers[endpoint] is None:
                 outcomes[i] = _failed(file, ParseError(f"no parser for endpoint {endpoint!r}"))
@@ -417,22 +413,13 @@ def parse_files(
     return [outcomes[i] for i in range(len(files))], pl.concat(frames, how="vertical")
 
 
-def _batch_parser(module: ModuleType, endpoint: str) -> BatchParser | None:
-    """The source's batch parser for the endpoint, else its per-file parser used one by one."""
-    batch = getattr(module, "PROP_BATCH_PARSERS", {}).get(endpoint)
-    if batch is not None:
-        return batch  # type: ignore[no-any-return]
-    parser = module.PROP_PARSERS.get(endpoint)
-    return None if parser is None else one_by_one(parser)
-
-
 def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:
-    """Parse errors fail the file for good, outages are the provider's; anything else retries."""
-    if isinstance(exc, ParseError):
-        return StagedFile(file, 0, "failed", str(exc))
+    """An outage body is recorded as the provider's (the body never changes: parsing it again
+    would say the same; a later scrape lands a new one); otherwise the error's family decides:
+    permanent (an unparseable body) fails the file for good, anything else retries."""
     if isinstance(exc, ProviderOutage):
         return StagedFile(file, 0, "outage", str(exc))
-    return StagedFile(file, 0, "retry", f"{type(exc).__name__}: {exc}")
+    return StagedFile(file, 0, "failed" if is_permanent(exc) else "retry", reason(exc))
 
 
 def _meta(file: dict[str, Any]) -> FileMeta:

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from lineflow import sources
 from lineflow.config import SourceConfig
-from lineflow.errors import LineflowError
+from lineflow.errors import Blocked, HttpError, LineflowError, SourceFailed
 from lineflow.faults import kill_point
-from lineflow.http import Blocked, HttpError, Response, SourceClient
+from lineflow.http import Response, SourceClient
 from lineflow.landing import LandingPath, pass_time
-from lineflow.sources.base import Call, Fetch, Fetched, SourceBlocked, SourceFailed
+from lineflow.sources.base import Call, Fetch, Fetched
 from lineflow.stages.base import RunContext, StageResult
 from lineflow.warehouse.duckdb import LandedRow
+from lineflow.work import is_permanent
 
 
 class PassFetch(Fetch):
@@ -75,7 +76,7 @@ class PassFetch(Fetch):
                 continue
             if isinstance(response, HttpError):
                 error = error or response
-                self._attempt_failed(call, str(response), permanent=False)
+                self._attempt_failed(call, response)
                 continue
             if response.tried:
                 route = f"via {response.via} after {', '.join(response.tried)}"
@@ -93,9 +94,9 @@ class PassFetch(Fetch):
             if ok:
                 self._attempt_succeeded(call, response.url)
             elif _never_succeeds(response.status):
-                self._attempt_failed(call, response.describe(), permanent=True)
+                self._attempt_failed(call, SourceFailed(response.describe()))
         if blocked is not None:
-            raise SourceBlocked(str(blocked))
+            raise blocked
         if error is not None:
             raise error
         return [done[i] for i in range(len(calls))]
@@ -124,15 +125,16 @@ class PassFetch(Fetch):
         done[index] = Fetched(call, 0, b"", False, False, deferred=True)
         return True
 
-    def _attempt_failed(self, call: Call, error: str, *, permanent: bool) -> None:
+    def _attempt_failed(self, call: Call, error: LineflowError) -> None:
+        """Count the request's failed attempt; its error's family decides retry or dead letter."""
         if self.ctx.work is None:
             return
         failure = self.ctx.work.failed(
             "request",
             self._work_key(call),
             f"request:{call.path}",
-            self.ctx.http.redactor.text(error),
-            permanent=permanent,
+            self.ctx.http.redactor.text(str(error)),
+            permanent=is_permanent(error),
             partition=str(self.ctx.partition),
         )
         if failure.dead:
@@ -215,9 +217,9 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 
 def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -> None:
-    module = sources.load(source)
+    provider = sources.load(source)
     snapshot = ctx.settings.snapshot_at(ctx.partition)
-    if snapshot is not None and not module.SUPPORTS_HISTORY:
+    if snapshot is not None and not provider.supports_history:
         result.status = "skipped"
         result.notes.append("no historical endpoint")
         return
@@ -234,11 +236,11 @@ def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -
     for pid in passes:
         fetch = PassFetch(ctx, source, pid, result)
         try:
-            module.scrape(fetch, source, ctx.partition, snapshot)
-        except SourceBlocked as exc:
+            provider.scrape(fetch, ctx.partition, snapshot)
+        except Blocked as exc:
             result.status = "blocked"
             result.error = ctx.http.redactor.text(str(exc))
-        except (SourceFailed, HttpError, LineflowError) as exc:
+        except LineflowError as exc:
             result.status = "failed"
             result.error = ctx.http.redactor.text(str(exc))
         finally:

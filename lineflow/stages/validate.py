@@ -25,14 +25,14 @@ from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
 from lineflow.schema import PROP_LINES
 from lineflow.slate import slate_window
 from lineflow.stages.base import RunContext, StageResult
-from lineflow.stages.process import STAGED_ROWS, landed_files, source_events
+from lineflow.stages.process import landed_files, source_events
 from lineflow.warehouse.duckdb import Validated
 
 
 def run(ctx: RunContext) -> list[StageResult]:
     result = StageResult("validate", "validate", started_at=ctx.clock())
     rules = ctx.settings.rule_list()
-    handed = ctx.memo.pop(STAGED_ROWS, None)  # not kept past this stage, whatever it decides
+    handed, ctx.handover.staged = ctx.handover.staged, None  # not kept past this stage
     with ctx.warehouse.session():
         blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
         staged = ctx.warehouse.staging_fingerprint(ctx.partition)
@@ -44,8 +44,8 @@ def run(ctx: RunContext) -> list[StageResult]:
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
-        if handed is not None and handed[0] == staged:
-            staging = handed[1]  # what process staged is still all there is
+        if handed is not None and handed.fingerprint == staged:
+            staging = handed.rows  # what process staged is still all there is
         else:
             staging = ctx.warehouse.staging(ctx.partition)
     # The rules run outside the session: another partition's thread may write meanwhile.
@@ -92,11 +92,11 @@ def _games(ctx: RunContext) -> int | None:
     games: int | None = None
     start, end = slate_window(ctx.partition)
     for source in ctx.settings.active_sources():
-        module = sources.load(source)
+        loaded = sources.load(source)
         landed = landed_files(ctx, source.name)
-        if landed.filter(pl.col("endpoint").is_in(list(module.EVENT_PARSERS))).is_empty():
+        if landed.filter(pl.col("endpoint").is_in(list(loaded.event_parsers))).is_empty():
             continue  # this source's schedule never landed: it tells nothing
-        events = source_events(ctx, source.name, module)
+        events = source_events(ctx, loaded)
         on_slate = events.filter(pl.col("commence_time").is_between(start, end, closed="left"))
         games = max(games or 0, on_slate.height)
     return games

@@ -2,8 +2,10 @@
 
 The answer follows what a push broker does with it: 2xx acknowledges (processed, a duplicate,
 or dead-lettered because it can never succeed), 5xx asks for redelivery (a transient failure,
-or the same message still being worked on). A message is worked on once: its id is claimed in
-the state store before anything runs.
+or the same message still being worked on). Which failures can never succeed is decided by the
+error's family, as for every unit of work (`lineflow.work.is_permanent`): a malformed or stale
+message, or work this config cannot do (a ConfigError), is dead-lettered at once. A message is
+worked on once: its id is claimed in the state store before anything runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lineflow.config import Settings
-from lineflow.errors import ConfigError, LineflowError
+from lineflow.errors import StageError, TransientError
 from lineflow.locks import pid_alive
 from lineflow.state import StateStore
 from lineflow.triggers.messages import (
@@ -31,7 +33,7 @@ from lineflow.triggers.messages import (
     read_message,
     to_work,
 )
-from lineflow.work import WorkItem, WorkQueue
+from lineflow.work import Failure, WorkItem, WorkQueue, is_permanent, reason
 
 KIND = "message"
 
@@ -40,10 +42,6 @@ KIND = "message"
 class Answer:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
-
-
-class Transient(LineflowError):
-    """The work could not run now; a later delivery may succeed."""
 
 
 def run_work(settings: Settings, work: Work) -> str:
@@ -57,7 +55,7 @@ def run_work(settings: Settings, work: Work) -> str:
     report = run_partition(settings.model_copy(update=update))
     if report.exit_code == EXIT_FAILED:
         first = report.failed[0]
-        raise Transient(f"{first.processor} failed: {first.error}")
+        raise StageError(f"{first.processor} failed: {first.error}")
     return report.run_id
 
 
@@ -135,32 +133,23 @@ class TriggerHandler:
             return self._dead(key, ref, stale, text, str(work.partition))
         try:
             if work.landed is not None and not (self.settings.landing.root / work.landed).is_file():
-                raise Transient(f"{work.landed} is not in the landing zone (yet)")
+                raise TransientError(f"{work.landed} is not in the landing zone (yet)")
             run_id = self.runner(self.settings, work)
-        except ConfigError as exc:  # the message asks for something this config cannot do
-            return self._dead(key, ref, str(exc), text, str(work.partition))
-        except Exception as exc:  # lock held too long, a failed stage, I/O: try again later
-            error = str(exc) if isinstance(exc, LineflowError) else f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # by its family: dead letter at once (work this config
+            # cannot do) or retry (a lock held too long, a failed stage, I/O), up to max_attempts
+            error = reason(exc)
             failure = self.queue.failed(
                 KIND,
                 key,
                 ref,
                 error,
-                permanent=False,
+                permanent=is_permanent(exc),
                 partition=str(work.partition),
                 payload=text,
                 attempts_seen=message.delivery_attempt,
             )
             if failure.dead:
-                return Answer(
-                    200,
-                    {
-                        "status": "dead_lettered",
-                        "id": key,
-                        "reason": f"gave up after {failure.attempts} attempts: {error}",
-                        "dead_letter": failure.letter_id,
-                    },
-                )
+                return _dead_lettered(key, failure)
             return Answer(
                 503,
                 {
@@ -174,19 +163,12 @@ class TriggerHandler:
         self.queue.succeeded(KIND, key, ref, str(work.partition), result=run_id)
         return Answer(200, {"status": "processed", "id": key, "work": work.what, "run_id": run_id})
 
-    def _dead(self, key: str, ref: str, reason: str, payload: str, partition: str | None) -> Answer:
+    def _dead(self, key: str, ref: str, why: str, payload: str, partition: str | None) -> Answer:
+        """A message that can never succeed (malformed, stale): dead-lettered at once."""
         failure = self.queue.failed(
-            KIND, key, ref, reason, permanent=True, partition=partition, payload=payload
+            KIND, key, ref, why, permanent=True, partition=partition, payload=payload
         )
-        return Answer(
-            200,
-            {
-                "status": "dead_lettered",
-                "id": key,
-                "reason": reason,
-                "dead_letter": failure.letter_id,
-            },
-        )
+        return _dead_lettered(key, failure)
 
     def _stale(self, message: Message) -> str | None:
         if message.published_at is None:
@@ -207,6 +189,19 @@ class TriggerHandler:
         if host == self.host and pid.isdigit() and not pid_alive(int(pid)):
             return True
         return self.clock() - item.updated_at > self.settings.locks.ttl_minutes * 60
+
+
+def _dead_lettered(key: str, failure: Failure) -> Answer:
+    """Acknowledged: the broker must not redeliver what is in the dead-letter store."""
+    return Answer(
+        200,
+        {
+            "status": "dead_lettered",
+            "id": key,
+            "reason": failure.reason,
+            "dead_letter": failure.letter_id,
+        },
+    )
 
 
 def _iso(ts: float | None) -> str | None:

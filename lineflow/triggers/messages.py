@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lineflow.config import Settings
+from lineflow.errors import PermanentError
 from lineflow.landing import LandingPath
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
@@ -32,7 +33,7 @@ GCS_PATH_RE = re.compile(r"^gs://(?P<bucket>[^/\s]+)/(?P<name>\S+)$")
 PROCESSOR_RE = re.compile(r"^(?P<stage>[a-z_]+)(?::(?P<source>[a-z0-9_]+))?$")
 
 
-class Malformed(ValueError):
+class Malformed(PermanentError):
     """A message that can never succeed, with the reason (it is dead-lettered at once)."""
 
 

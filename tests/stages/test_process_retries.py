@@ -4,9 +4,16 @@ that cannot be read now is retried on later runs with backoff, then dead-lettere
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, date, datetime
 
-from lineflow.config import compose
+import pytest
+
+from lineflow.config import SourceConfig, compose
+from lineflow.errors import ParseError, ProviderOutage, SourceFailed
 from lineflow.runner import run_partition
+from lineflow.sources import Source
+from lineflow.sources.base import ParseContext
+from lineflow.stages.process import parse_files
 from lineflow.state import StateStore
 from lineflow.work import WorkQueue
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
@@ -76,3 +83,47 @@ def test_an_unreadable_file_is_retried_with_backoff_then_dead_lettered(home, tmp
     report, queue = run(home, *retry)
     assert report.exit_code == 0 and queue.dead_letters() == []
     assert table_checksum(home, PROPS) == table_checksum(clean, PROPS)
+
+
+class _Raising(Source):
+    """A source whose props parser raises what the test gives it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(
+            SourceConfig(name="acme", module="acme", base_url="https://api.acme-odds.example")
+        )
+
+        def parse(body, meta, ctx):
+            raise error
+
+        self.prop_parsers = {"props": parse}
+
+    def scrape(self, fetch, partition, snapshot):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "recorded"),
+    [
+        (ParseError("acme props: invalid JSON at byte 3"), "failed", "acme props: invalid JSON"),
+        (SourceFailed("acme props: error body 401"), "failed", "acme props: error body 401"),
+        (ProviderOutage("acme says it is down"), "outage", "acme says it is down"),
+        (OSError("disk went away"), "retry", "OSError: disk went away"),
+        (KeyError("a parser bug"), "retry", "KeyError: 'a parser bug'"),
+    ],
+)
+def test_a_parser_error_s_family_decides_dead_letter_or_retry(error, status, recorded):
+    # "failed" is dead-lettered at once and "retry" backs off: the tests above show both
+    # through whole runs. Here: which one each kind of error gets.
+    file = {
+        "path": f"acme/props/{INCIDENT}/live-20260123T150000Z/props.json",
+        "endpoint": "props",
+        "file_id": "f1",
+        "source": "acme",
+        "slate_date": date.fromisoformat(INCIDENT),
+        "fetched_at": datetime(2026, 1, 23, 15, tzinfo=UTC),
+    }
+    bodies = {file["path"]: b"{}"}
+    (outcome,), rows = parse_files(_Raising(error), ParseContext(), [file], None, "r1", bodies)
+    assert (outcome.status, outcome.rows, rows.height) == (status, 0, 0)
+    assert outcome.error is not None and outcome.error.startswith(recorded)

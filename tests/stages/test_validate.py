@@ -12,7 +12,7 @@ from lineflow.config import compose
 from lineflow.runner import open_context
 from lineflow.schema import PROP_LINES
 from lineflow.stages import validate
-from lineflow.stages.process import STAGED_ROWS
+from lineflow.stages.base import StagedRows
 from lineflow.testing.standin.datagen import incident_bad_players
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
@@ -297,9 +297,9 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
     with ctx.warehouse.hold():
         current = ctx.warehouse.staging_fingerprint(ctx.partition)
         nothing = pl.DataFrame(schema=PROP_LINES)
-        ctx.memo[STAGED_ROWS] = (("older", 0), nothing)
+        ctx.handover.staged = StagedRows(("older", 0), nothing)
         (judged,) = validate.run(ctx)
         assert judged.rows == staged > 0, "read back: the handed rows were out of date"
-        ctx.memo[STAGED_ROWS] = (current, nothing)
+        ctx.handover.staged = StagedRows(current, nothing)
         (taken,) = validate.run(ctx)
         assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"
