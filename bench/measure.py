@@ -223,11 +223,11 @@ def startup_seconds(args: Sequence[str], repeats: int) -> dict[str, Any]:
 
 @contextmanager
 def standin_process(delay_ms: int, env: dict[str, str]) -> Iterator[str]:
-    """`python -m lineflow.testing.standin --port 0` with a delay on every path; yields its URL."""
+    """`python -m tests.support.standin --port 0` with a delay on every path; yields its URL."""
     import httpx
 
     child = subprocess.Popen(
-        [sys.executable, "-m", "lineflow.testing.standin", "--port", "0"],
+        [sys.executable, "-m", "tests.support.standin", "--port", "0"],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

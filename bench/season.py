@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from lineflow.landing import LandingPath, LandingZone, pass_id
-from lineflow.testing.standin import bettingpros, datagen, oddsapi
-from lineflow.testing.standin.server import json_bytes
+from tests.support.standin import bettingpros, datagen, oddsapi
+from tests.support.standin.server import json_bytes
 
 #: Opening night of the 2025-26 regular season; a season of N dates runs N days from here.
 SEASON_START = date(2025, 10, 21)

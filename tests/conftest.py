@@ -81,7 +81,7 @@ def home(tmp_path: Path) -> Path:
 # -- Google Cloud emulators on loopback (started only by the tests that use them) --------------
 #
 # The BigQuery emulator's own venv is built under .emu/ on first use (see
-# lineflow/testing/emulators.py and docs/bigquery.md); later sessions reuse it.
+# tests/support/emulators.py and docs/bigquery.md); later sessions reuse it.
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +92,7 @@ def gcs_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def gcs_endpoint(gcs_root, tmp_path_factory):
     """fake-gcs-server on 127.0.0.1; STORAGE_EMULATOR_HOST points gcsfs and the CLI at it."""
-    from lineflow.testing.emulators import gcs_server
+    from tests.support.emulators import gcs_server
 
     with gcs_server(gcs_root, tmp_path_factory.mktemp("gcs-work")) as endpoint:
         previous = os.environ.get("STORAGE_EMULATOR_HOST")
@@ -120,7 +120,7 @@ def bucket(gcs_endpoint, request) -> str:
 @pytest.fixture(scope="session")
 def bq_endpoint(tmp_path_factory, gcs_root):
     """A BigQuery emulator process on 127.0.0.1 for the session: `http://127.0.0.1:PORT`."""
-    from lineflow.testing.emulators import bigquery_server
+    from tests.support.emulators import bigquery_server
 
     with bigquery_server(tmp_path_factory.mktemp("bq-work"), gcs_root) as endpoint:
         yield endpoint
@@ -169,7 +169,7 @@ def bq(bq_endpoint, request):
     )
     dataset = "ds_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
     client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
-    from lineflow.testing.emulators import ensure_emulator
+    from tests.support.emulators import ensure_emulator
 
     yield BigQueryTarget(bq_endpoint, "test", dataset, client, ensure_emulator().kind)
     client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lineflow.testing.forward_proxy import ForwardProxy
-from lineflow.testing.standin import StandIn
+from tests.support.forward_proxy import ForwardProxy
+from tests.support.standin import StandIn
 
 ODDS_KEY = "odds-key-5f1e2d3c4b5a69788796"
 BP_KEY = "bp-key-0a9b8c7d6e5f4a3b2c1d"

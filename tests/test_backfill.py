@@ -142,7 +142,7 @@ def query_state(home, sql):
 
 def test_minutes_before_tip_takes_each_slate_at_its_first_tip_off(tmp_path):
     """Live against the stand-in: the snapshot is learned from the events list, per date."""
-    from lineflow.testing.standin import StandIn
+    from tests.support.standin import StandIn
 
     home = tmp_path / "home"
     with StandIn() as standin:

@@ -19,8 +19,6 @@ from lineflow.work import is_permanent
 def lineflow_exceptions() -> list[type[Exception]]:
     found = set()
     for module in pkgutil.walk_packages(lineflow.__path__, "lineflow."):
-        if module.name.startswith("lineflow.testing"):  # test tooling, not the runtime
-            continue
         for _, value in inspect.getmembers(importlib.import_module(module.name), inspect.isclass):
             if issubclass(value, Exception) and value.__module__.startswith("lineflow."):
                 found.add(value)

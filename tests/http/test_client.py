@@ -15,8 +15,8 @@ import pytest
 
 from lineflow.config import compose
 from lineflow.http import Blocked, HttpLayer, QuotaExhausted, SourceClient
-from lineflow.testing.standin import oddsapi
 from tests.proxied import ENV, FakeClock, World
+from tests.support.standin import oddsapi
 
 EVENTS_BP = ("/v3/events", (("sport", "NBA"), ("date", "2026-01-20")))
 EVENTS_ODDS = "/v4/sports/basketball_nba/events"

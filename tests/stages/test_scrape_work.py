@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lineflow.testing.standin import StandIn
 from tests.conftest import query, run_cli
+from tests.support.standin import StandIn
 
 NOW = datetime(2026, 1, 23, 14, 8, tzinfo=UTC)
 ODDS = r"/v4/sports/basketball_nba/events/[0-9a-f]{32}/odds"

@@ -13,9 +13,9 @@ from lineflow.runner import open_context
 from lineflow.schema import PROP_LINES
 from lineflow.stages import validate
 from lineflow.stages.base import StagedRows
-from lineflow.testing.standin.datagen import incident_bad_players
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
+from tests.support.standin.datagen import incident_bad_players
 
 D = f"slate_date = DATE '{INCIDENT}'"
 GATE_REASON = {"single_book": "too_few_books"}  # the fixtures' name -> the gate's

@@ -1,7 +1,7 @@
 """Re-record fixtures/cassettes by running lineflow itself in record mode against the stand-in.
 
-    python -m lineflow.testing.record            # the incident week, 2026-01-19..23
-    python -m lineflow.testing.record --dates 2026-01-23
+    python -m tests.support.record            # the incident week, 2026-01-19..23
+    python -m tests.support.record --dates 2026-01-23
 
 Each pass below is one `lineflow run` with `http.mode=record`, its clock set to the pass time
 and every source's base URL pointed at a stand-in provider on loopback. Every proxy pool of
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from lineflow.config import compose
 from lineflow.runner import run_partition
-from lineflow.testing.forward_proxy import ForwardProxy
-from lineflow.testing.standin import StandIn
+from tests.support.forward_proxy import ForwardProxy
+from tests.support.standin import StandIn
 
 ODDS_KEY = "standin-odds-key"
 BP_KEY = "standin-bp-key"

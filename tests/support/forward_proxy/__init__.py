@@ -10,14 +10,14 @@ the stand-in provider can refuse requests that come through it. Needs the `test`
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from lineflow.testing.forward_proxy.plugin_name import NAME_ENV, PLUGIN
+from tests.support import child_env
+from tests.support.forward_proxy.plugin_name import NAME_ENV, PLUGIN
 
 STARTUP_TIMEOUT_S = 20.0
 
@@ -74,7 +74,8 @@ class ForwardProxy:
         ]
         if self.username is not None:
             command += ["--basic-auth", f"{self.username}:{self.password or ''}"]
-        env = {**os.environ, NAME_ENV: self.name}
+        # proxy.py imports the plugin by its dotted path: the child needs the repository root.
+        env = child_env({NAME_ENV: self.name})
         log = open(Path(self._dir.name) / "proxy.log", "wb")  # noqa: SIM115 (kept for errors)
         self._process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lineflow.testing.standin import (
+from tests.support import child_env
+from tests.support.standin import (
     INCIDENT_DATE,
     StandIn,
     bettingpros,
@@ -87,13 +88,13 @@ def test_same_date_and_time_give_the_same_bytes(standin: StandIn, client: httpx.
     game = slate(INCIDENT_DATE).games[0]
     body = json.dumps(oddsapi.event_odds_json(game, INCIDENT_SNAPSHOTS[0]), sort_keys=True)
     script = (
-        "import json; from datetime import datetime, UTC; from lineflow.testing.standin import "
+        "import json; from datetime import datetime, UTC; from tests.support.standin import "
         "oddsapi, slate; from datetime import date; g = slate(date(2026, 1, 23)).games[0]; "
         "print(json.dumps(oddsapi.event_odds_json(g, datetime(2026, 1, 23, 14, 8, tzinfo=UTC)),"
         " sort_keys=True))"
     )
     fresh = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=child_env()
     )
     assert fresh.stdout.strip() == body
 
@@ -488,12 +489,13 @@ def test_control_api_over_http(standin: StandIn, client: httpx.Client) -> None:
     assert (method, path, query) == ("GET", "/v4/sports", {"apiKey": "***"})
 
 
-def test_runs_as_its_own_process() -> None:
+def test_runs_as_its_own_process(tmp_path) -> None:
+    # Started from a directory outside the repository, as a bench or a developer might.
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "lineflow.testing.standin",
+            "tests.support.standin",
             "--port",
             "0",
             "--now",
@@ -501,6 +503,8 @@ def test_runs_as_its_own_process() -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
+        env=child_env(),
     )
     try:
         assert process.stdout is not None

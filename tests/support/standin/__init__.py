@@ -8,14 +8,14 @@ benchmarks can write bodies straight to disk.
         httpx.get(f"{standin.url}/v4/sports/basketball_nba/events", params={"apiKey": ...})
 """
 
-from lineflow.testing.standin import bettingpros, datagen, oddsapi
-from lineflow.testing.standin.bettingpros import (
+from tests.support.standin import bettingpros, datagen, oddsapi
+from tests.support.standin.bettingpros import (
     forbidden_json,
     offers_json,
     outage_empty_page,
     outage_error_page,
 )
-from lineflow.testing.standin.datagen import (
+from tests.support.standin.datagen import (
     BOOKS,
     INCIDENT_DATE,
     INCONSISTENT_PRICES,
@@ -35,13 +35,13 @@ from lineflow.testing.standin.datagen import (
     scenario,
     slate,
 )
-from lineflow.testing.standin.oddsapi import (
+from tests.support.standin.oddsapi import (
     event_json,
     event_odds_json,
     historical_json,
     snapshot_at,
 )
-from lineflow.testing.standin.server import Answer, Fault, LoggedRequest, StandIn, json_bytes
+from tests.support.standin.server import Answer, Fault, LoggedRequest, StandIn, json_bytes
 
 __all__ = [
     "BOOKS",

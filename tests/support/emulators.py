@@ -5,7 +5,7 @@ PyPI only; see docs/bigquery.md): local-bigquery 0.4.0 on Python 3.13 with DuckD
 1.5.5 and its extensions installed from wheels, or bqemulator 1.4.0 on this Python as the
 fallback when no Python 3.13 exists. A file lock keeps parallel sessions from building twice.
 
-    python -m lineflow.testing.emulators build     # build (or check) the emulator venv
+    python -m tests.support.emulators build     # build (or check) the emulator venv
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 EMU_DIR = Path(os.environ.get("LINEFLOW_EMU_DIR", ROOT / ".emu"))
 
 LOCAL_BIGQUERY = ["local-bigquery==0.4.0"]
@@ -304,7 +305,7 @@ def gcs_server(root: Path, work: Path) -> Iterator[str]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["build"]:
-        print("usage: python -m lineflow.testing.emulators build [local-bigquery|bqemulator]")
+        print("usage: python -m tests.support.emulators build [local-bigquery|bqemulator]")
         return 2
     started = time.monotonic()
     emulator = ensure_emulator(argv[1] if len(argv) > 1 else None)

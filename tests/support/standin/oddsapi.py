@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from lineflow.testing.standin import datagen
-from lineflow.testing.standin.datagen import Book, Game
+from tests.support.standin import datagen
+from tests.support.standin.datagen import Book, Game
 
 SPORT_KEY = "basketball_nba"
 SPORT_TITLE = "NBA"

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lineflow.odds import american_to_decimal_scalar
-from lineflow.testing.standin import datagen
-from lineflow.testing.standin.datagen import Book, Game, Player
+from tests.support.standin import datagen
+from tests.support.standin.datagen import Book, Game, Player
 
 SPORT = "NBA"
 #: BettingPros market ids and their canonical market.

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from lineflow.testing.standin import bettingpros, oddsapi
+from tests.support.standin import bettingpros, oddsapi
 
 HOST = "127.0.0.1"
 CONTROL_PREFIX = "/__standin__/"
@@ -167,7 +167,7 @@ class StandIn:
         """Refuse BettingPros requests that came through proxy `name`; None clears.
 
         A proxy names itself in `Via` (tinyproxy, squid) or `Forwarded: by=NAME` (RFC 7239;
-        the proxy.py instances of lineflow.testing.forward_proxy): either one counts.
+        the proxy.py instances of tests.support.forward_proxy): either one counts.
         """
         with self._lock:
             if name is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from lineflow.testing.record import incident_week, record
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli
+from tests.support.record import incident_week, record
 
 
 def test_recorded_cassettes_replay_to_the_same_tables(tmp_path):

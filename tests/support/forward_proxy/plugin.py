@@ -12,7 +12,7 @@ import os
 from proxy.http.parser import HttpParser
 from proxy.http.proxy import HttpProxyBasePlugin
 
-from lineflow.testing.forward_proxy.plugin_name import NAME_ENV
+from tests.support.forward_proxy.plugin_name import NAME_ENV
 
 
 class NamedForwarded(HttpProxyBasePlugin):

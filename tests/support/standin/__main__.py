@@ -1,6 +1,6 @@
 """Run the stand-in provider as its own process.
 
-    python -m lineflow.testing.standin --port 0 [--now 2026-01-23T14:08:00Z]
+    python -m tests.support.standin --port 0 [--now 2026-01-23T14:08:00Z]
 
 Prints one line, ``listening on http://127.0.0.1:PORT``, then serves until SIGTERM or SIGINT.
 """
@@ -13,12 +13,12 @@ import sys
 import threading
 from datetime import datetime
 
-from lineflow.testing.standin.server import StandIn
+from tests.support.standin.server import StandIn
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lineflow.testing.standin",
+        prog="python -m tests.support.standin",
         description="Serve The Odds API v4 and BettingPros v3 stand-ins on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free)")
