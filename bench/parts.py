@@ -259,8 +259,8 @@ def backfill(out: Path, dates: int, latency_ms: int, max_parallel: int | None) -
     """`lineflow backfill` (the CLI, as a user runs it) of `dates` season dates, live against
     a stand-in process that delays every answer, with the default config's rate limits; then
     the same command again (every partition complete: nothing to ask)."""
-    from lineflow.backfill import BackfillRequest
     from lineflow.config import compose
+    from lineflow.pipeline.backfill import BackfillRequest
 
     home = _fresh(out / "homes" / "backfill")
     days = season_dates(dates)

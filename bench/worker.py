@@ -22,7 +22,7 @@ PROCESSING_STAGES = ("process", "validate", "consolidate")
 
 
 def processing_stages() -> list[str]:
-    from lineflow.runner import STAGES
+    from lineflow.pipeline.runner import STAGES
 
     return [s for s in PROCESSING_STAGES if s in STAGES]
 
@@ -33,7 +33,7 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     pipeline.stages=[process,validate,consolidate]` (partitions `max_parallel` at a time, one
     warehouse connection), or with `via: runner` through the runner date by date. With the
     allocator settings the `lineflow` command makes."""
-    from lineflow.allocator import configure
+    from lineflow.core.allocator import configure
 
     configure()
     from lineflow.config import compose
@@ -71,7 +71,7 @@ def _backfill(
     settings: Any, dates: list[str], max_parallel: int | None, parse_workers: int | None = None
 ) -> None:
     """The backfill command's own code path, without its terminal output."""
-    from lineflow.backfill import BackfillRequest, Manifest, execute
+    from lineflow.pipeline.backfill import BackfillRequest, Manifest, execute
     from lineflow.state import StateStore
 
     keys: dict[str, Any] = {
@@ -93,7 +93,7 @@ def _backfill(
 
 
 def _date_by_date(settings: Any, dates: list[str]) -> None:
-    from lineflow.runner import run_partition
+    from lineflow.pipeline.runner import run_partition
 
     for text in dates:
         report = run_partition(settings.model_copy(update={"date": date.fromisoformat(text)}))
@@ -172,7 +172,7 @@ def storage_job(args: dict[str, Any]) -> dict[str, Any]:
     in `stg_prop_lines` (numbered per file), plus the consolidation's list of the files it took
     (`prop_lines` is a view over them), one transaction per date, over lineflow's own held
     warehouse connection (its settings, row groups, checkpoints and allocator settings)."""
-    from lineflow.allocator import configure
+    from lineflow.core.allocator import configure
 
     configure()
     import duckdb
@@ -253,7 +253,7 @@ def pipeline_job(args: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
     from lineflow.config import compose
-    from lineflow.runner import run_partition
+    from lineflow.pipeline.runner import run_partition
 
     url = args["standin"]
     settings = compose(

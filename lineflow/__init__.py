@@ -1,8 +1,5 @@
 """lineflow: a declarative, config-driven batch framework for sports-betting lines pipelines."""
 
-from importlib.metadata import PackageNotFoundError, version
+from lineflow.core.version import __version__
 
-try:
-    __version__ = version("lineflow")
-except PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
+__all__ = ["__version__"]

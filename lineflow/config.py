@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from lineflow.rules.model import LineQualityConfig, RuleFile
 
 CONFIG_DIR_ENV = "LINEFLOW_CONFIG_DIR"

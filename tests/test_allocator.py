@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from lineflow.allocator import JEMALLOC_SETTINGS, give_back_freed_memory
+from lineflow.core.allocator import JEMALLOC_SETTINGS, give_back_freed_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc function")
@@ -39,11 +39,11 @@ def test_the_command_sets_the_allocators_before_loading_duckdb_or_polars():
 
 
 def test_a_users_allocator_settings_are_kept():
-    code = "import os\nfrom lineflow.allocator import configure\nconfigure()\n"
+    code = "import os\nfrom lineflow.core.allocator import configure\nconfigure()\n"
     code += "print(os.environ['DUCKDB_JE_MALLOC_CONF'], os.environ['_RJEM_MALLOC_CONF'])"
     assert _fresh_python(code, DUCKDB_JE_MALLOC_CONF="narenas:4") == "narenas:4 narenas:1"
 
 
 def test_configure_names_the_libraries_loaded_too_early():
-    code = "import polars\nfrom lineflow.allocator import configure\nprint(configure())"
+    code = "import polars\nfrom lineflow.core.allocator import configure\nprint(configure())"
     assert _fresh_python(code) == "['polars']"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lineflow.cli import main
-from lineflow.commands import COMMANDS
+from lineflow.cli.commands import COMMANDS
 from tests.conftest import run_cli
 
 RUN_KEYS = {"date", "refresh", "strict", "now", "snapshot", "only"}

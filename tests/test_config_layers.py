@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lineflow.config import compose
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from tests.conftest import INCIDENT, run_cli
 
 PACKAGED_WAIT_S = 120.0  # conf/config.yaml locks.wait_s

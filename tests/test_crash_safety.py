@@ -1,7 +1,7 @@
 """SIGKILL at named points of every stage, then a rerun: the tables of an uninterrupted run.
 
 `LINEFLOW_KILL_AT=NAME[:N]` makes lineflow kill itself with SIGKILL the N-th time it passes NAME
-(lineflow/faults.py). Each case kills a real `lineflow run`, runs it again, and compares every
+(lineflow/core/faults.py). Each case kills a real `lineflow run`, runs it again, and compares every
 table with a clean run's, leaving out only what names the run (run ids, processing times).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lineflow.faults import KILL_POINTS
+from lineflow.core.faults import KILL_POINTS
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
 
 RUN = ("run", f"date={INCIDENT}", "only=[odds_api]")

@@ -10,10 +10,11 @@ import pkgutil
 import pytest
 
 import lineflow
-from lineflow import errors, http
+from lineflow import http
+from lineflow.core import errors
+from lineflow.ops.triggers.messages import Malformed
 from lineflow.sources import base
-from lineflow.triggers.messages import Malformed
-from lineflow.work import is_permanent
+from lineflow.state.work import is_permanent
 
 
 def lineflow_exceptions() -> list[type[Exception]]:

@@ -104,7 +104,7 @@ def test_the_wheel_holds_no_test_tooling(installed):
     # The stand-in provider, emulators, recorder and forward proxy live in tests/support/.
     (record,) = installed.parent.glob("lib/python*/site-packages/lineflow-*.dist-info/RECORD")
     files = [line.split(",")[0] for line in record.read_text().splitlines()]
-    assert "lineflow/cli.py" in files or "lineflow/cli/__init__.py" in files
+    assert "lineflow/cli/__init__.py" in files
     top = {f.split("/")[0] for f in files if not f.startswith("..")}  # `..`: bin/lineflow
     assert {t for t in top if t != "lineflow" and not t.startswith("lineflow-")} == set()
     tooling = ("standin", "emulators", "forward_proxy", "/testing/", "/record.py")

@@ -10,7 +10,7 @@ import pytest
 
 from lineflow.config import LandingConfig
 from lineflow.landing import LandingConflict, LandingPath, file_id, open_landing
-from lineflow.landing_gcs import GcsLanding
+from lineflow.landing.gcs import GcsLanding
 
 WHERE = LandingPath("odds_api", "player_props", date(2026, 1, 23), "live-20260123T140000Z", "abc")
 

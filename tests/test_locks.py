@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from lineflow.config import LocksConfig
-from lineflow.locks import LockHeld, Locks
 from lineflow.state import StateStore
+from lineflow.state.locks import LockHeld, Locks
 from tests.conftest import INCIDENT, ROOT, first_line, run_cli
 
 HOLDER = """
 import sys
 from pathlib import Path
 from lineflow.config import LocksConfig
-from lineflow.locks import Locks, signals_raise
+from lineflow.state.locks import Locks, signals_raise
 from lineflow.state import StateStore
 path, ttl_s, beat_s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 locks = Locks(StateStore(Path(path)), LocksConfig(ttl_minutes=ttl_s / 60, heartbeat_s=beat_s))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lineflow.config import WorkConfig
 from lineflow.state import StateStore
-from lineflow.work import WorkQueue, backoff_s
+from lineflow.state.work import WorkQueue, backoff_s
 
 
 def queue(tmp_path, now, **config):

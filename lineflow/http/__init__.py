@@ -1,7 +1,7 @@
 """The HTTP layer: live, record and replay modes behind one client; proxy chains, breakers,
 limits and quota inside it; secrets never leave it."""
 
-from lineflow.errors import (  # the HTTP layer's errors, drawn with the whole tree there
+from lineflow.core.errors import (  # the HTTP layer's errors, drawn with the whole tree there
     Blocked,
     HttpError,
     MissingSecret,

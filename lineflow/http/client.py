@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lineflow.config import DIRECT, HttpConfig, SourceConfig
-from lineflow.errors import Blocked, MissingSecret, ReplayMiss, RequestFailed
+from lineflow.core.errors import Blocked, MissingSecret, ReplayMiss, RequestFailed
 from lineflow.http.cassette import Cassette, Recorded
 from lineflow.http.health import ProxyHealth, Verdict
 from lineflow.http.limits import SourceLimits

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from lineflow.config import DIRECT, PoolConfig, ProxyConfig
-from lineflow.errors import MissingSecret
+from lineflow.core.errors import MissingSecret
 
 
 @dataclass(frozen=True)

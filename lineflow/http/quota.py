@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lineflow.config import QuotaConfig
-from lineflow.errors import QuotaExhausted
+from lineflow.core.errors import QuotaExhausted
 from lineflow.state import StateStore
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from lineflow.config import Settings, SourceConfig
-from lineflow.errors import MissingSecret
+from lineflow.core.errors import MissingSecret
 from lineflow.http.client import SourceClient
 from lineflow.http.health import ProxyHealth
 from lineflow.http.limits import SourceLimits, TokenBucket

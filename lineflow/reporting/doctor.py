@@ -175,7 +175,9 @@ def release_locks(ctx: Context, findings: list[Finding]) -> list[str]:
 
 
 def _run(settings: Settings) -> Any:
-    from lineflow.runner import run_partition  # the runner imports every stage: load on use
+    from lineflow.pipeline.runner import (
+        run_partition,  # the runner imports every stage: load on use
+    )
 
     return run_partition(settings)
 
@@ -244,9 +246,9 @@ def resume_prediction_batch(ctx: Context, findings: list[Finding]) -> list[str]:
 def replay_dead_letters(ctx: Context, findings: list[Finding]) -> list[str]:
     """Re-queue every open dead letter (as `lineflow dlq replay all=true`), then run the
     partition's stages after scrape so re-queued files are processed now."""
-    from lineflow.commands.dlq import _replay
+    from lineflow.cli.commands.dlq import _replay
     from lineflow.state import StateStore
-    from lineflow.work import WorkQueue
+    from lineflow.state.work import WorkQueue
 
     queue = WorkQueue(StateStore(ctx.settings.state_path), ctx.settings.work)
     letters = queue.dead_letters()
@@ -300,7 +302,7 @@ ACTIONS: dict[str, tuple[str, Action | None]] = {
 
 
 def check_playbooks(playbooks: list[Playbook]) -> None:
-    from lineflow.errors import ConfigError
+    from lineflow.core.errors import ConfigError
 
     for i, p in enumerate(playbooks):
         if p.detector not in DETECTORS:

@@ -8,7 +8,7 @@ import ssl
 from email.message import EmailMessage
 
 from lineflow.config import EmailConfig
-from lineflow.errors import ConfigError, LineflowError
+from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.reporting.health import HealthReport
 from lineflow.reporting.render import health_html, health_text
 

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import Settings
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from lineflow.state import StateStore
 from lineflow.warehouse import DuckDBWarehouse
 

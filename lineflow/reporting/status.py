@@ -15,10 +15,10 @@ import polars as pl
 
 from lineflow import sources
 from lineflow.config import Settings, SourceExpectation
+from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
 from lineflow.reporting import recorded
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
-from lineflow.slate import slate_window
 from lineflow.sources.base import ParseError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from lineflow.runner import RunReport
+from lineflow.pipeline.runner import RunReport
 
 _STYLE = {
     "success": "green",

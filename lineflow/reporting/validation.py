@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lineflow.config import Settings
-from lineflow.runner import RunReport
+from lineflow.pipeline.runner import RunReport
 from lineflow.warehouse import DuckDBWarehouse
 
 _STYLE = {

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lineflow.schema import PROP_LINES
+from lineflow.core.schema import PROP_LINES
 
 Severity = Literal["warn", "error", "quarantine"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 from lineflow.config import SourceConfig
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from lineflow.sources.contract import Cost, ModuleSource, Pricing, Source
 
 __all__ = ["Cost", "Pricing", "Source", "load"]

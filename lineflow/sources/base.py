@@ -14,14 +14,14 @@ from typing import Any
 import orjson
 import polars as pl
 
-# The errors of a source, named here for source modules (the tree is drawn in lineflow.errors):
+# The errors of a source, named here for source modules (the tree is drawn in lineflow.core.errors):
 # a parser returns rows or raises ParseError (permanent) or ProviderOutage (transient); `scrape`
 # raises SourceFailed, and its `fetch` raises Blocked.
-from lineflow.errors import Blocked as Blocked
-from lineflow.errors import ParseError as ParseError
-from lineflow.errors import ProviderOutage as ProviderOutage
-from lineflow.errors import SourceFailed as SourceFailed
-from lineflow.schema import PARSED_COLUMNS, conform, empty_prop_lines
+from lineflow.core.errors import Blocked as Blocked
+from lineflow.core.errors import ParseError as ParseError
+from lineflow.core.errors import ProviderOutage as ProviderOutage
+from lineflow.core.errors import SourceFailed as SourceFailed
+from lineflow.core.schema import PARSED_COLUMNS, conform, empty_prop_lines
 
 #: Columns of the per-source events frame that props parsers join on.
 EVENT_COLUMNS: dict[str, pl.DataType] = {

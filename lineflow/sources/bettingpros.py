@@ -15,10 +15,10 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from lineflow.config import SourceConfig
-from lineflow.names import with_player_key
-from lineflow.odds import american_to_decimal, implied_probability
-from lineflow.schema import UTC_TS
-from lineflow.slate import EASTERN
+from lineflow.core.names import with_player_key
+from lineflow.core.odds import american_to_decimal, implied_probability
+from lineflow.core.schema import UTC_TS
+from lineflow.core.slate import EASTERN
 from lineflow.sources.base import (
     EVENT_COLUMNS,
     Call,

@@ -25,7 +25,7 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from lineflow.config import SourceConfig
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from lineflow.sources.base import BatchParser, Fetch, FileMeta, ParseContext, one_by_one
 
 #: A body that lists events -> one row per event (`EVENT_COLUMNS`).

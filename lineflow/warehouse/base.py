@@ -13,7 +13,7 @@ from typing import Protocol
 
 import polars as pl
 
-from lineflow.errors import LineflowError
+from lineflow.core.errors import LineflowError
 
 #: Every table lineflow publishes is partitioned on this column (the slate date).
 PARTITION_COLUMN = "slate_date"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from lineflow.errors import ConfigError, LineflowError
+from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.warehouse.base import Column, TableSpec, columns_to_add
 
 if TYPE_CHECKING:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+from lineflow.core.odds import american_to_decimal
 from lineflow.models import book_pairs, load_model
 from lineflow.models.best_price import BestPrice
 from lineflow.models.consensus import Consensus
-from lineflow.odds import american_to_decimal
 
 T = datetime(2026, 1, 23, 14, 8, tzinfo=UTC)
 

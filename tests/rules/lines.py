@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.schema import conform
+from lineflow.core.schema import conform
 
 SNAP = datetime(2026, 1, 23, 14, 33, tzinfo=UTC)
 TIP = datetime(2026, 1, 24, 0, 30, tzinfo=UTC)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from lineflow.core.schema import PROP_LINES
 from lineflow.rules import Circumstances, RuleFile, evaluate
 from lineflow.rules.evaluate import evaluate_rule
-from lineflow.schema import PROP_LINES
 from tests.rules.lines import SNAP, TIP, books, frame, pair, quote
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lineflow.schema import PARSED_COLUMNS, PROP_LINES
+from lineflow.core.schema import PARSED_COLUMNS, PROP_LINES
 from lineflow.sources.base import (
     EVENT_COLUMNS,
     FileMeta,

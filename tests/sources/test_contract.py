@@ -10,7 +10,7 @@ import pytest
 
 from lineflow import sources
 from lineflow.config import SourceConfig, compose
-from lineflow.errors import ConfigError
+from lineflow.core.errors import ConfigError
 from lineflow.sources import Cost, Source
 from tests.conftest import run_cli
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lineflow.schema import PARSED_COLUMNS, PROP_LINES
+from lineflow.core.schema import PARSED_COLUMNS, PROP_LINES
 from lineflow.sources.base import EVENT_COLUMNS, FileMeta, ParseContext, ParseError
 from lineflow.sources.odds_api import parse_event_odds, parse_events
 

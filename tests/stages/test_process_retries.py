@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from lineflow.config import SourceConfig, compose
-from lineflow.errors import ParseError, ProviderOutage, SourceFailed
-from lineflow.runner import run_partition
+from lineflow.core.errors import ParseError, ProviderOutage, SourceFailed
+from lineflow.pipeline.runner import run_partition
+from lineflow.pipeline.stages.process import parse_files
 from lineflow.sources import Source
 from lineflow.sources.base import ParseContext
-from lineflow.stages.process import parse_files
 from lineflow.state import StateStore
-from lineflow.work import WorkQueue
+from lineflow.state.work import WorkQueue
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
 
 PROPS = "(SELECT * EXCLUDE (run_id) FROM prop_lines)"

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from lineflow.schema import PROP_LINES, conform
-from lineflow.stages.base import Shipped
+from lineflow.core.schema import PROP_LINES, conform
+from lineflow.pipeline.stages.base import Shipped
 
 
 def test_a_shipped_frame_comes_back_equal_with_its_types_and_nulls():

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from lineflow.config import compose
-from lineflow.runner import open_context
-from lineflow.schema import PROP_LINES
-from lineflow.stages import validate
-from lineflow.stages.base import StagedRows
+from lineflow.core.schema import PROP_LINES
+from lineflow.pipeline.runner import open_context
+from lineflow.pipeline.stages import validate
+from lineflow.pipeline.stages.base import StagedRows
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
 from tests.support.standin.datagen import incident_bad_players

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from lineflow.config import compose
-from lineflow.runner import run_partition
+from lineflow.pipeline.runner import run_partition
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.standin import StandIn
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from lineflow.config import compose
-from lineflow.errors import ConfigError, ParseError, ProviderOutage, StageError
-from lineflow.triggers.handler import TriggerHandler
+from lineflow.core.errors import ConfigError, ParseError, ProviderOutage, StageError
+from lineflow.ops.triggers.handler import TriggerHandler
 from tests.conftest import INCIDENT
 
 BODY = json.dumps({"processor": "consolidate", "date": INCIDENT}).encode()

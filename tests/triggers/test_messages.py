@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from lineflow.config import compose
-from lineflow.triggers.messages import Malformed, read_message, to_work
+from lineflow.ops.triggers.messages import Malformed, read_message, to_work
 
 LANDED = (
     "odds_api/player_props/2026-01-23/live-20260123T140000Z/0c3e3d7128d78e27a2a06ff18b276290.json"

@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from lineflow.config import compose
-from lineflow.locks import Locks
 from lineflow.state import StateStore
-from lineflow.work import WorkQueue
+from lineflow.state.locks import Locks
+from lineflow.state.work import WorkQueue
 from tests.conftest import INCIDENT, ROOT, first_line, query, run_cli, table_checksum
 
 TOKEN = "test-trigger-token-5f1c"

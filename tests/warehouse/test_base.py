@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lineflow.schema import PROP_LINES
+from lineflow.core.schema import PROP_LINES
 from lineflow.warehouse import Column, DuckDBWarehouse, SchemaMismatch
 from lineflow.warehouse.base import columns_to_add
 

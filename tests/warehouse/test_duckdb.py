@@ -7,7 +7,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from lineflow.schema import conform
+from lineflow.core.schema import conform
 from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import LandedRow, StagedFile
 from tests.conftest import ROOT

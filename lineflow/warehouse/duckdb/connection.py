@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import duckdb
 import polars as pl
 
-from lineflow.errors import LineflowError
+from lineflow.core.errors import LineflowError
 from lineflow.warehouse.duckdb import schema
 
 if TYPE_CHECKING:

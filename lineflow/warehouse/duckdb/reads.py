@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.errors import LineflowError
+from lineflow.core.errors import LineflowError
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 from lineflow.warehouse.duckdb import schema
 from lineflow.warehouse.duckdb.connection import SharedConnection, in_session

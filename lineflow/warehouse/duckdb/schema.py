@@ -13,8 +13,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from lineflow.errors import LineflowError
-from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+from lineflow.core.errors import LineflowError
+from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.base import Column, TableSpec
 
 _SQL_TYPES = {

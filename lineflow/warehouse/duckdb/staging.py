@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 import polars as pl
 
-from lineflow.faults import kill_point
-from lineflow.schema import PROP_LINES, PROP_LINES_KEY
+from lineflow.core.faults import kill_point
+from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
 from lineflow.warehouse.duckdb.rows import Validated
 

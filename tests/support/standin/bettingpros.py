@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from lineflow.odds import american_to_decimal_scalar
+from lineflow.core.odds import american_to_decimal_scalar
 from tests.support.standin import datagen
 from tests.support.standin.datagen import Book, Game, Player
 

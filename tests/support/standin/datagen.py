@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from lineflow.names import player_key
-from lineflow.odds import american_to_decimal_scalar
+from lineflow.core.names import player_key
+from lineflow.core.odds import american_to_decimal_scalar
 
 # -- the league ------------------------------------------------------------------------------
 

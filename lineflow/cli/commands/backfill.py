@@ -1,0 +1,326 @@
+"""`lineflow backfill start=... end=...`, `backfill resume ID`, `backfill status [ID]`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lineflow.cli.keys import Command, Key, boolean, names, text
+
+if TYPE_CHECKING:
+    from lineflow.cli.keys import Parsed
+    from lineflow.pipeline.backfill import BackfillRequest
+
+#: The keys of a new backfill: the fields of `BackfillRequest`, which checks
+#: their values (a key not given keeps the request's default).
+COMMAND = Command(
+    name="backfill",
+    summary="fill a range of dates from the historical endpoints, resumably",
+    usage=(
+        "start=YYYY-MM-DD end=YYYY-MM-DD [key=value ...]",
+        "resume ID [key=value ...]",
+        "status [ID] [home=DIR]",
+    ),
+    about="""\
+Runs `lineflow run date=D snapshot=S only=[sources]` for every date of the range, up to
+max_parallel at a time, and keeps a manifest (in {home}/state.sqlite) of each partition's
+status, attempts, requests, rows, snapshot used and last error. Ctrl-C or a crash leaves a
+manifest that `lineflow backfill resume ID` continues.""",
+    keys=(
+        Key("start", text, None, "first date of the range (required)", "YYYY-MM-DD"),
+        Key("end", text, None, "last date of the range, inclusive (required)", "YYYY-MM-DD"),
+        Key(
+            "sources",
+            names,
+            None,
+            "sources to backfill (default [odds_api]); they need a historical endpoint unless "
+            "pipeline.stages has no scrape (then landed files are reprocessed, nothing fetched)",
+            "[odds_api]",
+        ),
+        Key(
+            "reprocess",
+            text,
+            None,
+            "missing: dates never done (default); failed: also dates that failed; all: every "
+            "date again, re-fetching (no duplicate rows either way)",
+            "missing|failed|all",
+        ),
+        Key(
+            "snapshot", text, None, "the snapshot time, UTC on each date (default 18:00Z)", "18:00Z"
+        ),
+        Key(
+            "fallback_snapshots",
+            names,
+            None,
+            "tried in order when a snapshot lists no games (default [16:00Z,20:00Z])",
+            "[16:00Z,20:00Z]",
+        ),
+        Key(
+            "minutes_before_tip",
+            text,
+            None,
+            "instead of snapshot: N minutes before each slate's first tip-off",
+            "N",
+        ),
+        Key("max_parallel", text, None, "partitions at a time (default 4)", "N"),
+        Key(
+            "parse_workers",
+            text,
+            None,
+            "processes parsing landed files (default 1; 0: each partition in its own thread)",
+            "N",
+        ),
+        Key(
+            "dry_run", boolean, None, "print the requests and credits it would spend, stop", "true"
+        ),
+        Key("order", text, None, "oldest (asc, default) or newest (desc) first", "asc|desc"),
+        Key(
+            "games_per_day",
+            text,
+            None,
+            "games a day assumed by dry-run estimates (default 10)",
+            "N",
+        ),
+    ),
+    config=(
+        ("http.mode=live", "ask the providers (env=local replays recorded fixtures)"),
+        ("pipeline.stages=[..]", "e.g. [process,validate,consolidate]: landed files only"),
+    ),
+    actions=("resume", "status"),
+    exit_codes="0 complete, 1 a partition failed, 2 bad input, 130 interrupted (resumable)",
+    examples=(
+        "lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true",
+        "lineflow backfill start=2025-10-21 end=2026-03-29 sources=[odds_api,bettingpros] "
+        "pipeline.stages=[process,validate,consolidate]",
+    ),
+)
+
+
+def main(args: Parsed) -> int:
+    from lineflow.core.errors import ConfigError
+
+    words = args.words
+    if words[:1] == ["status"] and len(words) <= 2:
+        _only_overrides(args, "status")
+        return _status(words[1] if len(words) == 2 else None, args.overrides)
+    if words[:1] == ["resume"]:
+        if len(words) != 2:
+            raise ConfigError("backfill resume: which backfill? (lineflow backfill resume ID)")
+        _only_overrides(args, "resume")
+        return _resume(words[1], args.overrides)
+    if words:
+        raise ConfigError(f"backfill: unexpected word {words[0]!r} (expected: resume, status)")
+    return _start(request(args.values, args.given), args.overrides)
+
+
+def _only_overrides(args: Parsed, action: str) -> None:
+    if args.given:
+        from lineflow.core.errors import ConfigError
+
+        key = sorted(args.given)[0]
+        raise ConfigError(f"backfill {action}: {key} is a key of a new backfill, not of {action}")
+
+
+def request(values: dict[str, Any], given: set[str]) -> BackfillRequest:
+    """The backfill's request from the keys given; a bad value is one line naming its key."""
+    from pydantic import ValidationError
+
+    from lineflow.core.errors import ConfigError
+    from lineflow.pipeline.backfill import BackfillRequest
+
+    try:
+        return BackfillRequest.model_validate({k: values[k] for k in given})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "backfill"
+        if err["type"] == "missing":
+            raise ConfigError(
+                f"{key}: required (backfill start=YYYY-MM-DD end=YYYY-MM-DD)"
+            ) from None
+        raise ConfigError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _settings(overrides: list[str]):  # type: ignore[no-untyped-def]
+    from lineflow.config import compose
+
+    return compose(overrides)
+
+
+def _manifest(settings):  # type: ignore[no-untyped-def]
+    from lineflow.pipeline.backfill import Manifest
+    from lineflow.state import StateStore
+
+    return Manifest(StateStore(settings.home / "state.sqlite"))
+
+
+def _start(request: BackfillRequest, overrides: list[str]) -> int:
+    from rich.console import Console
+
+    from lineflow import sources as source_modules
+    from lineflow.core.errors import ConfigError
+    from lineflow.pipeline.backfill import credits_estimate_text, estimate, to_skip
+    from lineflow.pipeline.logs import quiet
+
+    settings = _settings(overrides)
+    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
+    for name in request.sources:
+        if name not in settings.sources:
+            raise ConfigError(
+                f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
+            )
+        if scrapes and not source_modules.load(settings.sources[name]).supports_history:
+            raise ConfigError(
+                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
+                "its landed files only: pipeline.stages=[process,validate,consolidate])"
+            )
+    settings.snapshot_at(request.start)  # a bad snapshot fails before anything is written
+    console = Console(highlight=False)
+    state = settings.home / "state.sqlite"
+    if request.dry_run and not state.exists():
+        skipped: dict[str, str] = {}  # a dry run creates nothing, not even the state store
+    else:
+        manifest = _manifest(settings)
+        skipped = to_skip(request, manifest.earlier_outcomes(request))
+    todo = [d for d in request.partitions() if str(d) not in skipped]
+    if request.dry_run:
+        console.print(f"dry run: {credits_estimate_text(estimate(request, settings, todo))}")
+        if skipped:
+            console.print(f"skipped: {len(skipped)} partitions already done ({request.reprocess})")
+        console.print("nothing was requested or written")
+        return 0
+    backfill_id = manifest.create(request)
+    if skipped:
+        for reason in set(skipped.values()):
+            manifest.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
+    if not quiet():
+        console.print(
+            f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped"
+        )
+    return _execute(settings, manifest, backfill_id, request, console)
+
+
+def _resume(backfill_id: str, overrides: list[str]) -> int:
+    from rich.console import Console
+
+    settings = _settings(overrides)
+    manifest = _manifest(settings)
+    request = manifest.request(backfill_id)
+    console = Console(highlight=False)
+    console.print(f"backfill {backfill_id}: resuming")
+    return _execute(settings, manifest, backfill_id, request, console)
+
+
+def _execute(settings, manifest, backfill_id, request, console) -> int:  # type: ignore[no-untyped-def]
+    import threading
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from lineflow.pipeline.backfill import execute
+    from lineflow.pipeline.logs import quiet
+
+    parts = manifest.partitions(backfill_id)
+    total = sum(p["status"] not in ("skipped",) for p in parts)
+    done_already = sum(p["status"] == "complete" for p in parts)
+    stats = {"requests": 0, "rows": 0, "errors": 0}
+    stop = threading.Event()
+    with Progress(
+        TextColumn("[bold]backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "{task.fields[requests]} requests · {task.fields[rows]} rows · "
+            "{task.fields[errors]} errors"
+        ),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=quiet(),
+    ) as progress:
+        task = progress.add_task(
+            "partitions", total=total, completed=done_already, requests=0, rows=0, errors=0
+        )
+
+        def on_done(outcome) -> None:  # type: ignore[no-untyped-def]
+            stats["requests"] += outcome.requests
+            stats["rows"] += outcome.rows
+            stats["errors"] += outcome.status == "failed"
+            progress.update(
+                task,
+                advance=1,
+                requests=stats["requests"],
+                rows=stats["rows"],
+                errors=stats["errors"],
+            )
+
+        try:
+            status = execute(
+                settings,
+                manifest,
+                backfill_id,
+                request,
+                on_done=on_done,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            stop.set()
+            console.print(f"interrupted: resume with `lineflow backfill resume {backfill_id}`")
+            return 130
+    if not quiet() or status != "complete":
+        _table(manifest, backfill_id, console)
+        console.print(f"backfill {backfill_id}: {status}")
+    return 0 if status == "complete" else 1
+
+
+def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"backfill {backfill_id}")
+    for column in ("date", "status", "snapshot", "attempts", "requests", "credits", "rows", "note"):
+        table.add_column(column, no_wrap=column != "note")
+    for p in manifest.partitions(backfill_id):
+        table.add_row(
+            p["slate_date"],
+            p["status"],
+            p["snapshot_used"] or "",
+            str(p["attempts"]),
+            f"{p['requests']:,}",
+            f"{p['credits']:,}",
+            f"{p['rows']:,}",
+            p["last_error"] or p["note"] or "",
+        )
+    console.print(table)
+
+
+def _status(backfill_id: str | None, overrides: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = _settings(overrides)
+    manifest = _manifest(settings)
+    console = Console(highlight=False)
+    if backfill_id:
+        manifest.request(backfill_id)
+        _table(manifest, backfill_id, console)
+        return 0
+    table = Table(title="backfills")
+    for column in ("id", "range", "sources", "snapshot", "status", "complete"):
+        table.add_column(column, no_wrap=True)
+    for b in manifest.list():
+        table.add_row(
+            b["id"],
+            f"{b['start_date']}..{b['end_date']}",
+            b["sources"],
+            b["snapshot"],
+            b["status"],
+            f"{b['complete']}/{b['total']}",
+        )
+    console.print(table)
+    return 0

@@ -1,0 +1,108 @@
+"""`lineflow dlq [replay ID | replay all=true]`: see and re-queue dead letters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lineflow.cli.keys import Command, Key, boolean
+
+if TYPE_CHECKING:
+    from lineflow.cli.keys import Parsed
+    from lineflow.config import Settings
+    from lineflow.state.work import DeadLetter, WorkQueue
+
+COMMAND = Command(
+    name="dlq",
+    summary="list dead letters (work that failed for good); replay them after a fix",
+    usage=(
+        "[replayed=true] [key=value ...]",
+        "replay ID [key=value ...]",
+        "replay all=true [key=value ...]",
+    ),
+    about="""\
+Dead letters are units of work that can never succeed as they are (a landed file that does not
+parse, a malformed or stale trigger message) or that failed work.max_attempts times. Each names
+its reason and a pointer to its payload (landing:PATH for a landed file; the message itself is
+kept). `replay` re-queues them after a fix: a landed file is processed again by the next run of
+its partition; a trigger message is handled again now, in this process (its age is not checked
+again).""",
+    keys=(
+        Key("replayed", boolean, False, "also list the dead letters replayed already", "true"),
+        Key("all", boolean, False, "with `replay`: every open dead letter", "true"),
+    ),
+    actions=("replay",),
+    exit_codes="0 done, 1 a replayed message failed again, 2 bad input (unknown id)",
+    examples=("lineflow dlq home=/tmp/lf", "lineflow dlq replay all=true home=/tmp/lf"),
+)
+
+
+def main(args: Parsed) -> int:
+    from lineflow.config import compose
+    from lineflow.core.errors import ConfigError
+    from lineflow.state import StateStore
+    from lineflow.state.work import WorkQueue
+
+    words, own = args.words, args.values
+    settings = compose(args.overrides)
+    queue = WorkQueue(StateStore(settings.state_path), settings.work)
+    if not words:
+        return _list(queue.dead_letters(include_replayed=own["replayed"]))
+    if words[0] != "replay":
+        raise ConfigError(f"unknown action {words[0]!r} (expected: replay)")
+    if own["all"] and len(words) == 1:
+        letters = queue.dead_letters()
+    elif len(words) == 2 and words[1].isdigit() and not args.given:
+        letter = queue.dead_letter(int(words[1]))
+        if letter is None or letter.replayed_at is not None:
+            raise ConfigError(f"no open dead letter {words[1]} (see `lineflow dlq`)")
+        letters = [letter]
+    else:
+        raise ConfigError("expected `lineflow dlq replay ID` or `lineflow dlq replay all=true`")
+    failed = 0
+    for letter in letters:
+        failed += not _replay(settings, queue, letter)
+    print(f"{len(letters)} dead letters replayed, {failed} failed again")
+    return 1 if failed else 0
+
+
+def _list(letters: list[DeadLetter]) -> int:
+    if not letters:
+        print("no dead letters")
+        return 0
+    for d in letters:
+        replayed = " (replayed)" if d.replayed_at is not None else ""
+        print(
+            f"{d.id:>5}  {d.created:%Y-%m-%d %H:%M:%S}Z  {d.kind:<8} {d.partition or '-':<10}  "
+            f"attempts {d.attempts:<3} {d.payload_ref}{replayed}\n       reason: {d.reason}"
+        )
+    print(f"{len(letters)} dead letters")
+    return 0
+
+
+def _replay(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
+    """Put one dead letter's work back; True unless a replayed message failed again."""
+    import datetime as dt
+
+    queue.requeue(letter)
+    if letter.kind == "file":
+        from lineflow.warehouse import DuckDBWarehouse
+
+        partition, _, file_id = letter.key.partition("/")
+        DuckDBWarehouse.configured(settings.warehouse).forget_processed(
+            file_id, dt.date.fromisoformat(partition)
+        )
+        print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")
+        return True
+    if letter.kind == "request":
+        print(
+            f"{letter.id}: re-queued {letter.payload_ref}; the next run of "
+            f"{letter.partition} asks it again"
+        )
+        return True
+    from lineflow.ops.triggers.handler import TriggerHandler
+
+    answer = TriggerHandler(settings).handle(
+        (letter.payload or "").encode(), letter.key, check_age=False
+    )
+    print(f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}")
+    return answer.status < 300 and answer.body.get("status") == "processed"

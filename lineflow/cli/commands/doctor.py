@@ -1,0 +1,61 @@
+"""`lineflow doctor date=YYYY-MM-DD [fix=true]`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lineflow.cli.keys import Command, Key, boolean
+
+if TYPE_CHECKING:
+    from lineflow.cli.keys import Parsed
+
+COMMAND = Command(
+    name="doctor",
+    summary="find known failure modes of one date and (fix=true) repair them with recovery "
+    "playbooks",
+    usage=("date=YYYY-MM-DD [fix=true] [key=value ...]",),
+    about="""\
+Run the recovery playbooks of conf/doctor/default.yaml over one partition: stale locks ->
+release; landed files not processed -> process and consolidate; a stuck prediction batch ->
+resume; dead letters -> replay; a source missing from a day with games -> backfill from its
+historical endpoint; blocked proxies past cooldown -> probe. Without fix=true it prints what it
+found and what it would do; with it, it acts and reports what changed. Every finding and action
+is logged in the warehouse table doctor_actions.""",
+    keys=(Key("fix", boolean, False, "act (default: only report)", "true"),),
+    run_keys=("date", "now"),
+    notes={"date": "partition to examine (required)", "now": "judge ages at this time (UTC)"},
+    exit_codes="0 nothing wrong or all fixed, 1 an action failed, 2 bad input, 3 problems found "
+    "and left (no fix=true, no action available, or still there after it)",
+    examples=("lineflow doctor date=2026-01-23 home=/tmp/lf fix=true",),
+)
+
+
+def main(args: Parsed) -> int:
+    from lineflow.cli.keys import now
+    from lineflow.config import compose
+    from lineflow.core.errors import ConfigError
+    from lineflow.reporting import doctor
+    from lineflow.reporting.recorded import open_stores
+
+    COMMAND.no_words(args)
+    settings = compose(args.overrides)
+    if settings.date is None:
+        raise ConfigError("date: required (pass date=YYYY-MM-DD)")
+    doctor.check_playbooks(settings.doctor.playbooks)
+    outcomes = doctor.examine(
+        settings, open_stores(settings), settings.date, now(settings), args.values["fix"]
+    )
+    for o in outcomes:
+        print(f"{o.playbook}: {o.state}")
+        for f in o.findings:
+            print(f"  found {f.subject}: {f.detail}")
+        if o.state == "found":
+            print(f"  would {o.plan} (run with fix=true)")
+        for change in o.changes:
+            print(f"  {change}")
+        if o.error:
+            print(f"  {o.error}")
+    states = {o.state for o in outcomes}
+    if "failed" in states:
+        return 1
+    return 3 if states & {"found", "unresolved", "no action"} else 0

@@ -1,0 +1,64 @@
+"""`lineflow serve [host=127.0.0.1] [port=8080]`: the trigger endpoint."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lineflow.cli.keys import Command, Key, text, whole
+
+if TYPE_CHECKING:
+    from lineflow.cli.keys import Parsed
+
+COMMAND = Command(
+    name="serve",
+    summary="serve the trigger endpoint (Pub/Sub push or plain JSON) that runs stages",
+    usage=("[host=127.0.0.1] [port=8080] [key=value ...]",),
+    about="""\
+POST / with `Authorization: Bearer $LINEFLOW_TRIGGER_TOKEN` and a Pub/Sub push envelope or a
+plain JSON payload: a storage notification {bucket, name} or a scraper completion
+{scraper_name, gcs_path} for a landed file (runs triggers.file_stages for its partition), or a
+processor request {processor: "process:odds_api", date: "2026-01-23"}. Answers: 200 processed,
+duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
+the token. port=0 picks a free port; the first line printed says where it listens.""",
+    keys=(
+        Key("host", text, None, "address to listen on (default triggers.host)", "127.0.0.1"),
+        Key("port", whole(0, 65535), None, "port (default triggers.port; 0: a free one)", "8080"),
+    ),
+    config=(("triggers.max_age_minutes=60", "older messages are dead-lettered as stale"),),
+    exit_codes="0 stopped, 2 bad input (no token in the environment, bad key)",
+    examples=("LINEFLOW_TRIGGER_TOKEN=... lineflow serve port=8080 home=/tmp/lf",),
+)
+
+
+def main(args: Parsed) -> int:
+    import os
+    import socket
+
+    import uvicorn
+
+    from lineflow.config import compose
+    from lineflow.core.errors import ConfigError
+    from lineflow.ops.triggers.app import create_app
+    from lineflow.ops.triggers.handler import TriggerHandler
+
+    COMMAND.no_words(args)
+    given = {key: args.values[key] for key in sorted(args.given)}
+    settings = compose([*args.overrides, *(f"triggers.{k}={v}" for k, v in given.items())])
+    token = os.environ.get(settings.triggers.token_env, "")
+    if not token:
+        raise ConfigError(
+            f"{settings.triggers.token_env}: environment variable not set "
+            "(every request must carry `Authorization: Bearer <token>`)"
+        )
+    app = create_app(TriggerHandler(settings), token)
+    host, port = settings.triggers.host, settings.triggers.port
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"triggers: cannot listen on {host}:{port}: {exc.strerror}") from None
+    print(f"lineflow serve: listening on http://{host}:{sock.getsockname()[1]}/", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

@@ -1,0 +1,78 @@
+"""`LandingZone`: the landing zone on a local disk (or any POSIX mount)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lineflow.landing.base import LandingConflict, LandingPath, file_id
+
+
+class LandingZone:
+    """The landing zone on a local disk (or any POSIX mount)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, where: LandingPath, body: bytes, meta: dict[str, Any] | None = None) -> str:
+        """Write `body` at `where` once; return its file id. Same bytes again is a no-op.
+
+        `meta` (how the body was fetched: masked URL, status, time) goes to a hidden sidecar
+        before the body appears, so a run killed between landing and its manifest row leaves
+        what the next run needs to write that row exactly as the first would have.
+        """
+        target = self.root / str(where)
+        fid = file_id(body)
+        if target.exists():
+            if file_id(target.read_bytes()) != fid:
+                raise LandingConflict(f"{where}: a different body already landed there")
+            return fid
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if meta is not None:
+            side = self._meta_path(where)
+            side_tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
+            side_tmp.write_text(json.dumps(meta, default=str))
+            os.replace(side_tmp, side)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(body)
+        try:
+            os.link(tmp, target)  # atomic create-if-absent: a reader never sees half a file
+        except FileExistsError:
+            if file_id(target.read_bytes()) != fid:
+                raise LandingConflict(f"{where}: a different body already landed there") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return fid
+
+    def _meta_path(self, where: LandingPath) -> Path:
+        target = self.root / str(where)
+        return target.with_name(f".{target.name}.meta")
+
+    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+        """The sidecar written with a body, or None (a file put there by hand has none)."""
+        try:
+            meta: dict[str, Any] = json.loads(self._meta_path(where).read_text())
+        except (OSError, ValueError):
+            return None
+        return meta
+
+    def read(self, where: LandingPath | str) -> bytes:
+        return (self.root / str(where)).read_bytes()
+
+    def exists(self, where: LandingPath) -> bool:
+        return (self.root / str(where)).is_file()
+
+    def discover(self, source: str, slate_date: date) -> Iterator[LandingPath]:
+        """Every file of a source's partition on disk that follows the layout."""
+        base = self.root / source
+        if not base.is_dir():
+            return
+        for path in sorted(base.glob(f"*/{slate_date}/*/*.json")):
+            try:
+                yield LandingPath.parse(path.relative_to(self.root).as_posix())
+            except ValueError:
+                continue

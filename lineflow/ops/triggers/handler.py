@@ -1,0 +1,208 @@
+"""What happens to one trigger message: dedup, validation, age, the work, and the answer.
+
+The answer follows what a push broker does with it: 2xx acknowledges (processed, a duplicate,
+or dead-lettered because it can never succeed), 5xx asks for redelivery (a transient failure,
+or the same message still being worked on). Which failures can never succeed is decided by the
+error's family, as for every unit of work (`lineflow.state.work.is_permanent`): a malformed or stale
+message, or work this config cannot do (a ConfigError), is dead-lettered at once. A message is
+worked on once: its id is claimed in the state store before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lineflow.config import Settings
+from lineflow.core.errors import StageError, TransientError
+from lineflow.ops.triggers.messages import (
+    Malformed,
+    Message,
+    Work,
+    body_key,
+    envelope_id,
+    read_message,
+    to_work,
+)
+from lineflow.state import StateStore
+from lineflow.state.locks import pid_alive
+from lineflow.state.work import Failure, WorkItem, WorkQueue, is_permanent, reason
+
+KIND = "message"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def run_work(settings: Settings, work: Work) -> str:
+    """Run the stages a message names, in this process, under the stage locks; the run id."""
+    from lineflow.pipeline.runner import EXIT_FAILED, run_partition
+
+    pipeline = settings.pipeline.model_copy(update={"stages": list(work.stages)})
+    update: dict[str, Any] = {"date": work.partition, "pipeline": pipeline}
+    if work.only is not None:
+        update["only"] = list(work.only)
+    report = run_partition(settings.model_copy(update=update))
+    if report.exit_code == EXIT_FAILED:
+        first = report.failed[0]
+        raise StageError(f"{first.processor} failed: {first.error}")
+    return report.run_id
+
+
+class Coalescer:
+    """Messages naming the same work while a run for it waits share that run.
+
+    A burst of notifications for one partition then costs a few runs, not one per message, and
+    every message is still covered by a run that started after it arrived: a batch closes when
+    its run begins, and later arrivals form the next batch.
+    """
+
+    def __init__(self, fn: Callable[[Settings, Work], str]) -> None:
+        self.fn = fn
+        self._guard = threading.Lock()
+        self._pending: dict[Work, Future[str]] = {}
+        self._running: dict[Work, threading.Lock] = {}
+
+    def __call__(self, settings: Settings, work: Work) -> str:
+        with self._guard:
+            batch = self._pending.get(work)
+            leader = batch is None
+            if batch is None:
+                batch = self._pending[work] = Future()
+            running = self._running.setdefault(work, threading.Lock())
+        if not leader:
+            return batch.result()
+        with running:  # one run per work at a time in this process; the batch fills meanwhile
+            with self._guard:
+                del self._pending[work]
+            try:
+                batch.set_result(self.fn(settings, work))
+            except BaseException as exc:
+                batch.set_exception(exc)
+        return batch.result()
+
+
+class TriggerHandler:
+    """Handles trigger bodies for one lineflow home; safe to call from many threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        runner: Callable[[Settings, Work], str] = run_work,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.runner = Coalescer(runner)
+        self.queue = WorkQueue(StateStore(settings.state_path), settings.work, clock)
+        self.host = socket.gethostname()
+
+    def handle(self, body: bytes, header_id: str | None = None, check_age: bool = True) -> Answer:
+        try:
+            message: Message | None = read_message(body, header_id)
+        except Malformed as exc:
+            message, problem = None, str(exc)
+        key = message.id if message else envelope_id(body) or header_id or body_key(body)
+        ref = f"message:{key}"
+        claimed_by = f"{self.host}:{os.getpid()}:{threading.get_ident()}"
+        state, item = self.queue.claim(KIND, key, ref, claimed_by, is_stale_claim=self._gone)
+        if state in ("done", "dead"):
+            return Answer(200, {"status": "duplicate", "id": key, "was": state})
+        if state in ("running", "backoff"):
+            retry_at = item.next_attempt_at if item and state == "backoff" else None
+            return Answer(503, {"status": state, "id": key, "next_attempt_at": _iso(retry_at)})
+        text = body.decode("utf-8", "replace")
+        if message is None:
+            return self._dead(key, ref, problem, text, None)
+        try:
+            work = to_work(message.payload, self.settings)
+        except Malformed as exc:
+            return self._dead(key, ref, str(exc), text, None)
+        if check_age and (stale := self._stale(message)) is not None:
+            return self._dead(key, ref, stale, text, str(work.partition))
+        try:
+            if work.landed is not None and not (self.settings.landing.root / work.landed).is_file():
+                raise TransientError(f"{work.landed} is not in the landing zone (yet)")
+            run_id = self.runner(self.settings, work)
+        except Exception as exc:  # by its family: dead letter at once (work this config
+            # cannot do) or retry (a lock held too long, a failed stage, I/O), up to max_attempts
+            error = reason(exc)
+            failure = self.queue.failed(
+                KIND,
+                key,
+                ref,
+                error,
+                permanent=is_permanent(exc),
+                partition=str(work.partition),
+                payload=text,
+                attempts_seen=message.delivery_attempt,
+            )
+            if failure.dead:
+                return _dead_lettered(key, failure)
+            return Answer(
+                503,
+                {
+                    "status": "retry",
+                    "id": key,
+                    "error": error,
+                    "attempts": failure.attempts,
+                    "next_attempt_at": _iso(failure.next_attempt_at),
+                },
+            )
+        self.queue.succeeded(KIND, key, ref, str(work.partition), result=run_id)
+        return Answer(200, {"status": "processed", "id": key, "work": work.what, "run_id": run_id})
+
+    def _dead(self, key: str, ref: str, why: str, payload: str, partition: str | None) -> Answer:
+        """A message that can never succeed (malformed, stale): dead-lettered at once."""
+        failure = self.queue.failed(
+            KIND, key, ref, why, permanent=True, partition=partition, payload=payload
+        )
+        return _dead_lettered(key, failure)
+
+    def _stale(self, message: Message) -> str | None:
+        if message.published_at is None:
+            return None
+        age_min = (self.clock() - message.published_at.timestamp()) / 60
+        limit = self.settings.triggers.max_age_minutes
+        if age_min <= limit:
+            return None
+        return (
+            f"stale: published {message.published_at:%Y-%m-%d %H:%M:%S}Z, {age_min:.0f} min "
+            f"ago (triggers.max_age_minutes={limit:g})"
+        )
+
+    def _gone(self, item: WorkItem) -> bool:
+        """A running claim whose process died (or that outlived a lock's TTL) can be retaken."""
+        host, _, rest = (item.claimed_by or "").partition(":")
+        pid = rest.partition(":")[0]
+        if host == self.host and pid.isdigit() and not pid_alive(int(pid)):
+            return True
+        return self.clock() - item.updated_at > self.settings.locks.ttl_minutes * 60
+
+
+def _dead_lettered(key: str, failure: Failure) -> Answer:
+    """Acknowledged: the broker must not redeliver what is in the dead-letter store."""
+    return Answer(
+        200,
+        {
+            "status": "dead_lettered",
+            "id": key,
+            "reason": failure.reason,
+            "dead_letter": failure.letter_id,
+        },
+    )
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,509 @@
+"""Historical backfill sweeps: one resumable command over a range of partitions.
+
+A backfill is a persisted manifest (in the state store) of partitions, each run like
+`lineflow run date=D snapshot=S only=[...]`: the historical request plan lands, then process and
+consolidate run as for live data. Every partition's progress is written as it happens, so a
+crash or Ctrl-C leaves a manifest that `lineflow backfill resume ID` continues.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lineflow import sources
+from lineflow.config import Settings
+from lineflow.core.allocator import give_back_freed_memory
+from lineflow.core.errors import ConfigError, LineflowError
+from lineflow.pipeline.runner import RunReport, run_partition
+from lineflow.sources import Cost, Pricing
+from lineflow.state import StateStore
+from lineflow.warehouse import DuckDBWarehouse
+
+#: How often a parse worker looks whether its backfill is still there.
+WORKER_WATCH_S = 0.5
+
+Reprocess = Literal["missing", "failed", "all"]
+#: Partition states. `complete` partitions are skipped by later `reprocess=missing` backfills.
+PENDING, RUNNING, COMPLETE, FAILED, SKIPPED = "pending", "running", "complete", "failed", "skipped"
+
+
+class BackfillRequest(BaseModel):
+    """What a backfill sweeps and how (the `backfill` command builds it from its keys)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: date
+    end: date
+    sources: list[str] = ["odds_api"]
+    reprocess: Reprocess = "missing"
+    snapshot: str = "18:00Z"
+    fallback_snapshots: list[str] = ["16:00Z", "20:00Z"]
+    #: Instead of a fixed snapshot: N minutes before the slate's first tip-off (learned from the
+    #: historical events list at `snapshot`), e.g. closing lines with 5.
+    minutes_before_tip: int | None = Field(None, ge=0, le=1440)
+    #: Partitions at a time. Each is a chain of steps (read, parse, store, validate,
+    #: consolidate) waiting on each other, on the parse worker and on the warehouse; more in
+    #: flight keep a 2-core machine's cores busy: a season's processing took 60.2 s with two,
+    #: 53.7 s with three and 4.5 % less again with four, for about 5 MB more memory each
+    #: (docs/benchmarks.md).
+    max_parallel: int = Field(4, ge=1, le=32)
+    #: Processes parsing landed files for the partitions (0: each partition parses in its own
+    #: thread). One keeps up with the warehouse, which takes one partition's writes at a time:
+    #: over a season two were 6 % faster for 22 % more memory (docs/benchmarks.md).
+    parse_workers: int = Field(1, ge=0, le=32)
+    dry_run: bool = False
+    order: Literal["asc", "desc"] = "asc"
+    games_per_day: int = Field(10, ge=1, le=30)  # for dry-run estimates only
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date(cls, value: object) -> object:
+        text = str(value)
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+    @model_validator(mode="after")
+    def _range(self) -> BackfillRequest:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if (self.end - self.start).days > 3660:
+            raise ValueError("a range of more than ten years")
+        return self
+
+    @property
+    def manifest_snapshot(self) -> str:
+        """How the manifest names this backfill's snapshot (and matches earlier backfills)."""
+        if self.minutes_before_tip is not None:
+            return f"tip-{self.minutes_before_tip}m"
+        return self.snapshot
+
+    def partitions(self) -> list[date]:
+        days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+        return days[::-1] if self.order == "desc" else days
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a backfill's partitions cost each of its sources, by the pricing it declares
+    (None: the source declares none, so neither its credits nor its requests are known)."""
+
+    partitions: int
+    costs: dict[str, tuple[Pricing, Cost] | None]
+
+
+def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]:
+    """Partitions this backfill leaves alone, with the reason (Airflow's none/failed/all)."""
+    if request.reprocess == "all":
+        return {}
+    skipped = {}
+    for day, status in earlier.items():
+        if status == COMPLETE:
+            skipped[day] = "already complete (reprocess=all to redo)"
+        elif request.reprocess == "missing":
+            skipped[day] = "failed before (reprocess=failed to retry)"
+    return skipped
+
+
+def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> Estimate:
+    """Requests and credits before anything is spent: `games_per_day` games a partition,
+    priced by each source's declared pricing."""
+    costs: dict[str, tuple[Pricing, Cost] | None] = {}
+    for name in request.sources:
+        pricing = sources.load(settings.sources[name]).pricing
+        if pricing is None:
+            costs[name] = None
+            continue
+        day = pricing.partition(request.games_per_day)
+        costs[name] = (pricing, Cost(len(todo) * day.requests, len(todo) * day.credits))
+    return Estimate(len(todo), costs)
+
+
+class Manifest:
+    """The persisted state of backfills, in the state store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        store.ensure("backfill")
+
+    def create(self, request: BackfillRequest) -> str:
+        backfill_id = f"bf-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
+        now = _now()
+        with self.store.transaction() as con:
+            con.execute(
+                "INSERT INTO backfills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL)",
+                (
+                    backfill_id,
+                    now,
+                    str(request.start),
+                    str(request.end),
+                    ",".join(request.sources),
+                    request.manifest_snapshot,
+                    ",".join(request.fallback_snapshots),
+                    request.reprocess,
+                    request.order,
+                ),
+            )
+            con.executemany(
+                "INSERT INTO backfill_partitions (backfill_id, slate_date, status, updated_at) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(backfill_id, str(d), now) for d in request.partitions()],
+            )
+        return backfill_id
+
+    def request(self, backfill_id: str) -> BackfillRequest:
+        with self.store.connect() as con:
+            row = con.execute("SELECT * FROM backfills WHERE id = ?", (backfill_id,)).fetchone()
+        if row is None:
+            raise ConfigError(
+                f"backfill {backfill_id!r}: no such backfill (see `lineflow backfill status`)"
+            )
+        return BackfillRequest.model_validate(
+            {
+                "start": row["start_date"],
+                "end": row["end_date"],
+                "sources": row["sources"].split(","),
+                **_snapshot_fields(row["snapshot"]),
+                "fallback_snapshots": [s for s in row["fallback_snapshots"].split(",") if s],
+                "reprocess": row["reprocess"],
+                "order": row["sort_order"],
+            }
+        )
+
+    def partitions(self, backfill_id: str) -> list[dict]:
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT * FROM backfill_partitions WHERE backfill_id = ? ORDER BY slate_date",
+                (backfill_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def earlier_outcomes(self, request: BackfillRequest) -> dict[str, str]:
+        """slate_date -> best earlier status (complete beats failed) for the same sources and
+        snapshot, across every backfill so far."""
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT p.slate_date, max(p.status = 'complete') AS ok, "
+                "max(p.status = 'failed') AS bad FROM backfill_partitions p "
+                "JOIN backfills b ON b.id = p.backfill_id "
+                "WHERE b.sources = ? AND b.snapshot = ? GROUP BY p.slate_date",
+                (",".join(request.sources), request.manifest_snapshot),
+            ).fetchall()
+        return {r[0]: COMPLETE if r["ok"] else FAILED for r in rows if r["ok"] or r["bad"]}
+
+    def skip(self, backfill_id: str, days: list[str], reason: str) -> None:
+        with self.store.transaction() as con:
+            con.executemany(
+                "UPDATE backfill_partitions SET status = 'skipped', last_error = ?, "
+                "updated_at = ? WHERE backfill_id = ? AND slate_date = ?",
+                [(reason, _now(), backfill_id, d) for d in days],
+            )
+
+    def update(self, backfill_id: str, day: date, **fields: object) -> None:
+        fields["updated_at"] = _now()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.store.transaction() as con:
+            con.execute(
+                f"UPDATE backfill_partitions SET {assignments} "
+                "WHERE backfill_id = ? AND slate_date = ?",
+                (*fields.values(), backfill_id, str(day)),
+            )
+
+    def start_attempt(self, backfill_id: str, day: date) -> None:
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfill_partitions SET status = 'running', attempts = attempts + 1, "
+                "updated_at = ? WHERE backfill_id = ? AND slate_date = ?",
+                (_now(), backfill_id, str(day)),
+            )
+
+    def release_running(self, backfill_id: str) -> None:
+        """After an interruption, partitions that were running go back to pending."""
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfill_partitions SET status = 'pending', updated_at = ? "
+                "WHERE backfill_id = ? AND status = 'running'",
+                (_now(), backfill_id),
+            )
+
+    def finish(self, backfill_id: str) -> str:
+        parts = self.partitions(backfill_id)
+        status = (
+            "complete"
+            if all(p["status"] in (COMPLETE, SKIPPED) for p in parts)
+            else ("failed" if any(p["status"] == FAILED for p in parts) else "incomplete")
+        )
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE backfills SET status = ?, finished_at = ? WHERE id = ?",
+                (status, _now(), backfill_id),
+            )
+        return status
+
+    def list(self) -> list[dict]:
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT b.*, sum(p.status = 'complete') AS complete, count(*) AS total "
+                "FROM backfills b JOIN backfill_partitions p ON p.backfill_id = b.id "
+                "GROUP BY b.id ORDER BY b.created_at DESC"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class PartitionOutcome:
+    day: date
+    status: str
+    snapshot: str | None = None
+    requests: int = 0
+    credits: int = 0
+    rows: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _snapshot_fields(stored: str) -> dict[str, object]:
+    if stored.startswith("tip-") and stored.endswith("m"):
+        return {"minutes_before_tip": int(stored[4:-1])}
+    return {"snapshot": stored}
+
+
+def first_tip(settings: Settings, request: BackfillRequest, day: date) -> datetime | None:
+    """The slate's first tip-off, from the historical events list at `request.snapshot`
+    (the call lands like any other, so a rerun asks nothing)."""
+    from lineflow.landing import pass_id
+    from lineflow.pipeline.runner import open_context
+    from lineflow.pipeline.stages.base import StageResult
+    from lineflow.pipeline.stages.scrape import PassFetch
+
+    probe_settings = settings.model_copy(update={"date": day, "snapshot": request.snapshot})
+    probe = probe_settings.snapshot_at(day)
+    assert probe is not None
+    earliest: datetime | None = None
+    for name in request.sources:
+        source = settings.sources[name]
+        loaded = sources.load(source)
+        if not loaded.lists_events:
+            continue
+        ctx = open_context(probe_settings)
+        fetch = PassFetch(ctx, source, pass_id("history", probe), StageResult(name, "scrape"))
+        try:
+            events = loaded.list_events(fetch, day, probe)
+        finally:
+            fetch.close()
+        tip = events["commence_time"].min()  # None: no events listed
+        if isinstance(tip, datetime) and (earliest is None or tip < earliest):
+            earliest = tip
+    return earliest
+
+
+def run_one(
+    settings: Settings,
+    request: BackfillRequest,
+    day: date,
+    refresh: bool,
+    parse_pool: Executor | None = None,
+) -> PartitionOutcome:
+    """Run one partition at the snapshot, falling back to later/earlier ones when empty."""
+    outcome = PartitionOutcome(day, FAILED)
+    snapshots = [request.snapshot, *request.fallback_snapshots]
+    if request.minutes_before_tip is not None:
+        tip = first_tip(settings, request, day)
+        if tip is None:
+            outcome.status = COMPLETE
+            outcome.notes.append(f"no games listed at {request.snapshot}: an empty day")
+            return outcome
+        at = tip - timedelta(minutes=request.minutes_before_tip)
+        snapshots = [at.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        outcome.notes.append(f"first tip-off {tip:%H:%M}Z")
+    for snapshot in snapshots:
+        partition_settings = settings.model_copy(
+            update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
+        )
+        report = run_partition(partition_settings, parse_pool=parse_pool)
+        give_back_freed_memory()  # a partition's frames and query results: lineflow.core.allocator
+        outcome.requests += report.requests
+        outcome.credits += report.credits
+        # A reprocessing backfill (no scrape stage) reads what landed: no snapshot is used.
+        outcome.snapshot = snapshot if "scrape" in settings.pipeline.stages else None
+        rows = _rows(report)
+        outcome.rows = rows
+        if report.failed:
+            outcome.status = FAILED
+            outcome.error = report.failed[0].error or report.failed[0].status
+            return outcome
+        # Files that could not be loaded (dead-lettered, retried later) leave the partition
+        # complete but are named: a backfill's table is where its user looks.
+        outcome.notes += [f"{r.processor}: {r.error}" for r in report.results if r.error]
+        if not _found_nothing(report):
+            outcome.status = COMPLETE
+            return outcome
+        outcome.notes.append(f"no events at {snapshot}")
+    outcome.status = COMPLETE
+    outcome.notes.append("no games found at any snapshot: an empty day")
+    return outcome
+
+
+def _rows(report: RunReport) -> int:
+    return max((r.rows for r in report.results if r.processor == "consolidate"), default=0)
+
+
+def _found_nothing(report: RunReport) -> bool:
+    scrapes = [r for r in report.results if r.phase == "scrape" and r.status != "skipped"]
+    return bool(scrapes) and all(
+        any(note.startswith("no events") for note in r.notes) for r in scrapes
+    )
+
+
+def execute(
+    settings: Settings,
+    manifest: Manifest,
+    backfill_id: str,
+    request: BackfillRequest,
+    *,
+    on_done: Callable[[PartitionOutcome], None] = lambda _o: None,
+    stop: threading.Event | None = None,
+) -> str:
+    """Run the manifest's pending and failed partitions, the request's `max_parallel` at a
+    time, their landed files parsed by its `parse_workers` processes (0: in the partitions'
+    threads). Worker processes are spawned: the calling program's main module must be
+    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
+    stop = stop or threading.Event()
+    todo = [
+        date.fromisoformat(p["slate_date"])
+        for p in manifest.partitions(backfill_id)
+        if p["status"] in (PENDING, FAILED, RUNNING)  # running: its process died
+    ]
+    if request.order == "desc":
+        todo.reverse()
+    refresh = request.reprocess == "all"
+    pending: set[Future[PartitionOutcome]] = set()
+    queue: Iterator[date] = iter(todo)
+    # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
+    # one per partition (another process asking for the warehouse still gets it).
+    warehouse = DuckDBWarehouse.configured(settings.warehouse)
+    try:
+        with (
+            warehouse.hold(),
+            _parse_pool(settings, request.parse_workers) as parsers,
+            ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
+        ):
+            futures: dict[Future[PartitionOutcome], date] = {}
+            for day in _take(queue, request.max_parallel):
+                manifest.start_attempt(backfill_id, day)
+                future = pool.submit(run_one, settings, request, day, refresh, parsers)
+                futures[future] = day
+                pending.add(future)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    day = futures.pop(future)
+                    try:
+                        outcome = future.result()
+                    except LineflowError as exc:
+                        outcome = PartitionOutcome(day, FAILED, error=str(exc))
+                    manifest.update(
+                        backfill_id,
+                        day,
+                        status=outcome.status,
+                        requests=outcome.requests,
+                        credits=outcome.credits,
+                        rows=outcome.rows,
+                        snapshot_used=outcome.snapshot,
+                        last_error=outcome.error,
+                        note="; ".join(outcome.notes) or None,
+                    )
+                    on_done(outcome)
+                    if stop.is_set():
+                        continue
+                    for next_day in _take(queue, 1):
+                        manifest.start_attempt(backfill_id, next_day)
+                        nxt = pool.submit(run_one, settings, request, next_day, refresh, parsers)
+                        futures[nxt] = next_day
+                        pending.add(nxt)
+    finally:
+        manifest.release_running(backfill_id)
+    return manifest.finish(backfill_id)
+
+
+@contextmanager
+def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
+    """Worker processes for the partitions' parsing when the backfill processes files: the
+    partitions' threads then stage and validate while the workers parse (parsing holds the
+    GIL). Spawned, not forked: the parent holds a DuckDB connection and threads, and polars'
+    thread pool does not survive a fork."""
+    if workers < 1 or "process" not in settings.pipeline.stages:
+        yield None
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker() -> None:
+    """A parse worker's setup: it exits as soon as the backfill that spawned it is gone. A
+    backfill killed outright cannot shut its pool down, and its workers, waiting for work on a
+    queue they hold both ends of, stayed forever."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # no notification exists for a parent's death: poll
+            time.sleep(WORKER_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lineflow-parent-watch", daemon=True).start()
+
+
+def _take(queue: Iterator[date], n: int) -> list[date]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(queue))
+        except StopIteration:
+            break
+    return out
+
+
+def credits_estimate_text(est: Estimate) -> str:
+    """One line: partitions, requests and each priced source's credits, with how they come
+    about; sources that declare no pricing are named."""
+    priced = [cost for cost in est.costs.values() if cost is not None]
+    requests = sum(cost.requests for _, cost in priced)
+    text = f"{est.partitions} partitions, about {requests:,} requests"
+    for pricing, cost in priced:
+        text += f" and {cost.credits:,} {pricing.unit}"
+        text += f" ({pricing.basis})" if pricing.basis else ""
+    unpriced = [name for name, cost in est.costs.items() if cost is None]
+    if unpriced:
+        text += f"; {', '.join(unpriced)}: no pricing declared (requests and credits not counted)"
+    return text

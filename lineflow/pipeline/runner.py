@@ -1,0 +1,288 @@
+"""Run the pipeline's stages over one partition and report what happened."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lineflow import sources
+from lineflow.config import Settings
+from lineflow.core.errors import ConfigError, LineflowError
+from lineflow.core.faults import kill_point
+from lineflow.http import HttpLayer
+from lineflow.landing import open_landing
+from lineflow.pipeline.logs import close_run_log, open_run_log
+from lineflow.pipeline.stages import consolidate, predict, process, publish, scrape, validate
+from lineflow.pipeline.stages.base import RunContext, StageResult
+from lineflow.state import StateStore
+from lineflow.state.locks import Locks, signals_raise
+from lineflow.state.work import WorkQueue
+from lineflow.warehouse import DuckDBWarehouse
+
+STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
+    "scrape": scrape.run,
+    "process": process.run,
+    "validate": validate.run,
+    "consolidate": consolidate.run,
+    "predict": predict.run,
+    "publish": publish.run,
+}
+
+#: Stages that only read and write the warehouse and the landing zone: consecutive ones share
+#: one warehouse connection with their run_history rows (a connection costs a connect and a
+#: checkpoint), each stage still taking short sessions, so that another partition's thread can
+#: write while this one parses. A scrape or a publish never holds the warehouse.
+LOCAL_STAGES = frozenset({"process", "validate", "consolidate"})
+
+#: Checks a stage needs to pass before the run writes anything (bad config exits 2 up front).
+CHECKS: dict[str, Callable[[Settings], None]] = {
+    "publish": publish.check,
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STRICT = 0, 1, 2, 3
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    partition: date
+    results: list[StageResult] = field(default_factory=list)
+    log_path: Path | None = None
+    strict: bool = False
+
+    @property
+    def failed(self) -> list[StageResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def degraded(self) -> list[StageResult]:
+        return [r for r in self.results if r.status in ("blocked", "partial")]
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return EXIT_FAILED
+        if self.strict and self.degraded:
+            return EXIT_STRICT
+        return EXIT_OK
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.results)
+
+    @property
+    def credits(self) -> int:
+        return sum(r.credits for r in self.results)
+
+
+def make_clock(now: datetime | None) -> Callable[[], datetime]:
+    """The wall clock, or one that starts at `now` and advances in real time."""
+    if now is None:
+        return lambda: datetime.now(UTC)
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
+def new_run_id(partition: date, at: datetime) -> str:
+    return f"{partition:%Y%m%d}-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def run_partition(
+    settings: Settings,
+    *,
+    on_result: Callable[[StageResult], None] = lambda _r: None,
+    sleep: Callable[[float], None] = time.sleep,
+    parse_pool: Executor | None = None,
+) -> RunReport:
+    """Run the pipeline's stages on one partition. `parse_pool`: worker processes the process
+    stage parses landed files in (a backfill shares one across its partitions)."""
+    if settings.date is None:
+        raise ConfigError("date: required (pass date=YYYY-MM-DD)")
+    unknown = [s for s in settings.pipeline.stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(
+            f"pipeline.stages: unknown stage {unknown[0]!r} (known: {', '.join(STAGES)})"
+        )
+    for stage in settings.pipeline.stages:
+        CHECKS.get(stage, lambda _s: None)(settings)
+    active = settings.active_sources()
+    for source in active:  # bad `only`, options or a missing secret fail before any write
+        sources.load(source)
+    clock = make_clock(settings.now)
+    partition = settings.date
+    run_id = new_run_id(partition, clock())
+    http = HttpLayer(settings, clock, sleep)
+    http.check_secrets(active)
+    report = RunReport(run_id, partition, strict=settings.strict)
+    logger, report.log_path = open_run_log(settings.home, run_id, http.redactor)
+    logger.info(
+        "run started",
+        extra={
+            "fields": {
+                "run_id": run_id,
+                "partition": str(partition),
+                "http_mode": settings.http.mode,
+            }
+        },
+    )
+    warehouse = DuckDBWarehouse.configured(settings.warehouse)
+    store = StateStore(settings.state_path)
+
+    def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
+        logger.warning(message)
+        print(f"lineflow: {message}", file=sys.stderr)
+
+    locks = Locks(store, settings.locks, log=lock_event)
+    ctx = RunContext(
+        settings=settings,
+        run_id=run_id,
+        partition=partition,
+        warehouse=warehouse,
+        landing=open_landing(settings.landing),
+        http=http,
+        clock=clock,
+        log=logger.info,
+        work=WorkQueue(store, settings.work),
+        parse_pool=parse_pool,
+    )
+    with signals_raise():
+        try:
+            _run_stages(ctx, locks, report, logger, on_result)
+        finally:
+            logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
+            close_run_log(logger)
+    return report
+
+
+def _run_stages(
+    ctx: RunContext,
+    locks: Locks,
+    report: RunReport,
+    logger: logging.Logger,
+    on_result: Callable[[StageResult], None],
+) -> None:
+    pipeline = ctx.settings.pipeline.name
+    for group in stage_groups(ctx.settings.pipeline.stages):
+        with ExitStack() as held:
+            # One run per stage and partition at a time, across every process of this home;
+            # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
+            # Stage locks are taken in pipeline order, then the warehouse: the order every run
+            # takes them in, so two runs never wait on each other crosswise.
+            for stage in group:
+                held.enter_context(locks.hold(pipeline, stage, ctx.partition, ctx.run_id))
+            if group[0] in LOCAL_STAGES:  # one connection (one checkpoint) for the group
+                held.enter_context(ctx.warehouse.hold())
+            for stage in group:
+                kill_point("after_lock_acquire")
+                logger.debug(
+                    f"{stage}: started", extra={"fields": {"stage": stage, "group": group}}
+                )
+                results = _run_stage(ctx, stage)
+                ctx.warehouse.record_runs(r.row(ctx.run_id, ctx.partition) for r in results)
+                kill_point("before_lock_release")
+                for result in results:
+                    report.results.append(result)
+                    _log_result(logger, result)
+                    on_result(result)
+                if any(r.status == "failed" and r.phase != "scrape" for r in results):
+                    return
+
+
+def stage_groups(stages: list[str]) -> list[list[str]]:
+    """Consecutive local stages run together (one warehouse session); the others alone."""
+    groups: list[list[str]] = []
+    for stage in stages:
+        if stage in LOCAL_STAGES and groups and groups[-1][-1] in LOCAL_STAGES:
+            groups[-1].append(stage)
+        else:
+            groups.append([stage])
+    return groups
+
+
+def _log_result(logger: logging.Logger, result: StageResult) -> None:
+    logger.info(
+        f"{result.processor}: {result.status}",
+        extra={
+            "fields": {
+                "processor": result.processor,
+                "status": result.status,
+                "files": result.files,
+                "rows": result.rows,
+                "requests": result.requests,
+                "error": result.error,
+            }
+        },
+    )
+
+
+def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
+    started = ctx.clock()
+    try:
+        return STAGES[stage](ctx)
+    except ConfigError:
+        raise
+    except LineflowError as exc:
+        message = ctx.http.redactor.text(str(exc))
+    except Exception as exc:  # a bug or an I/O failure: the stage fails, the run reports it
+        message = ctx.http.redactor.text(f"{type(exc).__name__}: {exc}")
+    return [
+        StageResult(
+            stage,
+            stage,
+            status="failed",
+            error=message,
+            started_at=started,
+            finished_at=ctx.clock(),
+        )
+    ]
+
+
+def open_context(settings: Settings) -> RunContext:
+    """A context for work outside a full run (heal plans, backfill probes): no log, no locks."""
+    assert settings.date is not None
+    clock = make_clock(settings.now)
+    return RunContext(
+        settings=settings,
+        run_id=new_run_id(settings.date, clock()),
+        partition=settings.date,
+        warehouse=DuckDBWarehouse.configured(settings.warehouse),
+        landing=open_landing(settings.landing),
+        http=HttpLayer(settings, clock),
+        clock=clock,
+    )
+
+
+def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]:
+    """Player markets of the partition that self-heal would regenerate; unless `dry_run`,
+    regenerate them (the predict stage, with its run_history row and self_heal_log)."""
+    from lineflow.pipeline.stages import predict as predict_stage
+
+    config = settings.pipeline.predict
+    if config is None or settings.date is None or not settings.warehouse.path.exists():
+        return []
+    ctx = open_context(settings)
+    clock = ctx.clock
+    work = predict_stage.plan(ctx, config)
+    if work is None:
+        return []
+    old_enough = clock() - timedelta(minutes=config.heal.min_age_minutes)
+    todo = work["todo"].filter(
+        (pl.col("reason") == "repaired")
+        | ((pl.col("reason") == "lines_changed") & (pl.col("active_created") <= old_enough))
+    )
+    units = todo.select("player_key", "player_name", "market", "reason").to_dicts()
+    if units and not dry_run:
+        only_predict = settings.pipeline.model_copy(update={"stages": ["predict"]})
+        run_partition(settings.model_copy(update={"pipeline": only_predict}))
+    return units

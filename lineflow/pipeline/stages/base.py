@@ -1,0 +1,134 @@
+"""What every stage gets (the run's context) and gives back (one result per processor)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import polars as pl
+
+from lineflow.config import Settings
+from lineflow.http import HttpLayer
+from lineflow.landing import Landing
+from lineflow.state.work import WorkQueue
+from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import RunRow
+
+#: Statuses a processor can end with. `blocked` is its own state: not failed, not "0 rows".
+STATUSES = ("success", "partial", "blocked", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class StagedRows:
+    """Rows process staged for a partition that had none staged before: the partition's
+    whole staging while its staging fingerprint is still `fingerprint`, which validate then
+    judges without reading them back (15 ms of a partition's CPU)."""
+
+    fingerprint: tuple[str, int]
+    rows: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Events:
+    """A source's events of the partition (EVENT_COLUMNS) and the listings (path, endpoint)
+    they were parsed from: new listings make them out of date."""
+
+    listings: tuple[tuple[str, str], ...]
+    frame: pl.DataFrame
+
+
+@dataclass
+class Handover:
+    """What a stage worked out that a later stage of the same run needs, by name."""
+
+    #: source -> its landed files of the partition, read from the manifest once a run (process
+    #: and validate each ask several times a partition) until process adds dropped files
+    landed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: source -> the partition's events it listed (process parses with them, validate counts
+    #: the games)
+    events: dict[str, Events] = field(default_factory=dict)
+    #: from process to validate, taken by validate
+    staged: StagedRows | None = None
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    run_id: str
+    partition: date
+    warehouse: DuckDBWarehouse
+    landing: Landing
+    http: HttpLayer
+    clock: Callable[[], datetime]
+    log: Callable[[str], None] = print
+    #: Attempts and dead letters of units of work (the runner always sets it).
+    work: WorkQueue | None = None
+    #: What one stage worked out and a later one of the same run needs.
+    handover: Handover = field(default_factory=Handover)
+    #: Worker processes the process stage parses landed files in (a backfill's; None: here).
+    parse_pool: Executor | None = None
+
+
+class Shipped:
+    """A polars frame on its way back from a parse worker, as LZ4-compressed Arrow IPC bytes:
+    pickling the frame itself cost six times as much (34 ms against 6 ms for 28k rows;
+    docs/benchmarks.md). Compressed, a partition's rows are 1.8 MB, not 16 MB: taking 16 MB
+    off the pipe cost the receiving process 29 ms of CPU, decompressing 4 ms (the worker pays
+    9 ms more to compress). polars' own string layout (`CompatLevel.newest`): Arrow's older one
+    took more memory on the way back."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer, compression="lz4", compat_level=pl.CompatLevel.newest())
+        self.data = buffer.getvalue()
+
+    def __getstate__(self) -> bytes:
+        return self.data
+
+    def __setstate__(self, data: bytes) -> None:
+        self.data = data
+
+    def frame(self) -> pl.DataFrame:
+        return pl.read_ipc(self.data)
+
+
+@dataclass
+class StageResult:
+    processor: str  # e.g. "scrape:odds_api", "process:odds_api", "consolidate"
+    phase: str  # the stage name
+    status: str = "success"
+    files: int = 0
+    rows: int = 0
+    requests: int = 0
+    credits: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def row(self, run_id: str, partition: date) -> RunRow:
+        assert self.started_at is not None and self.finished_at is not None
+        return RunRow(
+            run_id=run_id,
+            processor=self.processor,
+            phase=self.phase,
+            slate_date=partition,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            files=self.files,
+            rows=self.rows,
+            requests=self.requests,
+            error=self.error,
+        )
+
+    @property
+    def seconds(self) -> float:
+        if self.started_at is None or self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()

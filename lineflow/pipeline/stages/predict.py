@@ -1,0 +1,332 @@
+"""predict: the models over every (player, market) that passes the line-quality gate.
+
+Excluded units are recorded with the gate's reasons and never retried within the run, so the
+batch always finishes. Units whose lines did not change since their active predictions are left
+alone; units that are new, repaired (excluded before, passing now) or whose lines moved are
+(re)generated, and what they replace is marked inactive, never deleted (self-heal).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from datetime import timedelta
+from multiprocessing import get_context
+from typing import Any
+
+import polars as pl
+
+from lineflow.config import PredictConfig
+from lineflow.pipeline.predictions import (
+    COMPLETE,
+    FAILED,
+    WITH_EXCLUSIONS,
+    BatchStore,
+    Heartbeat,
+    ModelSpec,
+    Unit,
+    _worker,
+    exclusions_json,
+    fingerprints,
+    is_stale,
+)
+from lineflow.pipeline.stages.base import RunContext, StageResult
+from lineflow.state import StateStore
+
+
+def run(ctx: RunContext) -> list[StageResult]:
+    result = StageResult("predict", "predict", started_at=ctx.clock())
+    config = ctx.settings.pipeline.predict
+    if config is None:
+        result.status = "skipped"
+        result.notes.append("no predict section in the pipeline config")
+    else:
+        predict(ctx, config, result, dry_run=False)
+    result.finished_at = ctx.clock()
+    return [result]
+
+
+def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
+    """What a predict run of the partition would do: units to (re)generate, excluded, kept."""
+    wh = ctx.warehouse
+    with wh.session():
+        wh.ensure_feature("predictions")
+        if not _has_table(ctx, "line_quality"):
+            return None
+        quality = wh.query(
+            "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
+            "WHERE slate_date = ? AND list_contains(?, market) ORDER BY player_key, market",
+            [ctx.partition, config.markets],
+        )
+        lines = wh.query(
+            "SELECT * FROM prop_lines WHERE slate_date = ? AND list_contains(?, market)",
+            [ctx.partition, config.markets],
+        )
+        active = wh.query(
+            "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
+            "min(created_at) AS active_created "
+            "FROM predictions WHERE slate_date = ? AND is_active GROUP BY ALL",
+            [ctx.partition],
+        )
+        earlier = wh.query(
+            "SELECT exclusions FROM prediction_batches WHERE slate_date = ? "
+            "AND exclusions IS NOT NULL",
+            [ctx.partition],
+        )
+    excluded_before = {
+        tuple(key.split(":", 1)) for text in earlier["exclusions"] for key in json.loads(text)
+    }
+    passing = quality.filter(pl.col("passed"))
+    excluded = quality.filter(~pl.col("passed"))
+    prints = fingerprints(lines).join(
+        passing.select("player_key", "market"), on=["player_key", "market"], how="semi"
+    )
+    joined = prints.join(active, on=["player_key", "market"], how="left")
+    todo = joined.filter(
+        pl.col("active_fp").is_null() | (pl.col("active_fp") != pl.col("fingerprint"))
+    )
+    was_excluded = (
+        pl.struct("player_key", "market").map_elements(
+            lambda k: (k["player_key"], k["market"]) in excluded_before, return_dtype=pl.Boolean
+        )
+        if excluded_before
+        else pl.lit(False)
+    )
+    todo = todo.with_columns(
+        reason=pl.when(pl.col("active_fp").is_not_null())
+        .then(pl.lit("lines_changed"))
+        .when(was_excluded)
+        .then(pl.lit("repaired"))
+        .otherwise(pl.lit("new"))
+    )
+    kept = joined.height - todo.height
+    return {
+        "quality": quality,
+        "excluded": excluded,
+        "todo": todo,
+        "kept": kept,
+        "lines": lines,
+    }
+
+
+def _has_table(ctx: RunContext, name: str) -> bool:
+    found = ctx.warehouse.query(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [name]
+    )
+    return bool(found["n"][0])
+
+
+def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run: bool) -> None:
+    state = BatchStore(StateStore(ctx.settings.home / "state.sqlite"))
+    work = plan(ctx, config)
+    if work is None or work["quality"].is_empty():
+        result.status = "skipped"
+        result.notes.append("no line-quality verdicts for the partition (validate runs first)")
+        return
+    now = ctx.clock()
+    stale_after = timedelta(seconds=config.stale_after_s)
+    dead = state.open_batch(ctx.partition)
+    if dead is not None and not is_stale(dead, now, stale_after):
+        result.status = "failed"
+        result.error = f"batch {dead['batch_id']} is running in {dead['owner']}"
+        return
+    todo: pl.DataFrame = work["todo"]
+    excluded: pl.DataFrame = work["excluded"]
+    if todo.is_empty() and dead is None:
+        result.rows = 0
+        result.notes.append(
+            f"predictions up to date: {work['kept']} kept, {excluded.height} excluded"
+        )
+        return
+    if dead is not None:
+        batch_id = dead["batch_id"]
+        state.adopt(batch_id, ctx.run_id, now)
+        result.notes.append(f"resumed batch {batch_id} (its process died)")
+    else:
+        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
+        state.create(batch_id, ctx.partition, ctx.run_id, now)
+    units = [
+        Unit(r["player_key"], r["market"], r["player_name"], r["fingerprint"], r["reason"])
+        for r in todo.iter_rows(named=True)
+    ]
+    state.set_items(
+        batch_id,
+        [
+            (r["player_key"], r["market"], "excluded", ",".join(r["reasons"]), None)
+            for r in excluded.iter_rows(named=True)
+        ]
+        + [(u.player_key, u.market, "pending", None, None) for u in units],
+    )
+    staging = ctx.settings.home / "staging" / "predictions" / batch_id
+    staging.mkdir(parents=True, exist_ok=True)
+    lines: pl.DataFrame = work["lines"]
+    by_unit = {
+        key: frame
+        for key, frame in lines.partition_by(["player_key", "market"], as_dict=True).items()
+    }
+    chunks = _chunks(units, config.workers)
+    args = [
+        (
+            str(state.store.path),
+            batch_id,
+            str(staging),
+            i,
+            _specs(config),
+            [(u, by_unit[(u.player_key, u.market)]) for u in chunk],
+            ctx.partition,
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+    with (
+        Heartbeat(lambda: state.heartbeat(batch_id, ctx.clock()), config.heartbeat_s),
+        _progress(len(units), f"predict {ctx.partition}") as advance,
+    ):
+        if config.workers == 1 or len(chunks) <= 1:
+            for arg, chunk in zip(args, chunks, strict=True):
+                _worker(*arg)
+                advance(len(chunk))
+        else:
+            with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+                futures = {
+                    pool.submit(_worker, *arg): len(chunk)
+                    for arg, chunk in zip(args, chunks, strict=True)
+                }
+                for future in as_completed(futures):
+                    future.result()
+                    advance(futures[future])
+    items = state.items(batch_id)
+    failed = [i for i in items if i["status"] == "failed"]
+    status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
+    state.finish(batch_id, status)
+    shutil.rmtree(staging, ignore_errors=True)
+    result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
+    result.files = len(units)
+    result.notes.append(
+        f"batch {batch_id}: {status}; {len(units)} (re)generated, {work['kept']} unchanged, "
+        f"{excluded.height} excluded, {len(failed)} failed"
+    )
+    if status == FAILED:
+        result.status = "failed"
+        result.error = f"batch {batch_id} failed: {failed[0]['error'] if failed else 'no unit'}"
+
+
+def _specs(config: PredictConfig) -> list[ModelSpec]:
+    return [ModelSpec(m.name, m.path, dict(m.params)) for m in config.models]
+
+
+def _chunks(units: list[Unit], workers: int) -> list[list[Unit]]:
+    """Small chunks (a few per worker) so progress moves and workers stay evenly busy."""
+    size = max(1, -(-len(units) // (max(1, workers) * 4)))
+    return [units[i : i + size] for i in range(0, len(units), size)]
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while the batch runs (drawn only on a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _n: None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _consolidate(
+    ctx: RunContext,
+    batch_id: str,
+    staging: Any,
+    units: list[Unit],
+    excluded: pl.DataFrame,
+    failed: list[dict[str, Any]],
+    kept: int,
+) -> str:
+    """One transaction: supersede replaced rows, insert the batch's rows, check the key."""
+    now = ctx.clock()
+    files = sorted(staging.glob("worker-*.parquet"))
+    staged = pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+    regenerated = [u for u in units if u.reason != "new"]
+    expected = len(units) + kept + excluded.height
+    completed = len(units) - len(failed) + kept
+    status = (
+        FAILED
+        if units and len(failed) == len(units)
+        else WITH_EXCLUSIONS
+        if excluded.height or failed
+        else COMPLETE
+    )
+    wh = ctx.warehouse
+    with wh.session(), wh.transaction() as con:
+        if units:
+            keys = pl.DataFrame(
+                {"player_key": [u.player_key for u in units], "market": [u.market for u in units]}
+            )
+            con.register("_units", keys)
+            con.execute(
+                "UPDATE predictions SET is_active = false, superseded_at = ? "
+                "WHERE slate_date = ? AND is_active AND (player_key, market) IN "
+                "(SELECT player_key, market FROM _units)",
+                [now, ctx.partition],
+            )
+            con.unregister("_units")
+        if staged.height:
+            rows = staged.with_columns(
+                is_active=pl.lit(True),
+                batch_id=pl.lit(batch_id),
+                run_id=pl.lit(ctx.run_id),
+                created_at=pl.lit(now),
+                superseded_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+            )
+            con.register("_staged", rows)
+            con.execute("INSERT INTO predictions BY NAME SELECT * FROM _staged")
+            con.unregister("_staged")
+        dupes = con.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE slate_date = ? AND is_active "
+            "GROUP BY slate_date, player_key, market, model, line HAVING count(*) > 1)",
+            [ctx.partition],
+        ).fetchone()
+        if dupes and dupes[0]:
+            raise RuntimeError(f"batch {batch_id}: {dupes[0]} duplicated prediction keys")
+        con.execute(
+            "INSERT OR REPLACE INTO prediction_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "coalesce((SELECT started_at FROM prediction_batches WHERE batch_id = ?), ?), "
+            "?, ?, ?, ?)",
+            [
+                batch_id,
+                ctx.partition,
+                status,
+                expected,
+                completed,
+                excluded.height,
+                len(failed),
+                len(regenerated),
+                now,
+                batch_id,
+                now,
+                now,
+                ctx.run_id,
+                exclusions_json(excluded),
+                "; ".join(f"{f['player_key']}:{f['market']}: {f['error']}" for f in failed) or None,
+            ],
+        )
+        if regenerated:
+            con.execute(
+                "INSERT INTO self_heal_log VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    now,
+                    ctx.partition,
+                    sorted({u.player_key for u in regenerated}),
+                    ", ".join(sorted({u.reason for u in regenerated})),
+                    ctx.run_id,
+                    batch_id,
+                ],
+            )
+    return status

@@ -1,0 +1,280 @@
+"""scrape: run each source's request plan for the partition; land every 2xx body once.
+
+A request whose landing path is already in the manifest (or on disk) is not sent again, so a
+rerun of a landed pass makes no HTTP request.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from lineflow import sources
+from lineflow.config import SourceConfig
+from lineflow.core.errors import Blocked, HttpError, LineflowError, SourceFailed
+from lineflow.core.faults import kill_point
+from lineflow.http import Response, SourceClient
+from lineflow.landing import LandingPath, pass_time
+from lineflow.pipeline.stages.base import RunContext, StageResult
+from lineflow.sources.base import Call, Fetch, Fetched
+from lineflow.state.work import is_permanent
+from lineflow.warehouse.duckdb import LandedRow
+
+
+class PassFetch(Fetch):
+    """Fetch for one (source, pass): landing-aware, lazily opening the HTTP client."""
+
+    def __init__(self, ctx: RunContext, source: SourceConfig, pid: str, result: StageResult):
+        self.ctx = ctx
+        self.source = source
+        self.pid = pid
+        self.result = result
+        self._client: SourceClient | None = None
+        self._landed = ctx.warehouse.landed_paths(source.name, ctx.partition)
+        self._failovers: dict[str, int] = {}
+        self.deferred = 0  # requests not asked this run (dead-lettered or backing off)
+
+    @property
+    def client(self) -> SourceClient:
+        if self._client is None:
+            self._client = self.ctx.http.client(self.source, self.ctx.partition, self.pid)
+        return self._client
+
+    def where(self, call: Call) -> LandingPath:
+        return LandingPath(self.source.name, call.endpoint, self.ctx.partition, self.pid, call.stem)
+
+    def get(self, call: Call) -> Fetched:
+        return self.get_many([call])[0]
+
+    def get_many(self, calls: list[Call]) -> list[Fetched]:
+        """Run calls (concurrently up to the source's limit); land each 2xx body in order."""
+        done: dict[int, Fetched] = {}
+        todo: list[int] = []
+        for index, call in enumerate(calls):
+            landed = self._already_landed(call)
+            if landed is not None:
+                done[index] = landed
+            else:
+                todo.append(index)
+        todo = [i for i in todo if not self._deferred(calls[i], done, i)]
+        workers = min(self.source.concurrency, len(todo))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                responses = list(pool.map(self._send, [calls[i] for i in todo]))
+        else:
+            responses = [self._send(calls[i]) for i in todo]
+        # Warehouse writes stay on this thread (a DuckDB connection is not shared across
+        # threads). Everything that arrived lands before a block or an error is reported.
+        if todo:
+            kill_point("after_response")
+        blocked: Blocked | None = None
+        error: HttpError | None = None
+        for index, response in zip(todo, responses, strict=True):
+            call = calls[index]
+            if isinstance(response, Blocked):
+                blocked = blocked or response
+                continue
+            if isinstance(response, HttpError):
+                error = error or response
+                self._attempt_failed(call, response)
+                continue
+            if response.tried:
+                route = f"via {response.via} after {', '.join(response.tried)}"
+                self._failovers[route] = self._failovers.get(route, 0) + 1
+            ok = 200 <= response.status < 300
+            if ok:
+                self._record(
+                    self.where(call),
+                    response.body,
+                    response.url,
+                    response.status,
+                    response.fetched_at,
+                )
+            done[index] = Fetched(call, response.status, response.body, ok, False)
+            if ok:
+                self._attempt_succeeded(call, response.url)
+            elif _never_succeeds(response.status):
+                self._attempt_failed(call, SourceFailed(response.describe()))
+        if blocked is not None:
+            raise blocked
+        if error is not None:
+            raise error
+        return [done[i] for i in range(len(calls))]
+
+    # -- requests as units of work: attempts, backoff, dead letters ------------------------------
+    def _work_key(self, call: Call) -> str:
+        return f"{self.source.name}/{self.ctx.partition}/{call.endpoint}/{call.stem}"
+
+    def _deferred(self, call: Call, done: dict[int, Fetched], index: int) -> bool:
+        """A request that is dead-lettered, or waiting for its next attempt, is not sent: it
+        never holds back the rest of the plan, and the result says so."""
+        work = self.ctx.work
+        if work is None or self.ctx.settings.refresh:
+            return False
+        item = work.get("request", self._work_key(call))
+        if item is None or item.status == "done":
+            return False
+        if item.status == "dead":
+            why = "dead-lettered (lineflow dlq)"
+        elif (item.next_attempt_at or 0) > work.clock():
+            why = f"retried after {datetime.fromtimestamp(item.next_attempt_at or 0, UTC):%H:%M}Z"
+        else:
+            return False
+        self.note(f"{call.endpoint} {call.stem}: not asked, {why}: {item.last_error}")
+        self.deferred += 1
+        done[index] = Fetched(call, 0, b"", False, False, deferred=True)
+        return True
+
+    def _attempt_failed(self, call: Call, error: LineflowError) -> None:
+        """Count the request's failed attempt; its error's family decides retry or dead letter."""
+        if self.ctx.work is None:
+            return
+        failure = self.ctx.work.failed(
+            "request",
+            self._work_key(call),
+            f"request:{call.path}",
+            self.ctx.http.redactor.text(str(error)),
+            permanent=is_permanent(error),
+            partition=str(self.ctx.partition),
+        )
+        if failure.dead:
+            self.note(f"dead letter {failure.letter_id}: {call.endpoint} {call.stem}")
+
+    def _attempt_succeeded(self, call: Call, url: str) -> None:
+        work = self.ctx.work
+        if work is not None and work.get("request", self._work_key(call)) is not None:
+            work.succeeded(
+                "request", self._work_key(call), f"request:{call.path}", str(self.ctx.partition)
+            )
+
+    def _already_landed(self, call: Call) -> Fetched | None:
+        if self.ctx.settings.refresh:
+            return None
+        where = self.where(call)
+        if str(where) in self._landed:
+            return Fetched(call, 200, self.ctx.landing.read(where), True, True)
+        if self.ctx.landing.exists(where):
+            # Landed by a run that died before its manifest row (its sidecar says how it was
+            # fetched), or put there by hand.
+            body = self.ctx.landing.read(where)
+            meta = self.ctx.landing.read_meta(where) or {}
+            at = datetime.fromisoformat(meta["fetched_at"]) if meta else pass_time(self.pid)
+            self._record(where, body, meta.get("url"), meta.get("http_status"), at)
+            return Fetched(call, 200, body, True, True)
+        return None
+
+    def _send(self, call: Call) -> Response | HttpError:
+        try:
+            return self.client.get(call.path, call.params)
+        except HttpError as exc:  # reported after the calls that did answer have landed
+            return exc
+
+    def _record(
+        self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
+    ) -> None:
+        meta = {"url": url, "http_status": status, "fetched_at": at.isoformat()}
+        fid = self.ctx.landing.write(where, body, meta)
+        kill_point("after_landing_write")
+        self.ctx.warehouse.record_landed(
+            LandedRow(
+                path=str(where),
+                file_id=fid,
+                source=self.source.name,
+                endpoint=where.endpoint,
+                slate_date=self.ctx.partition,
+                pass_id=self.pid,
+                bytes=len(body),
+                url=url,
+                http_status=status,
+                fetched_at=at,
+                run_id=self.ctx.run_id,
+            )
+        )
+        kill_point("after_manifest_write")
+        self._landed.add(str(where))
+        self.result.files += 1
+
+    def note(self, message: str) -> None:
+        self.result.notes.append(message)
+
+    def close(self) -> None:
+        for route, count in sorted(self._failovers.items()):
+            self.note(f"{count} request{'s' if count > 1 else ''} answered {route}")
+        if self._client is not None:
+            self.result.requests += self._client.counters.sent
+            self.result.credits += self._client.counters.credits
+            self._client.close()
+
+
+def run(ctx: RunContext) -> list[StageResult]:
+    results = []
+    for source in ctx.settings.active_sources():
+        result = StageResult(f"scrape:{source.name}", "scrape", started_at=ctx.clock())
+        results.append(result)
+        _scrape_source(ctx, source, result)
+        result.finished_at = ctx.clock()
+    return results
+
+
+def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -> None:
+    provider = sources.load(source)
+    snapshot = ctx.settings.snapshot_at(ctx.partition)
+    if snapshot is not None and not provider.supports_history:
+        result.status = "skipped"
+        result.notes.append("no historical endpoint")
+        return
+    if _still_blocked(ctx, source, result):
+        return
+    passes = ctx.http.passes(source, ctx.partition, snapshot)
+    if not passes:
+        result.status = "failed"
+        result.error = (
+            f"replay: no recorded pass for {source.name} on {ctx.partition} under "
+            f"{ctx.http.cassette_dir(source, ctx.partition)} (record one with http.mode=record)"
+        )
+        return
+    for pid in passes:
+        fetch = PassFetch(ctx, source, pid, result)
+        try:
+            provider.scrape(fetch, ctx.partition, snapshot)
+        except Blocked as exc:
+            result.status = "blocked"
+            result.error = ctx.http.redactor.text(str(exc))
+        except LineflowError as exc:
+            result.status = "failed"
+            result.error = ctx.http.redactor.text(str(exc))
+        finally:
+            fetch.close()
+        if fetch.deferred and result.status == "success":
+            result.status = "partial"
+            result.error = f"{fetch.deferred} requests not asked (dead-lettered or backing off)"
+        if result.status not in ("success", "partial"):
+            break
+    now = ctx.clock()
+    if result.status == "blocked":
+        retry = now + timedelta(minutes=source.blocked_cooldown_minutes)
+        ctx.warehouse.record_block(
+            source.name, ctx.partition, source.base_url, result.error or "", now, retry
+        )
+    elif result.status == "success":
+        ctx.warehouse.resolve_blocks(source.name, ctx.partition, now)
+
+
+def _still_blocked(ctx: RunContext, source: SourceConfig, result: StageResult) -> bool:
+    """Inside the cooldown after a block, a rerun reports the block without asking again."""
+    block = ctx.warehouse.open_block(source.name, ctx.partition)
+    if block is None or ctx.settings.refresh or ctx.clock() >= block["retry_after"]:
+        return False
+    result.status = "blocked"
+    result.error = block["detail"]
+    result.notes.append(
+        f"blocked since {block['first_seen']:%Y-%m-%d %H:%M}Z; "
+        f"not asking again before {block['retry_after']:%H:%M}Z"
+    )
+    return True
+
+
+def _never_succeeds(status: int) -> bool:
+    """A client error that asking again cannot fix (not 404, which the plan may expect, nor 429,
+    nor the blocks the proxy chain handles)."""
+    return 400 <= status < 500 and status not in (404, 407, 403, 408, 429)

@@ -1,0 +1,168 @@
+"""validate: run conf/rules over the partition's staging; quarantine rows; judge line quality.
+
+Writes, in one transaction: one `validation_results` row per rule, the partition's `quarantine`
+(rows failing quarantine rules, with the rule id and their file_id) and its `line_quality`
+(the gate for predictions). It re-evaluates from staging whenever an input changed (staged
+files, rules or gate thresholds, the schedule, blocked sources), so after a rule change rows
+that now pass leave quarantine and the next consolidation lets them in. When nothing changed
+(a rerun), it says again what it concluded last time and writes nothing; `refresh=true`
+re-evaluates anyway.
+
+Status: `failed` when a blocking rule fails (later stages of the partition do not run; the
+error names the rule), `partial` when an error- or quarantine-severity rule fails its threshold,
+else `success`. Warnings never change the status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import polars as pl
+
+from lineflow import sources
+from lineflow.core.schema import PROP_LINES
+from lineflow.core.slate import slate_window
+from lineflow.pipeline.stages.base import RunContext, StageResult
+from lineflow.pipeline.stages.process import landed_files, source_events
+from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
+from lineflow.warehouse.duckdb import Validated
+
+
+def run(ctx: RunContext) -> list[StageResult]:
+    result = StageResult("validate", "validate", started_at=ctx.clock())
+    rules = ctx.settings.rule_list()
+    handed, ctx.handover.staged = ctx.handover.staged, None  # not kept past this stage
+    with ctx.warehouse.session():
+        blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
+        staged = ctx.warehouse.staging_fingerprint(ctx.partition)
+        fingerprint = _fingerprint(ctx, staged, blocked, scraped)
+        last = None if ctx.settings.refresh else ctx.warehouse.last_validation(ctx.partition)
+        if last is not None and last.fingerprint == fingerprint:
+            result.status, result.error, result.rows = last.status, last.error, last.rows
+            result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
+            result.finished_at = ctx.clock()
+            return [result]
+        facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
+        if handed is not None and handed.fingerprint == staged:
+            staging = handed.rows  # what process staged is still all there is
+        else:
+            staging = ctx.warehouse.staging(ctx.partition)
+    # The rules run outside the session: another partition's thread may write meanwhile.
+    evaluation = evaluate(rules, staging, facts)
+    quarantined = evaluation.quarantine(PROP_LINES)
+    quality = line_quality(staging, ctx.settings.line_quality)
+    result.rows = staging.height
+    _report(result, evaluation, quarantined, quality)
+    ctx.warehouse.record_validation(
+        ctx.partition,
+        ctx.run_id,
+        ctx.clock(),
+        evaluation.results(),
+        quarantined,
+        quality,
+        Validated(fingerprint, result.status, result.error, result.notes, result.rows),
+    )
+    result.finished_at = ctx.clock()
+    return [result]
+
+
+def _fingerprint(
+    ctx: RunContext, staged: tuple[str, int], blocked: dict[str, str], scraped: frozenset[str]
+) -> str:
+    """A digest of everything the rules and the gate read: the staged files, the rules'
+    version, the partition's landed files (among them the schedules, whose content decides the
+    games) and the blocks. Worked out without parsing anything, so that a rerun with nothing
+    new costs little."""
+    files, rows = staged
+    listings = ctx.warehouse.query(
+        "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
+        "ORDER BY ALL",
+        [ctx.partition],
+    ).rows()
+    text = (
+        f"{files}|{rows}|{ctx.settings.rules_version()}|{listings}|"
+        f"{sorted(blocked.items())}|{sorted(scraped)}"
+    )
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _games(ctx: RunContext) -> int | None:
+    """Games on the partition's slate by the largest schedule a source landed; None if none."""
+    games: int | None = None
+    start, end = slate_window(ctx.partition)
+    for source in ctx.settings.active_sources():
+        loaded = sources.load(source)
+        landed = landed_files(ctx, source.name)
+        if landed.filter(pl.col("endpoint").is_in(list(loaded.event_parsers))).is_empty():
+            continue  # this source's schedule never landed: it tells nothing
+        events = source_events(ctx, loaded)
+        on_slate = events.filter(pl.col("commence_time").is_between(start, end, closed="left"))
+        games = max(games or 0, on_slate.height)
+    return games
+
+
+def _blocked(ctx: RunContext, partition: date) -> dict[str, str]:
+    """Sources whose latest scrape of the partition was blocked, or with an open block."""
+    frame = ctx.warehouse.query(
+        """
+        SELECT source, detail FROM blocked_resources
+        WHERE slate_date = ? AND resolved_at IS NULL
+        UNION ALL
+        SELECT source, detail FROM (
+            SELECT substr(processor, 8) AS source, error AS detail, status FROM run_history
+            WHERE slate_date = ? AND phase = 'scrape'
+            QUALIFY row_number() OVER (PARTITION BY processor ORDER BY finished_at DESC) = 1)
+        WHERE status = 'blocked'
+        """,
+        [partition, partition],
+    )
+    return {row["source"]: row["detail"] or "blocked" for row in frame.iter_rows(named=True)}
+
+
+def _scraped(ctx: RunContext, partition: date) -> frozenset[str]:
+    frame = ctx.warehouse.query(
+        "SELECT DISTINCT substr(processor, 8) AS source FROM run_history "
+        "WHERE slate_date = ? AND phase = 'scrape' AND status <> 'skipped' "
+        "UNION SELECT DISTINCT source FROM landed_files WHERE slate_date = ?",
+        [partition, partition],
+    )
+    return frozenset(frame["source"].to_list())
+
+
+def _report(
+    result: StageResult, evaluation: Evaluation, quarantined: pl.DataFrame, quality: pl.DataFrame
+) -> None:
+    findings = evaluation.findings
+    judged = [f for f in findings if f.outcome != "pass"]
+    for f in judged:
+        sample = f"; e.g. {f.samples[0]}" if f.samples else ""
+        result.notes.append(f"{f.rule.id} ({f.rule.severity}) {f.outcome}: {f.detail}{sample}")
+    if quarantined.height:
+        per_rule = quarantined.group_by("rule_id").len().sort("rule_id")
+        counts = ", ".join(f"{r} {n}" for r, n in per_rule.iter_rows())
+        result.notes.append(f"quarantined {quarantined.height} rows ({counts})")
+    failing = quality.filter(~pl.col("passed"))
+    if quality.height:
+        shown = ", ".join(
+            f"{row['player_name']} {row['market'].removeprefix('player_')} "
+            f"({'/'.join(row['reasons'])})"
+            for row in failing.head(8).iter_rows(named=True)
+        )
+        more = f", +{failing.height - 8} more" if failing.height > 8 else ""
+        result.notes.append(
+            f"line quality: {failing.height} of {quality.height} player markets fail"
+            + (f": {shown}{more}" if failing.height else "")
+        )
+    blocking = evaluation.blocking_failures()
+    if blocking:
+        first = blocking[0]
+        result.status = "failed"
+        result.error = (
+            f"blocking rule {first.rule.id!r} failed: {first.detail}; "
+            "later stages of the partition did not run"
+        )
+    elif evaluation.failures("error", "quarantine"):
+        names = ", ".join(f.rule.id for f in evaluation.failures("error", "quarantine"))
+        result.status = "partial"
+        result.error = f"rules failed: {names}"
