@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "serve": "lineflow.commands.serve",
     "locks": "lineflow.commands.locks",
     "dlq": "lineflow.commands.dlq",
+    "query": "lineflow.commands.query",
 }
 
 #: The keys most runs touch; every command's help shows them.
