@@ -14,11 +14,13 @@ plain JSON payload: a storage notification {{bucket, name}} or a scraper complet
 {{scraper_name, gcs_path}} for a landed file (runs triggers.file_stages for its partition), or a
 processor request {{processor: "process:odds_api", date: "2026-01-23"}}. Answers: 200 processed,
 duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
-the token. port=0 picks a free port; the first line printed says where it listens.
+the token; 413 a body over triggers.max_body_bytes. port=0 picks a free port; the first line
+printed says where it listens.
 
 {MAIN_KEYS}\
   triggers.max_age_minutes=60   older messages are dead-lettered as stale
-exit codes: 0 stopped, 2 bad input (no token in the environment, bad key)
+  triggers.max_body_bytes=1048576   larger bodies are refused (413) unread
+exit codes: 0 stopped, 2 bad input (no token of 16+ characters in the environment, bad key)
 """
 
 
@@ -31,7 +33,7 @@ def main(args: list[str]) -> int:
     from lineflow.commands.args import split
     from lineflow.config import compose
     from lineflow.errors import ConfigError
-    from lineflow.triggers.app import create_app
+    from lineflow.triggers.app import MIN_TOKEN_LENGTH, create_app
     from lineflow.triggers.handler import TriggerHandler
 
     words, mine, overrides = split(args, {"host", "port"})
@@ -45,7 +47,12 @@ def main(args: list[str]) -> int:
             f"{settings.triggers.token_env}: environment variable not set "
             "(every request must carry `Authorization: Bearer <token>`)"
         )
-    app = create_app(TriggerHandler(settings), token)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{settings.triggers.token_env}: the token has {len(token)} characters, needs "
+            f"{MIN_TOKEN_LENGTH} or more (e.g. `openssl rand -hex 24`)"
+        )
+    app = create_app(TriggerHandler(settings), token, settings.triggers.max_body_bytes)
     host, port = settings.triggers.host, settings.triggers.port
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
