@@ -8,7 +8,6 @@ process holding the warehouse), released by the test when it decides, never by a
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lineflow.warehouse import DuckDBWarehouse
-from tests.conftest import INCIDENT, ROOT, first_line, run_cli
+from tests.conftest import INCIDENT, ROOT, copy_home, first_line, run_cli
 
 PROGRAM = Path(sys.executable).resolve().name  # as DuckDB names the holder
 
@@ -99,9 +98,7 @@ def loaded(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def home(loaded: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(loaded, copy)
-    return copy
+    return copy_home(loaded, tmp_path)
 
 
 def last_log_entry(home: Path) -> dict:
