@@ -15,6 +15,7 @@ from lineflow.commands import COMMANDS, MAIN_KEYS
 
 TOP_HELP = """\
 usage: lineflow COMMAND [key=value ...]
+       lineflow --version
 
 Declarative batch pipelines for sports-betting lines.
 
@@ -42,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_top_help(), end="")
         return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from lineflow import __version__
+
+        print(f"lineflow {__version__}")
+        return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(

@@ -418,6 +418,21 @@ class Settings(Model):
         """The SQLite state store shared by every lineflow process of this home."""
         return self.home / "state.sqlite"
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_given(cls, value: Any) -> Any:
+        if value is None or not str(value).strip():
+            raise ValueError("empty: name the folder for all state, e.g. home=var")
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _home_usable(cls, value: Path) -> Path:
+        problem = home_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
@@ -472,43 +487,158 @@ class Settings(Model):
         ]
 
 
-def default_config_dir() -> Path:
-    """`$LINEFLOW_CONFIG_DIR`, else `./conf`, else the conf/ of the checkout lineflow runs from."""
+#: The packaged defaults (the repository's top-level conf/), as a Hydra search-path entry.
+PACKAGED_CONF = "pkg://lineflow.conf"
+#: A project's overrides, merged key by key over the packaged config.yaml (its defaults list
+#: ends with `optional project@_global_: default`).
+PROJECT_CONFIG = "project/default.yaml"
+
+
+def home_problem(home: Path) -> str | None:
+    """Why `home` cannot hold lineflow's state (None when it can), found without writing.
+
+    home is one folder: an existing writable folder, or one that can be created because its
+    nearest existing ancestor is a writable folder.
+    """
+    path = Path(os.path.abspath(home))
+    if path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be created: {existing} is a file"
+    # The folder itself, or the ancestor its creation needs.
+    prefix = "" if existing == path else f"cannot be created: {existing} "
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return prefix + "is not writable"
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return prefix + "is on a read-only file system"
+    return None
+
+
+def config_search_path() -> list[tuple[str, str]]:
+    """Where a config file is looked up, first match wins: `$LINEFLOW_CONFIG_DIR`, the project's
+    `./conf`, then the packaged defaults. As (provider, location) pairs, in Hydra's terms.
+
+    Layers, later wins: the packaged defaults, the project's conf/, `$LINEFLOW_CONFIG_DIR`, the
+    command line. A file in a later layer replaces the same file of an earlier one; the first
+    `project/default.yaml` found is merged over the packaged config.yaml key by key.
+    """
+    packaged = _packaged_dir("lineflow.conf")  # a clear error when the install lacks it
+    entries: list[tuple[str, str]] = []
     env = os.environ.get(CONFIG_DIR_ENV)
     if env:
-        return Path(env).resolve()
-    local = Path.cwd() / "conf"
-    if (local / "config.yaml").is_file():
-        return local.resolve()
-    return (Path(__file__).resolve().parent.parent / "conf").resolve()
+        folder = Path(env).resolve()
+        if not folder.is_dir():
+            raise ConfigError(f"{CONFIG_DIR_ENV}: no such folder {folder}")
+        entries.append((f"${CONFIG_DIR_ENV}", f"file://{folder}"))
+    project = (Path.cwd() / "conf").resolve()
+    if project.is_dir() and project != packaged:  # a checkout's conf/ is the packaged one
+        entries.append(("project", f"file://{project}"))
+    entries.append(("lineflow", PACKAGED_CONF))
+    return entries
 
 
-def compose(overrides: list[str], config_dir: Path | None = None) -> Settings:
-    """Hydra-compose conf/ with command-line overrides and validate the result."""
-    container = compose_raw(overrides, config_dir)
+def _packaged_dir(package: str) -> Path:
+    """The folder of an installed data package (lineflow.conf, lineflow.fixtures)."""
+    from importlib.resources import files
+
+    try:
+        return Path(str(files(package))).resolve()
+    except ModuleNotFoundError:
+        raise ConfigError(
+            f"{package} is not installed: reinstall lineflow (pip install lineflow)"
+        ) from None
+
+
+def hydra_search_path() -> Any:
+    """Hydra's ConfigSearchPath: its own configs, lineflow's layers, plugins, structured configs."""
+    from hydra._internal.utils import create_config_search_path
+
+    search_path = create_config_search_path(None)
+    for provider, location in reversed(config_search_path()):
+        # After Hydra's own pkg://hydra.conf, before the plugins' entries and structured://.
+        search_path.append(provider, location, anchor="hydra")
+    return search_path
+
+
+def open_hydra() -> Any:
+    """Hydra with lineflow's search path, made global (the caller clears GlobalHydra after)."""
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    version.setbase("1.3")
+    GlobalHydra.instance().clear()
+    return Hydra.create_main_hydra2("lineflow", hydra_search_path())
+
+
+def compose(overrides: list[str]) -> Settings:
+    """Hydra-compose the config layers with command-line overrides and validate the result."""
+    container = compose_raw(overrides)
     return validate(container)
 
 
-def compose_raw(overrides: list[str], config_dir: Path | None = None) -> dict[str, Any]:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+def compose_raw(overrides: list[str]) -> dict[str, Any]:
+    return to_settings_dict(_compose_hydra(overrides))
+
+
+def compose_sweep(overrides: list[str]) -> Settings:
+    """What the jobs of `lineflow run -m` share (the sweep's own `a,b` overrides left out),
+    validated: a bad home or key fails before Hydra creates the sweep folder under home."""
+    return validate(to_settings_dict(_compose_hydra(overrides, sweep=True)))
+
+
+def _compose_hydra(overrides: list[str], with_hydra: bool = False, sweep: bool = False) -> Any:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    conf = (config_dir or default_config_dir()).resolve()
-    if not (conf / "config.yaml").is_file():
-        raise ConfigError(f"no config.yaml in {conf} (set {CONFIG_DIR_ENV} or run from a project)")
-    register_resolvers(str(conf.parent))
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-            cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        return to_settings_dict(cfg)
+        cfg = open_hydra().compose_config(
+            config_name="config",
+            overrides=list(overrides),
+            run_mode=RunMode.MULTIRUN if sweep else RunMode.RUN,
+            from_shell=False,
+        )
+        if not with_hydra:
+            with open_dict(cfg):
+                del cfg["hydra"]
+        return cfg
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_hydra_message(exc)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def render_config(overrides: list[str], which: Literal["job", "all"], resolve: bool = False) -> str:
+    """The composed config as YAML, like Hydra's `--cfg job|all`; it is validated first.
+
+    Secrets never appear: lineflow's config names the environment variables that hold them.
+    """
+    from omegaconf import OmegaConf
+
+    cfg = _compose_hydra(overrides, with_hydra=which == "all")
+    job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    validate(to_settings_dict(job))
+    text = OmegaConf.to_yaml(job, resolve=resolve)
+    if which == "all":  # Hydra's node as composed: its sweep keys resolve only inside a job
+        text += OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, ["hydra"]))
+    return text
+
+
+def render_search_path() -> str:
+    """The config search path for `--info`: lookup order, the first file found wins."""
+    rows = config_search_path()
+    width = max(len(provider) for provider, _ in rows) + 2
+    lines = ["Config search path (a file is taken from the first entry that has it):"]
+    lines += [f"  {provider:<{width}}{location}" for provider, location in rows]
+    lines.append(f"then command-line overrides; {PROJECT_CONFIG} is merged over config.yaml")
+    return "\n".join(lines) + "\n"
 
 
 def to_settings_dict(cfg: Any) -> dict[str, Any]:
@@ -524,16 +654,14 @@ def to_settings_dict(cfg: Any) -> dict[str, Any]:
     return container
 
 
-_PROJECT_ROOT = [""]
-
-
-def register_resolvers(project_root: str) -> None:
-    """`${project_root:}`: the folder holding conf/ (fixtures/ sits beside it)."""
+def register_resolvers() -> None:
+    """`${lineflow_fixtures:}`: the installed fixtures (the recorded incident week)."""
     from omegaconf import OmegaConf
 
-    _PROJECT_ROOT[0] = project_root
-    if not OmegaConf.has_resolver("project_root"):
-        OmegaConf.register_new_resolver("project_root", lambda: _PROJECT_ROOT[0])
+    if not OmegaConf.has_resolver("lineflow_fixtures"):
+        OmegaConf.register_new_resolver(
+            "lineflow_fixtures", lambda: str(_packaged_dir("lineflow.fixtures"))
+        )
 
 
 def validate(container: dict[str, Any]) -> Settings:

@@ -7,10 +7,15 @@ session lock keep partitions safe; lineflow's ledgers, not Hydra, decide what wo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from lineflow.config import default_config_dir, register_resolvers, to_settings_dict, validate
+from lineflow.config import (
+    compose_sweep,
+    open_hydra,
+    register_resolvers,
+    to_settings_dict,
+    validate,
+)
 
 #: Hydra writes nothing into the working directory: sweep metadata goes under home.
 HYDRA_DEFAULTS = [
@@ -31,7 +36,7 @@ def _job(cfg: Any) -> int:
     from lineflow.reporting.summary import render
     from lineflow.runner import run_partition
 
-    register_resolvers(str(default_config_dir().parent))
+    register_resolvers()
     container = to_settings_dict(cfg)
     console = Console(highlight=False)
     try:
@@ -43,22 +48,19 @@ def _job(cfg: Any) -> int:
     return report.exit_code
 
 
-def multirun(overrides: list[str], config_dir: Path | None = None) -> int:
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
+def multirun(overrides: list[str]) -> int:
     from hydra.core.global_hydra import GlobalHydra
 
-    conf = (config_dir or default_config_dir()).resolve()
-    register_resolvers(str(conf.parent))
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
     extra = [] if user_launcher else ["hydra/launcher=joblib"]
-    GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2("lineflow", create_config_search_path(str(conf)))
+    everything = [*HYDRA_DEFAULTS, *extra, *overrides]
+    compose_sweep(everything)  # home and keys, before Hydra writes under home
+    hydra = open_hydra()  # the same config layers as `lineflow run`
     try:
         returns = hydra.multirun(
             config_name="config",
             task_function=_job,
-            overrides=[*HYDRA_DEFAULTS, *extra, *overrides],
+            overrides=everything,
         )
     finally:
         GlobalHydra.instance().clear()

@@ -31,7 +31,9 @@ class Result:
     stderr: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path = ROOT
+) -> Result:
     """`lineflow ARGS` in a subprocess, as a user runs it (the network is never needed)."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     out = subprocess.run(
@@ -39,7 +41,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=timeout,
     )
     return Result(out.returncode, out.stdout, out.stderr)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "locks": "lineflow.commands.locks",
     "dlq": "lineflow.commands.dlq",
     "query": "lineflow.commands.query",
+    "init": "lineflow.commands.init",
 }
 
 #: The keys most runs touch; every command's help shows them.

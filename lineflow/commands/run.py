@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from lineflow.commands import MAIN_KEYS
+from lineflow.commands._show import SHOW_KEYS
 
 HELP = "run every stage for one date (scrape, process, validate, consolidate)"
 
 USAGE = f"""\
 usage: lineflow run date=YYYY-MM-DD [key=value ...]
        lineflow run -m date=D1,D2,... [key=value ...]
+       lineflow run [key=value ...] --cfg job|all | --info
 
 Run every stage of the pipeline for one partition, idempotently: a rerun leaves the same tables
 and makes no HTTP request for what already landed.
@@ -24,7 +26,7 @@ and makes no HTTP request for what already landed.
 
   -m date=D1,D2,...      Hydra multirun: each partition its own job, in parallel processes
                          (joblib launcher; hydra.launcher.n_jobs=N)
-
+{SHOW_KEYS}
 exit codes: 0 completed, 1 a stage failed (or a blocking rule), 2 bad input, 3 strict and degraded
 example: lineflow run date=2026-01-23 home=/tmp/lf
 """
@@ -41,6 +43,12 @@ def main(args: list[str]) -> int:
         from lineflow.multirun import multirun
 
         return multirun(args[1:])
+    from lineflow.commands._show import show
+
+    text, args = show(args)
+    if text is not None:
+        print(text, end="")
+        return 0
     settings = compose(args)
     report = run_partition(settings)
     render(report, Console(highlight=False))

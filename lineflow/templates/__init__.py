@@ -1,0 +1,1 @@
+"""Files `lineflow init` copies into a new project (package data: project/)."""
