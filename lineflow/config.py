@@ -283,6 +283,8 @@ class TriggersConfig(Model):
     token_env: str = "LINEFLOW_TRIGGER_TOKEN"
     #: The stages a landed-file notification runs for the file's partition.
     file_stages: list[str] = ["process", "validate", "consolidate", "predict"]
+    #: Larger request bodies are refused (413) unread; a push envelope is a few KB.
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
 
 
 class PipelineConfig(Model):

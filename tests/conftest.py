@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -76,6 +77,13 @@ def table_checksum(home: Path, table: str, where: str = "true") -> tuple[int, st
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+def copy_home(home: Path, tmp_path: Path) -> Path:
+    """A private copy of a prepared home, for a test that changes it."""
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    return copy
 
 
 # -- Google Cloud emulators on loopback (started only by the tests that use them) --------------

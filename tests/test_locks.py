@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,8 @@ def test_a_second_run_of_the_same_stage_and_partition_gives_up_naming_the_holder
     assert f"lock nba_props:process:{INCIDENT} is held by host" in result.stderr
     assert f"pid {holder.proc.pid} run holder-run" in result.stderr
     assert "waited 0.3s" in result.stderr
+    (log,) = (home / "logs").glob(f"{INCIDENT.replace('-', '')}-*.jsonl")
+    assert json.loads(log.read_text().splitlines()[-1])["exit_code"] == 4, "the real exit code"
     assert other_partition.code == 0, other_partition.stderr  # other partitions go on
     assert rows(state) == [], "the holder released its lock in finally"
 

@@ -21,6 +21,7 @@ models, no Hydra): `lineflow --help` and shell completion import every command's
 from __future__ import annotations
 
 import logging
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from typing import Any
 CFG_CHOICES = ("job", "all")
 #: Hydra's override prefixes: add, force-add, delete.
 PREFIXES = ("++", "+", "~")
+#: What stands left of `=` in a key=value word: a key, a dotted path or a Hydra group override
+#: (`hydra/launcher`, `source@sources.x`). Anything else is a word (`lineflow query "... a = b"`).
+KEY_SHAPE = re.compile(r"[+~]{0,2}[A-Za-z_][\w./@-]*")
 
 
 def _config_error(message: str) -> Exception:
@@ -241,7 +245,7 @@ class Command:
             if word.startswith("-") and self._option(word, words, out):
                 continue
             key, eq, value = word.partition("=")
-            if not eq:
+            if not eq or not KEY_SHAPE.fullmatch(key):  # a word, perhaps one holding `=` (SQL)
                 out.words.append(word)
                 continue
             bare = key

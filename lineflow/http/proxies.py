@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from lineflow.config import DIRECT, PoolConfig, ProxyConfig
 from lineflow.core.errors import MissingSecret
+from lineflow.http.secrets import credential_pair
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,14 @@ def pool_proxies(
 
 
 def pool_secrets(config: ProxyConfig, env: Mapping[str, str]) -> list[str]:
-    """Every proxy credential value in `env`, for the redactor (raw and URL-encoded)."""
+    """Every proxy credential in `env`, for the redactor (which masks each in every encoding):
+    usernames, passwords, and `user:password` as Basic authentication sends it."""
     values = []
     for pool in config.pools.values():
-        for var in (pool.username_env, pool.password_env):
-            value = env.get(var) if var else None
-            if value:
-                values += [value, quote(value, safe="")]
+        username = env.get(pool.username_env) if pool.username_env else None
+        password = env.get(pool.password_env) if pool.password_env else None
+        pair = credential_pair(username, password)
+        values += [v for v in (username, password, pair) if v]
     return values
 
 

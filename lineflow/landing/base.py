@@ -31,7 +31,7 @@ def pass_id(kind: str, at: datetime) -> str:
 
 
 def pass_time(pid: str) -> datetime:
-    match = PASS_RE.match(pid)
+    match = PASS_RE.fullmatch(pid)
     if not match:
         raise ValueError(f"not a pass id: {pid!r}")
     return datetime.strptime(match[2], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -50,7 +50,7 @@ class LandingPath:
 
     @classmethod
     def parse(cls, relative: str) -> LandingPath:
-        match = LAYOUT_RE.match(relative)
+        match = LAYOUT_RE.fullmatch(relative)  # whole name: `$` let "...json\n" through
         if not match:
             raise ValueError(f"{relative!r} does not follow the landing layout")
         return cls(

@@ -405,7 +405,7 @@ def execute(
     queue: Iterator[date] = iter(todo)
     # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
     # one per partition (another process asking for the warehouse still gets it).
-    warehouse = DuckDBWarehouse.configured(settings.warehouse)
+    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
     try:
         with (
             warehouse.hold(),

@@ -28,7 +28,7 @@ from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import StateStore
 from lineflow.state.locks import Locks, signals_raise
 from lineflow.state.work import WorkQueue
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import DuckDBWarehouse, WarehouseBusy
 
 STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
@@ -136,7 +136,42 @@ def run_partition(
             }
         },
     )
-    warehouse = DuckDBWarehouse.configured(settings.warehouse)
+    # From here on the log ends with the exit code the user gets, whatever ends the run.
+    outcome: dict[str, Any] = {"exit_code": EXIT_FAILED}
+    try:
+        _open_and_run(settings, report, http, logger, clock, parse_pool, on_result)
+        outcome["exit_code"] = report.exit_code
+    except BaseException as exc:
+        outcome = {"exit_code": exit_code_of(exc), "error": http.redactor.text(str(exc))}
+        raise
+    finally:
+        logger.info("run finished", extra={"fields": outcome})
+        close_run_log(logger)
+    return report
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code the command line gives for an exception that ends a run."""
+    if isinstance(exc, LineflowError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, SystemExit):  # SIGTERM (`Terminated`): 128 + the signal
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    return EXIT_FAILED
+
+
+def _open_and_run(
+    settings: Settings,
+    report: RunReport,
+    http: HttpLayer,
+    logger: logging.Logger,
+    clock: Callable[[], datetime],
+    parse_pool: Executor | None,
+    on_result: Callable[[StageResult], None],
+) -> None:
+    run_id, partition = report.run_id, report.partition
+    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
     store = StateStore(settings.state_path)
 
     def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
@@ -157,12 +192,7 @@ def run_partition(
         parse_pool=parse_pool,
     )
     with signals_raise():
-        try:
-            _run_stages(ctx, locks, report, logger, on_result)
-        finally:
-            logger.info("run finished", extra={"fields": {"exit_code": report.exit_code}})
-            close_run_log(logger)
-    return report
+        _run_stages(ctx, locks, report, logger, on_result)
 
 
 def _run_stages(
@@ -230,7 +260,7 @@ def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
     started = ctx.clock()
     try:
         return STAGES[stage](ctx)
-    except ConfigError:
+    except (ConfigError, WarehouseBusy):  # bad input; the warehouse out of reach: the run ends
         raise
     except LineflowError as exc:
         message = ctx.http.redactor.text(str(exc))
@@ -256,7 +286,7 @@ def open_context(settings: Settings) -> RunContext:
         settings=settings,
         run_id=new_run_id(settings.date, clock()),
         partition=settings.date,
-        warehouse=DuckDBWarehouse.configured(settings.warehouse),
+        warehouse=DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
         landing=open_landing(settings.landing),
         http=HttpLayer(settings, clock),
         clock=clock,

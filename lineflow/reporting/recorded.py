@@ -216,4 +216,7 @@ def open_stores(settings: Settings) -> Stores:
             f"home: no warehouse at {path}: nothing has run under home={settings.home} "
             "(run `lineflow run date=YYYY-MM-DD` first)"
         )
-    return Stores(DuckDBWarehouse.configured(settings.warehouse), settings.home / "state.sqlite")
+    return Stores(
+        DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
+        settings.home / "state.sqlite",
+    )

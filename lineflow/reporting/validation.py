@@ -19,7 +19,7 @@ _STYLE = {
 
 
 def render_validation(report: RunReport, settings: Settings, console: Console) -> None:
-    warehouse = DuckDBWarehouse.configured(settings.warehouse)
+    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
     results = warehouse.query(
         "SELECT * FROM validation_results WHERE run_id = ? ORDER BY rule_id", [report.run_id]
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import copy_home, run_cli
 
 WEEK = ["2026-01-19", "2026-01-20", "2026-01-21", "2026-01-22", "2026-01-23"]
 
@@ -25,6 +24,4 @@ def week_home(tmp_path_factory) -> Path:
 @pytest.fixture
 def week_copy(week_home: Path, tmp_path: Path) -> Path:
     """A private copy of the week's home, for tests that change it."""
-    home = tmp_path / "home"
-    shutil.copytree(week_home, home)
-    return home
+    return copy_home(week_home, tmp_path)

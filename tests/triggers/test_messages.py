@@ -89,6 +89,11 @@ def test_undecodable_bodies_are_malformed(body, reason):
         ({"processor": "process:nope", "date": "2026-01-23"}, "unknown source 'nope'"),
         ({"processor": "process", "date": "2026-13-40"}, "date"),
         ({"processor": "process", "date": "23/01/2026"}, "expected YYYY-MM-DD"),
+        # `$` matches before a trailing newline: each check must take the whole value.
+        ({"bucket": "lines-raw", "name": LANDED + "\n"}, "landing layout"),
+        ({"bucket": "lines-raw\n", "name": LANDED}, "not a bucket name"),
+        ({"scraper_name": "odds_api", "gcs_path": f"gs://lines-raw/{LANDED}\n"}, "not gs://"),
+        ({"processor": "process\n", "date": "2026-01-23"}, "expected STAGE or STAGE:SOURCE"),
     ],
 )
 def test_payloads_that_can_never_succeed_say_why(settings, payload, reason):

@@ -19,5 +19,6 @@ COMMANDS: dict[str, str] = {
     "serve": "lineflow.cli.commands.serve",
     "locks": "lineflow.cli.commands.locks",
     "dlq": "lineflow.cli.commands.dlq",
+    "query": "lineflow.cli.commands.query",
     "init": "lineflow.cli.commands.init",
 }

@@ -19,13 +19,17 @@ plain JSON payload: a storage notification {bucket, name} or a scraper completio
 {scraper_name, gcs_path} for a landed file (runs triggers.file_stages for its partition), or a
 processor request {processor: "process:odds_api", date: "2026-01-23"}. Answers: 200 processed,
 duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
-the token. port=0 picks a free port; the first line printed says where it listens.""",
+the token; 413 a body over triggers.max_body_bytes. port=0 picks a free port; the first line
+printed says where it listens.""",
     keys=(
         Key("host", text, None, "address to listen on (default triggers.host)", "127.0.0.1"),
         Key("port", whole(0, 65535), None, "port (default triggers.port; 0: a free one)", "8080"),
     ),
-    config=(("triggers.max_age_minutes=60", "older messages are dead-lettered as stale"),),
-    exit_codes="0 stopped, 2 bad input (no token in the environment, bad key)",
+    config=(
+        ("triggers.max_age_minutes=60", "older messages are dead-lettered as stale"),
+        ("triggers.max_body_bytes=1048576", "larger bodies are refused (413) unread"),
+    ),
+    exit_codes="0 stopped, 2 bad input (no token of 16+ characters in the environment, bad key)",
     examples=("LINEFLOW_TRIGGER_TOKEN=... lineflow serve port=8080 home=/tmp/lf",),
 )
 
@@ -38,7 +42,7 @@ def main(args: Parsed) -> int:
 
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
-    from lineflow.ops.triggers.app import create_app
+    from lineflow.ops.triggers.app import MIN_TOKEN_LENGTH, create_app
     from lineflow.ops.triggers.handler import TriggerHandler
 
     COMMAND.no_words(args)
@@ -50,12 +54,18 @@ def main(args: Parsed) -> int:
             f"{settings.triggers.token_env}: environment variable not set "
             "(every request must carry `Authorization: Bearer <token>`)"
         )
-    app = create_app(TriggerHandler(settings), token)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{settings.triggers.token_env}: the token has {len(token)} characters, needs "
+            f"{MIN_TOKEN_LENGTH} or more (e.g. `openssl rand -hex 24`)"
+        )
+    app = create_app(TriggerHandler(settings), token, settings.triggers.max_body_bytes)
     host, port = settings.triggers.host, settings.triggers.port
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen()  # before the line below: a client may connect as soon as it appears
     except OSError as exc:
         raise ConfigError(f"triggers: cannot listen on {host}:{port}: {exc.strerror}") from None
     print(f"lineflow serve: listening on http://{host}:{sock.getsockname()[1]}/", flush=True)

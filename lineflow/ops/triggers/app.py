@@ -1,9 +1,11 @@
 """The ASGI app of `lineflow serve`: `POST /` takes a trigger, `GET /healthz` says it is up.
 
 Every request must carry `Authorization: Bearer <token>`; the token comes from the environment
-(`triggers.token_env`, default LINEFLOW_TRIGGER_TOKEN) and is never logged. The work itself runs
-on Starlette's thread pool, so a long run does not stall other requests; locks serialise runs
-of the same stage and partition.
+(`triggers.token_env`, default LINEFLOW_TRIGGER_TOKEN), is at least `MIN_TOKEN_LENGTH`
+characters, and is never logged. A body over `triggers.max_body_bytes` is refused with 413
+before it is read (by its Content-Length, or as soon as a streamed body passes the limit). The
+work itself runs on Starlette's thread pool, so a long run does not stall other requests;
+locks serialise runs of the same stage and partition.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from starlette.routing import Route
 
 from lineflow.ops.triggers.handler import TriggerHandler
 
+#: A shorter token could be guessed: a token is a shared secret, not a password.
+MIN_TOKEN_LENGTH = 16
+
+
+class TooLarge(Exception):
+    """The request body passed the configured limit."""
+
 
 def authorized(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
@@ -25,16 +34,36 @@ def authorized(header: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given_token, token.encode())
 
 
-def create_app(handler: TriggerHandler, token: str) -> Starlette:
-    if not token:
-        raise ValueError("an empty trigger token would let anyone in")
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or `TooLarge` without reading past `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge
+    return bytes(body)
+
+
+def create_app(handler: TriggerHandler, token: str, max_body_bytes: int = 1 << 20) -> Starlette:
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"a trigger token needs {MIN_TOKEN_LENGTH} characters or more")
 
     async def receive(request: Request) -> JSONResponse:
         if not authorized(request.headers.get("authorization"), token):
             return JSONResponse(
                 {"status": "unauthorized"}, 401, headers={"WWW-Authenticate": "Bearer"}
             )
-        body = await request.body()
+        try:
+            body = await read_body(request, max_body_bytes)
+        except TooLarge:
+            return JSONResponse(
+                {"status": "too_large", "reason": f"body over {max_body_bytes} bytes"},
+                413,
+                headers={"Connection": "close"},  # the rest of the body is not read
+            )
         answer = await run_in_threadpool(handler.handle, body, request.headers.get("x-message-id"))
         return JSONResponse(answer.body, answer.status)
 

@@ -9,6 +9,8 @@ publishTime, attributes}, subscription, deliveryAttempt}`, or the JSON payload i
 - processor request `{processor, date}`: run one stage (`process` or `process:odds_api`)
 
 Everything here is pure: bytes in, a `Message` and a `Work` out, or `Malformed` with the reason.
+Every pattern is matched against the whole value (`fullmatch`): `$` also matches before a
+trailing newline, which let "name.json\n" through.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from lineflow.config import Settings
 from lineflow.core.errors import PermanentError
 from lineflow.landing import LandingPath
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-GCS_PATH_RE = re.compile(r"^gs://(?P<bucket>[^/\s]+)/(?P<name>\S+)$")
-PROCESSOR_RE = re.compile(r"^(?P<stage>[a-z_]+)(?::(?P<source>[a-z0-9_]+))?$")
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+GCS_PATH_RE = re.compile(r"gs://(?P<bucket>[^/\s]+)/(?P<name>\S+)")
+PROCESSOR_RE = re.compile(r"(?P<stage>[a-z_]+)(?::(?P<source>[a-z0-9_]+))?")
 
 
 class Malformed(PermanentError):
@@ -73,7 +75,7 @@ class StorageNotification(_Shape):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not BUCKET_RE.match(value):
+        if not BUCKET_RE.fullmatch(value):
             raise ValueError(f"not a bucket name: {value!r}")
         return value
 
@@ -93,15 +95,15 @@ class ScraperCompletion(_Shape):
     @field_validator("gcs_path")
     @classmethod
     def _gcs_path(cls, value: str) -> str:
-        match = GCS_PATH_RE.match(value)
-        if not match or not BUCKET_RE.match(match["bucket"]):
+        match = GCS_PATH_RE.fullmatch(value)
+        if not match or not BUCKET_RE.fullmatch(match["bucket"]):
             raise ValueError(f"not gs://bucket/object: {value!r}")
         _landing_name(match["name"])
         return value
 
     @property
     def name(self) -> str:
-        match = GCS_PATH_RE.match(self.gcs_path)
+        match = GCS_PATH_RE.fullmatch(self.gcs_path)
         assert match is not None
         return match["name"]
 
@@ -113,7 +115,7 @@ class ProcessorRequest(_Shape):
     @field_validator("processor")
     @classmethod
     def _processor(cls, value: str) -> str:
-        if not PROCESSOR_RE.match(value):
+        if not PROCESSOR_RE.fullmatch(value):
             raise ValueError(f"expected STAGE or STAGE:SOURCE, got {value!r}")
         return value
 
@@ -221,7 +223,7 @@ def to_work(payload: dict[str, Any], settings: Settings) -> Work:
 
 
 def _processor_work(request: ProcessorRequest, settings: Settings) -> Work:
-    match = PROCESSOR_RE.match(request.processor)
+    match = PROCESSOR_RE.fullmatch(request.processor)
     assert match is not None
     stage, source = match["stage"], match["source"]
     if stage not in settings.pipeline.stages:

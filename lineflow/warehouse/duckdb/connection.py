@@ -5,6 +5,13 @@ DuckDB allows one writing process per file. Every access runs in a session: an e
 thread at a time. A process that waits marks itself on `<path>.wait` (a shared flock), and a
 holder lets go at the end of its current session. The schema is ensured on every connect
 (`schema.ensure`).
+
+A program outside lineflow that has the file open (a notebook's read-only connection, a BI
+tool) holds DuckDB's own lock, which no flock can see: connecting then fails with "Could not
+set lock". That is waited out too, up to `locks.wait_s` (telling the user once), and then
+ends in `WarehouseBusy` (exit 4, like a held stage lock), never in DuckDB's traceback.
+Readers that must never block a run read through `reading()` (`lineflow query`): a read-only
+connection taken in turn under the same flock, held for one query.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +32,7 @@ import duckdb
 import polars as pl
 
 from lineflow.core.errors import LineflowError
+from lineflow.state.locks import EXIT_BUSY
 from lineflow.warehouse.duckdb import schema
 
 if TYPE_CHECKING:
@@ -54,7 +64,30 @@ DISABLED_COMPRESSION = "fsst"
 
 
 class WarehouseBusy(LineflowError):
-    """Another process kept the warehouse longer than the configured wait."""
+    """Another process, lineflow's or another program's, kept the warehouse longer than this
+    one was configured to wait: exit 4, as for a held stage lock (try again later)."""
+
+    exit_code = EXIT_BUSY
+
+
+#: How DuckDB names the process holding its file lock ("Could not set lock on file ...:
+#: Conflicting lock is held in /usr/bin/python3 (PID 123)").
+_HOLDER_RE = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def held_elsewhere(exc: duckdb.Error) -> str | None:
+    """The program holding DuckDB's lock on the file, when that is why `exc` was raised."""
+    text = str(exc)
+    if "Could not set lock" not in text:
+        return None
+    match = _HOLDER_RE.search(text)
+    if match is None:
+        return "another program"
+    return f"pid {match['pid']}, {os.path.basename(match['program'])}"
+
+
+def _stderr(message: str) -> None:
+    print(f"lineflow: {message}", file=sys.stderr, flush=True)
 
 
 class _Link:
@@ -126,9 +159,16 @@ class SharedConnection:
         *,
         memory_limit: str = "64MB",
         threads: int = 1,
+        outside_wait_s: float | None = None,
+        notify: Callable[[str], None] = _stderr,
     ) -> None:
         self.path = path
+        #: How long to wait for another lineflow process (it hands over at the end of its
+        #: session: a long wait means something is wrong), and for another program (a reader
+        #: may keep the file a while: `locks.wait_s`, as for a held stage lock).
         self.lock_timeout_s = lock_timeout_s
+        self.outside_wait_s = lock_timeout_s if outside_wait_s is None else outside_wait_s
+        self.notify = notify  # told once when another program keeps this process waiting
         self.config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
             "threads": threads,
@@ -212,11 +252,51 @@ class SharedConnection:
         return False
 
     def _acquire(self) -> None:
+        self._link.con = self._connect(self._attach)
+
+    def _connect(
+        self, connect: Callable[[], duckdb.DuckDBPyConnection]
+    ) -> duckdb.DuckDBPyConnection:
+        """Lock the file for this process, then `connect()`. Waits while another process has
+        the file: a lineflow process hands it over at the end of its session (`_lock_file`),
+        another program when it closes it. Past either wait: `WarehouseBusy`."""
+        deadline = time.monotonic() + self.outside_wait_s
+        delay = 0.005
+        told = False
+        while True:
+            self._lock_file(time.monotonic() + self.lock_timeout_s)
+            try:
+                return connect()
+            except duckdb.IOException as exc:
+                self._release()
+                holder = held_elsewhere(exc)
+                if holder is None:
+                    raise
+            except BaseException:
+                self._release()
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"warehouse {self.path} is open in another program ({holder}), which keeps "
+                    f"lineflow out; waited {self.outside_wait_s:g}s (close it, and read the "
+                    "warehouse with `lineflow query`)"
+                )
+            if not told:
+                self.notify(
+                    f"warehouse {self.path} is open in another program ({holder}); waiting up "
+                    f"to {self.outside_wait_s:g}s for it to close"
+                )
+                told = True
+            time.sleep(delay)  # DuckDB's file lock has no notification: poll it, bounded
+            delay = min(delay * 2, 0.25)
+
+    def _lock_file(self, deadline: float) -> None:
+        """Take `<path>.lock`; while another lineflow process has it, mark this one waiting
+        on `<path>.wait` so the holder lets go at the end of its session."""
         link = self._link
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         wait_fd = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.005
         waiting = False
         try:
@@ -230,7 +310,7 @@ class SharedConnection:
                         waiting = True
                     if time.monotonic() >= deadline:
                         raise WarehouseBusy(
-                            f"warehouse {self.path} stayed busy for {self.lock_timeout_s:.0f}s "
+                            f"warehouse {self.path} stayed busy for {self.lock_timeout_s:g}s "
                             "(another lineflow process is writing)"
                         ) from None
                     time.sleep(delay)  # polling a file lock: no notification exists for flock
@@ -242,8 +322,11 @@ class SharedConnection:
         if waiting:
             fcntl.flock(wait_fd, fcntl.LOCK_UN)
         link.lock_fd, link.wait_fd = fd, wait_fd
+
+    def _attach(self) -> duckdb.DuckDBPyConnection:
+        """The session's connection: the file attached read-write, its schema ensured."""
+        con = duckdb.connect(config=self.config)
         try:
-            link.con = con = duckdb.connect(config=self.config)
             path = str(self.path).replace("'", "''")
             # Row groups of 8k rows, not DuckDB's 122,880: a partition appends ~35k rows, and
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
@@ -261,8 +344,34 @@ class SharedConnection:
             con.execute(f"SET disabled_compression_methods = '{DISABLED_COMPRESSION}'")
             schema.ensure(con)  # every connect (2 ms): the file may be new since the last one
         except BaseException:
-            self._release()
+            con.close()
             raise
+        return con
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for readers outside the pipeline (`lineflow query`, a
+        notebook), taken in turn like a session and closed at the end of the block: it never
+        breaks a run, and a run waits for it at most as long as the block lasts. Nothing is
+        written, not even the schema of a new file."""
+        link = self._link
+        with link.mutex:
+            if link.con is not None:  # this process has the file open already: read there,
+                with self.session():  # in a transaction rolled back, so nothing is written
+                    self.con.execute("BEGIN TRANSACTION")
+                    try:
+                        yield self.con
+                    finally:
+                        self.con.execute("ROLLBACK")
+                return
+            path = str(self.path)
+            con = self._connect(lambda: duckdb.connect(path, read_only=True, config=self.config))
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+                self._release()
 
     def _release(self) -> None:
         link = self._link
@@ -275,9 +384,15 @@ class SharedConnection:
         link.lock_fd = link.wait_fd = None
 
     @classmethod
-    def configured(cls, config: WarehouseConfig) -> Self:
-        """The warehouse as `warehouse:` in the config describes it."""
-        return cls(config.path, memory_limit=config.memory_limit, threads=config.threads)
+    def configured(cls, config: WarehouseConfig, wait_s: float | None = None) -> Self:
+        """The warehouse as `warehouse:` in the config describes it; `wait_s` (`locks.wait_s`):
+        how long to wait for another program that has the file open."""
+        return cls(
+            config.path,
+            memory_limit=config.memory_limit,
+            threads=config.threads,
+            outside_wait_s=wait_s,
+        )
 
     def __enter__(self) -> Self:
         return self.open()

@@ -84,3 +84,10 @@ class Tables(SharedConnection):
     @in_session
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         return self.con.execute(sql, list(params)).pl()
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """An ad-hoc query for readers outside the pipeline (`lineflow query`, a notebook): a
+        read-only connection taken in turn (`reading()`), so a run waits at most as long as
+        the query takes, and nothing the query says can write."""
+        with self.reading() as con:
+            return con.execute(sql, list(params)).pl()
