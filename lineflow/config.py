@@ -436,22 +436,14 @@ class Settings(Model):
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
-        if value is None or isinstance(value, dt.date):
-            return value
-        text = str(value)
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a calendar date") from None
+        return None if value is None else partition_date(value)
 
     @field_validator("now", mode="after")
     @classmethod
     def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
+            value = value.replace(tzinfo=dt.UTC)
+        return None if value is None else in_range(value)
 
     @field_validator("only")
     @classmethod
@@ -472,7 +464,10 @@ class Settings(Model):
         except ValueError:
             message = f"snapshot: expected HH:MMZ or an ISO time, got {self.snapshot!r}"
             raise ConfigError(message) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        try:
+            return in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
+        except ValueError as exc:
+            raise ConfigError(f"snapshot: {exc}") from None
 
     def active_sources(self) -> list[SourceConfig]:
         if self.only is not None:
@@ -485,6 +480,40 @@ class Settings(Model):
             for s in self.sources.values()
             if s.enabled and (self.only is None or s.name in self.only)
         ]
+
+
+#: The partitions lineflow accepts. A slate's window ends the next day and timestamps go
+#: through epoch seconds: beyond these the arithmetic overflows (9999-12-31 did, mid-run).
+FIRST_PARTITION = dt.date(1970, 1, 1)
+LAST_PARTITION = dt.date(2999, 12, 31)
+
+
+def partition_date(value: Any) -> dt.date:
+    """A partition's date from `YYYY-MM-DD` text (or a date), inside the accepted range; else
+    ValueError with a message that reads after "KEY: ". The one check of every way a date
+    comes in: the command line, a composed config, a backfill's range, a trigger message."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"expected a date YYYY-MM-DD, got the time {value.isoformat()!r}")
+    if isinstance(value, dt.date):
+        parsed = value
+    else:
+        text = str(value)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
+        try:
+            parsed = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a calendar date") from None
+    if not FIRST_PARTITION <= parsed <= LAST_PARTITION:
+        raise ValueError(f"{parsed} is outside {FIRST_PARTITION}..{LAST_PARTITION}")
+    return parsed
+
+
+def in_range(moment: dt.datetime) -> dt.datetime:
+    """`moment` (now=, snapshot=) when its date is a partition lineflow accepts; else ValueError."""
+    if not FIRST_PARTITION <= moment.date() <= LAST_PARTITION:
+        raise ValueError(f"{moment.isoformat()} is outside {FIRST_PARTITION}..{LAST_PARTITION}")
+    return moment
 
 
 #: The packaged defaults (the repository's top-level conf/), as a Hydra search-path entry.
@@ -510,10 +539,10 @@ def home_problem(home: Path) -> str | None:
         return f"cannot be created: {existing} is a file"
     # The folder itself, or the ancestor its creation needs.
     prefix = "" if existing == path else f"cannot be created: {existing} "
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:  # first: the cause, not its symptom
+        return prefix + "is on a read-only file system"
     if not os.access(existing, os.W_OK | os.X_OK):
         return prefix + "is not writable"
-    if os.statvfs(existing).f_flag & os.ST_RDONLY:
-        return prefix + "is on a read-only file system"
     return None
 
 
@@ -592,6 +621,7 @@ def compose_sweep(overrides: list[str]) -> Settings:
 
 
 def _compose_hydra(overrides: list[str], with_hydra: bool = False, sweep: bool = False) -> Any:
+    import yaml
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from hydra.types import RunMode
@@ -611,8 +641,21 @@ def _compose_hydra(overrides: list[str], with_hydra: bool = False, sweep: bool =
         return cfg
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_hydra_message(exc)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_message(exc)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def yaml_message(exc: Exception) -> str:
+    """A conf file's YAML syntax error in one line: `FILE: line L, column C: problem`."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    problem = " ".join(str(problem).split())
+    if mark is None:
+        return f"YAML syntax error: {problem}"
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return f"{mark.name}: YAML syntax error at {where}: {problem}"
 
 
 def render_config(overrides: list[str], which: Literal["job", "all"], resolve: bool = False) -> str:

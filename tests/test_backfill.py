@@ -235,3 +235,25 @@ def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_work
     assert path.endswith("zz-truncated.json") and status == "failed"
     assert "truncated" in error, error
     assert "zz-truncated.json" in refill.stdout + refill.stderr
+
+
+def test_status_names_a_killed_backfill_interrupted_and_resume_completes_it(tmp_path):
+    home = tmp_path / "home"
+    days = ("start=2026-01-19", "end=2026-01-19")
+    killed = run_cli(
+        "backfill", *days, f"home={home}", env={"LINEFLOW_KILL_AT": "after_lock_acquire"}
+    )
+    assert killed.code == -signal.SIGKILL, killed.stdout + killed.stderr
+    (backfill_id, pid) = query_state(home, "SELECT backfill_id, pid FROM backfill_owners")[0]
+    assert query_state(home, "SELECT status FROM backfills") == [("running",)]  # as it was left
+
+    listed = run_cli("backfill", "status", f"home={home}")
+    assert listed.code == 0, listed.stderr
+    said = f"interrupted (owner {pid} is gone; resume with lineflow backfill resume {backfill_id})"
+    assert said in " ".join(listed.stdout.split()) and "running" not in listed.stdout
+    one = run_cli("backfill", "status", backfill_id, f"home={home}")
+    assert one.stdout.strip().endswith(f"backfill {backfill_id}: {said}"), one.stdout
+
+    assert run_cli("backfill", "resume", backfill_id, f"home={home}").code == 0
+    done = run_cli("backfill", "status", backfill_id, f"home={home}")
+    assert done.stdout.strip().endswith(f"backfill {backfill_id}: complete"), done.stdout

@@ -4,6 +4,8 @@ the command line (later wins); `lineflow init`; home as one folder checked befor
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from lineflow.config import compose
 from lineflow.core.errors import ConfigError
 from tests.conftest import INCIDENT, run_cli
+from tests.support.sandbox import mounted, shared_folder, unprivileged
 
 PACKAGED_WAIT_S = 120.0  # conf/config.yaml locks.wait_s
 
@@ -191,19 +194,33 @@ def test_an_unusable_home_is_one_line_and_nothing_is_written(tmp_path, kind, com
     assert {p.name for p in Path("/").iterdir()} == root_before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_home_is_one_line(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        out = run_cli("run", f"date={INCIDENT}", f"home={locked / 'home'}", cwd=tmp_path)
-    finally:
-        locked.chmod(0o700)
-    assert out.code == 2
-    expected = f"home: cannot be created: {locked} is not writable (got '{locked / 'home'}')"
-    assert out.stderr == f"lineflow: error: {expected}\n"
-    assert list(locked.iterdir()) == []
+def test_a_read_only_home_is_one_line():
+    # As an unprivileged user: root ignores the permission bits this is about.
+    with shared_folder() as shared:
+        locked = shared / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        out = subprocess.run(
+            [*unprivileged(), sys.executable, "-m", "lineflow", "run", f"date={INCIDENT}"]
+            + [f"home={locked / 'home'}"],
+            capture_output=True,
+            text=True,
+            cwd=shared,
+            timeout=300,
+        )
+        assert out.returncode == 2, out.stdout + out.stderr
+        expected = f"home: cannot be created: {locked} is not writable (got '{locked / 'home'}')"
+        assert out.stderr == f"lineflow: error: {expected}\n"
+        assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_home_on_a_read_only_file_system_is_one_line_for_every_command(tmp_path, command):
+    with mounted(tmp_path / "ro", "ro,size=64k") as home:
+        out = run_cli(*command, f"home={home}", cwd=tmp_path)
+        assert out.code == 2, out.stdout + out.stderr
+        said = f"home: is on a read-only file system (got '{home}')"
+        assert out.stderr == f"lineflow: error: {said}\n"
 
 
 def test_all_state_lives_under_home(tmp_path):

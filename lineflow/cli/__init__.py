@@ -3,7 +3,8 @@
 Each command module declares a `COMMAND` (`lineflow.cli.keys.Command`: its keys, help and
 usage) and `main(parsed) -> int`. This module parses the command line with that declaration,
 sets the log level (-v/-q), answers --help, --shell-completion and the hidden `__complete`,
-and turns a `LineflowError` into one line and its exit code.
+and turns a `LineflowError` into one line and its exit code (an `OSError` naming a file, such
+as a full disk's, into one line naming the file and the cause, exit 1).
 
 Kept light at import time: a command's module is a declaration; the heavy libraries it needs
 load inside its `main`, so `lineflow --help` and shell completion stay fast.
@@ -61,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lineflow: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.filename is None or exc.strerror is None:
+            raise  # not the file system's: a bug, with its traceback
+        # A file lineflow cannot write (full disk, read-only, permissions): the file and why.
+        print(f"lineflow: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
 
 
 def _main(args: list[str]) -> int:

@@ -95,18 +95,21 @@ def names(value: str) -> list[str]:
 
 
 def date(value: str) -> Any:
-    from lineflow.config import Settings
+    from lineflow.config import partition_date
 
-    return Settings._date(value)  # Settings' own check: the same words as a composed config
+    return partition_date(value)  # Settings' own check: the same words as a composed config
 
 
 def instant(value: str) -> Any:
     import datetime as dt
 
+    from lineflow.config import in_range
+
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"expected an ISO 8601 time, got {value!r}") from None
+    return in_range(moment)
 
 
 def snapshot(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import threading
 import time
 import uuid
@@ -30,12 +31,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lineflow import sources
-from lineflow.config import Settings
+from lineflow.config import Settings, partition_date
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
+from lineflow.state.locks import pid_alive
 from lineflow.warehouse import DuckDBWarehouse
 
 #: How often a parse worker looks whether its backfill is still there.
@@ -76,12 +78,8 @@ class BackfillRequest(BaseModel):
 
     @field_validator("start", "end", mode="before")
     @classmethod
-    def _date(cls, value: object) -> object:
-        text = str(value)
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"expected YYYY-MM-DD, got {text!r}") from None
+    def _date(cls, value: object) -> date:
+        return partition_date(value)  # `run date=`'s own check: 20260101 is no date here either
 
     @model_validator(mode="after")
     def _range(self) -> BackfillRequest:
@@ -237,6 +235,16 @@ class Manifest:
                 (_now(), backfill_id, str(day)),
             )
 
+    def own(self, backfill_id: str) -> None:
+        """This process runs the backfill now (a start or a resume): it is running, and its
+        owner is this host's pid until it finishes."""
+        with self.store.transaction() as con:
+            con.execute("UPDATE backfills SET status = 'running' WHERE id = ?", (backfill_id,))
+            con.execute(
+                "INSERT OR REPLACE INTO backfill_owners VALUES (?, ?, ?, ?)",
+                (backfill_id, socket.gethostname(), os.getpid(), _now()),
+            )
+
     def release_running(self, backfill_id: str) -> None:
         """After an interruption, partitions that were running go back to pending."""
         with self.store.transaction() as con:
@@ -261,13 +269,31 @@ class Manifest:
         return status
 
     def list(self) -> list[dict]:
+        """Every backfill, newest first, its `status` as `status()` tells it."""
         with self.store.connect() as con:
             rows = con.execute(
-                "SELECT b.*, sum(p.status = 'complete') AS complete, count(*) AS total "
+                "SELECT b.*, sum(p.status = 'complete') AS complete, count(*) AS total, "
+                "o.host AS owner_host, o.pid AS owner_pid "
                 "FROM backfills b JOIN backfill_partitions p ON p.backfill_id = b.id "
+                "LEFT JOIN backfill_owners o ON o.backfill_id = b.id "
                 "GROUP BY b.id ORDER BY b.created_at DESC"
             ).fetchall()
-        return [dict(r) for r in rows]
+        return [{**dict(r), "status": _status(dict(r))} for r in rows]
+
+    def status(self, backfill_id: str) -> str:
+        """`running`, `complete`, `failed`, `incomplete`, or `interrupted (...)` when the
+        process running it is gone (killed outright: it could not record its end)."""
+        self.request(backfill_id)  # an unknown id is one line
+        return next(b["status"] for b in self.list() if b["id"] == backfill_id)
+
+
+def _status(row: dict) -> str:
+    pid = row["owner_pid"]
+    if row["status"] != RUNNING or pid is None or row["owner_host"] != socket.gethostname():
+        return str(row["status"])  # another host's pid cannot be checked from here
+    if pid_alive(pid):
+        return RUNNING
+    return f"interrupted (owner {pid} is gone; resume with lineflow backfill resume {row['id']})"
 
 
 def _now() -> str:
@@ -393,6 +419,7 @@ def execute(
     threads). Worker processes are spawned: the calling program's main module must be
     import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
     stop = stop or threading.Event()
+    manifest.own(backfill_id)
     todo = [
         date.fromisoformat(p["slate_date"])
         for p in manifest.partitions(backfill_id)

@@ -63,13 +63,35 @@ class _JsonRedacting(logging.Formatter):
         return self._redactor.text(json.dumps(entry, default=str))
 
 
+class _RunLogFile(logging.FileHandler):
+    """The run's JSON log file. One that cannot be written (a full disk) neither ends the run
+    nor prints a traceback per record: its first failure is kept and later records dropped;
+    `close_run_log` says so in one line unless the run is already ending in an error (which
+    then is the line the user gets)."""
+
+    failure: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self.failure = self.failure or error
+        else:
+            super().handleError(record)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:  # flushing the last records
+            self.failure = self.failure or exc
+
+
 def open_run_log(home: Path, run_id: str, redactor: Redactor) -> tuple[logging.Logger, Path]:
     path = home / "logs" / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger(f"{LOGGER}.run.{run_id}")
     logger.setLevel(level())
     logger.propagate = False
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _RunLogFile(path, encoding="utf-8")
     handler.setFormatter(_JsonRedacting(redactor))
     logger.addHandler(handler)
     if level() <= logging.DEBUG:  # -v: the run's lines on the terminal too, as they happen
@@ -83,3 +105,7 @@ def close_run_log(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         handler.close()
         logger.removeHandler(handler)
+        failure = getattr(handler, "failure", None)
+        if failure is not None and sys.exc_info()[1] is None:
+            where = getattr(handler, "baseFilename", "the run log")
+            print(f"lineflow: warning: {where}: {failure.strerror or failure}", file=sys.stderr)

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS backfill_partitions (
     rows INTEGER NOT NULL DEFAULT 0, credits INTEGER NOT NULL DEFAULT 0,
     snapshot_used TEXT, last_error TEXT, note TEXT, updated_at TEXT NOT NULL,
     PRIMARY KEY (backfill_id, slate_date));
+-- The process running a backfill (the last to start or resume it): a backfill still marked
+-- running whose owner is gone was killed, and `backfill status` says so.
+CREATE TABLE IF NOT EXISTS backfill_owners (
+    backfill_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL);
 """,
     "proxy_health": """
 CREATE TABLE IF NOT EXISTS proxy_health (

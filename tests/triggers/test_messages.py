@@ -89,6 +89,9 @@ def test_undecodable_bodies_are_malformed(body, reason):
         ({"processor": "process:nope", "date": "2026-01-23"}, "unknown source 'nope'"),
         ({"processor": "process", "date": "2026-13-40"}, "date"),
         ({"processor": "process", "date": "23/01/2026"}, "expected YYYY-MM-DD"),
+        # `run date=`'s range: beyond it the slate arithmetic overflowed (a 503 retry loop)
+        ({"processor": "process", "date": "9999-12-31"}, "outside 1970-01-01..2999-12-31"),
+        ({"bucket": "b-1", "name": LANDED.replace("2026-01-23", "9999-12-31", 1)}, "outside"),
         # `$` matches before a trailing newline: each check must take the whole value.
         ({"bucket": "lines-raw", "name": LANDED + "\n"}, "landing layout"),
         ({"bucket": "lines-raw\n", "name": LANDED}, "not a bucket name"),

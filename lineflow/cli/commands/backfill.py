@@ -145,11 +145,11 @@ def _settings(overrides: list[str]):  # type: ignore[no-untyped-def]
     return compose(overrides)
 
 
-def _manifest(settings):  # type: ignore[no-untyped-def]
+def _manifest(settings, create: bool = True):  # type: ignore[no-untyped-def]
     from lineflow.pipeline.backfill import Manifest
     from lineflow.state import StateStore
 
-    return Manifest(StateStore(settings.home / "state.sqlite"))
+    return Manifest(StateStore(settings.state_path, create=create))
 
 
 def _start(request: BackfillRequest, overrides: list[str]) -> int:
@@ -174,12 +174,8 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
             )
     settings.snapshot_at(request.start)  # a bad snapshot fails before anything is written
     console = Console(highlight=False)
-    state = settings.home / "state.sqlite"
-    if request.dry_run and not state.exists():
-        skipped: dict[str, str] = {}  # a dry run creates nothing, not even the state store
-    else:
-        manifest = _manifest(settings)
-        skipped = to_skip(request, manifest.earlier_outcomes(request))
+    manifest = _manifest(settings, create=not request.dry_run)  # a dry run creates nothing
+    skipped = to_skip(request, manifest.earlier_outcomes(request))
     todo = [d for d in request.partitions() if str(d) not in skipped]
     if request.dry_run:
         console.print(f"dry run: {credits_estimate_text(estimate(request, settings, todo))}")
@@ -202,7 +198,7 @@ def _resume(backfill_id: str, overrides: list[str]) -> int:
     from rich.console import Console
 
     settings = _settings(overrides)
-    manifest = _manifest(settings)
+    manifest = _manifest(settings, create=False)  # an unknown id leaves no state behind
     request = manifest.request(backfill_id)
     console = Console(highlight=False)
     console.print(f"backfill {backfill_id}: resuming")
@@ -304,15 +300,16 @@ def _status(backfill_id: str | None, overrides: list[str]) -> int:
     from rich.table import Table
 
     settings = _settings(overrides)
-    manifest = _manifest(settings)
+    manifest = _manifest(settings, create=False)
     console = Console(highlight=False)
     if backfill_id:
-        manifest.request(backfill_id)
+        status = manifest.status(backfill_id)
         _table(manifest, backfill_id, console)
+        console.print(f"backfill {backfill_id}: {status}")
         return 0
     table = Table(title="backfills")
     for column in ("id", "range", "sources", "snapshot", "status", "complete"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, no_wrap=column != "status")
     for b in manifest.list():
         table.add_row(
             b["id"],

@@ -44,7 +44,7 @@ def main(args: Parsed) -> int:
 
     words, own = args.words, args.values
     settings = compose(args.overrides)
-    queue = WorkQueue(StateStore(settings.state_path), settings.work)
+    queue = WorkQueue(StateStore(settings.state_path, create=False), settings.work)
     if not words:
         return _list(queue.dead_letters(include_replayed=own["replayed"]))
     if words[0] != "replay":

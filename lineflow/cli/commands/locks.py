@@ -37,7 +37,7 @@ def main(args: Parsed) -> int:
 
     words = args.words
     settings = compose(args.overrides)
-    locks = Locks(StateStore(settings.state_path), settings.locks)
+    locks = Locks(StateStore(settings.state_path, create=False), settings.locks)
     if not words:
         if args.given:
             raise ConfigError("stale: only with `lineflow locks release`")

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lineflow.config import Settings
+from lineflow.config import Settings, partition_date
 from lineflow.core.errors import PermanentError
 from lineflow.landing import LandingPath
 
@@ -122,9 +122,9 @@ class ProcessorRequest(_Shape):
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not isinstance(value, str):
             raise ValueError(f"expected YYYY-MM-DD, got {value!r}")
-        return value
+        return partition_date(value)  # `run date=`'s check: a date it refuses is malformed
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,10 @@ def to_work(payload: dict[str, Any], settings: Settings) -> Work:
         return _processor_work(parsed, settings)
     assert isinstance(parsed, StorageNotification | ScraperCompletion)
     where = LandingPath.parse(parsed.name)
+    try:
+        partition_date(where.slate_date)
+    except ValueError as exc:
+        raise Malformed(f"landed file {parsed.name!r}: {exc}") from None
     if where.source not in settings.sources:
         raise Malformed(f"landed file {parsed.name!r}: unknown source {where.source!r}")
     stages = tuple(s for s in settings.triggers.file_stages if s in settings.pipeline.stages)
