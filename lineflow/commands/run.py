@@ -47,6 +47,7 @@ def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.logs import quiet
     from lineflow.reporting.summary import render
+    from lineflow.request import RunRequest
     from lineflow.runner import run_partition
 
     COMMAND.no_words(args)
@@ -55,6 +56,6 @@ def main(args: Parsed) -> int:
 
         return multirun(args.overrides, level=args.level)
     settings = compose(args.overrides)
-    report = run_partition(settings)
+    report = run_partition(settings, RunRequest.from_settings(settings))
     render(report, Console(highlight=False), brief=quiet())
     return report.exit_code
