@@ -21,7 +21,14 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lineflow.errors import ConfigError
 
@@ -89,6 +96,11 @@ class RunRequest(BaseModel):
             raise ConfigError("date: required (pass date=YYYY-MM-DD)")
         return values
 
+    @field_validator("now")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
+
     @model_validator(mode="after")
     def _known(self) -> Self:
         unknown = [s for s in self.stages if s not in STAGE_NAMES]
@@ -99,9 +111,6 @@ class RunRequest(BaseModel):
         check_only(self.configured, self.only)
         if self.snapshot is not None:
             snapshot_instant(self.snapshot, self.date)
-        if self.now is not None and self.now.tzinfo is None:
-            # frozen: the model's own setter would refuse; this is construction, not a patch
-            object.__setattr__(self, "now", self.now.replace(tzinfo=dt.UTC))
         return self
 
     @classmethod
