@@ -112,11 +112,11 @@ def instant(value: str) -> Any:
 def snapshot(value: str) -> str:
     import datetime as dt
 
-    from lineflow.config import Settings
     from lineflow.core.errors import ConfigError
+    from lineflow.pipeline.request import snapshot_instant
 
     try:
-        Settings.model_construct(snapshot=value).snapshot_at(dt.date(2000, 1, 1))
+        snapshot_instant(value, dt.date(2000, 1, 1))
     except ConfigError as exc:
         raise ValueError(str(exc).removeprefix("snapshot: ")) from None
     return value
