@@ -304,7 +304,7 @@ class Command:
             out.resolve = True
         elif word in ("-i", "--info"):
             out.info = True
-        elif word.startswith("-") and not word.lstrip("-")[:1].isdigit():
+        elif word.startswith("-") and word != "-" and not word.lstrip("-")[:1].isdigit():
             raise _config_error(
                 f"{self.name}: unknown option {word!r} (see lineflow {self.name} --help)"
             )
