@@ -31,7 +31,7 @@ is logged in the warehouse table doctor_actions.""",
 
 
 def main(args: Parsed) -> int:
-    from lineflow import repairs
+    from lineflow.ops import repairs
     from lineflow.cli.keys import now
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
