@@ -49,7 +49,10 @@ def test_a_conf_file_that_is_not_yaml_is_one_line_naming_it(tmp_path, name, text
         (["run", "date=1969-12-31"], f"date: 1969-12-31 is outside {RANGE}"),
         (["run", f"date={INCIDENT}", "now=9999-12-31T23:59:59Z"], "now: 9999-12-31T23:59:59+00"),
         (["run", f"date={INCIDENT}", "snapshot=9999-12-31T10:00Z"], "snapshot: 9999-12-31T10"),
-        (["run", f"date={INCIDENT}", "snapshot=25:00Z"], "snapshot: hour must be in 0..23"),
+        (
+            ["run", f"date={INCIDENT}", "snapshot=25:00Z"],
+            "snapshot: expected HH:MMZ or an ISO time, got '25:00Z'",
+        ),
         (["run", f"date={INCIDENT}", "snapshot=abc"], "snapshot: expected HH:MMZ"),
         (["run", "date=20260123"], "date: expected YYYY-MM-DD, got '20260123'"),
         (
