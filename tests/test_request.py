@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lineflow.pipeline import runner
 from lineflow.config import compose
 from lineflow.core.errors import ConfigError
+from lineflow.pipeline import runner
 from lineflow.pipeline.request import STAGE_NAMES, RunRequest
 from lineflow.pipeline.runner import run_partition
 from tests.conftest import INCIDENT, query

@@ -31,10 +31,10 @@ is logged in the warehouse table doctor_actions.""",
 
 
 def main(args: Parsed) -> int:
-    from lineflow.ops import repairs
     from lineflow.cli.keys import now
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
+    from lineflow.ops import repairs
     from lineflow.reporting.recorded import open_stores
 
     COMMAND.no_words(args)
