@@ -176,10 +176,14 @@ class PassFetch(Fetch):
         return Fetched(call, 200, body, True, True)
 
     def _sound_body(self, where: LandingPath) -> bytes | None:
-        """The body at `where`; None when there is none, or it was corrupt and is set aside."""
+        """The body at `where`; None when there is none, or it was corrupt and is set aside.
+        A manifest's file gone from the landing zone (a mount that went away) is an error:
+        fetching it again would hide the loss."""
         try:
             body = self.ctx.landing.read(where)
         except FileNotFoundError:
+            if str(where) in self._landed:
+                raise
             return None
         why = self._corrupt(where, body)
         if why is None:
