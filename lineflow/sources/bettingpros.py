@@ -262,7 +262,7 @@ def _pagination(doc: dict[str, Any], n_items: int, what: str) -> tuple[int, int,
             int(envelope.get("total_pages") or 1),
             int(envelope.get("total_items", n_items) or 0),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # Infinity, 1e400: no page number
         raise ParseError(one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
 
 
