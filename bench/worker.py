@@ -93,10 +93,12 @@ def _backfill(
 
 
 def _date_by_date(settings: Any, dates: list[str]) -> None:
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
 
     for text in dates:
-        report = run_partition(settings.model_copy(update={"date": date.fromisoformat(text)}))
+        request = RunRequest.from_settings(settings, date=date.fromisoformat(text))
+        report = run_partition(settings, request)
         # Validation findings (a tiny season is short of players) are results, not failures.
         bad = [
             f"{r.processor}: {r.status} {r.error}" for r in report.results if r.status == "failed"
@@ -253,6 +255,7 @@ def pipeline_job(args: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
     from lineflow.config import compose
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
 
     url = args["standin"]
@@ -277,7 +280,8 @@ def pipeline_job(args: dict[str, Any]) -> dict[str, Any]:
                 ).raise_for_status()
                 logged = len(control.get("/__standin__/log").json())
                 t0 = time.perf_counter()
-                report = run_partition(settings.model_copy(update={"date": day, "now": now}))
+                request = RunRequest.from_settings(settings, date=day, now=now)
+                report = run_partition(settings, request)
                 seconds = time.perf_counter() - t0
                 log = control.get("/__standin__/log").json()[logged:]
                 failed = [r for r in report.results if r.status == "failed"]

@@ -351,6 +351,9 @@ class Settings(Model):
     """The validated, composed configuration of one lineflow invocation."""
 
     env: str
+    #: Run keys (date, refresh, strict, now, snapshot, only) are composed here so that Hydra
+    #: can override and sweep them; a run reads them from its `RunRequest`
+    #: (lineflow/pipeline/request.py), built from these at the command's edge.
     date: dt.date | None = None
     home: Path
     refresh: bool = False
@@ -457,34 +460,6 @@ class Settings(Model):
     @classmethod
     def _only(cls, value: list[str] | None) -> list[str] | None:
         return value
-
-    def snapshot_at(self, partition: dt.date) -> dt.datetime | None:
-        """The historical snapshot as a UTC instant, `18:00Z` read on the partition's date."""
-        if self.snapshot is None:
-            return None
-        text = self.snapshot.strip().upper()
-        match = re.fullmatch(r"(\d{1,2}):(\d{2})Z?", text)
-        if match:
-            hour, minute = int(match[1]), int(match[2])
-            return dt.datetime.combine(partition, dt.time(hour, minute), tzinfo=dt.UTC)
-        try:
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            message = f"snapshot: expected HH:MMZ or an ISO time, got {self.snapshot!r}"
-            raise ConfigError(message) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-    def active_sources(self) -> list[SourceConfig]:
-        if self.only is not None:
-            unknown = sorted(set(self.only) - set(self.sources))
-            if unknown:
-                known = ", ".join(sorted(self.sources))
-                raise ConfigError(f"only: unknown source {unknown[0]!r} (known: {known})")
-        return [
-            s
-            for s in self.sources.values()
-            if s.enabled and (self.only is None or s.name in self.only)
-        ]
 
 
 #: The packaged defaults (the repository's top-level conf/), as a Hydra search-path entry.

@@ -34,6 +34,7 @@ KEYS = {
     "locks": {"stale"},
     "dlq": {"replayed", "all"},
     "init": set(),
+    "query": {"format", "out"},
 }
 VALUES = {
     "date": "2026-01-23",

@@ -112,11 +112,11 @@ def instant(value: str) -> Any:
 def snapshot(value: str) -> str:
     import datetime as dt
 
-    from lineflow.config import Settings
     from lineflow.core.errors import ConfigError
+    from lineflow.pipeline.request import snapshot_instant
 
     try:
-        Settings.model_construct(snapshot=value).snapshot_at(dt.date(2000, 1, 1))
+        snapshot_instant(value, dt.date(2000, 1, 1))
     except ConfigError as exc:
         raise ValueError(str(exc).removeprefix("snapshot: ")) from None
     return value
@@ -304,7 +304,7 @@ class Command:
             out.resolve = True
         elif word in ("-i", "--info"):
             out.info = True
-        elif word.startswith("-") and not word.lstrip("-")[:1].isdigit():
+        elif word.startswith("-") and word != "-" and not word.lstrip("-")[:1].isdigit():
             raise _config_error(
                 f"{self.name}: unknown option {word!r} (see lineflow {self.name} --help)"
             )

@@ -25,6 +25,7 @@ from lineflow.config import (
     validate,
 )
 from lineflow.core.errors import ConfigError
+from lineflow.pipeline.request import check_only
 
 #: Hydra writes nothing into the working directory: sweep metadata goes under home.
 HYDRA_DEFAULTS = [
@@ -55,6 +56,7 @@ def _job(cfg: Any, level: int = logging.INFO) -> Outcome:
     """One partition of the sweep (runs in a launcher worker process)."""
     from lineflow.core.errors import LineflowError
     from lineflow.pipeline.logs import set_level
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
 
     set_level(level)
@@ -62,7 +64,8 @@ def _job(cfg: Any, level: int = logging.INFO) -> Outcome:
     container = to_settings_dict(cfg)
     partition = str(container.get("date"))
     try:
-        report = run_partition(validate(container))
+        settings = validate(container)
+        report = run_partition(settings, RunRequest.from_settings(settings))
     except LineflowError as exc:
         return Outcome(partition, exc.exit_code, "error", problem=str(exc))
     problems = [
@@ -114,7 +117,8 @@ def check(overrides: list[str]) -> int:
                     RUN_KEYS[name].parse(value)
                 except ValueError as exc:
                     raise ConfigError(f"{name}: {exc}") from None
-    compose_sweep(overrides).active_sources()  # home, unknown keys, only=[...]
+    swept_settings = compose_sweep(overrides)  # home, unknown keys
+    check_only(swept_settings.sources, swept_settings.only)
     for name, spelled, values in swept:
         if name not in RUN_KEYS:
             for value in values:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from lineflow.config import Settings, SourceConfig
 from lineflow.core.errors import MissingSecret
@@ -58,9 +59,10 @@ class HttpLayer:
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        mode: Literal["live", "record", "replay"] | None = None,
     ) -> None:
         self.settings = settings
-        self.mode = settings.http.mode
+        self.mode = mode or settings.http.mode  # a run may ask for its own (validate: replay)
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
@@ -123,8 +125,11 @@ class HttpLayer:
     def cassette_dir(self, source: SourceConfig, partition: date) -> Path:
         return self.settings.http.cassettes / source.name / partition.isoformat()
 
-    def passes(self, source: SourceConfig, partition: date, snapshot: datetime | None) -> list[str]:
-        """The scrape passes to run: recorded ones in replay, else one for the current slot."""
+    def passes(
+        self, source: SourceConfig, partition: date, snapshot: datetime | None, refresh: bool
+    ) -> list[str]:
+        """The scrape passes to run: recorded ones in replay, else one for the current slot
+        (`refresh`: one for this very second, so nothing already landed stands in)."""
         if snapshot is not None:
             return [pass_id("history", snapshot)]
         if self.mode == "replay":
@@ -134,7 +139,7 @@ class HttpLayer:
             )
             return [n for n in names if PASS_RE.match(n)]
         now = self._clock().astimezone(UTC)
-        if self.settings.refresh:
+        if refresh:
             return [pass_id("live", now.replace(microsecond=0))]
         slot = timedelta(minutes=source.snapshot_minutes)
         floor = datetime.fromtimestamp(

@@ -33,6 +33,7 @@ from lineflow import sources
 from lineflow.config import Settings
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
+from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
@@ -300,8 +301,8 @@ def first_tip(settings: Settings, request: BackfillRequest, day: date) -> dateti
     from lineflow.pipeline.stages.base import StageResult
     from lineflow.pipeline.stages.scrape import PassFetch
 
-    probe_settings = settings.model_copy(update={"date": day, "snapshot": request.snapshot})
-    probe = probe_settings.snapshot_at(day)
+    probe_request = RunRequest.from_settings(settings, date=day, snapshot=request.snapshot)
+    probe = probe_request.snapshot_at
     assert probe is not None
     earliest: datetime | None = None
     for name in request.sources:
@@ -309,7 +310,7 @@ def first_tip(settings: Settings, request: BackfillRequest, day: date) -> dateti
         loaded = sources.load(source)
         if not loaded.lists_events:
             continue
-        ctx = open_context(probe_settings)
+        ctx = open_context(settings, probe_request)
         fetch = PassFetch(ctx, source, pass_id("history", probe), StageResult(name, "scrape"))
         try:
             events = loaded.list_events(fetch, day, probe)
@@ -341,10 +342,10 @@ def run_one(
         snapshots = [at.strftime("%Y-%m-%dT%H:%M:%SZ")]
         outcome.notes.append(f"first tip-off {tip:%H:%M}Z")
     for snapshot in snapshots:
-        partition_settings = settings.model_copy(
-            update={"date": day, "snapshot": snapshot, "only": request.sources, "refresh": refresh}
+        partition = RunRequest.from_settings(
+            settings, date=day, snapshot=snapshot, only=request.sources, refresh=refresh
         )
-        report = run_partition(partition_settings, parse_pool=parse_pool)
+        report = run_partition(settings, partition, parse_pool=parse_pool)
         give_back_freed_memory()  # a partition's frames and query results: lineflow.core.allocator
         outcome.requests += report.requests
         outcome.credits += report.credits

@@ -1,4 +1,9 @@
-"""Run the pipeline's stages over one partition and report what happened."""
+"""Run a request's stages over one partition and report what happened.
+
+`open_context(settings, request)` is the one way to open a run's context; `run_partition` adds
+the run log, the work queue and the stage locks to it and runs the stages. Callers below the
+commands (repairs, triggers, backfill, self-heal) pass what differs in the `RunRequest`
+(stages, only, snapshot), never a patched copy of the `Settings`."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from lineflow.core.faults import kill_point
 from lineflow.http import HttpLayer
 from lineflow.landing import open_landing
 from lineflow.pipeline.logs import close_run_log, open_run_log
+from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.stages import consolidate, predict, process, publish, scrape, validate
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import StateStore
@@ -100,49 +106,40 @@ def new_run_id(partition: date, at: datetime) -> str:
 
 def run_partition(
     settings: Settings,
+    request: RunRequest,
     *,
     on_result: Callable[[StageResult], None] = lambda _r: None,
     sleep: Callable[[float], None] = time.sleep,
     parse_pool: Executor | None = None,
 ) -> RunReport:
-    """Run the pipeline's stages on one partition. `parse_pool`: worker processes the process
+    """Run the request's stages on its partition. `parse_pool`: worker processes the process
     stage parses landed files in (a backfill shares one across its partitions)."""
-    if settings.date is None:
-        raise ConfigError("date: required (pass date=YYYY-MM-DD)")
-    unknown = [s for s in settings.pipeline.stages if s not in STAGES]
-    if unknown:
-        raise ConfigError(
-            f"pipeline.stages: unknown stage {unknown[0]!r} (known: {', '.join(STAGES)})"
-        )
-    for stage in settings.pipeline.stages:
+    for stage in request.stages:
         CHECKS.get(stage, lambda _s: None)(settings)
-    active = settings.active_sources()
-    for source in active:  # bad `only`, options or a missing secret fail before any write
+    active = request.active_sources(settings)
+    for source in active:  # bad options or a missing secret fail before any write
         sources.load(source)
-    clock = make_clock(settings.now)
-    partition = settings.date
-    run_id = new_run_id(partition, clock())
-    http = HttpLayer(settings, clock, sleep)
-    http.check_secrets(active)
-    report = RunReport(run_id, partition, strict=settings.strict)
-    logger, report.log_path = open_run_log(settings.home, run_id, http.redactor)
+    ctx = open_context(settings, request, sleep=sleep, parse_pool=parse_pool)
+    ctx.http.check_secrets(active)
+    report = RunReport(ctx.run_id, ctx.partition, strict=request.strict)
+    logger, report.log_path = open_run_log(settings.home, ctx.run_id, ctx.http.redactor)
     logger.info(
         "run started",
         extra={
             "fields": {
-                "run_id": run_id,
-                "partition": str(partition),
-                "http_mode": settings.http.mode,
+                "run_id": ctx.run_id,
+                "partition": str(ctx.partition),
+                "http_mode": ctx.http.mode,
             }
         },
     )
     # From here on the log ends with the exit code the user gets, whatever ends the run.
     outcome: dict[str, Any] = {"exit_code": EXIT_FAILED}
     try:
-        _open_and_run(settings, report, http, logger, clock, parse_pool, on_result)
+        _lock_and_run(ctx, report, logger, on_result)
         outcome["exit_code"] = report.exit_code
     except BaseException as exc:
-        outcome = {"exit_code": exit_code_of(exc), "error": http.redactor.text(str(exc))}
+        outcome = {"exit_code": exit_code_of(exc), "error": ctx.http.redactor.text(str(exc))}
         raise
     finally:
         logger.info("run finished", extra={"fields": outcome})
@@ -161,36 +158,21 @@ def exit_code_of(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
-def _open_and_run(
-    settings: Settings,
+def _lock_and_run(
+    ctx: RunContext,
     report: RunReport,
-    http: HttpLayer,
     logger: logging.Logger,
-    clock: Callable[[], datetime],
-    parse_pool: Executor | None,
     on_result: Callable[[StageResult], None],
 ) -> None:
-    run_id, partition = report.run_id, report.partition
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
-    store = StateStore(settings.state_path)
+    store = StateStore(ctx.settings.state_path)
 
     def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
         logger.warning(message)
         print(f"lineflow: {message}", file=sys.stderr)
 
-    locks = Locks(store, settings.locks, log=lock_event)
-    ctx = RunContext(
-        settings=settings,
-        run_id=run_id,
-        partition=partition,
-        warehouse=warehouse,
-        landing=open_landing(settings.landing),
-        http=http,
-        clock=clock,
-        log=logger.info,
-        work=WorkQueue(store, settings.work),
-        parse_pool=parse_pool,
-    )
+    locks = Locks(store, ctx.settings.locks, log=lock_event)
+    ctx.log = logger.info
+    ctx.work = WorkQueue(store, ctx.settings.work)
     with signals_raise():
         _run_stages(ctx, locks, report, logger, on_result)
 
@@ -203,7 +185,7 @@ def _run_stages(
     on_result: Callable[[StageResult], None],
 ) -> None:
     pipeline = ctx.settings.pipeline.name
-    for group in stage_groups(ctx.settings.pipeline.stages):
+    for group in stage_groups(list(ctx.request.stages)):
         with ExitStack() as held:
             # One run per stage and partition at a time, across every process of this home;
             # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
@@ -278,30 +260,41 @@ def _run_stage(ctx: RunContext, stage: str) -> list[StageResult]:
     ]
 
 
-def open_context(settings: Settings) -> RunContext:
-    """A context for work outside a full run (heal plans, backfill probes): no log, no locks."""
-    assert settings.date is not None
-    clock = make_clock(settings.now)
+def open_context(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    parse_pool: Executor | None = None,
+) -> RunContext:
+    """The one way to open a run's context: a full run (`run_partition`, which adds its log and
+    work queue and takes the locks) and work outside one (heal plans, backfill probes: no log,
+    no locks) both start here."""
+    clock = make_clock(request.now)
     return RunContext(
         settings=settings,
-        run_id=new_run_id(settings.date, clock()),
-        partition=settings.date,
+        request=request,
+        run_id=new_run_id(request.date, clock()),
+        partition=request.date,
         warehouse=DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
         landing=open_landing(settings.landing),
-        http=HttpLayer(settings, clock),
+        http=HttpLayer(settings, clock, sleep, mode=request.http_mode),
         clock=clock,
+        parse_pool=parse_pool,
     )
 
 
-def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]:
-    """Player markets of the partition that self-heal would regenerate; unless `dry_run`,
-    regenerate them (the predict stage, with its run_history row and self_heal_log)."""
+def heal_partition(
+    settings: Settings, request: RunRequest, *, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Player markets of the request's partition that self-heal would regenerate; unless
+    `dry_run`, regenerate them (the predict stage, with its run_history row and self_heal_log)."""
     from lineflow.pipeline.stages import predict as predict_stage
 
     config = settings.pipeline.predict
-    if config is None or settings.date is None or not settings.warehouse.path.exists():
+    if config is None or not settings.warehouse.path.exists():
         return []
-    ctx = open_context(settings)
+    ctx = open_context(settings, request)
     clock = ctx.clock
     work = predict_stage.plan(ctx, config)
     if work is None:
@@ -313,6 +306,5 @@ def heal_partition(settings: Settings, *, dry_run: bool) -> list[dict[str, Any]]
     )
     units = todo.select("player_key", "player_name", "market", "reason").to_dicts()
     if units and not dry_run:
-        only_predict = settings.pipeline.model_copy(update={"stages": ["predict"]})
-        run_partition(settings.model_copy(update={"pipeline": only_predict}))
+        run_partition(settings, request.replace(stages=("predict",)))
     return units

@@ -10,6 +10,7 @@ import pytest
 
 from lineflow.config import SourceConfig, compose
 from lineflow.core.errors import ParseError, ProviderOutage, SourceFailed
+from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import run_partition
 from lineflow.pipeline.stages.process import parse_files
 from lineflow.sources import Source
@@ -24,7 +25,8 @@ BROKEN = f"odds_api/player_props/{INCIDENT}/live-20260123T150000Z/broken.json"
 
 def run(home, *overrides):
     settings = compose([f"date={INCIDENT}", f"home={home}", "only=[odds_api]", *overrides])
-    return run_partition(settings), WorkQueue(StateStore(settings.state_path), settings.work)
+    report = run_partition(settings, RunRequest.from_settings(settings))
+    return report, WorkQueue(StateStore(settings.state_path), settings.work)
 
 
 def test_a_file_that_does_not_parse_is_dead_lettered_with_a_pointer_and_others_load(home):

@@ -10,6 +10,7 @@ import pytest
 
 from lineflow.config import compose
 from lineflow.core.schema import PROP_LINES
+from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import open_context
 from lineflow.pipeline.stages import validate
 from lineflow.pipeline.stages.base import StagedRows
@@ -293,7 +294,8 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
     home = tmp_path / "home"
     assert run_cli("run", f"date={INCIDENT}", f"home={home}").code == 0
     ((staged,),) = query(home, f"SELECT count(*) FROM stg_prop_lines WHERE {D}")
-    ctx = open_context(compose([f"home={home}", f"date={INCIDENT}", "refresh=true"]))
+    settings = compose([f"home={home}", f"date={INCIDENT}", "refresh=true"])
+    ctx = open_context(settings, RunRequest.from_settings(settings))
     with ctx.warehouse.hold():
         current = ctx.warehouse.staging_fingerprint(ctx.partition)
         nothing = pl.DataFrame(schema=PROP_LINES)

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from lineflow.config import compose
+from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import run_partition
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.standin import StandIn
@@ -106,7 +107,8 @@ def record(passes: list[Pass], cassettes: Path | None = None) -> None:
                 overrides.append(f"snapshot={item.snapshot}")
             if cassettes is not None:
                 overrides.append(f"http.cassettes={cassettes}")
-            report = run_partition(compose(overrides))
+            settings = compose(overrides)
+            report = run_partition(settings, RunRequest.from_settings(settings))
             summary = ", ".join(f"{r.processor}={r.status}" for r in report.results)
             print(f"{item.partition} {item.now:%H:%MZ} {item.snapshot or 'live'}: {summary}")
 

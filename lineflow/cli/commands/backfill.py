@@ -159,6 +159,7 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
     from lineflow.core.errors import ConfigError
     from lineflow.pipeline.backfill import credits_estimate_text, estimate, to_skip
     from lineflow.pipeline.logs import quiet
+    from lineflow.pipeline.request import snapshot_instant
 
     settings = _settings(overrides)
     scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
@@ -172,7 +173,7 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
                 f"sources: {name} has no historical endpoint to backfill from (to reprocess "
                 "its landed files only: pipeline.stages=[process,validate,consolidate])"
             )
-    settings.snapshot_at(request.start)  # a bad snapshot fails before anything is written
+    snapshot_instant(request.snapshot, request.start)  # a bad one fails before any write
     console = Console(highlight=False)
     state = settings.home / "state.sqlite"
     if request.dry_run and not state.exists():

@@ -8,8 +8,7 @@ from lineflow.cli.keys import Command, Key, boolean
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
-    from lineflow.config import Settings
-    from lineflow.state.work import DeadLetter, WorkQueue
+    from lineflow.state.work import DeadLetter
 
 COMMAND = Command(
     name="dlq",
@@ -39,6 +38,7 @@ again).""",
 def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
+    from lineflow.ops.repairs import replay_dead_letter
     from lineflow.state import StateStore
     from lineflow.state.work import WorkQueue
 
@@ -60,7 +60,7 @@ def main(args: Parsed) -> int:
         raise ConfigError("expected `lineflow dlq replay ID` or `lineflow dlq replay all=true`")
     failed = 0
     for letter in letters:
-        failed += not _replay(settings, queue, letter)
+        failed += not replay_dead_letter(settings, queue, letter)
     print(f"{len(letters)} dead letters replayed, {failed} failed again")
     return 1 if failed else 0
 
@@ -77,32 +77,3 @@ def _list(letters: list[DeadLetter]) -> int:
         )
     print(f"{len(letters)} dead letters")
     return 0
-
-
-def _replay(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
-    """Put one dead letter's work back; True unless a replayed message failed again."""
-    import datetime as dt
-
-    queue.requeue(letter)
-    if letter.kind == "file":
-        from lineflow.warehouse import DuckDBWarehouse
-
-        partition, _, file_id = letter.key.partition("/")
-        DuckDBWarehouse.configured(settings.warehouse).forget_processed(
-            file_id, dt.date.fromisoformat(partition)
-        )
-        print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")
-        return True
-    if letter.kind == "request":
-        print(
-            f"{letter.id}: re-queued {letter.payload_ref}; the next run of "
-            f"{letter.partition} asks it again"
-        )
-        return True
-    from lineflow.ops.triggers.handler import TriggerHandler
-
-    answer = TriggerHandler(settings).handle(
-        (letter.payload or "").encode(), letter.key, check_age=False
-    )
-    print(f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}")
-    return answer.status < 300 and answer.body.get("status") == "processed"

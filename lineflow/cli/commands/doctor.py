@@ -31,18 +31,18 @@ is logged in the warehouse table doctor_actions.""",
 
 
 def main(args: Parsed) -> int:
+    from lineflow.ops import repairs
     from lineflow.cli.keys import now
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
-    from lineflow.reporting import doctor
     from lineflow.reporting.recorded import open_stores
 
     COMMAND.no_words(args)
     settings = compose(args.overrides)
     if settings.date is None:
         raise ConfigError("date: required (pass date=YYYY-MM-DD)")
-    doctor.check_playbooks(settings.doctor.playbooks)
-    outcomes = doctor.examine(
+    repairs.check_playbooks(settings.doctor.playbooks)
+    outcomes = repairs.examine(
         settings, open_stores(settings), settings.date, now(settings), args.values["fix"]
     )
     for o in outcomes:

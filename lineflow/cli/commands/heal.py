@@ -38,6 +38,7 @@ def main(args: Parsed) -> int:
 
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import heal_partition
 
     COMMAND.no_words(args)
@@ -55,7 +56,8 @@ def main(args: Parsed) -> int:
     total = 0
     for offset in range(lookback, -1, -1):
         day = settings.date - timedelta(days=offset)
-        for unit in heal_partition(settings.model_copy(update={"date": day}), dry_run=dry_run):
+        request = RunRequest.from_settings(settings, date=day)
+        for unit in heal_partition(settings, request, dry_run=dry_run):
             total += 1
             table.add_row(
                 str(day),

@@ -47,7 +47,9 @@ long as you like.""",
         "0 rows written, 2 bad input (SQL error, a statement that writes, no warehouse), "
         "4 the warehouse stayed busy longer than locks.wait_s"
     ),
-    examples=('lineflow query "SELECT source, count(*) FROM prop_lines GROUP BY ALL" home=/tmp/lf',),
+    examples=(
+        'lineflow query "SELECT source, count(*) FROM prop_lines GROUP BY ALL" home=/tmp/lf',
+    ),
 )
 
 

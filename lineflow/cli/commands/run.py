@@ -46,6 +46,7 @@ def main(args: Parsed) -> int:
 
     from lineflow.config import compose
     from lineflow.pipeline.logs import quiet
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
     from lineflow.reporting.summary import render
 
@@ -55,6 +56,6 @@ def main(args: Parsed) -> int:
 
         return multirun(args.overrides, level=args.level)
     settings = compose(args.overrides)
-    report = run_partition(settings)
+    report = run_partition(settings, RunRequest.from_settings(settings))
     render(report, Console(highlight=False), brief=quiet())
     return report.exit_code

@@ -34,21 +34,21 @@ pass.""",
 def main(args: Parsed) -> int:
     from rich.console import Console
 
-    from lineflow.config import PipelineConfig, compose
+    from lineflow.config import compose
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
     from lineflow.reporting.validation import render_validation
 
     COMMAND.no_words(args)
     settings = compose(args.overrides)
-    alone = settings.model_copy(
-        update={
-            "pipeline": PipelineConfig(name=settings.pipeline.name, stages=["validate"]),
-            # Validation reads only what landed: never ask a provider (or for its secret).
-            "http": settings.http.model_copy(update={"mode": "replay"}),
-            # Asked for by name: evaluate the rules even when no input changed since last time.
-            "refresh": True,
-        }
+    request = RunRequest.from_settings(
+        settings,
+        stages=("validate",),
+        # Validation reads only what landed: never ask a provider (or for its secret).
+        http_mode="replay",
+        # Asked for by name: evaluate the rules even when no input changed since last time.
+        refresh=True,
     )
-    report = run_partition(alone)
-    render_validation(report, alone, Console(highlight=False))
+    report = run_partition(settings, request)
+    render_validation(report, settings, Console(highlight=False))
     return report.exit_code

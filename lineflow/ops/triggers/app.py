@@ -18,14 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from lineflow.core.errors import PermanentError
 from lineflow.ops.triggers.handler import TriggerHandler
 
 #: A shorter token could be guessed: a token is a shared secret, not a password.
 MIN_TOKEN_LENGTH = 16
 
 
-class TooLarge(Exception):
-    """The request body passed the configured limit."""
+class TooLarge(PermanentError):
+    """The request body passed the configured limit (answered 413: sending it again cannot help)."""
 
 
 def authorized(header: str | None, token: str) -> bool:

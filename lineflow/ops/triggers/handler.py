@@ -46,13 +46,13 @@ class Answer:
 
 def run_work(settings: Settings, work: Work) -> str:
     """Run the stages a message names, in this process, under the stage locks; the run id."""
+    from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import EXIT_FAILED, run_partition
 
-    pipeline = settings.pipeline.model_copy(update={"stages": list(work.stages)})
-    update: dict[str, Any] = {"date": work.partition, "pipeline": pipeline}
+    request = RunRequest.from_settings(settings, date=work.partition, stages=tuple(work.stages))
     if work.only is not None:
-        update["only"] = list(work.only)
-    report = run_partition(settings.model_copy(update=update))
+        request = request.replace(only=tuple(work.only))
+    report = run_partition(settings, request)
     if report.exit_code == EXIT_FAILED:
         first = report.failed[0]
         raise StageError(f"{first.processor} failed: {first.error}")

@@ -13,6 +13,7 @@ import polars as pl
 from lineflow.config import Settings
 from lineflow.http import HttpLayer
 from lineflow.landing import Landing
+from lineflow.pipeline.request import RunRequest
 from lineflow.state.work import WorkQueue
 from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import RunRow
@@ -57,6 +58,8 @@ class Handover:
 @dataclass
 class RunContext:
     settings: Settings
+    #: What this run was asked to do: its partition, stages, sources, snapshot, refresh.
+    request: RunRequest
     run_id: str
     partition: date
     warehouse: DuckDBWarehouse

@@ -47,7 +47,7 @@ def run(ctx: RunContext) -> list[StageResult]:
     results = []
     _, before = ctx.warehouse.staging_fingerprint(ctx.partition)
     staged: list[pl.DataFrame] | None = [] if before == 0 else None
-    for source in ctx.settings.active_sources():
+    for source in ctx.request.active_sources(ctx.settings):
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
         bodies = _register_dropped_files(ctx, source.name, result)

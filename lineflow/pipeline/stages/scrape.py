@@ -119,7 +119,7 @@ class PassFetch(Fetch):
         """A request that is dead-lettered, or waiting for its next attempt, is not sent: it
         never holds back the rest of the plan, and the result says so."""
         work = self.ctx.work
-        if work is None or self.ctx.settings.refresh:
+        if work is None or self.ctx.request.refresh:
             return False
         item = work.get("request", self._work_key(call))
         if item is None or item.status == "done":
@@ -158,7 +158,7 @@ class PassFetch(Fetch):
             )
 
     def _already_landed(self, call: Call) -> Fetched | None:
-        if self.ctx.settings.refresh:
+        if self.ctx.request.refresh:
             return None
         where = self.where(call)
         body = self._sound_body(where)
@@ -255,7 +255,7 @@ class PassFetch(Fetch):
 
 def run(ctx: RunContext) -> list[StageResult]:
     results = []
-    for source in ctx.settings.active_sources():
+    for source in ctx.request.active_sources(ctx.settings):
         result = StageResult(f"scrape:{source.name}", "scrape", started_at=ctx.clock())
         results.append(result)
         try:
@@ -269,14 +269,14 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -> None:
     provider = sources.load(source)
-    snapshot = ctx.settings.snapshot_at(ctx.partition)
+    snapshot = ctx.request.snapshot_at
     if snapshot is not None and not provider.supports_history:
         result.status = "skipped"
         result.notes.append("no historical endpoint")
         return
     if _still_blocked(ctx, source, result):
         return
-    passes = ctx.http.passes(source, ctx.partition, snapshot)
+    passes = ctx.http.passes(source, ctx.partition, snapshot, ctx.request.refresh)
     if not passes:
         result.status = "failed"
         result.error = (
@@ -314,7 +314,7 @@ def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -
 def _still_blocked(ctx: RunContext, source: SourceConfig, result: StageResult) -> bool:
     """Inside the cooldown after a block, a rerun reports the block without asking again."""
     block = ctx.warehouse.open_block(source.name, ctx.partition)
-    if block is None or ctx.settings.refresh or ctx.clock() >= block["retry_after"]:
+    if block is None or ctx.request.refresh or ctx.clock() >= block["retry_after"]:
         return False
     result.status = "blocked"
     result.error = block["detail"]

@@ -37,7 +37,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
         staged = ctx.warehouse.staging_fingerprint(ctx.partition)
         fingerprint = _fingerprint(ctx, staged, blocked, scraped)
-        last = None if ctx.settings.refresh else ctx.warehouse.last_validation(ctx.partition)
+        last = None if ctx.request.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
             result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
@@ -91,7 +91,7 @@ def _games(ctx: RunContext) -> int | None:
     """Games on the partition's slate by the largest schedule a source landed; None if none."""
     games: int | None = None
     start, end = slate_window(ctx.partition)
-    for source in ctx.settings.active_sources():
+    for source in ctx.request.active_sources(ctx.settings):
         loaded = sources.load(source)
         landed = landed_files(ctx, source.name)
         if landed.filter(pl.col("endpoint").is_in(list(loaded.event_parsers))).is_empty():
