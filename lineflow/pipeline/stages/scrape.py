@@ -260,6 +260,8 @@ def run(ctx: RunContext) -> list[StageResult]:
         results.append(result)
         try:
             _scrape_source(ctx, source, result)
+        except LineflowError:
+            raise  # the run's, not this source's (a busy warehouse): the runner reports it
         except Exception as exc:  # noqa: BLE001 - this source's failure; the others go on
             result.status = "failed"
             result.error = one_line(ctx.http.redactor.text(reason(exc)))
