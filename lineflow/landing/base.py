@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from lineflow.core.errors import LineflowError
+from lineflow.core.errors import LineflowError, ParseError
 
 PASS_RE = re.compile(r"^(live|history)-(\d{8}T\d{6}Z)$")
 LAYOUT_RE = re.compile(
@@ -20,6 +20,51 @@ LAYOUT_RE = re.compile(
 
 class LandingConflict(LineflowError):
     """A different body already sits at a path: landed files are never overwritten."""
+
+
+class BadSidecar(ParseError):
+    """A sidecar that does not say how its body was fetched: permanent for that file."""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """How a landed body was fetched, from its sidecar (or its pass, for a file without one)."""
+
+    url: str | None
+    http_status: int | None
+    fetched_at: datetime
+
+
+def check_sidecar(meta: Any, where: LandingPath) -> Sidecar:
+    """A sidecar's content checked: an object with an ISO `fetched_at`, an optional string
+    `url` and integer `http_status`; None (no sidecar) dates the body by its pass. Anything
+    else raises BadSidecar naming the file and the fault (the sidecar may be hand-edited or
+    synced from elsewhere; it must not stop the partition)."""
+    if meta is None:
+        return Sidecar(None, None, pass_time(where.pass_id))
+    what = f"{where}: sidecar"
+    if not isinstance(meta, dict):
+        raise BadSidecar(f"{what} is not a JSON object")
+    url, status, at = meta.get("url"), meta.get("http_status"), meta.get("fetched_at")
+    if url is not None and not isinstance(url, str):
+        raise BadSidecar(f"{what}: url is not a string")
+    if status is not None and (type(status) is not int):
+        raise BadSidecar(f"{what}: http_status is not an integer")
+    if at is None:
+        return Sidecar(url, status, pass_time(where.pass_id))
+    try:
+        moment = datetime.fromisoformat(at)
+    except (TypeError, ValueError):
+        raise BadSidecar(f"{what}: fetched_at {str(at)[:40]!r} is not an ISO time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Sidecar(url, status, moment)
+
+
+def aside_name(where: LandingPath, at: datetime, n: int = 0) -> str:
+    """The name a corrupt file is set aside under: outside the layout (not `*.json`)."""
+    suffix = f"-{n}" if n else ""
+    return f"{where.stem}.json.corrupt-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}{suffix}"
 
 
 def file_id(body: bytes) -> str:
@@ -71,11 +116,18 @@ class Landing(Protocol):
         hidden sidecar, so a run killed before its manifest row loses nothing."""
         ...
 
-    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
-        """The sidecar written with a body, or None (files put there by hand have none)."""
+    def read_meta(self, where: LandingPath) -> Any:
+        """The sidecar written with a body as decoded JSON (check it with `check_sidecar`), or
+        None (files put there by hand have none)."""
         ...
 
     def read(self, where: LandingPath | str) -> bytes: ...
+
+    def set_aside(self, where: LandingPath, at: datetime) -> str:
+        """Move the file at `where` out of the layout (`NAME.json.corrupt-YYYYMMDDTHHMMSSZ`,
+        beside it) so that a new body can land there; return the new name. For a corrupt file
+        only: nothing reads it again, and it is kept for whoever wants to know what it was."""
+        ...
 
     def exists(self, where: LandingPath) -> bool: ...
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from lineflow.core.errors import ConfigError
-from lineflow.landing.base import LandingConflict, LandingPath, file_id
+from lineflow.landing.base import LandingConflict, LandingPath, aside_name, file_id
 
 # gcsfs >= 2026.10 probes every bucket over gRPC for "zonal/HNS" support at import time unless
 # told not to; against an emulator (and most buckets) that costs a minute per lookup.
@@ -63,15 +63,23 @@ class GcsLanding:
         directory, _, name = self._path(where).rpartition("/")
         return f"{directory}/.{name}.meta"
 
-    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+    def read_meta(self, where: LandingPath) -> Any:
         try:
-            meta: dict[str, Any] = json.loads(self.fs.cat_file(self._meta_path(where)))
+            meta: Any = json.loads(self.fs.cat_file(self._meta_path(where)))
         except (OSError, ValueError):
             return None
         return meta
 
     def read(self, where: LandingPath | str) -> bytes:
         return bytes(self.fs.cat_file(self._path(where)))
+
+    def set_aside(self, where: LandingPath, at: datetime) -> str:
+        path = self._path(where)
+        n = 0
+        while self.fs.exists(aside := f"{path.rsplit('/', 1)[0]}/{aside_name(where, at, n)}"):
+            n += 1
+        self.fs.mv(path, aside)
+        return aside.rsplit("/", 1)[1]
 
     def exists(self, where: LandingPath) -> bool:
         return bool(self.fs.exists(self._path(where)))

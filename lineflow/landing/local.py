@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from lineflow.landing.base import LandingConflict, LandingPath, file_id
+from lineflow.landing.base import LandingConflict, LandingPath, aside_name, file_id
 
 
 class LandingZone:
@@ -52,16 +52,24 @@ class LandingZone:
         target = self.root / str(where)
         return target.with_name(f".{target.name}.meta")
 
-    def read_meta(self, where: LandingPath) -> dict[str, Any] | None:
+    def read_meta(self, where: LandingPath) -> Any:
         """The sidecar written with a body, or None (a file put there by hand has none)."""
         try:
-            meta: dict[str, Any] = json.loads(self._meta_path(where).read_text())
+            meta: Any = json.loads(self._meta_path(where).read_text())
         except (OSError, ValueError):
             return None
         return meta
 
     def read(self, where: LandingPath | str) -> bytes:
         return (self.root / str(where)).read_bytes()
+
+    def set_aside(self, where: LandingPath, at: datetime) -> str:
+        target = self.root / str(where)
+        n = 0
+        while (aside := target.with_name(aside_name(where, at, n))).exists():
+            n += 1  # never replace an earlier one set aside the same second
+        os.rename(target, aside)
+        return aside.name
 
     def exists(self, where: LandingPath) -> bool:
         return (self.root / str(where)).is_file()

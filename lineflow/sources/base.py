@@ -147,9 +147,33 @@ def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
         positions: dict[Any, int] = {}
         index = [positions.setdefault(v, len(positions)) for v in values]
         if len(positions) * 4 < len(values):
-            distinct = pl.Series(name, list(positions), dtype=dtype, strict=False)
+            distinct = column(list(positions), dtype, name)
             return distinct.gather(pl.Series(index, dtype=pl.UInt32))
-    return pl.Series(name, values, dtype=dtype, strict=False)
+    return column(values, dtype, name)
+
+
+def column(values: list[Any], dtype: pl.DataType, name: str = "") -> pl.Series:
+    """Walked JSON values as a column of `dtype`. A value that cannot be one (an object or an
+    array where a scalar belongs, an integer past 64 bits) is a bad value, null, for the rules
+    to catch, never the file's loss: polars refuses the whole column for one such value."""
+    try:
+        return pl.Series(name, values, dtype=dtype, strict=False)
+    except _UNFIT:
+        pass
+    return pl.Series(name, [v if _fits(v, dtype) else None for v in values], dtype, strict=False)
+
+
+_UNFIT = (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError)
+
+
+def _fits(value: Any, dtype: pl.DataType) -> bool:
+    if isinstance(value, list | dict):
+        return False
+    try:
+        pl.Series([value], dtype=dtype, strict=False)
+    except _UNFIT:
+        return False
+    return True
 
 
 def as_parsed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -230,7 +254,13 @@ class Fetch:
 
 
 def decode_json(body: bytes, what: str) -> Any:
-    """The body as JSON, or a `ParseError` saying in one line what is wrong with it."""
+    """The body as JSON, or a `ParseError` saying in one line what is wrong with it.
+
+    NaN, Infinity and numbers beyond a double's range (1e400) decode as non-finite floats: they
+    are bad values of a row, which the parsers turn into nulls that a rule quarantines, not a
+    reason to lose the file. A body nested deeper than the decoder's recursion limit is
+    unparseable, a `ParseError` like any other (orjson stops at 1024 levels; the stdlib parser
+    it falls back to raises RecursionError, which retrying cannot fix)."""
     if body[:2] == b"\x1f\x8b":
         raise ParseError(f"{what}: body is still gzip-compressed")
     if not body.strip():
@@ -241,6 +271,8 @@ def decode_json(body: bytes, what: str) -> Any:
         pass  # the stdlib parser says where and what (or accepts what orjson does not: NaN)
     try:
         return json.loads(body)
+    except RecursionError:
+        raise ParseError(f"{what}: JSON nested too deeply to parse") from None
     except UnicodeDecodeError as exc:
         raise ParseError(f"{what}: body is not UTF-8 (bad byte at {exc.start})") from exc
     except json.JSONDecodeError as exc:

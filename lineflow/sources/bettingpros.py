@@ -33,6 +33,7 @@ from lineflow.sources.base import (
     SourceFailed,
     as_parsed,
     as_utc,
+    column,
     decode_json,
     kind_of,
     one_line,
@@ -72,7 +73,7 @@ def parse_events(body: bytes) -> pl.DataFrame:
         scheduled.append(event.get("scheduled"))
         home.append(teams.get(str(event.get("home")), event.get("home")))
         away.append(teams.get(str(event.get("visitor")), event.get("visitor")))  # away = visitor
-    raw_scheduled = pl.Series(scheduled, dtype=pl.String, strict=False)
+    raw_scheduled = column(scheduled, pl.String())
     commence = _parse_utc(raw_scheduled)
     unreadable = raw_scheduled.filter(commence.is_null() & raw_scheduled.is_not_null())
     if len(unreadable) > 0:
@@ -81,10 +82,10 @@ def parse_events(body: bytes) -> pl.DataFrame:
         )
     frame = pl.DataFrame(
         {
-            "event_id": pl.Series(ids, dtype=pl.String, strict=False),
+            "event_id": column(ids, pl.String()),
             "commence_time": commence,
-            "home_team": pl.Series(home, dtype=pl.String, strict=False),
-            "away_team": pl.Series(away, dtype=pl.String, strict=False),
+            "home_team": column(home, pl.String()),
+            "away_team": column(away, pl.String()),
         }
     )
     return frame.select(pl.col(name).cast(dtype) for name, dtype in EVENT_COLUMNS.items())
@@ -261,7 +262,7 @@ def _pagination(doc: dict[str, Any], n_items: int, what: str) -> tuple[int, int,
             int(envelope.get("total_pages") or 1),
             int(envelope.get("total_items", n_items) or 0),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # Infinity, 1e400: no page number
         raise ParseError(one_line(f"{what}: unreadable _pagination {envelope!r}")) from exc
 
 

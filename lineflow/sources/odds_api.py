@@ -32,6 +32,7 @@ from lineflow.sources.base import (
     SourceFailed,
     as_parsed,
     as_utc,
+    column,
     decode_json,
     kind_of,
     one_line,
@@ -70,10 +71,10 @@ def parse_events(body: bytes) -> pl.DataFrame:
         away.append(event.get("away_team"))
     frame = pl.DataFrame(
         {
-            "event_id": pl.Series(ids, dtype=pl.String, strict=False),
+            "event_id": column(ids, pl.String()),
             "commence_time": _require_utc(commence, f"{_EVENTS}: commence_time"),
-            "home_team": pl.Series(home, dtype=pl.String, strict=False),
-            "away_team": pl.Series(away, dtype=pl.String, strict=False),
+            "home_team": column(home, pl.String()),
+            "away_team": column(away, pl.String()),
         }
     )
     return frame.select(pl.col(name).cast(dtype) for name, dtype in EVENT_COLUMNS.items())
@@ -218,10 +219,11 @@ def _price_columns(price: pl.Expr, is_int: pl.Expr) -> list[pl.Expr]:
     """price_american, price_decimal, implied_prob from a raw price, deciding the format per value.
 
     Ints with |price| >= 100 are American; any other price above 1 is decimal (whole decimal
-    prices such as 2 may arrive as JSON ints). Anything else is not a price: null.
+    prices such as 2 may arrive as JSON ints). Anything else is not a price: null, and so is a
+    non-finite one (NaN, Infinity or 1e400 in the body), which the odds rules quarantine.
     """
     american_in = is_int & (price.abs() >= 100)
-    decimal_in = american_in.not_() & (price > 1)
+    decimal_in = american_in.not_() & price.is_finite() & (price > 1)
     decimal = pl.when(american_in).then(american_to_decimal(price)).when(decimal_in).then(price)
     american = (
         pl.when(american_in)
@@ -355,7 +357,7 @@ def _utc_one(value: Any) -> datetime | None:
 
 def _require_utc(values: list[Any], what: str) -> pl.Series:
     parsed = _utc(values)
-    bad = pl.Series(values, dtype=pl.String, strict=False).filter(parsed.is_null())
+    bad = column(values, pl.String()).filter(parsed.is_null())
     if len(bad) > 0:
         raise ParseError(one_line(f"{what} {bad[0]!r} is not ISO 8601 or unix seconds"))
     return parsed
@@ -487,6 +489,6 @@ def _error(what: str, fetched: Fetched) -> str:
     try:
         body = json.loads(fetched.body)
         detail = f"{body.get('error_code', '?')}: {body.get('message', '')}".strip()
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         detail = fetched.body[:120].decode("utf-8", "replace")
     return f"odds_api {what}: HTTP {fetched.status} {detail}"

@@ -286,6 +286,9 @@ def test_pagination_rejects_invalid_json() -> None:
         pagination(sample("bettingpros_offers_page1.json")[:500])
     with pytest.raises(ParseError, match="unreadable _pagination"):
         pagination(b'{"offers": [], "_pagination": {"page": "first"}}')
+    for number in (b"Infinity", b"NaN", b"1e400"):  # found by tests/fuzz: an OverflowError
+        with pytest.raises(ParseError, match="unreadable _pagination"):
+            pagination(b'{"offers": [], "_pagination": {"total_pages": ' + number + b"}}")
 
 
 # --- corrupt bodies and wrong shapes -------------------------------------------------------

@@ -160,7 +160,7 @@ def envelope_id(body: bytes) -> str | None:
     try:
         raw = json.loads(body)
         mid = raw["message"]["messageId"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None
     return mid if isinstance(mid, str) and mid else None
 
@@ -171,6 +171,8 @@ def read_message(body: bytes, header_id: str | None = None) -> Message:
         raw = json.loads(body)
     except ValueError as exc:
         raise Malformed(f"body is not JSON: {exc}") from None
+    except RecursionError:  # nested past the decoder's depth: as malformed as any other
+        raise Malformed("body is not JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise Malformed(f"body is a JSON {type(raw).__name__}, expected an object")
     if "message" not in raw:
@@ -182,7 +184,7 @@ def read_message(body: bytes, header_id: str | None = None) -> Message:
     msg = envelope.message
     try:
         decoded = json.loads(base64.b64decode(msg.data, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise Malformed("message.data is not base64-encoded JSON") from None
     if not isinstance(decoded, dict):
         raise Malformed(f"message.data holds a JSON {type(decoded).__name__}, expected an object")

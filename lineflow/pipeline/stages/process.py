@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,7 @@ from lineflow.config import SourceConfig
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.faults import kill_point
 from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines
-from lineflow.landing import Landing, LandingPath, LandingZone, file_id, pass_time
+from lineflow.landing import Landing, LandingPath, LandingZone, check_sidecar, file_id
 from lineflow.pipeline.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
 from lineflow.sources import Source
 from lineflow.sources.base import (
@@ -30,6 +31,7 @@ from lineflow.sources.base import (
     ParseContext,
     ParseError,
     ProviderOutage,
+    one_line,
 )
 from lineflow.state.work import is_permanent, reason
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
@@ -48,7 +50,7 @@ def run(ctx: RunContext) -> list[StageResult]:
     for source in ctx.request.active_sources(ctx.settings):
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
-        bodies = _register_dropped_files(ctx, source.name)
+        bodies = _register_dropped_files(ctx, source.name, result)
         _process_source(ctx, sources.load(source), result, bodies, staged)
         result.finished_at = ctx.clock()
     if staged is not None:
@@ -60,31 +62,89 @@ def run(ctx: RunContext) -> list[StageResult]:
     return results
 
 
-def _register_dropped_files(ctx: RunContext, source: str) -> dict[str, bytes]:
+def _register_dropped_files(ctx: RunContext, source: str, result: StageResult) -> dict[str, bytes]:
     """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
     in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next;
     with a parse pool the files are read, hashed and described there, and no body comes back.
-    The files are read outside any warehouse session."""
+    The files are read outside any warehouse session.
+
+    A file that cannot be described (a sidecar that does not say how it was fetched, a
+    directory where a file belongs, a read error) is that file's failure, never the
+    partition's: it is not registered, its error's family decides dead letter or retry (work
+    kind "file", keyed by its path), and it is not looked at again until replayed or due."""
     known = set(landed_files(ctx, source)["path"])
-    new = [
+    found = [
         where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
     ]
+    new = [where for where in found if not _registration_waits(ctx, where)]
+    if len(new) < len(found):
+        waiting = len(found) - len(new)
+        result.notes.append(f"{waiting} dropped files waiting for a retry or in the dead letters")
     if not new:
         return {}
     ctx.handover.landed.pop(source, None)  # the manifest grows here
     bodies: dict[str, bytes] = {}
     pool = _pool(ctx)
     if pool is None:
-        described = describe(ctx.landing, new, source, ctx.partition, ctx.run_id, bodies)
+        described, unreadable = describe(
+            ctx.landing, new, source, ctx.partition, ctx.run_id, bodies
+        )
     else:
         parts = [new[i : i + BATCH_FILES] for i in range(0, len(new), BATCH_FILES)]
         futures = [
             pool.submit(_describe_in_worker, ctx.landing, part, source, ctx.partition, ctx.run_id)
             for part in parts
         ]
-        described = pl.concat([future.result().frame() for future in futures])
+        shipped = [future.result() for future in futures]
+        described = pl.concat([frame.frame() for frame, _ in shipped])
+        unreadable = [failure for _, failures in shipped for failure in failures]
     ctx.warehouse.record_landed_many(described)
+    for failure in unreadable:
+        _unregistered(ctx, failure, result)
     return bodies
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A dropped file `describe` could not read or date: its path and why (one line)."""
+
+    path: str
+    error: str
+    permanent: bool
+
+
+def _registration_key(ctx: RunContext, path: str) -> str:
+    return f"{ctx.partition}/{path}"
+
+
+def _registration_waits(ctx: RunContext, where: LandingPath) -> bool:
+    """A dropped file whose registration is dead-lettered or backing off is not read again."""
+    if ctx.work is None:
+        return False
+    item = ctx.work.get("file", _registration_key(ctx, str(where)))
+    if item is None or item.status == "done":
+        return False
+    return item.status == "dead" or (item.next_attempt_at or 0) > ctx.work.clock()
+
+
+def _unregistered(ctx: RunContext, failure: Unreadable, result: StageResult) -> None:
+    """A dropped file left out of the manifest: counted as its own failed attempt."""
+    result.notes.append(f"not registered: {failure.path}: {failure.error}")
+    if result.status == "success":
+        result.status = "partial"
+        result.error = f"dropped file not registered: {failure.path}: {failure.error}"
+    if ctx.work is None:
+        return
+    outcome = ctx.work.failed(
+        "file",
+        _registration_key(ctx, failure.path),
+        f"landing:{failure.path}",
+        failure.error,
+        permanent=failure.permanent,
+        partition=str(ctx.partition),
+    )
+    if outcome.dead:
+        result.notes.append(f"dead letter {outcome.letter_id}: {failure.path}")
 
 
 def describe(
@@ -94,22 +154,30 @@ def describe(
     partition: date,
     run_id: str,
     bodies: dict[str, bytes] | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[Unreadable]]:
     """The manifest rows of files found in the landing zone: path, content id, endpoint, pass,
-    size and how it was fetched, from its sidecar (a file without one is dated by its pass).
+    size and how it was fetched, from its sidecar (a file without one is dated by its pass);
+    and the files that could not be read or dated, each with its reason.
     Keeps up to BATCH_BYTES of the bodies in `bodies` when given."""
     rows = []
+    unreadable = []
     kept = 0
     for where in found:
         path = str(where)
-        body = landing.read(where)
+        try:
+            body = landing.read(where)
+            # A sidecar (landed by a run killed before its manifest row, or synced along with
+            # the file) says how it was fetched.
+            fetched = check_sidecar(landing.read_meta(where), where)
+        except IsADirectoryError:  # the layout names files; a directory never becomes one
+            unreadable.append(Unreadable(path, "a directory, not a landed file", True))
+            continue
+        except Exception as exc:  # noqa: BLE001 - that file's failure, the others go on
+            unreadable.append(Unreadable(path, one_line(reason(exc)), is_permanent(exc)))
+            continue
         if bodies is not None and kept + len(body) <= BATCH_BYTES:
             bodies[path] = body
             kept += len(body)
-        # A sidecar (landed by a run killed before its manifest row, or synced along with the
-        # file) says how it was fetched.
-        meta = landing.read_meta(where) or {}
-        fetched = meta.get("fetched_at")
         rows.append(
             LandedRow(
                 path=path,
@@ -119,20 +187,21 @@ def describe(
                 slate_date=partition,
                 pass_id=where.pass_id,
                 bytes=len(body),
-                url=meta.get("url"),
-                http_status=meta.get("http_status"),
-                fetched_at=datetime.fromisoformat(fetched) if fetched else pass_time(where.pass_id),
+                url=fetched.url,
+                http_status=fetched.http_status,
+                fetched_at=fetched.fetched_at,
                 run_id=run_id,
             )
         )
-    return landed_frame(rows)
+    return landed_frame(rows), unreadable
 
 
 def _describe_in_worker(
     landing: Landing, found: list[LandingPath], source: str, partition: date, run_id: str
-) -> Shipped:
+) -> tuple[Shipped, list[Unreadable]]:
     """`describe` in a parse pool's worker process: the rows come back as one frame."""
-    return Shipped(describe(landing, found, source, partition, run_id))
+    frame, unreadable = describe(landing, found, source, partition, run_id)
+    return Shipped(frame), unreadable
 
 
 def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
@@ -418,8 +487,10 @@ def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:
     would say the same; a later scrape lands a new one); otherwise the error's family decides:
     permanent (an unparseable body) fails the file for good, anything else retries."""
     if isinstance(exc, ProviderOutage):
-        return StagedFile(file, 0, "outage", str(exc))
-    return StagedFile(file, 0, "failed" if is_permanent(exc) else "retry", reason(exc))
+        return StagedFile(file, 0, "outage", one_line(str(exc)))
+    # One line: a polars error's text spans many (the expression it failed in).
+    status = "failed" if is_permanent(exc) else "retry"
+    return StagedFile(file, 0, status, one_line(reason(exc)))
 
 
 def _meta(file: dict[str, Any]) -> FileMeta:

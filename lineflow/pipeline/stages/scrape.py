@@ -1,7 +1,15 @@
 """scrape: run each source's request plan for the partition; land every 2xx body once.
 
 A request whose landing path is already in the manifest (or on disk) is not sent again, so a
-rerun of a landed pass makes no HTTP request.
+rerun of a landed pass makes no HTTP request. Each source ends in its own status: whatever one
+source raises (a malformed answer, a bug) fails that source with a one-line reason, and the
+others are still scraped.
+
+A file at a path scrape would write is *corrupt* when its bytes are not what landed there: its
+content id differs from the manifest's for that path, or, with no manifest row (landed by a
+run killed before the row, or put there by hand), it is not JSON. A corrupt file is set aside
+(`Landing.set_aside`: renamed out of the layout, so nothing reads it again, and named in the
+run's notes) and the request is sent again; a landed body is never overwritten.
 """
 
 from __future__ import annotations
@@ -14,10 +22,10 @@ from lineflow.config import SourceConfig
 from lineflow.core.errors import Blocked, HttpError, LineflowError, SourceFailed
 from lineflow.core.faults import kill_point
 from lineflow.http import Response, SourceClient
-from lineflow.landing import LandingPath, pass_time
+from lineflow.landing import BadSidecar, LandingConflict, LandingPath, check_sidecar, file_id
 from lineflow.pipeline.stages.base import RunContext, StageResult
-from lineflow.sources.base import Call, Fetch, Fetched
-from lineflow.state.work import is_permanent
+from lineflow.sources.base import Call, Fetch, Fetched, ParseError, decode_json, one_line
+from lineflow.state.work import is_permanent, reason
 from lineflow.warehouse.duckdb import LandedRow
 
 
@@ -30,7 +38,9 @@ class PassFetch(Fetch):
         self.pid = pid
         self.result = result
         self._client: SourceClient | None = None
-        self._landed = ctx.warehouse.landed_paths(source.name, ctx.partition)
+        landed = ctx.warehouse.landed(ctx.partition, source.name)
+        #: the manifest's content id of every landed path of the source's partition
+        self._landed: dict[str, str] = dict(zip(landed["path"], landed["file_id"], strict=True))
         self._failovers: dict[str, int] = {}
         self.deferred = 0  # requests not asked this run (dead-lettered or backing off)
 
@@ -151,16 +161,46 @@ class PassFetch(Fetch):
         if self.ctx.request.refresh:
             return None
         where = self.where(call)
-        if str(where) in self._landed:
-            return Fetched(call, 200, self.ctx.landing.read(where), True, True)
-        if self.ctx.landing.exists(where):
+        body = self._sound_body(where)
+        if body is None:
+            return None
+        if str(where) not in self._landed:
             # Landed by a run that died before its manifest row (its sidecar says how it was
             # fetched), or put there by hand.
+            try:
+                fetched = check_sidecar(self.ctx.landing.read_meta(where), where)
+            except BadSidecar as exc:  # the body serves the plan; process dead-letters the file
+                self.note(str(exc))
+                return Fetched(call, 200, body, True, True)
+            self._record(where, body, fetched.url, fetched.http_status, fetched.fetched_at)
+        return Fetched(call, 200, body, True, True)
+
+    def _sound_body(self, where: LandingPath) -> bytes | None:
+        """The body at `where`; None when there is none, or it was corrupt and is set aside.
+        A manifest's file gone from the landing zone (a mount that went away) is an error:
+        fetching it again would hide the loss."""
+        try:
             body = self.ctx.landing.read(where)
-            meta = self.ctx.landing.read_meta(where) or {}
-            at = datetime.fromisoformat(meta["fetched_at"]) if meta else pass_time(self.pid)
-            self._record(where, body, meta.get("url"), meta.get("http_status"), at)
-            return Fetched(call, 200, body, True, True)
+        except FileNotFoundError:
+            if str(where) in self._landed:
+                raise
+            return None
+        why = self._corrupt(where, body)
+        if why is None:
+            return body
+        name = self.ctx.landing.set_aside(where, self.ctx.clock())
+        self.note(f"set aside corrupt {where} as {name} ({why}); fetching it again")
+        return None
+
+    def _corrupt(self, where: LandingPath, body: bytes) -> str | None:
+        """Why the body at `where` is corrupt (see the module's docstring), or None."""
+        known = self._landed.get(str(where))
+        if known is not None:
+            return None if file_id(body) == known else "its content id is not the manifest's"
+        try:
+            decode_json(body, str(where))
+        except ParseError as exc:
+            return str(exc).removeprefix(f"{where}: ")
         return None
 
     def _send(self, call: Call) -> Response | HttpError:
@@ -173,7 +213,14 @@ class PassFetch(Fetch):
         self, where: LandingPath, body: bytes, url: str | None, status: int | None, at: datetime
     ) -> None:
         meta = {"url": url, "http_status": status, "fetched_at": at.isoformat()}
-        fid = self.ctx.landing.write(where, body, meta)
+        try:
+            fid = self.ctx.landing.write(where, body, meta)
+        except LandingConflict:
+            # refresh=true asks again whatever landed; a corrupt file there is set aside, a
+            # sound one is never overwritten.
+            if self._sound_body(where) is not None:
+                raise
+            fid = self.ctx.landing.write(where, body, meta)
         kill_point("after_landing_write")
         self.ctx.warehouse.record_landed(
             LandedRow(
@@ -191,7 +238,7 @@ class PassFetch(Fetch):
             )
         )
         kill_point("after_manifest_write")
-        self._landed.add(str(where))
+        self._landed.setdefault(str(where), fid)
         self.result.files += 1
 
     def note(self, message: str) -> None:
@@ -211,7 +258,13 @@ def run(ctx: RunContext) -> list[StageResult]:
     for source in ctx.request.active_sources(ctx.settings):
         result = StageResult(f"scrape:{source.name}", "scrape", started_at=ctx.clock())
         results.append(result)
-        _scrape_source(ctx, source, result)
+        try:
+            _scrape_source(ctx, source, result)
+        except LineflowError:
+            raise  # the run's, not this source's (a busy warehouse): the runner reports it
+        except Exception as exc:  # noqa: BLE001 - this source's failure; the others go on
+            result.status = "failed"
+            result.error = one_line(ctx.http.redactor.text(reason(exc)))
         result.finished_at = ctx.clock()
     return results
 
