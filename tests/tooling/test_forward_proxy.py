@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
+from tests.proxied import PROXY_PASSWORD, PROXY_USER
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.standin import StandIn
 
@@ -16,9 +19,10 @@ def test_names_itself_upstream_when_started_outside_the_repository(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     with (
         StandIn(bettingpros_key=BP_KEY) as standin,
-        ForwardProxy("decodo", username="user", password="p+ss@w:rd") as proxy,
+        ForwardProxy("decodo", username=PROXY_USER, password=PROXY_PASSWORD) as proxy,
     ):
-        proxied = httpx.Client(proxy=f"http://user:p%2Bss%40w%3Ard@{proxy.address}", timeout=10)
+        credentials = f"{quote(PROXY_USER, safe='')}:{quote(PROXY_PASSWORD, safe='')}"
+        proxied = httpx.Client(proxy=f"http://{credentials}@{proxy.address}", timeout=10)
         with proxied:
             answer = proxied.get(
                 f"{standin.url}/v3/events", params={"sport": "NBA"}, headers={"x-api-key": BP_KEY}
