@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import ROOT
-from bench.parts import ratio_text
+from bench.parts import percent_text, ratio_text, share
 
 MB = 1024 * 1024
 DOCS = ROOT / "docs"
@@ -101,12 +101,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if rr:
         for key, label in (("partition", "rerun of a partition"), ("range", "rerun of the range")):
             v = rr[key]
-            ok = v["ratio"] <= 0.02 and v["requests"] == 0
+            ok = None if v["ratio"] is None else v["ratio"] <= 0.02 and v["requests"] == 0
             add(
                 label,
                 "<= 2 % of the first run, 0 requests",
                 v["ratio"],
-                f"{v['ratio']:.1%}, {v['requests']} requests",
+                f"{percent_text(v['ratio'])}, {v['requests']} requests",
                 ok,
             )
         v = rr["season_processing"]
@@ -114,7 +114,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             "rerun of the season's processing, date by date (informational)",
             "each partition checked again through the runner",
             v["ratio"],
-            f"{v['ratio']:.1%}",
+            percent_text(v["ratio"]),
             None,
         )
     if b:
@@ -123,8 +123,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"rerun of the season ({len(b['dates'])} dates: the backfill again)",
             "<= 2 % of the first run, 0 requests",
             x,
-            f"{x:.1%}, {b['again']['requests']} requests",
-            x <= 0.02 and b["again"]["requests"] == 0,
+            f"{percent_text(x)}, {b['again']['requests']} requests",
+            None if x is None else x <= 0.02 and b["again"]["requests"] == 0,
         )
     m = r.get("memory")
     if m:
@@ -282,7 +282,7 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             "",
             "| second run of | first | second | ratio | requests (first, second) |",
             "|---|---:|---:|---:|---:|",
-            _rerun_row(f"a complete partition ({p['dates'][0]}, full run)", p, 3),
+            _rerun_row(f"a complete partition ({', '.join(p['dates']) or 'none'}, full run)", p, 3),
             _rerun_row(f"the fetched range ({len(g['dates'])} dates, full runs)", g, 3),
             _rerun_row(
                 f"the season's processing, date by date ({len(s['dates']) if s else '?'} dates)",
@@ -367,16 +367,16 @@ def _backfill_lines(b: dict[str, Any]) -> list[str]:
     return lines
 
 
-def season_rerun_ratio(b: dict[str, Any]) -> float:
+def season_rerun_ratio(b: dict[str, Any]) -> float | None:
     """The second backfill of the season (every partition complete) over the first."""
-    return float(b["again"]["wall_seconds"]) / float(b["wall_seconds"])
+    return share(float(b["again"]["wall_seconds"]), float(b["wall_seconds"]))
 
 
 def _rerun_row(label: str, v: dict[str, Any], digits: int) -> str:
     requests = f"{v['first_requests']}, {v['requests']}" if "first_requests" in v else "-"
     return (
         f"| {label} | {v['first_seconds']:.{digits}f} s | {v['second_seconds']:.{digits}f} s | "
-        f"{v['ratio']:.1%} | {requests} |"
+        f"{percent_text(v['ratio'])} | {requests} |"
     )
 
 
