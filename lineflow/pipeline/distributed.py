@@ -163,15 +163,21 @@ class RateLimiter:
     are kept (the slot's time, on this actor's clock, and the node it went to)."""
 
     def __init__(self, rate: float, burst: int) -> None:
+        self.bucket = TokenBucket(rate, burst, monotonic=self._clock)
+        self.log: list[tuple[float, str]] = []
+        self._read = 0.0
+
+    def _clock(self) -> float:
+        """The bucket's clock, its last reading kept: a grant's slot is that reading plus its
+        wait, exactly as the bucket reckoned it."""
         import time
 
-        self._clock = time.monotonic
-        self.bucket = TokenBucket(rate, burst)
-        self.log: list[tuple[float, str]] = []
+        self._read = time.monotonic()
+        return self._read
 
     def reserve(self, node: str) -> float:
         wait = self.bucket.reserve()
-        self.log.append((self._clock() + wait, node))
+        self.log.append((self._read + wait, node))
         del self.log[:-GRANT_LOG]
         return wait
 
