@@ -23,10 +23,10 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,9 +40,6 @@ from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
 from lineflow.state.locks import pid_alive
 from lineflow.warehouse import DuckDBWarehouse
-
-if TYPE_CHECKING:
-    from lineflow.pipeline.distributed import Cluster
 
 #: How often a parse worker looks whether its backfill is still there.
 WORKER_WATCH_S = 0.5
@@ -407,6 +404,15 @@ def _found_nothing(report: RunReport) -> bool:
     return bool(scrapes) and all(
         any(note.startswith("no events") for note in r.notes) for r in scrapes
     )
+
+
+class Cluster(Protocol):
+    """Somewhere else to run partitions (`pipeline/distributed.py`): `partitions(...)` is a
+    block in which `submit(day)` starts a partition and returns its future outcome."""
+
+    def partitions(
+        self, settings: Settings, request: BackfillRequest, refresh: bool
+    ) -> AbstractContextManager[Callable[[date], Future[PartitionOutcome]]]: ...
 
 
 def execute(
