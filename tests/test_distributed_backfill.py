@@ -8,17 +8,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lineflow.core.errors import ConfigError
 from tests.conftest import ROOT, query, run_cli, table_checksum
-from tests.test_backfill import RANGE, lines_without_run_ids, query_state
+from tests.test_backfill import RANGE, lines_without_run_ids, query_state, wait_for_complete
 
 #: The Odds API key of the stand-in; the nodes have it in their environment, as real nodes
 #: would have the provider's key (the driver sends no secret).
@@ -102,18 +100,7 @@ def test_a_killed_driver_leaves_a_backfill_that_resume_completes(cluster, local_
          "executor=ray", f"address={cluster.address}"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 240
-    done = 0
-    while done < 1 and time.monotonic() < deadline and driver.poll() is None:
-        try:
-            con = sqlite3.connect(home / "state.sqlite", timeout=5)
-            done = con.execute(
-                "SELECT count(*) FROM backfill_partitions WHERE status = 'complete'"
-            ).fetchone()[0]
-            con.close()
-        except sqlite3.OperationalError:
-            done = 0  # the store is not created yet
-        time.sleep(0.05)  # polling another process's progress; the condition is what we wait on
+    done = wait_for_complete(driver, home, 1, timeout=240)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(30)
     assert 1 <= done < 4, f"killed after {done} partitions"
