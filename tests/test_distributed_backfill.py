@@ -202,3 +202,43 @@ def test_a_cluster_of_several_machines_needs_shared_stores(tmp_path):
     assert "nodes are on 2 machines (10.0.0.5, 10.0.0.6)" in message
     assert "state.backend=postgres, warehouse.kind=ducklake and landing.url=gs://" in message
     assert "\n" not in message
+
+
+def test_a_task_ray_could_not_run_fails_its_partition_in_one_line():
+    """A worker or node lost (after Ray's own retries) or an error outside lineflow's in the
+    task: that partition failed, with the reason, and the backfill goes on."""
+    _ray_or_skip()
+    from concurrent.futures import Future
+    from datetime import date
+
+    import ray
+
+    from lineflow.pipeline.backfill import PartitionOutcome
+    from lineflow.pipeline.distributed import settle
+
+    day = date(2026, 1, 20)
+    try:
+        raise KeyError("odds")
+    except KeyError as bug:
+        task_error = ray.exceptions.RayTaskError("run_task", "Traceback ...\nKeyError: 'odds'", bug)
+    for error, reason in [
+        (ray.exceptions.WorkerCrashedError(), "WorkerCrashedError: The worker died unexpectedly"),
+        (task_error, "KeyError: 'odds'"),
+    ]:
+        done: Future = Future()
+        done.set_exception(error)
+        outcome: Future = Future()
+        settle(ray, day, done, outcome)
+        failed = outcome.result()
+        assert (failed.day, failed.status) == (day, "failed")
+        assert failed.error.startswith(f"ray task failed: {reason}"), failed.error
+        assert "\n" not in failed.error
+
+    fine: Future = Future()
+    fine.set_result(PartitionOutcome(day, "complete", rows=3))
+    settle(ray, day, fine, outcome := Future())
+    assert outcome.result().rows == 3
+    lost: Future = Future()
+    lost.set_exception(ConnectionError("the driver lost the cluster"))
+    settle(ray, day, lost, outcome := Future())
+    assert isinstance(outcome.exception(), ConnectionError)

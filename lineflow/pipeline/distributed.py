@@ -235,6 +235,25 @@ def run_task(
     return outcome
 
 
+def settle(
+    ray: Any, day: date, done: Future[PartitionOutcome], outcome: Future[PartitionOutcome]
+) -> None:
+    """`outcome` from the task's `done`: its result; or, when Ray could not run it (its worker
+    or node lost after Ray's retries, an error outside lineflow's), the partition failed with
+    the error's one-line reason, and the backfill goes on with the other partitions."""
+    from lineflow.pipeline.backfill import FAILED, PartitionOutcome
+
+    try:
+        outcome.set_result(done.result())
+    except ray.exceptions.RayError as exc:
+        cause = getattr(exc, "cause", None) or exc  # a task's own exception, else Ray's
+        text = str(cause).strip().splitlines()
+        reason = f"{type(cause).__name__}: {text[-1] if text else 'no message'}"
+        outcome.set_result(PartitionOutcome(day, FAILED, error=f"ray task failed: {reason}"))
+    except BaseException as exc:  # cancelled, or the driver lost the cluster: the caller's
+        outcome.set_exception(exc)
+
+
 class Cluster:
     """A connected Ray cluster: where a backfill's partitions run."""
 
@@ -278,7 +297,9 @@ class Cluster:
         def submit(day: date) -> Future[PartitionOutcome]:
             ref = task.remote(settings_ref, request, day, refresh)
             refs.append(ref)
-            return ref.future()
+            outcome: Future[PartitionOutcome] = Future()
+            ref.future().add_done_callback(lambda done: settle(self.ray, day, done, outcome))
+            return outcome
 
         try:
             yield submit
