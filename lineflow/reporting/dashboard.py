@@ -102,8 +102,9 @@ def read_exclusions(stores: Stores, partition: date) -> list[dict[str, Any]] | N
 
 
 def read_self_heal(stores: Stores, first: date, last: date) -> list[dict[str, Any]] | None:
-    """Regenerations (predict's self-heal) and doctor's repairs of the window, newest first:
-    at, date, what (self-heal | doctor PLAYBOOK), who, why, by."""
+    """Regenerations (predict's self-heal) and doctor's repairs (what `fix=true` changed or
+    tried to) of the window, newest first: at, date, what (self-heal | doctor PLAYBOOK), who,
+    why, by."""
     tables = stores.duck_tables()
     if "self_heal_log" not in tables and "doctor_actions" not in tables:
         return None
@@ -129,7 +130,8 @@ def read_self_heal(stores: Stores, first: date, last: date) -> list[dict[str, An
     if "doctor_actions" in tables:
         frame = stores.warehouse.query(
             "SELECT acted_at, slate_date, playbook, outcome, subject, detail FROM doctor_actions "
-            "WHERE mode = 'fix' AND slate_date BETWEEN ? AND ?",
+            "WHERE mode = 'fix' AND outcome IN ('fixed', 'unresolved', 'failed') "
+            "AND slate_date BETWEEN ? AND ?",
             [first, last],
         )
         found += [

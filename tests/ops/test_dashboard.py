@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.browser import Page, needs_chromium
-from tests.conftest import INCIDENT, run_cli
+from tests.conftest import INCIDENT, copy_home, run_cli
+from tests.stages.test_predict import _drop, second_book
 from tests.triggers.test_serve import TOKEN, Server
 
 READ_TOKEN = "dashboard-read-token-9d2e71"
@@ -165,22 +166,50 @@ def test_reading_needs_a_token_and_the_read_token_cannot_trigger(server):
     assert trigger.status_code == 401
 
 
-def test_the_figures_endpoint_changes_after_another_run(home, server):
-    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
-    url = f"{server.url}dashboard/data"
-    before = httpx.get(url, headers=headers, timeout=60).json()
-    assert before["grid"]["2026-01-21"]["bettingpros"]["status"] == "not run"
-    assert run_cli("run", "date=2026-01-21", f"home={home}").code == 0
-    after = httpx.get(url, headers=headers, timeout=60).json()
-    cell = after["grid"]["2026-01-21"]["bettingpros"]
-    rows = warehouse(
-        home,
-        "SELECT count(*) AS n FROM prop_lines "
-        "WHERE slate_date = DATE '2026-01-21' AND source = 'bettingpros'",
-    )["n"]
-    assert cell["status"] == "ok" and cell["figures"]["rows"] == rows > 0
-    # the day that was there is unchanged: the same figures as before
-    assert after["grid"][INCIDENT] == before["grid"][INCIDENT]
+def test_the_figures_change_after_a_self_heal_and_a_backfill(home, tmp_path):
+    """A second run of 2026-01-23, after a second book quoted Andrés Kingsley, regenerates his
+    predictions; the figures endpoint shows who, when and why, and then a backfill's progress."""
+    own = copy_home(home, tmp_path)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LINEFLOW_READ_TOKEN", READ_TOKEN)
+        served = Server(own)
+    try:
+        url, headers = f"{served.url}dashboard/data", {"Authorization": f"Bearer {READ_TOKEN}"}
+        before = httpx.get(url, headers=headers, timeout=60).json()
+        assert before["self_heal"] == [] and before["backfills"] == "not recorded yet"
+        _drop(own, "andres_kingsley", second_book)
+        assert run_cli("run", f"date={INCIDENT}", f"home={own}").code == 0
+        healed = httpx.get(url, headers=headers, timeout=60).json()
+        log = warehouse(
+            own,
+            "SELECT players[1] AS who, reason, triggered_by, "
+            "strftime(timezone('UTC', healed_at), '%Y-%m-%dT%H:%M:%S') AS at, "
+            "(SELECT count(DISTINCT player_key) FROM predictions WHERE is_active) AS predicted "
+            "FROM self_heal_log",
+        )
+        (entry,) = healed["self_heal"]
+        assert (entry["what"], entry["who"], entry["why"]) == ("self-heal", log["who"], "repaired")
+        assert log["who"] == "andres_kingsley" and entry["at"].startswith(log["at"])
+        assert log["triggered_by"] in entry["by"]
+        cell = healed["grid"][INCIDENT]["predictions"]
+        assert cell["figures"]["players predicted"] == log["predicted"] == 78
+        assert "Andrés Kingsley" not in [x["player_name"] for x in cell["detail"]["exclusions"]]
+
+        backfill = run_cli(
+            "backfill",
+            f"start={INCIDENT}",
+            f"end={INCIDENT}",
+            "sources=[odds_api,bettingpros]",
+            "pipeline.stages=[process,validate,consolidate]",
+            f"home={own}",
+        )
+        assert backfill.code == 0, backfill.stderr
+        after = httpx.get(url, headers=headers, timeout=60).json()
+        (progress,) = after["backfills"]
+        assert progress["id"] in backfill.stdout
+        assert (progress["status"], progress["done"], progress["partitions"]) == ("complete", 1, 1)
+    finally:
+        served.stop()
 
 
 def test_a_read_token_too_short_is_refused_before_serving(home):
