@@ -4,6 +4,7 @@ with the warehouse, errors are lineflow's own, and `import lineflow` stays cheap
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,35 @@ def test_status_is_the_commands_report(ran):
     assert [(c.name, c.actual, c.status) for c in report.components] == [
         (c["name"], c["actual"], c["status"]) for c in shown["components"]
     ]
+
+
+def test_a_backfill_returns_each_partitions_figures_as_its_manifest_has_them(ran):
+    home, _ = ran
+    done = lineflow.backfill(
+        start=INCIDENT,
+        end=INCIDENT,
+        home=home,
+        sources=["odds_api", "bettingpros"],
+        parse_workers=0,  # parse in the partition's thread: no process spawned from pytest
+        pipeline__stages=["process", "validate", "consolidate"],
+    )
+    assert isinstance(done, lineflow.BackfillResult)
+    assert (done.status, done.ok, [str(p.date) for p in done.partitions]) == (
+        "complete",
+        True,
+        [INCIDENT],
+    )
+    with sqlite3.connect(home / "state.sqlite") as con:
+        manifest = con.execute(
+            "SELECT status, attempts, requests, rows FROM backfill_partitions "
+            "WHERE backfill_id = ?",
+            (done.backfill_id,),
+        ).fetchall()
+    (partition,) = done.partitions
+    assert manifest == [(partition.status, partition.attempts, partition.requests, partition.rows)]
+    assert partition.requests == 0, "a reprocessing backfill asks nothing"
+    status = run_cli("backfill", "status", done.backfill_id, f"home={home}")
+    assert f"backfill {done.backfill_id}: complete" in status.stdout
 
 
 @pytest.mark.parametrize(
