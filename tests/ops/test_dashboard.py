@@ -184,7 +184,8 @@ def test_the_figures_change_after_a_self_heal_and_a_backfill(home, tmp_path):
             own,
             "SELECT players[1] AS who, reason, triggered_by, "
             "strftime(timezone('UTC', healed_at), '%Y-%m-%dT%H:%M:%S') AS at, "
-            "(SELECT count(DISTINCT player_key) FROM predictions WHERE is_active) AS predicted "
+            "(SELECT count(DISTINCT player_key) FROM predictions "
+            f"WHERE is_active AND slate_date = DATE '{INCIDENT}') AS predicted "
             "FROM self_heal_log",
         )
         (entry,) = healed["self_heal"]
