@@ -285,6 +285,13 @@ class TriggersConfig(Model):
     file_stages: list[str] = ["process", "validate", "consolidate", "predict"]
     #: Larger request bodies are refused (413) unread; a push envelope is a few KB.
     max_body_bytes: int = Field(default=1 << 20, ge=1)
+    #: Environment variable holding the dashboard's read-only token (unset: the trigger token
+    #: opens the dashboard too). It reads `GET /dashboard`; it cannot trigger anything.
+    read_token_env: str = "LINEFLOW_READ_TOKEN"
+    #: The dashboard's grid: this many dates, ending at the newest partition that ran.
+    dashboard_days: int = Field(default=7, ge=1, le=62)
+    #: How often the dashboard page asks for new figures.
+    dashboard_refresh_s: float = Field(default=10, ge=1)
 
 
 class PipelineConfig(Model):

@@ -34,7 +34,7 @@ from lineflow import sources
 from lineflow.config import Settings, partition_date
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
-from lineflow.pipeline.request import RunRequest
+from lineflow.pipeline.request import RunRequest, snapshot_instant
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
@@ -124,6 +124,23 @@ def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]
     return skipped
 
 
+def check(settings: Settings, request: BackfillRequest) -> None:
+    """The request against the config, before anything is written: configured sources, each
+    with a historical endpoint when the backfill scrapes, and a snapshot that parses."""
+    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
+    for name in request.sources:
+        if name not in settings.sources:
+            raise ConfigError(
+                f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
+            )
+        if scrapes and not sources.load(settings.sources[name]).supports_history:
+            raise ConfigError(
+                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
+                "its landed files only: pipeline.stages=[process,validate,consolidate])"
+            )
+    snapshot_instant(request.snapshot, request.start)
+
+
 def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> Estimate:
     """Requests and credits before anything is spent: `games_per_day` games a partition,
     priced by each source's declared pricing."""
@@ -168,6 +185,13 @@ class Manifest:
                 "VALUES (?, ?, 'pending', ?)",
                 [(backfill_id, str(d), now) for d in request.partitions()],
             )
+        return backfill_id
+
+    def start(self, request: BackfillRequest, skipped: dict[str, str]) -> str:
+        """A new backfill of the request, its `skipped` partitions (`to_skip`) marked so."""
+        backfill_id = self.create(request)
+        for reason in set(skipped.values()):
+            self.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
         return backfill_id
 
     def request(self, backfill_id: str) -> BackfillRequest:

@@ -200,25 +200,11 @@ def _manifest(settings, create: bool = True):  # type: ignore[no-untyped-def]
 def _start(request: BackfillRequest, overrides: list[str], address: str | None) -> int:
     from rich.console import Console
 
-    from lineflow import sources as source_modules
-    from lineflow.core.errors import ConfigError
-    from lineflow.pipeline.backfill import credits_estimate_text, estimate, to_skip
+    from lineflow.pipeline.backfill import check, credits_estimate_text, estimate, to_skip
     from lineflow.pipeline.logs import quiet
-    from lineflow.pipeline.request import snapshot_instant
 
     settings = _settings(overrides)
-    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
-    for name in request.sources:
-        if name not in settings.sources:
-            raise ConfigError(
-                f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
-            )
-        if scrapes and not source_modules.load(settings.sources[name]).supports_history:
-            raise ConfigError(
-                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
-                "its landed files only: pipeline.stages=[process,validate,consolidate])"
-            )
-    snapshot_instant(request.snapshot, request.start)  # a bad one fails before any write
+    check(settings, request)  # bad sources or snapshot fail before any write
     console = Console(highlight=False)
     cluster = None if request.dry_run else _connect(address, settings)  # a dry run asks no one
     manifest = _manifest(settings, create=not request.dry_run)  # a dry run creates nothing
@@ -230,10 +216,7 @@ def _start(request: BackfillRequest, overrides: list[str], address: str | None) 
             console.print(f"skipped: {len(skipped)} partitions already done ({request.reprocess})")
         console.print("nothing was requested or written")
         return 0
-    backfill_id = manifest.create(request)
-    if skipped:
-        for reason in set(skipped.values()):
-            manifest.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
+    backfill_id = manifest.start(request, skipped)
     if not quiet():
         console.print(
             f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped"
