@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from lineflow.core.errors import ConfigError
+from lineflow.core.identity import Identity
 from lineflow.rules.model import LineQualityConfig, RuleFile
 
 CONFIG_DIR_ENV = "LINEFLOW_CONFIG_DIR"
@@ -354,6 +355,23 @@ class DoctorConfig(Model):
     playbooks: list[Playbook] = []
 
 
+class IdentityConfig(Model):
+    """The alias table (conf/identity/*.yaml): per kind, canonical name -> other spellings."""
+
+    players: dict[str, list[str]] = {}
+    teams: dict[str, list[str]] = {}
+    bookmakers: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _one_canonical_per_spelling(self) -> IdentityConfig:
+        self.compiled()
+        return self
+
+    def compiled(self) -> Identity:
+        """The table as lookups (`lineflow.core.identity`); a spelling claimed twice raises."""
+        return Identity.from_aliases(self.players, self.teams, self.bookmakers)
+
+
 class Settings(Model):
     """The validated, composed configuration of one lineflow invocation."""
 
@@ -380,6 +398,7 @@ class Settings(Model):
     #: conf/rules/*.yaml, by file name.
     rules: dict[str, RuleFile] = {}
     line_quality: LineQualityConfig = LineQualityConfig()
+    identity: IdentityConfig = IdentityConfig()
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Settings:

@@ -29,6 +29,7 @@ KEYS = {
     "health": {"date", "now", "days", "format", "out", "email"},
     "doctor": {"date", "now", "fix"},
     "validate": {"date", "strict", "refresh"},
+    "players": {"date", "format"},
     "rules": set(),
     "proxies": {"now"},
     "serve": {"host", "port"},

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lineflow.reporting import charts
 from lineflow.reporting.health import HealthReport
+from lineflow.reporting.identity import line as identity_line
 from lineflow.reporting.recorded import NOT_RECORDED
 from lineflow.reporting.status import StatusReport
 
@@ -119,6 +120,7 @@ def extra_lines(report: StatusReport) -> list[str]:
         if quality is None
         else f"line quality: {quality['passed']} players passed, {quality['failed']} failed"
     )
+    out.append(identity_line(report.identity, report.partition))
     return out
 
 
