@@ -279,7 +279,7 @@ class StateConfig(Model):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     #: The environment variable holding the Postgres DSN (`postgresql://user:pass@host/db` or
     #: `host=... dbname=...`): a password never sits in the config or its dumps.
-    dsn_env: str = Field("LINEFLOW_STATE_DSN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    dsn_env: str = Field(default="LINEFLOW_STATE_DSN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @model_validator(mode="after")
     def _dsn_set(self) -> StateConfig:
