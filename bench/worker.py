@@ -72,7 +72,7 @@ def _backfill(
 ) -> None:
     """The backfill command's own code path, without its terminal output."""
     from lineflow.pipeline.backfill import BackfillRequest, Manifest, execute
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
 
     keys: dict[str, Any] = {
         "start": dates[0],
@@ -84,7 +84,7 @@ def _backfill(
     if parse_workers is not None:  # else the command's default
         keys["parse_workers"] = parse_workers
     request = BackfillRequest.model_validate(keys)
-    manifest = Manifest(StateStore(settings.home / "state.sqlite"))
+    manifest = Manifest(open_state(settings))
     backfill_id = manifest.create(request)
     status = execute(settings, manifest, backfill_id, request)
     failed = [p for p in manifest.partitions(backfill_id) if p["status"] != "complete"]

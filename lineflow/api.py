@@ -248,7 +248,7 @@ def backfill(
     from lineflow.cli.commands.backfill import request as backfill_request
     from lineflow.core.errors import ConfigError
     from lineflow.pipeline.backfill import BackfillRequest, Manifest, check, execute, to_skip
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
 
     if keys.get("dry_run"):
         raise ConfigError("dry_run: `lineflow backfill ... dry_run=true` prices a backfill")
@@ -257,7 +257,7 @@ def backfill(
     request = backfill_request(values, set(values))
     settings = _compose({k: v for k, v in keys.items() if k not in own}, overrides)
     check(settings, request)
-    manifest = Manifest(StateStore(settings.state_path))
+    manifest = Manifest(open_state(settings))
     backfill_id = manifest.start(request, to_skip(request, manifest.earlier_outcomes(request)))
     outcome = execute(settings, manifest, backfill_id, request)
     return BackfillResult(

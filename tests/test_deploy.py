@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def test_the_image_runs_as_an_unprivileged_user_after_installing() -> None:
     assert user not in ("root", "0")
     installs = [i for i, line in enumerate(stage) if "pip install" in line]
     assert installs and max(installs) < users[-1]
-    assert any("lineflow[prod]" in stage[i] for i in installs)  # BigQuery and bucket landing
+    extras = re.search(r"lineflow\[([a-z,]+)\]", stage[installs[-1]])
+    # BigQuery and bucket landing; shared state for several instances
+    assert extras and {"prod", "postgres"} <= set(extras.group(1).split(","))
 
 
 def _container_command(port: str | None) -> list[str]:

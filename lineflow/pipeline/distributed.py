@@ -118,9 +118,8 @@ def local_stores(settings: Settings) -> list[str]:
     """The stores of these settings that live in files on one machine (a multi-machine
     cluster's tasks could not share them). Shared backends, where configured, are read by
     their config names (`state.backend`, `warehouse.kind`, `landing.url`)."""
-    state = getattr(getattr(settings, "state", None), "backend", "sqlite")
     local = []
-    if state == "sqlite":
+    if settings.state.backend == "sqlite":
         local.append(f"state ({settings.state_path})")
     if settings.warehouse.kind == "duckdb":
         local.append(f"warehouse ({settings.warehouse.path})")

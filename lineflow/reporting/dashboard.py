@@ -155,9 +155,8 @@ def read_backfills(stores: Stores) -> list[dict[str, Any]] | None:
     if "backfills" not in stores.state_tables():
         return None
     from lineflow.pipeline.backfill import Manifest  # the backfill machinery: load on use
-    from lineflow.state import StateStore
 
-    manifest = Manifest(StateStore(stores.state_path, create=False))
+    manifest = Manifest(stores.store)
     out = []
     for b in manifest.list():
         parts = manifest.partitions(b["id"])
