@@ -156,6 +156,8 @@ class Parser:
                 condition &= value.is_in([text(v) for v in keep.in_]).fill_null(False)
             if keep.not_in is not None:
                 condition &= value.is_in([text(v) for v in keep.not_in]).not_().fill_null(True)
+            if keep.present is not None:
+                condition &= value.is_not_null() if keep.present else value.is_null()
         return condition
 
     def _required(self, frame: pl.DataFrame) -> None:

@@ -203,8 +203,17 @@ class Keep(_Model):
     not_equals: str | float | bool | None = None
     in_: list[str | float | bool] | None = Field(None, alias="in")
     not_in: list[str | float | bool] | None = None
+    #: whether the value must be there (true) or absent (false)
+    present: bool | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _a_test(self) -> Keep:
+        tests = (self.equals, self.not_equals, self.in_, self.not_in, self.present)
+        if all(test is None for test in tests):
+            raise ValueError(f"{self.field}: give a test (equals, not_equals, in, not_in, present)")
+        return self
 
 
 class When(_Model):
