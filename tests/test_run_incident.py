@@ -93,6 +93,15 @@ def test_run_history_has_every_stage_and_the_scrapers(first_run):
     }
 
 
+def points_players(home: Path, table: str) -> dict[str, int]:
+    """Players with points lines in `table`, per source."""
+    sql = (
+        f"SELECT source, count(DISTINCT player_key) FROM {table} "
+        "WHERE market = 'player_points' GROUP BY 1"
+    )
+    return dict(query(home, sql))
+
+
 def test_prop_lines_schema_and_partition(first_run):
     home, _ = first_run
     ((players, books, sources, dates),) = query(
@@ -103,24 +112,10 @@ def test_prop_lines_schema_and_partition(first_run):
     )
     # The Odds API: 81 players have points lines; two of them had every line quarantined (a
     # 4.5 line and plus-money on both sides), so 79 reach prop_lines.
-    by_source = dict(
-        query(
-            home,
-            "SELECT source, count(DISTINCT player_key) FROM stg_prop_lines "
-            "WHERE market = 'player_points' GROUP BY 1",
-        )
-    )
     # DraftKings posts the same 81 less one whose market is suspended (the 11th player of the
     # slate's only 11-player game): 80 staged, the same two quarantined, 78 in prop_lines.
-    assert by_source == {"odds_api": 81, "draftkings": 80}
-    shown = dict(
-        query(
-            home,
-            "SELECT source, count(DISTINCT player_key) FROM prop_lines "
-            "WHERE market = 'player_points' GROUP BY 1",
-        )
-    )
-    assert shown == {"odds_api": 79, "draftkings": 78}
+    assert points_players(home, "stg_prop_lines") == {"odds_api": 81, "draftkings": 80}
+    assert points_players(home, "prop_lines") == {"odds_api": 79, "draftkings": 78}
     # Five of DraftKings' names are spelled its own way ("Ezekiel"/"Reginald" Bellweather for
     # Zeke/Reggie, three with a " (Q)" lineup suffix): 79 + 5 keys until names are resolved.
     assert players == 84

@@ -167,7 +167,34 @@ class Parser:
 
     # -- props ----------------------------------------------------------------------------------
 
+    def _times_parsed(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Timestamp columns parsed in place, trying `iso`'s formats only while values are
+        left unread (one format reads a provider's whole column: a pass, not four)."""
+        parsed = {}
+        for role in TIME_FIELDS:
+            column = self.fields.get(role)
+            if column is None or column.format == "unix":
+                continue
+            formats = _ISO_FORMATS if (column.format or "iso") == "iso" else (column.format,)
+            for path in column.paths():
+                name = self.walker.columns.get(path)
+                if name is None or name in parsed:
+                    continue
+                raw = rows[name].cast(pl.String).str.strip_chars()
+                wanted = raw.len() - raw.null_count()
+                result = pl.Series(name, [None] * raw.len(), dtype=UTC_TS)
+                for fmt in formats:
+                    if result.len() - result.null_count() == wanted:
+                        break
+                    attempt = raw.str.to_datetime(
+                        fmt, time_unit="us", time_zone="UTC", strict=False
+                    )
+                    result = result.fill_null(attempt)
+                parsed[name] = result
+        return rows.with_columns(*parsed.values()) if parsed else rows
+
     def finish_props(self, rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+        rows = self._times_parsed(rows)
         fields = self.fields
         values = {
             role: self._value(role, column, ctx).alias(role)
@@ -190,12 +217,8 @@ class Parser:
         lines = (
             frame.lazy()
             .with_columns(side=pl.col("side").str.strip_chars().str.to_lowercase())
-            .with_columns(
-                slate_date=pl.coalesce(
-                    pl.col("commence_time").dt.convert_time_zone(EASTERN.key).dt.date(),
-                    pl.col("meta_slate_date"),
-                )
-            )
+            .join(_slate_dates(frame["commence_time"]), on="commence_time", how="left")
+            .with_columns(slate_date=pl.coalesce("slate_date", "meta_slate_date"))
             .filter(
                 pl.col("_keep")
                 & pl.col("side").is_in(("over", "under"))
@@ -273,6 +296,7 @@ class Parser:
     # -- events ---------------------------------------------------------------------------------
 
     def finish_events(self, rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+        rows = self._times_parsed(rows)
         fields = self.fields
         frame = rows.with_columns(
             *(self._value(role, column, ctx).alias(role) for role, column in fields.items()),
@@ -297,21 +321,21 @@ class Parser:
         return parsed.frame.drop("file_idx")
 
 
+def _slate_dates(commence: pl.Series) -> pl.LazyFrame:
+    """Tip-off -> US/Eastern date, converted once per distinct tip-off (a zone conversion per
+    row was a tenth of a parse)."""
+    tips = commence.unique().to_frame("commence_time").lazy()
+    return tips.with_columns(
+        slate_date=pl.col("commence_time").dt.convert_time_zone(EASTERN.key).dt.date()
+    )
+
+
 def _convert(role: str, column: Column, expr: pl.Expr, is_meta: bool = False) -> pl.Expr:
     if role in TIME_FIELDS:
-        if is_meta:
-            return expr
-        fmt = column.format or "iso"
-        if fmt == "unix":
-            micros = (expr.cast(pl.Float64, strict=False) * 1_000_000).cast(pl.Int64, strict=False)
-            return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
-        text_expr = expr.cast(pl.String).str.strip_chars()
-        formats = _ISO_FORMATS if fmt == "iso" else (fmt,)
-        parsed = [
-            text_expr.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
-            for f in formats
-        ]
-        return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
+        if is_meta or (column.format or "iso") != "unix":
+            return expr  # the pass time, or parsed already (`Parser._times_parsed`)
+        micros = (expr.cast(pl.Float64, strict=False) * 1_000_000).cast(pl.Int64, strict=False)
+        return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
     if role in _NUMERIC_ROLES:
         return expr.cast(pl.Float64, strict=False)
     return expr.cast(pl.String)

@@ -11,7 +11,6 @@ leave empty are the filters' business. A `rows` level that is not a list is a Pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jmespath
@@ -55,11 +54,14 @@ def follow(value: Any, steps: tuple[Step, ...]) -> Any:
 
 def text(value: Any) -> str | None:
     """A scalar as the text filters and maps compare: booleans as true/false."""
-    if value is None or isinstance(value, dict | list):
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if value is None or kind is dict or kind is list:
         return None
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if kind is float and value.is_integer():
         return str(int(value))
     return str(value)
 
@@ -69,17 +71,6 @@ def getter(path: str) -> tuple[str, Getter]:
     if not steps:
         return anchor, lambda scope: scope.get(anchor)
     return anchor, lambda scope: follow(scope.get(anchor), steps)
-
-
-@dataclass(frozen=True)
-class _Level:
-    name: str
-    parent: str
-    steps: tuple[Step, ...]
-    #: lookups joined at this level: (name, list index name, match getter)
-    lookups: tuple[tuple[str, Getter], ...]
-    #: the row values read at this level, in column order
-    values: tuple[Getter, ...]
 
 
 class Walker:
@@ -110,7 +101,7 @@ class Walker:
         #: column name of each path; which are read per file
         self.columns: dict[str, str] = {}
         self.file_paths: list[tuple[str, Getter]] = []
-        per_level: list[list[tuple[str, Getter]]] = [[] for _ in levels]
+        per_level: list[list[tuple[str, str]]] = [[] for _ in levels]
         for path in dict.fromkeys(paths):
             name = f"p{len(self.columns)}"
             self.columns[path] = name
@@ -119,20 +110,18 @@ class Walker:
             if level < 0:
                 self.file_paths.append((name, get))
             else:
-                per_level[level].append((name, get))
+                per_level[level].append((name, path))
         self.int_flags = {self.columns[p] for p in int_flags}
         self.row_names = [name for level in per_level for name, _ in level]
-        self.levels = tuple(
-            _Level(
-                name,
-                parse_path(path)[0],
-                parse_path(path)[1],
-                tuple(
-                    (lk, getter(spec[4])[1]) for lk, spec in lookup_specs.items() if spec[0] == i
-                ),
-                tuple(get for _, get in per_level[i]),
-            )
-            for i, (name, path) in enumerate(levels)
+        level_lookups = [
+            [(lk, spec[4]) for lk, spec in lookup_specs.items() if spec[0] == i]
+            for i in range(len(levels))
+        ]
+        self._walk = _compile(
+            [(name, path) for name, path in levels],
+            level_lookups,
+            [[path for _, path in level] for level in per_level],
+            what,
         )
 
     def flatten(self, body: bytes, meta: FileMeta) -> Flat:
@@ -152,45 +141,15 @@ class Walker:
             name: self._index(follow(scope.get(anchor), steps), key)
             for name, anchor, steps, key in self.lookup_lists
         }
-        rows: list[tuple[Any, ...]] = []
-        self._walk(0, scope, (), indexes, rows)
-        columns = dict(zip(self.row_names, zip(*rows, strict=True), strict=True)) if rows else {}
-        out = {name: list(columns.get(name, ())) for name in self.row_names}
+        lists: list[list[Any]] = [[] for _ in self.row_names]
+        self._walk(scope, indexes, lists)
+        out = dict(zip(self.row_names, lists, strict=True))
         for name in self.int_flags & set(out):
             out[f"{name}_int"] = [type(v) is int for v in out[name]]
         file = {name: get(scope) for name, get in self.file_paths}
         for name in self.int_flags & set(file):
             file[f"{name}_int"] = type(file[name]) is int
         return Flat(out, file)
-
-    def _walk(
-        self,
-        i: int,
-        scope: dict[str, Any],
-        prefix: tuple[Any, ...],
-        indexes: dict[str, dict[str, Any]],
-        rows: list[tuple[Any, ...]],
-    ) -> None:
-        level = self.levels[i]
-        items = follow(scope.get(level.parent), level.steps)
-        if items is None:
-            return
-        if not isinstance(items, list):
-            where = level.name
-            raise ParseError(
-                f"{self.what}: rows {where!r} should be a list, not {type(items).__name__}"
-            )
-        last = i == len(self.levels) - 1
-        name, lookups, values = level.name, level.lookups, level.values
-        for item in items:
-            scope[name] = item
-            for lookup, match in lookups:
-                scope[lookup] = indexes[lookup].get(text(match(scope)))  # type: ignore[arg-type]
-            row = prefix + tuple(get(scope) for get in values)
-            if last:
-                rows.append(row)
-            else:
-                self._walk(i + 1, scope, row, indexes, rows)
 
     def _check(self, root: Any) -> None:
         for expression, message in self.error:
@@ -210,3 +169,94 @@ class Walker:
 def _truthy(value: Any) -> bool:
     """JMESPath's truth: false, null, empty strings, lists and objects are false."""
     return value not in (None, False, "", [], {})
+
+
+# -- the walk, compiled ------------------------------------------------------------------------
+
+
+def _compile(
+    levels: list[tuple[str, str]],
+    lookups: list[list[tuple[str, str]]],
+    values: list[list[str]],
+    what: str,
+) -> Callable[..., None]:
+    """The nested loops of a mapping's `rows` as one Python function that fills the columns,
+    each path inlined as dict lookups, an outer level's values repeated over the rows below it
+    at once (as the module parsers do): walking is most of a declarative parse, and a generic
+    path interpreter called per value took twice the module parsers' time (docs/sources.md)."""
+    lines = ["def walk(scope, indexes, cols):"]
+    names: dict[str, str] = {anchor: f"scope[{anchor!r}]" for anchor in ("doc", "root", "meta")}
+    temps = iter(range(1_000_000))
+    indent = "    "
+    column = 0
+    outer: list[tuple[int, str]] = []  # (column, local name) of the values of outer levels
+    last = len(levels) - 1
+    for i, (name, path) in enumerate(levels):
+        anchor, steps = parse_path(path)
+        var = f"_l{i}"
+        lines.append(f"{indent}{var}s = {_expression(names[anchor], steps, temps)}")
+        lines.append(f"{indent}if {var}s is None:")
+        lines.append(f"{indent}    return" if i == 0 else f"{indent}    continue")
+        lines.append(f"{indent}if type({var}s) is not list:")
+        lines.append(
+            f"{indent}    raise ParseError({_shape(what, name)!r} + type({var}s).__name__)"
+        )
+        if i == last and outer:
+            lines.append(f"{indent}_n = len({var}s)")
+            lines += [f"{indent}cols[{c}] += [{local}] * _n" for c, local in outer]
+        lines.append(f"{indent}for {var} in {var}s:")
+        indent += "    "
+        names[name] = var
+        for k, (lookup, match) in enumerate(lookups[i]):
+            m_anchor, m_steps = parse_path(match)
+            found = _expression(names[m_anchor], m_steps, temps)
+            lines.append(f"{indent}_k{i}_{k} = indexes[{lookup!r}].get(text({found}))")
+            names[lookup] = f"_k{i}_{k}"
+        for p in values[i]:
+            p_anchor, p_steps = parse_path(p)
+            expr = _expression(names[p_anchor], p_steps, temps)
+            if i == last:
+                lines.append(f"{indent}cols[{column}].append({expr})")
+            else:
+                local = f"_v{column}"
+                lines.append(f"{indent}{local} = {expr}")
+                outer.append((column, local))
+            column += 1
+        if i == last and not values[i]:
+            lines.append(f"{indent}pass")
+    namespace: dict[str, Any] = {"ParseError": ParseError, "text": text, "match": _match}
+    exec(compile("\n".join(lines), f"<declarative walk: {what}>", "exec"), namespace)  # noqa: S102
+    return namespace["walk"]  # type: ignore[no-any-return]
+
+
+def _expression(base: str, steps: tuple[Step, ...], temps: Any) -> str:
+    """Python source reading `steps` from the value named `base`: None where it leads nowhere."""
+    expr = base
+    for step in steps:
+        temp = f"_t{next(temps)}"
+        if step[0] == "key":
+            expr = f"({temp}.get({step[1]!r}) if type({temp} := {expr}) is dict else None)"
+        elif step[0] == "index":
+            n = int(step[1])
+            expr = (
+                f"({temp}[{n}] if type({temp} := {expr}) is list "
+                f"and -len({temp}) <= {n} < len({temp}) else None)"
+            )
+        else:
+            expr = f"match({expr}, {step[1]!r}, {step[2]!r})"
+    return expr
+
+
+def _match(value: Any, key: str, wanted: str) -> Any:
+    if type(value) is not list:
+        return None
+    for item in value:
+        if type(item) is dict:
+            found = item.get(key)
+            if found == wanted or (type(found) is not str and text(found) == wanted):
+                return item
+    return None
+
+
+def _shape(what: str, name: str) -> str:
+    return f"{what}: rows {name!r} should be a list, not "
