@@ -229,6 +229,8 @@ class Parser:
         )
         if self.mapping.slate == "partition":
             lines = lines.filter(pl.col("slate_date") == pl.col("meta_slate_date"))
+        # Optional columns a mapping leaves out: no teams, no last update, the pass time as
+        # the snapshot (`as_parsed` puts every column in its place).
         optional = {
             "home_team": pl.lit(None, pl.String),
             "away_team": pl.lit(None, pl.String),
@@ -240,11 +242,6 @@ class Parser:
             pl.col("meta_source").alias("source"),
             "event_id",
             "commence_time",
-            *(
-                pl.col(name) if name in fields else default.alias(name)
-                for name, default in optional.items()
-                if name.endswith("_team")
-            ),
             "bookmaker",
             "market",
             "player_name",
@@ -252,9 +249,8 @@ class Parser:
             "line",
             *price_columns(pl.col("_price"), pl.col("_price_int")),
             *(
-                pl.col(name) if name in fields else default.alias(name)
-                for name, default in optional.items()
-                if not name.endswith("_team")
+                pl.col(name) if name in fields else value.alias(name)
+                for name, value in optional.items()
             ),
             "file_idx",
         )

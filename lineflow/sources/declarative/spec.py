@@ -153,8 +153,6 @@ class Request(_Model):
 
 # -- the mapping to prop_lines ----------------------------------------------------------------
 
-PriceFormat = Literal["american", "decimal", "fractional", "auto"]
-
 
 class Column(_Model):
     """How one column is read: a path (or several, first non-null wins) or a constant, then an
@@ -322,12 +320,11 @@ def _columns(
     missing = [name for name in required if name not in value]
     if missing:
         raise ValueError(f"{', '.join(missing)} missing")
-    for name in ("price",):
-        fmt = value[name].format if name in value else None
-        if name in value and fmt not in ("american", "decimal", "fractional", "auto"):
-            raise ValueError(
-                f"price.format: one of american, decimal, fractional, auto (got {fmt!r})"
-            )
+    price = value.get("price")
+    if price is not None and price.format not in ("american", "decimal", "fractional", "auto"):
+        raise ValueError(
+            f"price.format: one of american, decimal, fractional, auto (got {price.format!r})"
+        )
     return value
 
 
