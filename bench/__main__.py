@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             "parts": args.parts,
         },
     }
-    needs_season = {"throughput", "memory"} & set(args.parts) or "rerun" in args.parts
+    needs_season = {"throughput", "memory", "declarative"} & set(
+        args.parts
+    ) or "rerun" in args.parts
     if needs_season:
         results["season"] = parts.season(out, args.dates, args.passes, args.games, args.reuse)
         print(parts.say_season(results["season"]), flush=True)
@@ -120,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     if "startup" in args.parts:
         results["startup"] = parts.startup(args.startup_runs)
         print(parts.say_startup(results["startup"]), flush=True)
+    if "declarative" in args.parts:
+        results["declarative"] = parts.declarative(results["season"])
+        print(parts.say_declarative(results["declarative"]), flush=True)
     results["machine"]["load_after"] = report.load_average()
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["targets"] = report.targets(results)

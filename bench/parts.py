@@ -497,3 +497,94 @@ def say_startup(s: dict[str, Any]) -> str:
     return "startup: " + ", ".join(
         f"`{v['command']}` {v['median_seconds'] * 1000:.0f} ms" for v in s.values()
     )
+
+
+# -- 6. the declarative parser --------------------------------------------------------------
+
+#: Files a batch parser gets at once, as the process stage hands them (BATCH_FILES).
+PARSE_BATCH = 500
+PARSE_REPEATS = 3
+
+
+def declarative(s: dict[str, Any]) -> dict[str, Any]:
+    """Parsing the season's Odds API event-odds files with the module parser and with the same
+    source declared in YAML (conf/source/odds_api_rest.yaml), in this process, bodies already
+    in memory, batches of 500 as `process` parses them; best of three. DraftKings (declared
+    only) parses boards the stand-in renders for the season's dates, for scale."""
+    from lineflow import sources
+    from lineflow.config import compose
+    from lineflow.landing import pass_time
+    from lineflow.sources.base import FileMeta, ParseContext
+    from tests.support.standin import draftkings
+
+    module_cfg = compose(["home=var"]).sources["odds_api"]
+    declared_cfg = compose(["home=var", "source@sources.odds_api=odds_api_rest"]).sources[
+        "odds_api"
+    ]
+    landing = Path(s["landing"]) / "odds_api" / "player_props"
+    items = []
+    for path in sorted(landing.rglob("*.json")):
+        day, pid = path.parent.parent.name, path.parent.name
+        meta = FileMeta(path.name, "odds_api", "player_props", _date(day), pass_time(pid))
+        items.append((path.read_bytes(), meta))
+    ctx = ParseContext(markets=module_cfg.markets, books=module_cfg.books)
+    module = sources.load(module_cfg).prop_batch_parsers["player_props"]
+    declared = sources.load(declared_cfg).prop_batch_parsers["player_props"]
+    # Alternated, best of three each: a load that comes and goes on a shared machine weighs on
+    # both alike.
+    timed: dict[str, dict[str, Any]] = {}
+    for _ in range(PARSE_REPEATS):
+        for name, parser in (("module", module), ("declared", declared)):
+            once = _parse_time(parser, items, ctx, repeats=1)
+            if name not in timed or once["seconds"] < timed[name]["seconds"]:
+                timed[name] = once
+    dk_cfg = compose(["home=var"]).sources["draftkings"]
+    dk_items = []
+    for day in s["dates"]:
+        at = datetime.combine(_date(day), dtime(FETCH_HOUR), UTC)
+        meta = FileMeta("dk", "draftkings", "props", _date(day), at)
+        dk_items += [(draftkings.body(sub, at), meta) for sub in draftkings.SUBCATEGORIES]
+    dk_parser = sources.load(dk_cfg).prop_batch_parsers["props"]
+    dk = _parse_time(dk_parser, dk_items, ParseContext(markets=dk_cfg.markets))
+    ratio = timed["declared"]["seconds"] / timed["module"]["seconds"]
+    return {
+        "files": len(items),
+        "bytes": sum(len(b) for b, _ in items),
+        "odds_api_module": timed["module"],
+        "odds_api_declared": timed["declared"],
+        "declared_over_module": ratio,
+        "draftkings_declared": {**dk, "files": len(dk_items)},
+    }
+
+
+def _date(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+def _parse_time(
+    parser: Any, items: list[Any], ctx: Any, repeats: int = PARSE_REPEATS
+) -> dict[str, Any]:
+    """Best of `repeats`: seconds and rows of parsing every item, a batch at a time."""
+    best, rows = math.inf, 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        rows = 0
+        for i in range(0, len(items), PARSE_BATCH):
+            parsed = parser(items[i : i + PARSE_BATCH], ctx)
+            if parsed.errors:
+                raise RuntimeError(f"parse errors in the season: {parsed.errors}")
+            rows += parsed.frame.height
+        best = min(best, time.perf_counter() - started)
+    return {"seconds": best, "rows": rows, "rows_per_s": _rate(rows, best)}
+
+
+def say_declarative(d: dict[str, Any]) -> str:
+    m, y, k = d["odds_api_module"], d["odds_api_declared"], d["draftkings_declared"]
+    return (
+        f"declarative parser: the Odds API's {d['files']:,} files, module {m['rows_per_s']:,.0f}"
+        f" rows/s, declared {y['rows_per_s']:,.0f} rows/s ({d['declared_over_module']:.2f}x the "
+        f"module's time); DraftKings (declared) {k['rows_per_s']:,.0f} rows/s over "
+        f"{k['files']} boards"
+    )

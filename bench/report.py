@@ -18,7 +18,7 @@ MB = 1024 * 1024
 DOCS = ROOT / "docs"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 #: Every part, in order (bench/__main__.py's PARTS); a run of fewer says which.
-ALL_PARTS = ("throughput", "fetch", "backfill", "rerun", "memory", "startup")
+ALL_PARTS = ("throughput", "fetch", "backfill", "rerun", "memory", "startup", "declarative")
 _PACKAGES = ("lineflow", "duckdb", "polars", "pyarrow", "httpx", "hydra-core", "dlt")
 
 
@@ -142,6 +142,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         for v in s.values():
             x = v["median_seconds"]
             add(f"`{v['command']}`", "<= 0.5 s", x, f"{x * 1000:.0f} ms", x <= 0.5)
+    d = r.get("declarative")
+    if d:
+        x = d["declared_over_module"]
+        add("declarative parser vs module", "declared/module <= 1.5", x, f"{x:.2f}x", x <= 1.5)
     return out
 
 

@@ -264,6 +264,8 @@ def pipeline_job(args: dict[str, Any]) -> dict[str, Any]:
             f"home={args['home']}",
             "http.mode=live",  # env=local: no publish; live HTTP to the stand-in
             "proxy.chains.bettingpros=[direct]",  # no proxy processes in the benchmark
+            # The two sources the published figures measure (DraftKings: the declarative part).
+            "only=[odds_api,bettingpros]",
             f"http.cassettes={args['home']}/cassettes",
             *(f"sources.{name}.base_url={url}" for name in ("odds_api", "bettingpros")),
         ]

@@ -57,10 +57,13 @@ class QuotaConfig(Model):
 
 
 class SourceConfig(Model):
-    """One line provider: base URL, auth, markets, books; `options` belong to its module."""
+    """One line provider: base URL, auth, markets, books; `options` belong to its module. A
+    source is a Python module (`module:`) or declared in YAML alone (`rest:`, a
+    `sources.declarative.spec.RestSpec`)."""
 
     name: str
-    module: str
+    module: str = ""
+    rest: Any = None
     enabled: bool = True
     base_url: str
     auth: AuthConfig = AuthConfig()
@@ -81,6 +84,25 @@ class SourceConfig(Model):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/")
+
+    @field_validator("rest")
+    @classmethod
+    def _rest(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        # Imported here: the spec sits in the config layer, but inside the sources package,
+        # whose __init__ imports this module.
+        from lineflow.sources.declarative.spec import validate_spec
+
+        return validate_spec(value)
+
+    @model_validator(mode="after")
+    def _module_or_rest(self) -> SourceConfig:
+        if bool(self.module) == (self.rest is not None):
+            raise ValueError(
+                "give either module (a Python source) or rest (a declared one), not both or neither"
+            )
+        return self
 
 
 class HttpConfig(Model):

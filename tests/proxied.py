@@ -31,6 +31,7 @@ ENV = {
     "PROXYFUEL_USERNAME": PROXY_USER,
     "PROXYFUEL_PASSWORD": PROXY_PASSWORD,
 }
+SOURCES = ("odds_api", "bettingpros", "draftkings")
 SECRETS = (ODDS_KEY, BP_KEY, PROXY_PASSWORD, "p%2Bss%40w%3Ard")
 
 
@@ -44,6 +45,7 @@ class World:
         self.standin.block_via(None)
         self.standin.block("bettingpros", False)
         self.standin.block("odds_api", False)
+        self.standin.block("draftkings", False)
         self.standin.clear_faults()
         self.standin.clear_log()
         self.standin.set_quota(20000, 0)
@@ -57,8 +59,8 @@ class World:
             f"now={now.isoformat()}",
             "http.backoff_base_s=0.01",
             "http.backoff_max_s=0.05",
-            *(f"sources.{s}.base_url={self.standin.url}" for s in ("odds_api", "bettingpros")),
-            *(f"sources.{s}.rate_limit.per_second=0" for s in ("odds_api", "bettingpros")),
+            *(f"sources.{s}.base_url={self.standin.url}" for s in SOURCES),
+            *(f"sources.{s}.rate_limit.per_second=0" for s in SOURCES),
             f"proxy.pools.decodo.proxies=[{self.decodo.url}]",
             f"proxy.pools.proxyfuel.proxies=[{self.proxyfuel.url}]",
         ]

@@ -196,13 +196,17 @@ def test_a_backfill_without_scrape_reprocesses_the_landed_files_of_every_source(
     local = "pipeline.stages=[process,validate,consolidate]"
     refill = run_cli(
         "backfill", f"start={days[0]}", f"end={days[1]}", f"home={landed}",
-        "sources=[odds_api,bettingpros]", local,
+        "sources=[odds_api,bettingpros,draftkings]", local,
     )  # fmt: skip
     assert refill.code == 0, refill.stdout + refill.stderr
     assert "2 partitions to run" in refill.stdout and "complete" in refill.stdout
     assert "18:00Z" not in refill.stdout, "no snapshot was used: nothing was fetched"
     processed = "SELECT source, count(*) FROM processed_files GROUP BY 1 ORDER BY 1"
-    assert [s for s, n in query(landed, processed) if n > 0] == ["bettingpros", "odds_api"]
+    assert [s for s, n in query(landed, processed) if n > 0] == [
+        "bettingpros",
+        "draftkings",
+        "odds_api",
+    ]
     assert query(landed, "SELECT count(*) > 1000 FROM prop_lines WHERE source = 'bettingpros'") == [
         (True,)
     ]
@@ -228,7 +232,8 @@ def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_work
 
     refill = run_cli(
         "backfill", f"start={day}", f"end={day}", f"home={restored}",
-        "sources=[odds_api,bettingpros]", "pipeline.stages=[process,validate,consolidate]",
+        "sources=[odds_api,bettingpros,draftkings]",
+        "pipeline.stages=[process,validate,consolidate]",
     )  # fmt: skip
     assert lines_without_run_ids(restored) == lines_without_run_ids(daily)
     landed = "SELECT count(*) FROM landed_files"

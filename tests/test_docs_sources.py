@@ -1,4 +1,5 @@
-"""docs/sources.md's worked example works as written: one YAML plus one module."""
+"""docs/sources.md's worked examples work as written: Acme Odds declared in one YAML, and the
+same provider as one YAML plus one module, giving the same rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
 
 from lineflow.sources.contract import MODULE_CONTRACT
 from tests.conftest import ROOT, query, run_cli
@@ -24,18 +28,22 @@ BODY = {
                     "stat": "points",
                     "book": "draftkings",
                     "line": 24.5,
-                    "over": -115,
-                    "under": -105,
                     "updated": "2026-01-23T15:00:00Z",
+                    "quotes": [
+                        {"side": "Over", "american": -115},
+                        {"side": "Under", "american": -105},
+                    ],
                 },
                 {
                     "player": "De'Mar Example Jr.",
                     "stat": "rebounds",
                     "book": "fanduel",
                     "line": 8.5,
-                    "over": 100,
-                    "under": -130,
                     "updated": "2026-01-23T15:02:00Z",
+                    "quotes": [
+                        {"side": "Under", "american": -130},
+                        {"side": "Over", "american": 100},
+                    ],
                 },
             ],
         }
@@ -67,9 +75,11 @@ def doc_files() -> dict[str, str]:
     return dict(blocks)
 
 
-def test_the_worked_example_runs_against_a_real_server(tmp_path):
+def run_example(tmp_path: Path, config: str) -> Path:
+    """The page's files in a project, `lineflow run` with the source `config` against a real
+    server on loopback; the run's home."""
     files = doc_files()
-    assert set(files) == {"conf/source/acme.yaml", "acme.py"}
+    assert set(files) == {"conf/source/acme.yaml", "conf/source/acme_module.yaml", "acme.py"}
     project = tmp_path / "project"
     shutil.copytree(ROOT / "conf", project / "conf")
     for name, content in files.items():
@@ -78,12 +88,13 @@ def test_the_worked_example_runs_against_a_real_server(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     home = tmp_path / "home"
+    _Acme.seen.clear()
     try:
         result = run_cli(
             "run",
             "http.mode=live",
             "date=2026-01-23",
-            "+source@sources.acme=acme",
+            f"+source@sources.acme={config}",
             "only=[acme]",
             f"sources.acme.base_url=http://127.0.0.1:{server.server_address[1]}",
             f"home={home}",
@@ -98,6 +109,22 @@ def test_the_worked_example_runs_against_a_real_server(tmp_path):
         thread.join(5)
     assert result.code == 0, result.stdout + result.stderr
     assert _Acme.seen and _Acme.seen[0] == ("/v1/nba/props?date=2026-01-23", KEY)
+    statuses = dict(query(home, "SELECT processor, status FROM run_history"))
+    wanted = ("scrape:acme", "process:acme", "consolidate")
+    assert {k: statuses.get(k) for k in wanted} == dict.fromkeys(wanted, "success")
+    assert KEY not in "".join(str(p.read_bytes()) for p in home.rglob("*") if p.is_file())
+    return home
+
+
+LINES = (
+    "SELECT source, market, player_key, side, line, price_american, commence_time, home_team, "
+    "bookmaker, last_update, slate_date FROM prop_lines ORDER BY market, side"
+)
+
+
+@pytest.mark.parametrize("config", ["acme", "acme_module"], ids=["declared", "module"])
+def test_the_worked_example_runs_against_a_real_server(tmp_path, config):
+    home = run_example(tmp_path, config)
     rows = query(
         home,
         "SELECT source, market, player_key, side, line, price_american "
@@ -109,10 +136,12 @@ def test_the_worked_example_runs_against_a_real_server(tmp_path):
         ("acme", "player_rebounds", "demar_example", "over", 8.5, 100),
         ("acme", "player_rebounds", "demar_example", "under", 8.5, -130),
     ]
-    statuses = dict(query(home, "SELECT processor, status FROM run_history"))
-    wanted = ("scrape:acme", "process:acme", "consolidate")
-    assert {k: statuses.get(k) for k in wanted} == dict.fromkeys(wanted, "success")
-    assert KEY not in "".join(str(p.read_bytes()) for p in home.rglob("*") if p.is_file())
+
+
+def test_the_declared_and_the_module_form_give_the_same_rows(tmp_path):
+    declared = query(run_example(tmp_path / "declared", "acme"), LINES)
+    module = query(run_example(tmp_path / "module", "acme_module"), LINES)
+    assert declared == module and len(declared) == 4
 
 
 def test_the_contract_table_lists_what_a_source_module_is_checked_for():

@@ -16,7 +16,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lineflow"
 #: Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("lineflow.core",)),
-    ("config", ("lineflow.config", "lineflow.rules.model", "lineflow.rules.expressions")),
+    (
+        "config",
+        (
+            "lineflow.config",
+            "lineflow.rules.model",
+            "lineflow.rules.expressions",
+            "lineflow.sources.declarative.spec",
+        ),
+    ),
     (
         "storage, sources and rules",
         (

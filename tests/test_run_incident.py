@@ -1,6 +1,8 @@
 """`lineflow run date=2026-01-23` end to end, offline, from the recorded fixtures.
 
-The day the original pipeline loaded 1 of 16 landed files and BettingPros answered 403.
+The day the original pipeline loaded 1 of 16 landed files and BettingPros answered 403. Three
+sources are configured: the Odds API (16 props files over two passes), BettingPros (blocked) and
+DraftKings (4 props files, one per stat, straight from the book).
 """
 
 from __future__ import annotations
@@ -52,18 +54,52 @@ def test_all_16_props_files_land_and_reach_prop_lines(first_run):
     assert all(rows > 0 for _, rows in per_file), "every landed file contributes rows"
 
 
+def test_draftkings_lands_one_file_per_stat_and_each_reaches_prop_lines(first_run):
+    home, _ = first_run
+    landed = query(
+        home,
+        f"SELECT endpoint, count(*), count(DISTINCT file_id) FROM landed_files "
+        f"WHERE source = 'draftkings' AND {D} GROUP BY 1",
+    )
+    assert landed == [("props", 4, 4)]
+    per_market = query(
+        home,
+        f"SELECT market, count(DISTINCT file_id), count(*) > 0 FROM prop_lines "
+        f"WHERE source = 'draftkings' AND {D} GROUP BY 1 ORDER BY 1",
+    )
+    assert per_market == [
+        ("player_assists", 1, True),
+        ("player_points", 1, True),
+        ("player_rebounds", 1, True),
+        ("player_threes", 1, True),
+    ]
+    books = query(home, "SELECT DISTINCT bookmaker FROM prop_lines WHERE source = 'draftkings'")
+    assert books == [("draftkings",)]
+
+
 def test_run_history_has_every_stage_and_the_scrapers(first_run):
     home, _ = first_run
     rows = dict(query(home, f"SELECT processor, status FROM run_history WHERE {D}"))
     assert rows == {
         "scrape:odds_api": "success",
         "scrape:bettingpros": "blocked",
+        "scrape:draftkings": "success",
         "process:odds_api": "success",
         "process:bettingpros": "success",
+        "process:draftkings": "success",
         "validate": "success",
         "consolidate": "success",
         "predict": "success",
     }
+
+
+def points_players(home: Path, table: str) -> dict[str, int]:
+    """Players with points lines in `table`, per source."""
+    sql = (
+        f"SELECT source, count(DISTINCT player_key) FROM {table} "
+        "WHERE market = 'player_points' GROUP BY 1"
+    )
+    return dict(query(home, sql))
 
 
 def test_prop_lines_schema_and_partition(first_run):
@@ -74,15 +110,30 @@ def test_prop_lines_schema_and_partition(first_run):
         "count(DISTINCT bookmaker), count(DISTINCT source), count(DISTINCT slate_date) "
         "FROM prop_lines",
     )
-    # 81 players have points lines; two of them had every line quarantined (a 4.5 line and
-    # plus-money on both sides), so 79 reach prop_lines.
-    assert players == 79
-    ((staged,),) = query(
-        home, "SELECT count(DISTINCT player_key) FROM stg_prop_lines WHERE market = 'player_points'"
+    # The Odds API: 81 players have points lines; two of them had every line quarantined (a
+    # 4.5 line and plus-money on both sides), so 79 reach prop_lines.
+    # DraftKings posts the same 81 less one whose market is suspended (the 11th player of the
+    # slate's only 11-player game): 80 staged, the same two quarantined, 78 in prop_lines.
+    assert points_players(home, "stg_prop_lines") == {"odds_api": 81, "draftkings": 80}
+    assert points_players(home, "prop_lines") == {"odds_api": 79, "draftkings": 78}
+    # Five of DraftKings' names are spelled its own way ("Ezekiel"/"Reginald" Bellweather for
+    # Zeke/Reggie, three with a " (Q)" lineup suffix): 79 + 5 keys until names are resolved.
+    assert players == 84
+    only_dk = query(
+        home,
+        "SELECT DISTINCT player_name FROM prop_lines WHERE source = 'draftkings' "
+        "AND market = 'player_points' AND player_key NOT IN "
+        "(SELECT player_key FROM prop_lines WHERE source = 'odds_api') ORDER BY 1",
     )
-    assert staged == 81
+    assert [name for (name,) in only_dk] == [
+        "Ezekiel Bellweather",
+        "Hollis Blackwood (Q)",
+        "Nolan Draxler (Q)",
+        "Reginald Bellweather",
+        "Tre'Shawn Ashcroft (Q)",
+    ]
     assert books >= 4
-    assert (sources, dates) == (1, 1)
+    assert (sources, dates) == (2, 1)
     dupes = query(
         home,
         "SELECT count(*) FROM (SELECT slate_date, source, event_id, bookmaker, market, "
@@ -90,6 +141,28 @@ def test_prop_lines_schema_and_partition(first_run):
         "GROUP BY ALL HAVING n > 1)",
     )
     assert dupes == [(0,)]
+
+
+def test_the_four_excluded_players_judged_again_with_draftkings_still_fail(first_run):
+    """The gate's verdicts on the incident's four bad points lines, with DraftKings' own
+    board beside the Odds API's books (docs/rules.md says why each still fails)."""
+    home, _ = first_run
+    verdicts = query(
+        home,
+        "SELECT player_name, passed, reasons, books, usable_books FROM line_quality "
+        "WHERE market = 'player_points' AND player_name IN ('Andrés Kingsley', "
+        "'Bryce Lindqvist', 'Dante Pennington', 'Quentin Marchetti') ORDER BY 1",
+    )
+    assert verdicts == [
+        # DraftKings again: the one book he had, not a second one.
+        ("Andrés Kingsley", False, ["too_few_books"], 1, 1),
+        # Every book, DraftKings too, posts 4.5.
+        ("Bryce Lindqvist", False, ["out_of_range"], 6, 0),
+        # DraftKings posts a fresh line beside the two stale books: one usable, two needed.
+        ("Dante Pennington", False, ["stale"], 3, 1),
+        # DraftKings posts the same plus-money pair.
+        ("Quentin Marchetti", False, ["inconsistent_prices"], 3, 0),
+    ]
 
 
 def test_rerun_is_identical_and_makes_no_request(first_run):

@@ -21,6 +21,7 @@ from lineflow.core.errors import Blocked as Blocked
 from lineflow.core.errors import ParseError as ParseError
 from lineflow.core.errors import ProviderOutage as ProviderOutage
 from lineflow.core.errors import SourceFailed as SourceFailed
+from lineflow.core.odds import american_to_decimal, decimal_to_american, implied_probability
 from lineflow.core.schema import PARSED_COLUMNS, conform, empty_prop_lines
 
 #: Columns of the per-source events frame that props parsers join on.
@@ -179,6 +180,58 @@ def _fits(value: Any, dtype: pl.DataType) -> bool:
 def as_parsed(frame: pl.DataFrame) -> pl.DataFrame:
     """A `finish` result cast and ordered: PARSED_COLUMNS, then `file_idx`."""
     return conform(frame).select(PARSED_COLUMNS).with_columns(file_idx=frame["file_idx"])
+
+
+# -- derived columns every parser computes the same way --------------------------------------
+
+
+def with_main_line(rows: pl.LazyFrame, group: tuple[str, ...]) -> pl.LazyFrame:
+    """Add `is_main_line`: per group, the line whose two sides are closest to even.
+
+    A line quoted on both sides wins over a one-sided line; then the smallest
+    |p_over - p_under| (a one-sided line counts as |2p - 1|); ties go to the lower line.
+    A group with a single line has it as main.
+    """
+    keys = list(group)
+    prob, side = pl.col("implied_prob"), pl.col("side")
+    ranked = rows.with_columns(
+        _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
+        _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
+    ).with_columns(
+        _one_sided=pl.col("_p_over").is_null() | pl.col("_p_under").is_null(),
+        # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly.
+        _distance=pl.when(pl.col("_p_over").is_not_null() & pl.col("_p_under").is_not_null())
+        .then((pl.col("_p_over") - pl.col("_p_under")).abs())
+        .otherwise((2 * prob - 1).abs())
+        .round(9),
+    )
+    main = pl.col("line").sort_by(["_one_sided", "_distance", "line"], nulls_last=True)
+    return ranked.with_columns(is_main_line=pl.col("line") == main.first().over(keys)).drop(
+        "_p_over", "_p_under", "_one_sided", "_distance"
+    )
+
+
+def price_columns(price: pl.Expr, is_int: pl.Expr) -> list[pl.Expr]:
+    """price_american, price_decimal, implied_prob from a raw price, deciding the format per value.
+
+    Ints with |price| >= 100 are American; any other price above 1 is decimal (whole decimal
+    prices such as 2 may arrive as JSON ints). Anything else is not a price: null, and so is a
+    non-finite one (NaN, Infinity or 1e400 in the body), which the odds rules quarantine.
+    """
+    american_in = is_int & (price.abs() >= 100)
+    decimal_in = american_in.not_() & price.is_finite() & (price > 1)
+    decimal = pl.when(american_in).then(american_to_decimal(price)).when(decimal_in).then(price)
+    american = (
+        pl.when(american_in)
+        .then(price.cast(pl.Int32))
+        .when(decimal_in)
+        .then(decimal_to_american(price))
+    )
+    return [
+        american.alias("price_american"),
+        decimal.alias("price_decimal"),
+        implied_probability(decimal).alias("implied_prob"),
+    ]
 
 
 _NO_IDX = pl.lit(None, pl.UInt32)

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from lineflow.config import SourceConfig
 from lineflow.core.names import with_player_key
-from lineflow.core.odds import american_to_decimal, decimal_to_american, implied_probability
 from lineflow.core.schema import UTC_TS
 from lineflow.core.slate import EASTERN, iso_z, slate_window
 from lineflow.sources.base import (
@@ -38,6 +37,8 @@ from lineflow.sources.base import (
     one_line,
     parse_batch,
     parse_one,
+    price_columns,
+    with_main_line,
 )
 from lineflow.sources.contract import Cost, Pricing
 
@@ -176,66 +177,14 @@ def _finish_event_odds(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
             pl.col("description").alias("player_name"),
             "side",
             pl.col("point").alias("line"),
-            *_price_columns(pl.col("price"), pl.col("price_is_int")),
+            *price_columns(pl.col("price"), pl.col("price_is_int")),
             "last_update",
             "snapshot_at",
             "file_idx",
         )
     )
     group = ("file_idx", "bookmaker", "market", "player_name")
-    return as_parsed(_with_main_line(with_player_key(outcomes), group).collect())
-
-
-# --- derived columns -----------------------------------------------------------------------
-
-
-def _with_main_line(rows: pl.LazyFrame, group: tuple[str, ...]) -> pl.LazyFrame:
-    """Add `is_main_line`: per group, the line whose two sides are closest to even.
-
-    A line quoted on both sides wins over a one-sided line; then the smallest
-    |p_over - p_under| (a one-sided line counts as |2p - 1|); ties go to the lower line.
-    A group with a single line has it as main.
-    """
-    keys = list(group)
-    prob, side = pl.col("implied_prob"), pl.col("side")
-    ranked = rows.with_columns(
-        _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
-        _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
-    ).with_columns(
-        _one_sided=pl.col("_p_over").is_null() | pl.col("_p_under").is_null(),
-        # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly.
-        _distance=pl.when(pl.col("_p_over").is_not_null() & pl.col("_p_under").is_not_null())
-        .then((pl.col("_p_over") - pl.col("_p_under")).abs())
-        .otherwise((2 * prob - 1).abs())
-        .round(9),
-    )
-    main = pl.col("line").sort_by(["_one_sided", "_distance", "line"], nulls_last=True)
-    return ranked.with_columns(is_main_line=pl.col("line") == main.first().over(keys)).drop(
-        "_p_over", "_p_under", "_one_sided", "_distance"
-    )
-
-
-def _price_columns(price: pl.Expr, is_int: pl.Expr) -> list[pl.Expr]:
-    """price_american, price_decimal, implied_prob from a raw price, deciding the format per value.
-
-    Ints with |price| >= 100 are American; any other price above 1 is decimal (whole decimal
-    prices such as 2 may arrive as JSON ints). Anything else is not a price: null, and so is a
-    non-finite one (NaN, Infinity or 1e400 in the body), which the odds rules quarantine.
-    """
-    american_in = is_int & (price.abs() >= 100)
-    decimal_in = american_in.not_() & price.is_finite() & (price > 1)
-    decimal = pl.when(american_in).then(american_to_decimal(price)).when(decimal_in).then(price)
-    american = (
-        pl.when(american_in)
-        .then(price.cast(pl.Int32))
-        .when(decimal_in)
-        .then(decimal_to_american(price))
-    )
-    return [
-        american.alias("price_american"),
-        decimal.alias("price_decimal"),
-        implied_probability(decimal).alias("implied_prob"),
-    ]
+    return as_parsed(with_main_line(with_player_key(outcomes), group).collect())
 
 
 # --- decoding --------------------------------------------------------------------------------

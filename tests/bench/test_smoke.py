@@ -57,6 +57,7 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "rerun",
         "memory",
         "startup",
+        "declarative",
         "targets",
     } <= set(results)
     assert results["machine"]["nproc"] >= 1 and results["machine"]["versions"]["duckdb"]
@@ -90,6 +91,11 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     assert rerun["partition"]["rows_equal"] and rerun["range"]["rows_equal"]
     assert [p["dates"] for p in results["memory"]["points"]] == [1, 2]
     assert set(results["startup"]) == {"help", "run_help"}
+    declarative = results["declarative"]
+    # The same files, the same rows, whichever form parses them; no timing asserted.
+    assert declarative["odds_api_module"]["rows"] == declarative["odds_api_declared"]["rows"] > 0
+    assert declarative["declared_over_module"] > 0
+    assert declarative["draftkings_declared"]["rows"] > 0
     assert {t["target"] for t in results["targets"]} >= {
         "processing vs floor",
         "processing vs dlt",
@@ -97,6 +103,7 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "backfill of 2 dates vs bound",
         "`lineflow --help`",
         "`lineflow run --help`",
+        "declarative parser vs module",
     }
     markdown = (out / "results.md").read_text()
     assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown

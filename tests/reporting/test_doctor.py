@@ -42,6 +42,7 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
     assert f"found lock {LOCK}: held by {OWNER} since 2026-01-23 14:08Z, expired" in found.stdout
     assert "would release each stale lock" in found.stdout
     assert "found odds_api files: 17 landed and not processed" in found.stdout
+    assert "found draftkings files: 4 landed and not processed" in found.stdout
     assert "stuck-prediction-batch: not applicable (no data)" in found.stdout
     assert locks(home) == [LOCK], "without fix=true nothing changes"
     assert query(home, "SELECT count(*) FROM prop_lines") == [(0,)]
@@ -50,10 +51,11 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
     assert "stale-locks: fixed" in fixed.stdout
     assert f"released lock {LOCK}" in fixed.stdout
     assert "unprocessed-files: fixed" in fixed.stdout
-    assert "prop_lines 0 -> 6268 rows" in fixed.stdout
+    # The Odds API's 6268 rows and DraftKings' 564.
+    assert "prop_lines 0 -> 6832 rows" in fixed.stdout
     assert locks(home) == []
     assert query(home, f"SELECT count(*) FROM prop_lines WHERE slate_date = '{INCIDENT}'") == [
-        (6268,)
+        (6832,)
     ]
     # Still blocked, nothing to backfill BettingPros from: said, not hidden.
     assert "missing-source: unresolved" in fixed.stdout
@@ -66,7 +68,7 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
         "WHERE mode = 'fix' AND outcome = 'fixed' ORDER BY playbook, detail",
     )
     assert ("stale-locks", "fix", "fixed", f"released lock {LOCK}") in logged
-    assert any(p == "unprocessed-files" and "6268 rows" in (d or "") for p, _, _, d in logged)
+    assert any(p == "unprocessed-files" and "6832 rows" in (d or "") for p, _, _, d in logged)
 
     again = run_cli("doctor", f"date={INCIDENT}", f"home={home}", now)
     assert "stale-locks: healthy" in again.stdout

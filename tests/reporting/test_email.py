@@ -84,10 +84,11 @@ def test_summary_arrives_with_subject_both_parts_and_the_figures(week_home, smtp
     assert message["Subject"] == "lineflow health 2026-01-23: partial"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert "Phase 1 scrape: 1/2 processors" in text
-    assert "Phase 2 process: 2/2 processors" in text
+    assert "Phase 1 scrape: 2/3 processors" in text
+    assert "Phase 2 process: 3/3 processors" in text
     assert "bettingpros props: blocked" in text
     assert "odds_api props: ok, 6,268 of 400" in text
+    assert "draftkings props: ok, 564 of 400" in text
     assert '<svg id="chart-rows"' in html and 'data-value="6268"' in html
     assert PASSWORD not in raw.decode() + result.stdout + result.stderr
 

@@ -48,6 +48,7 @@ def test_a_processor_that_ran_70_times_counts_once(tmp_path):
         "format=json",
         "pipeline.stages=[scrape,process]",
         "sources.bettingpros.enabled=false",
+        "sources.draftkings.enabled=false",
     )
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -63,6 +64,7 @@ def test_a_processor_that_ran_70_times_counts_once(tmp_path):
         "format=markdown",
         "pipeline.stages=[scrape,process]",
         "sources.bettingpros.enabled=false",
+        "sources.draftkings.enabled=false",
     ).stdout
     assert "| phase 2 process | 1/1 | complete | 70 | 1,530 |" in text
     assert "70/" not in text and "/70" not in text
@@ -128,9 +130,10 @@ def test_incident_day_is_partial_with_bettingpros_blocked(week_home):
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["grade"] == "partial"
+    # Three sources: the Odds API and DraftKings scraped, BettingPros blocked.
     assert [(p["stage"], p["completion"]) for p in report["phases"]] == [
-        ("scrape", "1/2"),
-        ("process", "2/2"),
+        ("scrape", "2/3"),
+        ("process", "3/3"),
         ("validate", "1/1"),
         ("consolidate", "1/1"),
         ("predict", "1/1"),
@@ -142,6 +145,7 @@ def test_incident_day_is_partial_with_bettingpros_blocked(week_home):
     assert report["proxy_history"] == "not recorded yet"
     rows = {(r["day"], r["source"]): r["rows"] for r in report["rows_history"]}
     assert rows[("2026-01-23", "odds_api")] == 6268
+    assert rows[("2026-01-23", "draftkings")] == 564
     assert rows[("2026-01-19", "bettingpros")] == 1282
     assert rows[("2026-01-17", "bettingpros")] == 0  # days=7 reaches before the week
 
@@ -150,7 +154,7 @@ def test_terminal_summary_and_default_date(week_home):
     result = run_cli("health", f"home={week_home}")  # the latest date in run history
     assert result.code == 0, result.stderr
     assert "lineflow health 2026-01-23: partial" in result.stdout
-    assert "phase 1 scrape" in result.stdout and "1/2" in result.stdout
+    assert "phase 1 scrape" in result.stdout and "2/3" in result.stdout
     assert "[critical] bettingpros props: source blocked" in result.stdout
 
 

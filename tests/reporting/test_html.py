@@ -41,9 +41,10 @@ def test_dom_holds_the_charts_with_the_warehouse_figures(report, tmp_path):
     assert values[("odds_api", "01-23")] == 6268
     assert values[("bettingpros", "01-19")] == 1282
     assert values[("bettingpros", "01-23")] == 0
-    # 7 processors configured (2 scrapers, 2 processors, validate, consolidate, predict); the
+    assert values[("draftkings", "01-23")] == 564
+    # 9 processors configured (3 scrapers, 3 processors, validate, consolidate, predict); the
     # BettingPros scraper was blocked.
-    assert values[("processors succeeded", "01-23")] == pytest.approx(6 / 7)
+    assert values[("processors succeeded", "01-23")] == pytest.approx(8 / 9)
     assert "proxy success rate: proxy health not recorded yet" in dom
     ticks = re.findall(r'class="tick"[^>]*data-value="([^"]+)"', dom)
     assert ticks[:5] == ["0", "2000", "4000", "6000", "8000"]  # rows: round numbers

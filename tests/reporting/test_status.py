@@ -20,26 +20,39 @@ def status(home, day):
     return report, {c["name"]: c for c in report["components"]}
 
 
-def test_incident_day_odds_api_ok_bettingpros_blocked_predictions_77_of_81(week_home):
+def test_incident_day_odds_api_and_draftkings_ok_bettingpros_blocked_predictions_77(week_home):
     report, c = status(week_home, "2026-01-23")
     assert report["games"] == 8
     assert c["odds_api props"]["status"] == "ok"
     assert c["odds_api props"]["actual"] == 6268
     assert c["bettingpros props"]["status"] == "blocked"
     assert "403" in c["bettingpros props"]["note"]
+    # DraftKings: 564 lines of 80 players (its board's 81 less one suspended market).
+    assert c["draftkings props"] == {
+        "name": "draftkings props",
+        "expected": 400,
+        "actual": 564,
+        "status": "ok",
+        "note": "80 players, 8 games",
+    }
     assert c["predictions staging"]["status"] == "ok"
+    # 81 players plus the five DraftKings spells its own way (tests/test_run_incident.py):
+    # those five have one book each and fail the gate, beside the incident's four.
     assert c["predictions main"] == {
         "name": "predictions main",
-        "expected": 81,
+        "expected": 86,
         "actual": 77,
         "status": "ok",
-        "note": "4 excluded",
+        "note": "9 excluded",
     }
     files = {f["source"]: f for f in report["files"]}
+    assert list(files) == ["odds_api", "bettingpros", "draftkings"]
     assert files["odds_api"]["landed"] == files["odds_api"]["processed"] == 17
     assert files["odds_api"]["unprocessed"] == 0
+    assert files["draftkings"]["landed"] == files["draftkings"]["processed"] == 4
     runs = {r["processor"]: r["status"] for r in report["last_runs"]}
     assert runs["scrape:bettingpros"] == "blocked" and runs["scrape:odds_api"] == "success"
+    assert runs["scrape:draftkings"] == "success"
     assert report["locks"] == [] and report["dead_letters"] == []
     assert report["proxy_health"] == "not recorded yet", "replays keep proxy health in memory"
     assert report["prediction_batch"]["status"] == "complete_with_exclusions"
@@ -77,7 +90,7 @@ def test_terminal_output_names_every_section(week_home):
         "locks held: 0",
         "dead letters: 0 waiting",
         "proxy health: not recorded yet",
-        "complete_with_exclusions, 77/81 players, 0 failed, 4 excluded",
+        "complete_with_exclusions, 77/86 players, 0 failed, 9 excluded",
     ):
         assert words in result.stdout
 

@@ -14,6 +14,7 @@ from tests.support.standin import StandIn
 
 NOW = datetime(2026, 1, 20, 16, 0, tzinfo=UTC)
 EVENTS = {"odds_api": r"/v4/sports/basketball_nba/events$", "bettingpros": r"/v3/events$"}
+SOURCES = (*EVENTS, "draftkings")
 ENV = {"ODDS_API_KEY": "standin-odds-key", "BETTINGPROS_API_KEY": "standin-bp-key"}
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -27,8 +28,9 @@ def scrape(standin: StandIn, home: Path):
         f"now={NOW.isoformat()}",
         "pipeline.stages=[scrape]",
         "proxy.chains.bettingpros=[direct]",
-        *(f"sources.{s}.base_url={standin.url}" for s in EVENTS),
-        *(f"sources.{s}.rate_limit.per_second=0" for s in EVENTS),
+        "proxy.chains.draftkings=[direct]",
+        *(f"sources.{s}.base_url={standin.url}" for s in SOURCES),
+        *(f"sources.{s}.rate_limit.per_second=0" for s in SOURCES),
         env=ENV,
     )
 
@@ -52,6 +54,10 @@ def test_one_source_failing_leaves_the_others_scraped(tmp_path, broken, body, re
     assert "Traceback" not in result.stderr
     assert f"scrape:{broken} failed: {reason}" in result.stdout
     status = dict(query(home, "SELECT processor, status FROM run_history"))
-    assert status == {f"scrape:{broken}": "failed", f"scrape:{other}": "success"}
+    assert status == {
+        f"scrape:{broken}": "failed",
+        f"scrape:{other}": "success",
+        "scrape:draftkings": "success",
+    }
     landed = query(home, "SELECT count(*) FROM landed_files WHERE source = ?", [other])
     assert landed[0][0] > 1, "the other source's plan landed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +17,8 @@ from lineflow.pipeline.stages import validate
 from lineflow.pipeline.stages.base import StagedRows
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
-from tests.support.standin.datagen import incident_bad_players
+from tests.support.standin import draftkings
+from tests.support.standin.datagen import incident_bad_players, slate
 
 D = f"slate_date = DATE '{INCIDENT}'"
 GATE_REASON = {"single_book": "too_few_books"}  # the fixtures' name -> the gate's
@@ -65,6 +67,8 @@ def test_bad_rows_are_quarantined_with_rule_and_file_and_kept_out_of_prop_lines(
 
 
 def test_the_gate_fails_exactly_the_four_bad_players_each_for_its_own_reason(incident):
+    """The incident's four bad points lines, each for its own reason; beside them, the five
+    players DraftKings spells its own way, each a key with one book until names are resolved."""
     home, _, out = incident
     failing = query(
         home,
@@ -72,14 +76,21 @@ def test_the_gate_fails_exactly_the_four_bad_players_each_for_its_own_reason(inc
         f"WHERE {D} AND market = 'player_points' AND NOT passed ORDER BY 1",
     )
     expected = {name: GATE_REASON.get(r, r) for name, r in incident_bad_players().items()}
+    spellings = {
+        draftkings.player_name(p, g)
+        for g in slate(date.fromisoformat(INCIDENT)).games
+        for p in g.prop_players
+        if draftkings.player_name(p, g) != p.name
+    }
+    assert len(spellings) == 5
     assert {name: reasons for name, reasons in failing} == {
         name: [reason] for name, reason in expected.items()
-    }
+    } | dict.fromkeys(spellings, ["too_few_books"])
     assert len(set(expected.values())) == 4
     judged = query(
         home, f"SELECT count(*) FROM line_quality WHERE {D} AND market = 'player_points'"
     )
-    assert judged == [(81,)]
+    assert judged == [(81 + 5,)]
     assert "Bryce Lindqvist points (out_of_range)" in out.stdout
 
 
@@ -104,7 +115,8 @@ def test_validate_alone_reruns_the_rules_and_prints_a_line_per_rule(incident):
     for rule in compose([]).rule_list():
         assert any(line.split()[1:2] == [rule.id] for line in lines if line.split()), rule.id
     assert any(line.split()[:2] == ["blocked", "bettingpros_players"] for line in lines)
-    assert "line quality: 5 of 285 player markets fail" in out.stdout
+    # 5 of 285 before DraftKings; its 17 player markets under its own spellings fail too.
+    assert "line quality: 22 of 302 player markets fail" in out.stdout
     assert "Dante Pennington: stale" in out.stdout
     assert table_checksum(home, "prop_lines") == before, "validate alone consolidates nothing"
     ((run_id,),) = query(

@@ -2,12 +2,14 @@
 
     python -m tests.support.record            # the incident week, 2026-01-19..23
     python -m tests.support.record --dates 2026-01-23
+    python -m tests.support.record --sources draftkings
 
 Each pass below is one `lineflow run` with `http.mode=record`, its clock set to the pass time
 and every source's base URL pointed at a stand-in provider on loopback. Every proxy pool of
 conf/proxy points at its own real forward proxy (proxy.py, with basic auth), so cassettes
 record the chain as a live run walks it: on 2026-01-23 the stand-in refuses BettingPros on
-every path, and the cassette holds decodo's, proxyfuel's and the direct path's 403.
+every path, and the cassette holds decodo's, proxyfuel's and the direct path's 403, while
+DraftKings answers on its chain's first link (direct).
 Rate limits are lifted (the stand-in does not mind). State goes to a temporary home that is
 thrown away; only the cassettes are kept. Needs the `test` extra (proxy.py).
 """
@@ -19,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from lineflow.pipeline.runner import run_partition
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.standin import StandIn
 
+SOURCES = ("odds_api", "bettingpros", "draftkings")
 ODDS_KEY = "standin-odds-key"
 BP_KEY = "standin-bp-key"
 #: Throwaway proxy credentials, with the characters that must be URL-encoded.
@@ -51,7 +54,7 @@ def incident_week() -> Iterator[Pass]:
         yield Pass(
             partition,
             datetime.fromisoformat(f"2026-01-{day}T16:00:00+00:00"),
-            ("odds_api", "bettingpros"),
+            ("odds_api", "bettingpros", "draftkings"),
         )
         yield Pass(
             partition,
@@ -61,7 +64,9 @@ def incident_week() -> Iterator[Pass]:
         )
     partition = date(2026, 1, 23)
     yield Pass(
-        partition, datetime.fromisoformat("2026-01-23T14:08:00+00:00"), ("odds_api", "bettingpros")
+        partition,
+        datetime.fromisoformat("2026-01-23T14:08:00+00:00"),
+        ("odds_api", "bettingpros", "draftkings"),
     )
     yield Pass(partition, datetime.fromisoformat("2026-01-23T14:33:00+00:00"), ("odds_api",))
 
@@ -96,11 +101,8 @@ def record(passes: list[Pass], cassettes: Path | None = None) -> None:
                 f"now={item.now.isoformat()}",
                 f"home={home}/{item.partition}",
                 f"only=[{','.join(item.sources)}]",
-                *(f"sources.{name}.base_url={server.url}" for name in ("odds_api", "bettingpros")),
-                *(
-                    f"sources.{name}.rate_limit.per_second=0"
-                    for name in ("odds_api", "bettingpros")
-                ),
+                *(f"sources.{name}.base_url={server.url}" for name in SOURCES),
+                *(f"sources.{name}.rate_limit.per_second=0" for name in SOURCES),
                 *pool_overrides,
             ]
             if item.snapshot:
@@ -117,11 +119,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dates", nargs="*", help="only these partitions (YYYY-MM-DD)")
     parser.add_argument("--cassettes", type=Path, help="write here instead of fixtures/cassettes")
+    parser.add_argument("--sources", nargs="*", choices=SOURCES, help="only these sources")
     args = parser.parse_args()
     passes = list(incident_week())
     if args.dates:
         wanted = {date.fromisoformat(d) for d in args.dates}
         passes = [p for p in passes if p.partition in wanted]
+    if args.sources:
+        passes = [
+            replace(p, sources=tuple(s for s in p.sources if s in args.sources)) for p in passes
+        ]
+        passes = [p for p in passes if p.sources]
     record(passes, args.cassettes)
 
 

@@ -1,14 +1,14 @@
-"""A stand-in for The Odds API v4 and BettingPros v3: a real HTTP server on loopback.
+"""A stand-in for The Odds API v4, BettingPros v3 and DraftKings: a real HTTP server on loopback.
 
 lineflow's tests run against it and its recorded fixtures are made with it. The renderers
-(`oddsapi`, `bettingpros`) and the data generator (`datagen`) also work without a server, so
-benchmarks can write bodies straight to disk.
+(`oddsapi`, `bettingpros`, `draftkings`) and the data generator (`datagen`) also work without
+a server, so benchmarks can write bodies straight to disk.
 
     with StandIn(now=datetime(2026, 1, 23, 14, 8, tzinfo=UTC)) as standin:
         httpx.get(f"{standin.url}/v4/sports/basketball_nba/events", params={"apiKey": ...})
 """
 
-from tests.support.standin import bettingpros, datagen, oddsapi
+from tests.support.standin import bettingpros, datagen, draftkings, oddsapi
 from tests.support.standin.bettingpros import (
     forbidden_json,
     offers_json,
@@ -64,6 +64,7 @@ __all__ = [
     "Team",
     "bettingpros",
     "datagen",
+    "draftkings",
     "event_json",
     "event_odds_json",
     "forbidden_json",

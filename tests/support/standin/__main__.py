@@ -19,7 +19,7 @@ from tests.support.standin.server import StandIn
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.standin",
-        description="Serve The Odds API v4 and BettingPros v3 stand-ins on 127.0.0.1.",
+        description="Serve The Odds API v4, BettingPros v3 and DraftKings stand-ins on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free)")
     parser.add_argument("--now", type=_moment, help="freeze the clock here (ISO 8601, UTC)")

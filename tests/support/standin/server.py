@@ -1,6 +1,7 @@
 """The stand-in provider's HTTP server: both APIs on one loopback port.
 
-`/v4/...` is The Odds API, `/v3/...` is BettingPros, `/__standin__/...` the control API.
+`/v4/...` is The Odds API, `/v3/...` is BettingPros, `/sites/...` DraftKings, `/__standin__/...`
+the control API.
 The server owns what changes while it runs (simulated clock, quota, blocks, fault rules,
 request log); the provider modules render bodies from that. `StandIn.answer` turns one request
 into one answer without a socket; the handler only moves bytes and applies gzip/truncation.
@@ -22,12 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.standin import bettingpros, oddsapi
+from tests.support.standin import bettingpros, draftkings, oddsapi
 
 HOST = "127.0.0.1"
 CONTROL_PREFIX = "/__standin__/"
 #: Which path prefix each blockable source answers on.
-SOURCE_PREFIXES = {"odds_api": "/v4/", "bettingpros": "/v3/"}
+SOURCE_PREFIXES = {"odds_api": "/v4/", "bettingpros": "/v3/", "draftkings": "/sites/"}
 _SECRET_PARAMS = frozenset(("apikey", "api_key", "key", "user"))
 _SECRET_HEADERS = frozenset(("x-api-key", "authorization"))
 _LOGGED_HEADERS = (
@@ -38,6 +39,7 @@ _LOGGED_HEADERS = (
     "x-api-key",
     "origin",
     "referer",
+    "sec-fetch-mode",
 )
 _MASK = "***"
 
@@ -155,7 +157,7 @@ class StandIn:
             self._now = _utc(moment) if moment else None
 
     def block(self, source: str, blocked: bool = True) -> None:
-        """Answer every request of `source` ("bettingpros" or "odds_api") with 403 Forbidden."""
+        """Answer every request of `source` (a key of SOURCE_PREFIXES) with 403 Forbidden."""
         if source not in SOURCE_PREFIXES:
             raise ValueError(
                 f"unknown source {source!r}; expected one of {sorted(SOURCE_PREFIXES)}"
@@ -268,11 +270,14 @@ class StandIn:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return Answer(fault.status, payload, extra, fault.truncate)
         status, payload, extra = self._route(url.path, query, headers, now)
-        return Answer(status, json_bytes(payload), extra, bool(fault and fault.truncate))
+        data = payload if isinstance(payload, bytes) else json_bytes(payload)
+        return Answer(status, data, extra, bool(fault and fault.truncate))
 
     def _route(
         self, path: str, query: dict[str, str], headers: Mapping[str, str], now: datetime
     ) -> tuple[int, Any, dict[str, str]]:
+        if path.startswith("/sites/") and "draftkings" in self._blocked_sources():
+            return 403, draftkings.AKAMAI_PAGE.encode(), {"Content-Type": "text/html"}
         if any(path.startswith(SOURCE_PREFIXES[s]) for s in self._blocked_sources()):
             return 403, bettingpros.forbidden_json(), {}
         if path.startswith("/v4/"):
@@ -282,6 +287,8 @@ class StandIn:
             if any(name in via for name in self._blocked_via_names()):
                 return 403, bettingpros.forbidden_json(), {}
             return bettingpros.route(path, query, headers, now=now, api_key=self.bettingpros_key)
+        if path.startswith("/sites/"):
+            return draftkings.route(path, query, headers, now)
         return 404, {"message": "Not Found"}, {}
 
     def _answer_control(self, method: str, path: str, body: bytes) -> Answer:
@@ -371,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = gzip.compress(data, mtime=0)  # mtime=0: the same bytes every time
             extra["Content-Encoding"] = "gzip"
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
         self.send_header("Content-Length", str(len(data)))
         for name, value in extra.items():
             self.send_header(name, value)
