@@ -7,6 +7,7 @@ DraftKings (4 props files, one per stat, straight from the book).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -116,21 +117,22 @@ def test_prop_lines_schema_and_partition(first_run):
     # slate's only 11-player game): 80 staged, the same two quarantined, 78 in prop_lines.
     assert points_players(home, "stg_prop_lines") == {"odds_api": 81, "draftkings": 80}
     assert points_players(home, "prop_lines") == {"odds_api": 79, "draftkings": 78}
-    # Five of DraftKings' names are spelled its own way ("Ezekiel"/"Reginald" Bellweather for
-    # Zeke/Reggie, three with a " (Q)" lineup suffix): 79 + 5 keys until names are resolved.
-    assert players == 84
-    only_dk = query(
+    # DraftKings' 78 are all among the Odds API's 79, five of them under its own spelling
+    # ("Ezekiel"/"Reginald" Bellweather for Zeke/Reggie, three with a " (Q)" lineup suffix)
+    # resolved to the same key (conf/identity/default.yaml): 79 players, not 79 + 5.
+    assert players == 79
+    respelled = query(
         home,
-        "SELECT DISTINCT player_name FROM prop_lines WHERE source = 'draftkings' "
-        "AND market = 'player_points' AND player_key NOT IN "
-        "(SELECT player_key FROM prop_lines WHERE source = 'odds_api') ORDER BY 1",
+        "SELECT DISTINCT d.player_name, o.player_name FROM prop_lines d JOIN prop_lines o "
+        "USING (player_key) WHERE d.source = 'draftkings' AND o.source = 'odds_api' "
+        "AND d.market = 'player_points' AND d.player_name <> o.player_name ORDER BY 1",
     )
-    assert [name for (name,) in only_dk] == [
-        "Ezekiel Bellweather",
-        "Hollis Blackwood (Q)",
-        "Nolan Draxler (Q)",
-        "Reginald Bellweather",
-        "Tre'Shawn Ashcroft (Q)",
+    assert respelled == [
+        ("Ezekiel Bellweather", "Zeke Bellweather"),
+        ("Hollis Blackwood (Q)", "Hollis Blackwood"),
+        ("Nolan Draxler (Q)", "Nolan Draxler"),
+        ("Reginald Bellweather", "Reggie Bellweather"),
+        ("Tre'Shawn Ashcroft (Q)", "Tre'Shawn Ashcroft"),
     ]
     assert books >= 4
     assert (sources, dates) == (2, 1)
@@ -141,6 +143,30 @@ def test_prop_lines_schema_and_partition(first_run):
         "GROUP BY ALL HAVING n > 1)",
     )
     assert dupes == [(0,)]
+
+
+def test_no_draftkings_spelling_is_a_player_of_its_own(first_run):
+    """Every player DraftKings quotes on the incident day is a player the Odds API quotes:
+    the alias table knows the stand-in league's spellings, normalisation drops " (Q)", and
+    `players unresolved` has no DraftKings name left to report."""
+    home, _ = first_run
+    own = query(
+        home,
+        f"SELECT DISTINCT player_name FROM prop_lines WHERE source = 'draftkings' AND {D} "
+        f"AND player_key NOT IN (SELECT player_key FROM prop_lines "
+        f"WHERE source = 'odds_api' AND {D}) ORDER BY 1",
+    )
+    assert own == []
+    result = run_cli("players", "unresolved", f"date={INCIDENT}", f"home={home}", "format=json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sources"] == ["draftkings", "odds_api"]
+    # One player only the Odds API quotes: the 11th of the slate's only 11-player game, whose
+    # markets DraftKings suspends (test_prop_lines_schema_and_partition). Genuinely one source:
+    # no DraftKings name in his game is missing from the Odds API, so no candidate either.
+    assert [(u["source"], u["name"], u["candidates"]) for u in report["unresolved"]] == [
+        ("odds_api", "Jonás Hargrove", [])
+    ]
 
 
 def test_the_four_excluded_players_judged_again_with_draftkings_still_fail(first_run):

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from lineflow.config import compose
+from lineflow.core.names import player_key
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import run_partition
 from tests.conftest import ROOT, query
@@ -194,18 +195,28 @@ def test_a_request_without_browser_headers_gets_akamais_403_and_is_a_block(stand
     assert query(home, "SELECT count(*) FROM landed_files") == [(0,)]
 
 
-def test_rows_carry_draftkings_own_names_for_teams_and_players(standin, landed):
-    rows = lines(landed)
-    teams = {r["home_team"] for r in rows}
-    expected = {draftkings.team_name(g.home) for g in datagen.slate(DAY).games}
-    assert teams == expected
-    assert all(" " in t and t.split(" ")[0].isupper() for t in teams)
-    names = {r["player_name"] for r in rows}
-    board_players = {
-        draftkings.player_name(p, g) for g in datagen.slate(DAY).games for p in g.prop_players
-    }
-    assert names <= board_players
+def test_rows_keep_draftkings_player_spelling_with_canonical_key_teams_and_book(landed):
+    """DraftKings writes "LA Clippers", "Reginald Bellweather", "Hollis Blackwood (Q)".
+    prop_lines keeps its spelling in player_name (lineage) and carries the identity the other
+    sources use: the player's key, the teams' full names, the bookmaker key (docs/identity.md)."""
+    rows = query(
+        landed,
+        "SELECT DISTINCT player_name, player_key, home_team, away_team, bookmaker "
+        "FROM prop_lines WHERE source = 'draftkings'",
+    )
+    games = datagen.slate(DAY).games
+    # The stand-in's own record of whom each DraftKings spelling names.
+    spelled = {draftkings.player_name(p, g): p.name for g in games for p in g.prop_players}
+    names = {name for name, *_ in rows}
+    assert names <= set(spelled)
     assert any(n.endswith(" (Q)") for n in names)
+    assert {"Reginald Bellweather", "Ezekiel Bellweather"} <= names
+    assert {name: key for name, key, *_ in rows} == {n: player_key(spelled[n]) for n in names}
+    assert ("Reginald Bellweather", "reggie_bellweather") in {(n, k) for n, k, *_ in rows}
+    teams = {t for _, _, home, away, _ in rows for t in (home, away)}
+    assert teams == {t.name for g in games for t in (g.home, g.away)}
+    assert "Los Angeles Lakers" in teams and "LA Lakers" not in teams
+    assert {book for *_, book in rows} == {"draftkings"}
 
 
 def test_alternate_lines_beside_the_main_one_are_not_main(landed):
