@@ -11,8 +11,10 @@ import pytest
 from lineflow.config import IdentityConfig, compose
 from lineflow.core.errors import ConfigError
 from lineflow.core.identity import Identity, resolve
+from lineflow.core.names import player_key
 from tests.conftest import query, run_cli
 from tests.rules.lines import frame, quote
+from tests.support.standin import datagen, draftkings
 
 PACKAGED = compose([]).identity.compiled()
 
@@ -68,6 +70,21 @@ def test_each_listed_pair_resolves_to_one_key(draftkings, other, key):
     assert out["player_key"].to_list() == [key, key, key]
     # the provider's spelling stays, for lineage
     assert out["player_name"].to_list()[:2] == [draftkings, other]
+
+
+def test_every_player_of_the_fixture_league_is_one_key_however_draftkings_spells_him():
+    """The recorded fixtures' invented league: DraftKings' stand-in spells out some first names
+    ("Reginald" for Reggie) and marks some players " (Q)". Each of its 360 players keys as the
+    Odds API and BettingPros write him, whichever spelling DraftKings uses on a slate."""
+    league = [p for roster in datagen.rosters() for p in roster]
+    spelled = [
+        f"{draftkings.FIRST_NAMES.get(p.first_name, p.first_name)} {p.last_name}" for p in league
+    ]
+    respelled = [s for s, p in zip(spelled, league, strict=True) if s != p.name]
+    assert len(respelled) == 9, respelled
+    names = [*spelled, *(f"{s} (Q)" for s in spelled)]
+    out = resolve(rows_named(*names), PACKAGED)
+    assert out["player_key"].to_list() == [player_key(p.name) for p in league] * 2
 
 
 def test_a_name_the_table_does_not_know_keys_as_itself():

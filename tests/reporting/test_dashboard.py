@@ -25,6 +25,7 @@ def test_the_grid_ends_at_the_newest_date_that_ran(figures):
     assert figures["components"] == [
         "odds_api",
         "bettingpros",
+        "draftkings",
         "processing",
         "validation",
         "predictions",

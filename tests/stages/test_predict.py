@@ -17,6 +17,8 @@ BAD = {
     "dante_pennington": ["stale"],
     "quentin_marchetti": ["inconsistent_prices"],
 }
+
+
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("predict") / "home"
