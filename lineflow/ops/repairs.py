@@ -77,14 +77,32 @@ def process_partition(ctx: Context, findings: list[Finding]) -> list[str]:
     ]
 
 
+def _no_history(ctx: Context, name: str) -> str | None:
+    """Why `backfill_history` leaves a source alone, None when it can backfill it."""
+    if sources.load(ctx.settings.sources[name]).supports_history:
+        return None
+    return f"{name}: no historical endpoint to backfill from"
+
+
+def _backfill_plan(ctx: Context, findings: list[Finding]) -> str:
+    """What `backfill_history` will do with these findings, source by source."""
+    snapshot = str(ctx.params.get("snapshot", "18:00Z"))
+    steps = []
+    for f in findings:
+        name, why = f.data["source"], _no_history(ctx, f.data["source"])
+        steps.append(f"leave {why}" if why else f"run {name} alone at its {snapshot} snapshot")
+    return "; ".join(steps)
+
+
 def backfill_history(ctx: Context, findings: list[Finding]) -> list[str]:
     """Run the source alone at the historical snapshot; sources without one are said so."""
     snapshot = str(ctx.params.get("snapshot", "18:00Z"))
     changes = []
     for f in findings:
         name = f.data["source"]
-        if not sources.load(ctx.settings.sources[name]).supports_history:
-            changes.append(f"left {name}: no historical endpoint to backfill from")
+        why = _no_history(ctx, name)
+        if why:
+            changes.append(f"left {why}")
             continue
         before = _prop_rows(ctx, name)
         report = _run(ctx, only=(name,), snapshot=snapshot)
@@ -137,11 +155,15 @@ def probe_proxies(ctx: Context, findings: list[Finding]) -> list[str]:
     ]
 
 
-#: name -> (what it would do, the function or None when this build has no such action yet)
-ACTIONS: dict[str, tuple[str, Action | None]] = {
+#: What an action will do with the findings, said before it runs (doctor without fix=true).
+Plan = Callable[[Context, list[Finding]], str]
+
+#: name -> (what it would do: a sentence, or a Plan when that depends on the findings; the
+#: function, or None when this build has no such action yet)
+ACTIONS: dict[str, tuple[str | Plan, Action | None]] = {
     "release_locks": ("release each stale lock", release_locks),
     "process_partition": ("run the stages after scrape for the partition", process_partition),
-    "backfill_history": ("run the source alone at its historical snapshot", backfill_history),
+    "backfill_history": (_backfill_plan, backfill_history),
     "resume_prediction_batch": (
         "finish the batch: the predict stage adopts it",
         resume_prediction_batch,
@@ -177,12 +199,13 @@ def examine(
         ctx = Context(settings, stores, partition, now, playbook.params)
         findings = DETECTORS[playbook.detector](ctx)
         plan, action = ACTIONS[playbook.action]
-        outcome = Outcome(playbook.name, "healthy", plan=plan)
+        outcome = Outcome(playbook.name, "healthy")
         if findings is None:
             outcome.state = NOT_APPLICABLE
         elif findings:
             outcome.findings = findings
             outcome.state = "found"
+            outcome.plan = plan if isinstance(plan, str) else plan(ctx, findings)
             if fix and action is None:
                 outcome.state = "no action"
                 outcome.error = f"action {playbook.action!r} is not available in this build"

@@ -18,6 +18,7 @@ from lineflow.config import Settings, SourceExpectation
 from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
 from lineflow.reporting import recorded
+from lineflow.reporting.output import plain as _plain
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
 from lineflow.sources.base import ParseError
 
@@ -31,6 +32,8 @@ class Component:
     actual: int | None
     status: str
     note: str = ""
+    #: what expected and actual count: rows (of prop_lines) or player markets
+    unit: str = "rows"
 
 
 @dataclass
@@ -58,6 +61,8 @@ class StatusReport:
     proxy_health: list[dict[str, Any]] | None = None
     prediction_batch: dict[str, Any] | None = None
     line_quality: dict[str, int] | None = None
+    #: processor -> its figures for the partition, the keys and numbers `lineflow run` shows
+    figures: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def component(self, name: str) -> Component:
@@ -74,6 +79,7 @@ class StatusReport:
                 "partition": self.partition,
                 "generated_at": self.generated_at,
                 "games": self.games,
+                "figures": self.figures,
                 "components": [asdict(c) for c in self.components],
                 "files": [asdict(f) | {"unprocessed": f.unprocessed} for f in self.files],
                 "last_runs": self.last_runs,
@@ -86,16 +92,6 @@ class StatusReport:
         )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 def judge_source(
     name: str,
     games: int | None,
@@ -105,7 +101,7 @@ def judge_source(
     expectation: SourceExpectation,
 ) -> Component:
     """The verdict on one source's props for a day (pure)."""
-    label = f"{name} props"
+    label = f"{name} props"  # expected and actual: rows of prop_lines
     expected = None if games is None else games * expectation.rows_per_game
     if blocked is not None:
         return Component(label, expected, rows, "blocked", blocked)
@@ -135,15 +131,17 @@ def judge_predictions(
     batch = batch or {}
     expected = batch.get("expected")
     excluded = int(batch.get("excluded") or 0)
-    players = (predictions or {}).get("players")
+    units = (predictions or {}).get("player_markets")
+    said = f"{excluded} excluded by the line-quality gate"
+    unit = "player markets"
     if not batch:
-        main = Component("predictions main", None, players, "missing", "no prediction batch")
-    elif players is None or players == 0:
-        main = Component("predictions main", expected, players, "missing")
-    elif expected is not None and players + excluded < expected:
-        main = Component("predictions main", expected, players, "short", f"{excluded} excluded")
+        main = Component("predictions main", None, units, "missing", "no prediction batch", unit)
+    elif units is None or units == 0:
+        main = Component("predictions main", expected, units, "missing", "", unit)
+    elif expected is not None and units + excluded < expected:
+        main = Component("predictions main", expected, units, "short", said, unit)
     else:
-        main = Component("predictions main", expected, players, "ok", f"{excluded} excluded")
+        main = Component("predictions main", expected, units, "ok", said, unit)
     if staged is None:
         stage = Component("predictions staging", None, None, NOT_RECORDED)
     elif staged == 0:
@@ -252,6 +250,67 @@ def blocked_sources(stores: Stores, partition: date, runs: list[dict[str, Any]])
     return blocked
 
 
+def partition_figures(
+    settings: Settings, stores: Stores, partition: date, names: list[str], files: list[FileCounts]
+) -> dict[str, dict[str, int]]:
+    """Per processor, the partition's figures under the keys its stage reports in
+    `lineflow run` (docs/health.md, "What the figures count"), read from what was recorded."""
+    stages = settings.pipeline.stages
+    staged = {
+        r["source"]: int(r["n"])
+        for r in stores.warehouse.query(
+            "SELECT source, count(*) AS n FROM stg_prop_lines WHERE slate_date = ? GROUP BY 1",
+            [partition],
+        ).iter_rows(named=True)
+    }
+    out: dict[str, dict[str, int]] = {}
+    by_source = {f.source: f for f in files}
+    if "scrape" in stages:
+        out |= {f"scrape:{n}": {"files_landed": by_source[n].landed} for n in names}
+    if "process" in stages:
+        out |= {
+            f"process:{n}": {
+                "files_processed": by_source[n].processed,
+                "rows_staged": staged.get(n, 0),
+            }
+            for n in names
+        }
+    counts = stores.warehouse.query(
+        "SELECT (SELECT count(*) FROM quarantine WHERE slate_date = $1) AS quarantined, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1) AS judged, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed) AS failing, "
+        "(SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files, "
+        "(SELECT count(*) FROM prop_lines WHERE slate_date = $1) AS rows",
+        [partition],
+    ).row(0, named=True)
+    if "validate" in stages:
+        out["validate"] = {
+            "rows_checked": sum(staged.values()),
+            "rows_quarantined": int(counts["quarantined"]),
+            "player_markets_judged": int(counts["judged"]),
+            "player_markets_failing": int(counts["failing"]),
+        }
+    if "consolidate" in stages:
+        out["consolidate"] = {
+            "files_consolidated": int(counts["files"]),
+            "rows_consolidated": int(counts["rows"]),
+        }
+    predict = settings.pipeline.predict
+    if "predict" in stages and predict is not None:
+        made = recorded.read_predictions(stores, partition) or {"rows": 0, "player_markets": 0}
+        excluded = stores.warehouse.query(
+            "SELECT count(*) AS n FROM line_quality WHERE slate_date = ? AND NOT passed "
+            "AND list_contains(?, market)",
+            [partition, predict.markets],
+        ).item()
+        out["predict"] = {
+            "predictions": made["rows"],
+            "player_markets_predicted": made["player_markets"],
+            "player_markets_excluded": int(excluded),
+        }
+    return out
+
+
 def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
     """Everything `lineflow status` shows for one partition."""
     enabled = [s.name for s in settings.sources.values() if s.enabled]
@@ -276,15 +335,17 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             recorded.read_predictions(stores, partition),
             recorded.read_prediction_staging(stores, partition),
         )
+        files = file_counts(stores, partition, enabled)
         report = StatusReport(
             partition=partition,
             generated_at=now,
             games=games,
             components=components,
-            files=file_counts(stores, partition, enabled),
+            files=files,
             last_runs=runs,
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
+            figures=partition_figures(settings, stores, partition, enabled, files),
         )
     report.locks = recorded.read_locks(stores)
     report.dead_letters = recorded.read_dead_letters(stores)

@@ -36,6 +36,7 @@ printed says where it listens.""",
 
 def main(args: Parsed) -> int:
     import os
+    import signal
     import socket
 
     import uvicorn
@@ -70,5 +71,11 @@ def main(args: Parsed) -> int:
         raise ConfigError(f"triggers: cannot listen on {host}:{port}: {exc.strerror}") from None
     print(f"lineflow serve: listening on http://{host}:{sock.getsockname()[1]}/", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # it found, which by default kills the process (exit 143). Stopping is this command's
+    # normal end (exit 0, as its help says): the handlers it finds take note and return.
+    stopped: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopped.append(number))
     uvicorn.Server(config).run(sockets=[sock])
     return 0

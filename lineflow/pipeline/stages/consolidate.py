@@ -38,6 +38,7 @@ def _consolidate(ctx: RunContext) -> StageResult:
         [ctx.partition],
     ).row(0, named=True)
     result.rows, result.files = int(counts["rows"]), int(counts["files"])
+    result.figures = {"files_consolidated": result.files, "rows_consolidated": result.rows}
     if held:
         quarantined = ctx.warehouse.query(
             "SELECT count(*) AS n FROM quarantine WHERE slate_date = ?", [ctx.partition]

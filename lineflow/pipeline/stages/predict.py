@@ -45,8 +45,30 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("no predict section in the pipeline config")
     else:
         predict(ctx, config, result, dry_run=False)
+        with ctx.warehouse.session():
+            result.figures = figures(ctx, config)
     result.finished_at = ctx.clock()
     return [result]
+
+
+def figures(ctx: RunContext, config: PredictConfig) -> dict[str, int]:
+    """The partition's predictions after the run: active prediction rows (one per model and
+    player market), the player markets they cover, and the player markets of predict's markets
+    that the line-quality gate excluded."""
+    ctx.warehouse.ensure_feature("predictions")
+    row = ctx.warehouse.query(
+        "SELECT (SELECT count(*) FROM predictions WHERE slate_date = $1 AND is_active) AS rows, "
+        "(SELECT count(DISTINCT (player_key, market)) FROM predictions "
+        " WHERE slate_date = $1 AND is_active) AS units, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed "
+        " AND list_contains($2, market)) AS excluded",
+        [ctx.partition, config.markets],
+    ).row(0, named=True)
+    return {
+        "predictions": int(row["rows"]),
+        "player_markets_predicted": int(row["units"]),
+        "player_markets_excluded": int(row["excluded"]),
+    }
 
 
 def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
@@ -138,7 +160,8 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     if todo.is_empty() and dead is None:
         result.rows = 0
         result.notes.append(
-            f"predictions up to date: {work['kept']} kept, {excluded.height} excluded"
+            f"predictions up to date: {work['kept']} player markets kept, "
+            f"{excluded.height} excluded by the line-quality gate"
         )
         return
     if dead is not None:
@@ -202,11 +225,13 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
     state.finish(batch_id, status)
     shutil.rmtree(staging, ignore_errors=True)
+    # rows: the predictions this run wrote (one per model and player market); it reads no files.
     result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
-    result.files = len(units)
+    markets = ", ".join(config.markets)
     result.notes.append(
-        f"batch {batch_id}: {status}; {len(units)} (re)generated, {work['kept']} unchanged, "
-        f"{excluded.height} excluded, {len(failed)} failed"
+        f"batch {batch_id}: {status}; player markets of {markets}: {len(units)} (re)generated, "
+        f"{work['kept']} unchanged, {excluded.height} excluded by the line-quality gate, "
+        f"{len(failed)} failed"
     )
     if status == FAILED:
         result.status = "failed"
