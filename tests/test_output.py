@@ -136,6 +136,7 @@ FORMS = {
 }
 #: Further forms with their own documented keys.
 ACTIONS = {
+    "run -m": ["-m", "date=2026-01-23"],
     "backfill status": ["status"],
     "backfill dry_run=true": ["start=2026-01-19", "end=2026-01-20", "dry_run=true"],
     "proxies reset": ["reset"],

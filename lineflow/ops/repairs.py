@@ -133,8 +133,10 @@ def replay_dead_letters(ctx: Context, findings: list[Finding]) -> list[str]:
 
     queue = WorkQueue(StateStore(ctx.settings.state_path), ctx.settings.work)
     letters = queue.dead_letters()
-    again = sum(not replay_dead_letter(ctx.settings, queue, letter) for letter in letters)
-    changes = [f"replayed {len(letters)} dead letters, {again} failed again"]
+    replayed = [replay_dead_letter(ctx.settings, queue, letter) for letter in letters]
+    again = sum(not ok for ok, _ in replayed)
+    changes = [said for _, said in replayed]
+    changes.append(f"replayed {len(letters)} dead letters, {again} failed again")
     if any(letter.kind == "file" for letter in letters):
         changes += process_partition(ctx, findings)
     return changes
@@ -241,27 +243,31 @@ def _log(stores: Stores, partition: date, now: datetime, mode: str, outcome: Out
         )
 
 
-def replay_dead_letter(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
+def replay_dead_letter(
+    settings: Settings, queue: WorkQueue, letter: DeadLetter
+) -> tuple[bool, str]:
     """Put one dead letter's work back (`lineflow dlq replay` and doctor's replay both do it
-    here); True unless a replayed message failed again."""
+    here): False when a replayed message failed again, and one line saying what happened
+    (the caller prints it, or puts it in its JSON document)."""
     queue.requeue(letter)
     if letter.kind == "file":
         partition, _, file_id = letter.key.partition("/")
         DuckDBWarehouse.configured(settings.warehouse).forget_processed(
             file_id, dt.date.fromisoformat(partition)
         )
-        print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")
-        return True
+        return (
+            True,
+            f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it",
+        )
     if letter.kind == "request":
-        print(
+        return True, (
             f"{letter.id}: re-queued {letter.payload_ref}; the next run of "
             f"{letter.partition} asks it again"
         )
-        return True
     from lineflow.ops.triggers.handler import TriggerHandler
 
     answer = TriggerHandler(settings).handle(
         (letter.payload or "").encode(), letter.key, check_age=False
     )
-    print(f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}")
-    return answer.status < 300 and answer.body.get("status") == "processed"
+    said = f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}"
+    return answer.status < 300 and answer.body.get("status") == "processed", said

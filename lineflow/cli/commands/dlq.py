@@ -65,12 +65,19 @@ def main(args: Parsed) -> int:
         letters = [letter]
     else:
         raise ConfigError("expected `lineflow dlq replay ID` or `lineflow dlq replay all=true`")
-    failed = 0
-    for letter in letters:
-        failed += not replay_dead_letter(settings, queue, letter)
+    outcomes = [replay_dead_letter(settings, queue, letter) for letter in letters]
+    failed = sum(not ok for ok, _ in outcomes)
     if json_out:
-        emit({"replayed": len(letters), "failed_again": failed})
+        emit(
+            {
+                "replayed": len(letters),
+                "failed_again": failed,
+                "outcomes": [said for _, said in outcomes],
+            }
+        )
     else:
+        for _, said in outcomes:
+            print(said)
         print(f"{len(letters)} dead letters replayed, {failed} failed again")
     return 1 if failed else 0
 
