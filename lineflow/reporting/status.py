@@ -17,6 +17,7 @@ from lineflow import sources
 from lineflow.config import Settings, SourceExpectation
 from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
+from lineflow.pipeline import figures
 from lineflow.reporting import recorded
 from lineflow.reporting.output import plain as _plain
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
@@ -275,39 +276,14 @@ def partition_figures(
             }
             for n in names
         }
-    counts = stores.warehouse.query(
-        "SELECT (SELECT count(*) FROM quarantine WHERE slate_date = $1) AS quarantined, "
-        "(SELECT count(*) FROM line_quality WHERE slate_date = $1) AS judged, "
-        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed) AS failing, "
-        "(SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files, "
-        "(SELECT count(*) FROM prop_lines WHERE slate_date = $1) AS rows",
-        [partition],
-    ).row(0, named=True)
     if "validate" in stages:
-        out["validate"] = {
-            "rows_checked": sum(staged.values()),
-            "rows_quarantined": int(counts["quarantined"]),
-            "player_markets_judged": int(counts["judged"]),
-            "player_markets_failing": int(counts["failing"]),
-        }
+        out["validate"] = figures.verdicts(stores.warehouse, partition)
     if "consolidate" in stages:
-        out["consolidate"] = {
-            "files_consolidated": int(counts["files"]),
-            "rows_consolidated": int(counts["rows"]),
-        }
+        out["consolidate"] = figures.consolidated(stores.warehouse, partition)
     predict = settings.pipeline.predict
-    if "predict" in stages and predict is not None:
-        made = recorded.read_predictions(stores, partition) or {"rows": 0, "player_markets": 0}
-        excluded = stores.warehouse.query(
-            "SELECT count(*) AS n FROM line_quality WHERE slate_date = ? AND NOT passed "
-            "AND list_contains(?, market)",
-            [partition, predict.markets],
-        ).item()
-        out["predict"] = {
-            "predictions": made["rows"],
-            "player_markets_predicted": made["player_markets"],
-            "player_markets_excluded": int(excluded),
-        }
+    # no predictions table: predict never ran on this home, it has no figures yet
+    if "predict" in stages and predict is not None and "predictions" in stores.duck_tables():
+        out["predict"] = figures.predicted(stores.warehouse, partition, predict.markets)
     return out
 
 

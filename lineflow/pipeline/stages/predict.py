@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import PredictConfig
+from lineflow.pipeline import figures
 from lineflow.pipeline.predictions import (
     COMPLETE,
     FAILED,
@@ -46,29 +47,10 @@ def run(ctx: RunContext) -> list[StageResult]:
     else:
         predict(ctx, config, result, dry_run=False)
         with ctx.warehouse.session():
-            result.figures = figures(ctx, config)
+            ctx.warehouse.ensure_feature("predictions")
+            result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
     result.finished_at = ctx.clock()
     return [result]
-
-
-def figures(ctx: RunContext, config: PredictConfig) -> dict[str, int]:
-    """The partition's predictions after the run: active prediction rows (one per model and
-    player market), the player markets they cover, and the player markets of predict's markets
-    that the line-quality gate excluded."""
-    ctx.warehouse.ensure_feature("predictions")
-    row = ctx.warehouse.query(
-        "SELECT (SELECT count(*) FROM predictions WHERE slate_date = $1 AND is_active) AS rows, "
-        "(SELECT count(DISTINCT (player_key, market)) FROM predictions "
-        " WHERE slate_date = $1 AND is_active) AS units, "
-        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed "
-        " AND list_contains($2, market)) AS excluded",
-        [ctx.partition, config.markets],
-    ).row(0, named=True)
-    return {
-        "predictions": int(row["rows"]),
-        "player_markets_predicted": int(row["units"]),
-        "player_markets_excluded": int(row["excluded"]),
-    }
 
 
 def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:

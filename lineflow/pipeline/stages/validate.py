@@ -23,6 +23,7 @@ import polars as pl
 from lineflow import sources
 from lineflow.core.schema import PROP_LINES
 from lineflow.core.slate import slate_window
+from lineflow.pipeline import figures
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.pipeline.stages.process import landed_files, source_events
 from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
@@ -41,7 +42,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
             result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
-            result.figures = _figures(ctx, result.rows)
+            result.figures = figures.verdicts(ctx.warehouse, ctx.partition)
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
@@ -64,27 +65,9 @@ def run(ctx: RunContext) -> list[StageResult]:
         quality,
         Validated(fingerprint, result.status, result.error, result.notes, result.rows),
     )
-    with ctx.warehouse.session():
-        result.figures = _figures(ctx, result.rows)
+    result.figures = figures.verdicts(ctx.warehouse, ctx.partition)
     result.finished_at = ctx.clock()
     return [result]
-
-
-def _figures(ctx: RunContext, rows_checked: int) -> dict[str, int]:
-    """The partition's verdicts as recorded: rows held back, player markets judged and failing
-    the line-quality gate (every market; predict excludes those of its own markets)."""
-    counts = ctx.warehouse.query(
-        "SELECT (SELECT count(*) FROM quarantine WHERE slate_date = $1) AS quarantined, "
-        "(SELECT count(*) FROM line_quality WHERE slate_date = $1) AS judged, "
-        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed) AS failing",
-        [ctx.partition],
-    ).row(0, named=True)
-    return {
-        "rows_checked": rows_checked,
-        "rows_quarantined": int(counts["quarantined"]),
-        "player_markets_judged": int(counts["judged"]),
-        "player_markets_failing": int(counts["failing"]),
-    }
 
 
 def _fingerprint(
