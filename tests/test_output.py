@@ -128,6 +128,7 @@ FORMS = {
     "doctor": ["date=2026-01-23"],
     "validate": ["date=2026-01-23"],
     "rules": [],
+    "players": ["unresolved", "date=2026-01-23"],
     "proxies": [],
     "locks": [],
     "dlq": [],

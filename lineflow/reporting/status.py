@@ -18,7 +18,7 @@ from lineflow.config import Settings, SourceExpectation
 from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
 from lineflow.pipeline import figures
-from lineflow.reporting import recorded
+from lineflow.reporting import identity, recorded
 from lineflow.reporting.output import plain as _plain
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
 from lineflow.sources.base import ParseError
@@ -64,6 +64,8 @@ class StatusReport:
     line_quality: dict[str, int] | None = None
     #: processor -> its figures for the partition, the keys and numbers `lineflow run` shows
     figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: names only one source has (reporting/identity.py): sources compared, players, teams
+    identity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     def component(self, name: str) -> Component:
@@ -89,6 +91,7 @@ class StatusReport:
                 "proxy_health": section(self.proxy_health),
                 "prediction_batch": section(self.prediction_batch),
                 "line_quality": section(self.line_quality),
+                "identity": section(self.identity),
             }
         )
 
@@ -322,6 +325,7 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
             figures=partition_figures(settings, stores, partition, enabled, files),
+            identity=identity.read(stores, partition).summary(),
         )
     report.locks = recorded.read_locks(stores)
     report.dead_letters = recorded.read_dead_letters(stores)
