@@ -289,7 +289,7 @@ def test_doctors_dry_run_says_what_fix_true_then_does(incident, tmp_path):
     assert done["changes"] == ["left bettingpros: no historical endpoint to backfill from"]
     assert missing["plan"] == "leave bettingpros: no historical endpoint to backfill from"
     text = run_cli("doctor", f"date={INCIDENT}", f"home={home}").stdout
-    assert "would leave bettingpros: no historical endpoint to backfill from" in text
+    assert "fix=true would leave bettingpros: no historical endpoint to backfill from" in text
     assert "historical snapshot" not in text
 
 

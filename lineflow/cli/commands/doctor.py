@@ -75,7 +75,7 @@ def main(args: Parsed) -> int:
         for f in o.findings:
             print(f"  found {f.subject}: {f.detail}")
         if o.state == "found":
-            print(f"  would {o.plan} (run with fix=true)")
+            print(f"  fix=true would {o.plan}")
         for change in o.changes:
             print(f"  {change}")
         if o.error:
