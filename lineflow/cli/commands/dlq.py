@@ -41,13 +41,13 @@ def main(args: Parsed) -> int:
     from lineflow.core.errors import ConfigError
     from lineflow.ops.repairs import replay_dead_letter
     from lineflow.reporting.output import emit
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
     from lineflow.state.work import WorkQueue
 
     words, own = args.words, args.values
     json_out = own["format"] == "json"
     settings = compose(args.overrides)
-    queue = WorkQueue(StateStore(settings.state_path, create=False), settings.work)
+    queue = WorkQueue(open_state(settings, create=False), settings.work)
     if not words:
         letters = queue.dead_letters(include_replayed=own["replayed"])
         if json_out:
