@@ -208,9 +208,31 @@ class LandingConfig(Model):
     @field_validator("url")
     @classmethod
     def _gs(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", value):
+        if value is None:
+            return None
+        if not value.startswith("gs://"):
             raise ValueError(f"expected gs://BUCKET[/PREFIX], got {value!r}")
-        return value.rstrip("/") if value else None
+        bucket = value[len("gs://") :].partition("/")[0]
+        problem = bucket_problem(bucket)
+        if problem:
+            raise ValueError(f"{value!r}: {problem} (expected gs://BUCKET[/PREFIX])")
+        return value.rstrip("/")
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """What is wrong with a Cloud Storage bucket name, None when nothing is (GCS's naming rules:
+    https://cloud.google.com/storage/docs/buckets#naming)."""
+    if not bucket:
+        return "no bucket name"
+    if bucket != bucket.lower():
+        return f"bucket names must be lowercase ({bucket!r} has capitals)"
+    if not re.fullmatch(r"[a-z0-9._-]+", bucket):
+        return "bucket names hold only lowercase letters, digits, '-', '_' and '.'"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return "bucket names start and end with a letter or a digit"
+    if not 3 <= len(bucket) <= 63 and "." not in bucket:
+        return f"bucket names have 3 to 63 characters, {bucket!r} has {len(bucket)}"
+    return None
 
 
 class BigQueryConfig(Model):

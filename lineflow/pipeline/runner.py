@@ -66,6 +66,10 @@ class RunReport:
     results: list[StageResult] = field(default_factory=list)
     log_path: Path | None = None
     strict: bool = False
+    #: live | record | replay: how this run asked the providers (replay sends nothing)
+    http_mode: str = "live"
+    #: the DuckDB warehouse file the run wrote to
+    warehouse: Path | None = None
 
     @property
     def failed(self) -> list[StageResult]:
@@ -121,7 +125,13 @@ def run_partition(
         sources.load(source)
     ctx = open_context(settings, request, sleep=sleep, parse_pool=parse_pool)
     ctx.http.check_secrets(active)
-    report = RunReport(ctx.run_id, ctx.partition, strict=request.strict)
+    report = RunReport(
+        ctx.run_id,
+        ctx.partition,
+        strict=request.strict,
+        http_mode=ctx.http.mode,
+        warehouse=settings.warehouse.path,
+    )
     logger, report.log_path = open_run_log(settings.home, ctx.run_id, ctx.http.redactor)
     logger.info(
         "run started",
@@ -222,17 +232,26 @@ def stage_groups(stages: list[str]) -> list[list[str]]:
     return groups
 
 
+#: The log level of a processor's outcome: what needs a person's attention is not `info`.
+RESULT_LEVELS = {"failed": logging.ERROR, "blocked": logging.WARNING, "partial": logging.WARNING}
+
+
 def _log_result(logger: logging.Logger, result: StageResult) -> None:
-    logger.info(
+    logger.log(
+        RESULT_LEVELS.get(result.status, logging.INFO),
         f"{result.processor}: {result.status}",
         extra={
             "fields": {
                 "processor": result.processor,
                 "status": result.status,
+                "figures": result.figures,
                 "files": result.files,
                 "rows": result.rows,
                 "requests": result.requests,
                 "error": result.error,
+                # what the summary prints under the table: quarantined rows, the player
+                # markets the gate failed and predict excluded, blocks, dead letters
+                "notes": result.notes,
             }
         },
     )

@@ -174,15 +174,16 @@ def read_prediction_batch(stores: Stores, partition: date) -> dict[str, Any] | N
 
 
 def read_predictions(stores: Stores, partition: date) -> dict[str, int] | None:
-    """Active predictions of the partition: rows and distinct players."""
+    """Active predictions of the partition: rows (one per model and player market) and the
+    distinct player markets they cover."""
     if "predictions" not in stores.duck_tables():
         return None
     row = stores.warehouse.query(
-        "SELECT count(*) AS rows, count(DISTINCT player_key) AS players FROM predictions "
-        "WHERE slate_date = ? AND coalesce(is_active, true)",
+        "SELECT count(*) AS rows, count(DISTINCT (player_key, market)) AS units "
+        "FROM predictions WHERE slate_date = ? AND coalesce(is_active, true)",
         [partition],
     ).row(0, named=True)
-    return {"rows": int(row["rows"]), "players": int(row["players"])}
+    return {"rows": int(row["rows"]), "player_markets": int(row["units"])}
 
 
 def read_prediction_staging(stores: Stores, partition: date) -> int | None:
@@ -195,7 +196,8 @@ def read_prediction_staging(stores: Stores, partition: date) -> int | None:
 
 
 def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:
-    """Players checked by the line-quality gate: passed and failed."""
+    """Player markets (one player, one market) judged by the line-quality gate: passed and
+    failed."""
     if "line_quality" not in stores.duck_tables():
         return None
     row = stores.warehouse.query(

@@ -98,6 +98,14 @@ def _table(frame: pl.DataFrame) -> str:
     table = Table(*frame.columns, caption=f"{frame.height} row{'' if frame.height == 1 else 's'}")
     for row in frame.iter_rows():
         table.add_row(*("" if value is None else str(value) for value in row))
-    console = Console(highlight=False, record=True, file=io.StringIO())
+    import shutil
+    import sys
+
+    from lineflow.reporting.output import UNBOUNDED
+
+    # Drawn into a string, so rich cannot see where it goes: a terminal's width on one, and
+    # off one (a pipe, a file) unbounded, so that no cell is wrapped or cut to `…`.
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else UNBOUNDED
+    console = Console(highlight=False, record=True, file=io.StringIO(), width=width)
     console.print(table)
     return console.export_text()

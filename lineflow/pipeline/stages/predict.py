@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import PredictConfig
+from lineflow.pipeline import figures
 from lineflow.pipeline.predictions import (
     COMPLETE,
     FAILED,
@@ -45,6 +46,9 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("no predict section in the pipeline config")
     else:
         predict(ctx, config, result, dry_run=False)
+        with ctx.warehouse.session():
+            ctx.warehouse.ensure_feature("predictions")
+            result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
     result.finished_at = ctx.clock()
     return [result]
 
@@ -138,7 +142,8 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     if todo.is_empty() and dead is None:
         result.rows = 0
         result.notes.append(
-            f"predictions up to date: {work['kept']} kept, {excluded.height} excluded"
+            f"predictions up to date: {work['kept']} player markets kept, "
+            f"{excluded.height} excluded by the line-quality gate"
         )
         return
     if dead is not None:
@@ -202,11 +207,13 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
     state.finish(batch_id, status)
     shutil.rmtree(staging, ignore_errors=True)
+    # rows: the predictions this run wrote (one per model and player market); it reads no files.
     result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
-    result.files = len(units)
+    markets = ", ".join(config.markets)
     result.notes.append(
-        f"batch {batch_id}: {status}; {len(units)} (re)generated, {work['kept']} unchanged, "
-        f"{excluded.height} excluded, {len(failed)} failed"
+        f"batch {batch_id}: {status}; player markets of {markets}: {len(units)} (re)generated, "
+        f"{work['kept']} unchanged, {excluded.height} excluded by the line-quality gate, "
+        f"{len(failed)} failed"
     )
     if status == FAILED:
         result.status = "failed"
