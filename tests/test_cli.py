@@ -34,7 +34,8 @@ KEYS = {
     "locks": {"stale"},
     "dlq": {"replayed", "all"},
     "init": set(),
-    "query": {"format", "out"},
+    "query": {"format", "out", "at"},
+    "maintain": set(),
 }
 VALUES = {
     "date": "2026-01-23",

@@ -39,7 +39,7 @@ from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
 from lineflow.state.locks import pid_alive
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 #: How often a parse worker looks whether its backfill is still there.
 WORKER_WATCH_S = 0.5
@@ -433,7 +433,7 @@ def execute(
     queue: Iterator[date] = iter(todo)
     # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
     # one per partition (another process asking for the warehouse still gets it).
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
     try:
         with (
             warehouse.hold(),

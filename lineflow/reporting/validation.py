@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from lineflow.config import Settings
 from lineflow.pipeline.runner import RunReport
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 _STYLE = {
     "pass": "green",
@@ -19,7 +19,7 @@ _STYLE = {
 
 
 def render_validation(report: RunReport, settings: Settings, console: Console) -> None:
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
     results = warehouse.query(
         "SELECT * FROM validation_results WHERE run_id = ? ORDER BY rule_id", [report.run_id]
     )
