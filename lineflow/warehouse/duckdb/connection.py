@@ -441,6 +441,8 @@ class SharedConnection:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction (on a lake: one snapshot). A COMMIT that fails, as a lake's does on a
+        conflict, leaves no transaction open: there is nothing to roll back then."""
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:

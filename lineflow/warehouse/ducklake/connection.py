@@ -235,19 +235,6 @@ class LakeConnection(SharedConnection):
         finally:
             link.writing = False
 
-    @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A transaction: one snapshot of the lake. A commit that fails (a conflict) leaves no
-        transaction open, so there is nothing to roll back then."""
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-
     # -- reading ---------------------------------------------------------------------------------
     @contextmanager
     def reading(self, at: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
