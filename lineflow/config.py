@@ -335,6 +335,25 @@ class WorkConfig(Model):
     backoff_max_s: float = Field(default=6 * 3600, ge=0)
 
 
+class StateConfig(Model):
+    """Where locks, work items, dead letters, proxy health, quota and backfill manifests live:
+    `sqlite` ({home}/state.sqlite, one machine) or `postgres` (shared by several instances)."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    #: The environment variable holding the Postgres DSN (`postgresql://user:pass@host/db` or
+    #: `host=... dbname=...`): a password never sits in the config or its dumps.
+    dsn_env: str = Field("LINEFLOW_STATE_DSN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _dsn_set(self) -> StateConfig:
+        if self.backend == "postgres" and not os.environ.get(self.dsn_env, "").strip():
+            raise ValueError(
+                f"environment variable {self.dsn_env} not set (state.backend=postgres reads "
+                "the Postgres DSN from the variable state.dsn_env names)"
+            )
+        return self
+
+
 class TriggersConfig(Model):
     """`lineflow serve`: where it listens and which messages it accepts."""
 
@@ -475,6 +494,7 @@ class Settings(Model):
             raise ValueError(f"proxy.chains.{unknown[0]}: unknown source (known: {known})")
         return self
 
+    state: StateConfig = StateConfig()
     locks: LocksConfig = LocksConfig()
     work: WorkConfig = WorkConfig()
     triggers: TriggersConfig = TriggersConfig()

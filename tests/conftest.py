@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 #: The stand-in provider plus real forward proxies (fixtures `world`, `clean`); a real Postgres
-#: on loopback (fixtures `postgres`, `postgres_db`).
-pytest_plugins = ["tests.proxied", "tests.support.postgres"]
+#: on loopback (fixtures `postgres`, `postgres_db`); the state store on each backend
+#: (`state_target`).
+pytest_plugins = ["tests.proxied", "tests.support.postgres", "tests.support.state"]
 # gcsfs reads this at import: without it every bucket lookup first tries a gRPC probe that an
 # emulator never answers (a minute each). Set before any test module imports gcsfs.
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import ROOT, query, run_cli, table_checksum
+from tests.support.state import StateTarget
 
 RANGE = ("start=2026-01-19", "end=2026-01-22")
 
@@ -237,23 +238,60 @@ def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_work
     assert "zz-truncated.json" in refill.stdout + refill.stderr
 
 
-def test_status_names_a_killed_backfill_interrupted_and_resume_completes_it(tmp_path):
-    home = tmp_path / "home"
-    days = ("start=2026-01-19", "end=2026-01-19")
-    killed = run_cli(
-        "backfill", *days, f"home={home}", env={"LINEFLOW_KILL_AT": "after_lock_acquire"}
-    )
-    assert killed.code == -signal.SIGKILL, killed.stdout + killed.stderr
-    (backfill_id, pid) = query_state(home, "SELECT backfill_id, pid FROM backfill_owners")[0]
-    assert query_state(home, "SELECT status FROM backfills") == [("running",)]  # as it was left
+def test_status_names_a_killed_backfill_interrupted_and_resume_completes_it(
+    home, state_target: StateTarget
+):
+    def cli(*args: str, env: dict[str, str] | None = None):
+        return run_cli(*args, *state_target.overrides(), env={**state_target.env, **(env or {})})
 
-    listed = run_cli("backfill", "status", f"home={home}")
+    def state(sql: str) -> list[tuple]:
+        with state_target.store().connect() as con:
+            return [tuple(r) for r in con.execute(sql).fetchall()]
+
+    days = ("start=2026-01-19", "end=2026-01-19")
+    killed = cli("backfill", *days, f"home={home}", env={"LINEFLOW_KILL_AT": "after_lock_acquire"})
+    assert killed.code == -signal.SIGKILL, killed.stdout + killed.stderr
+    (backfill_id, pid) = state("SELECT backfill_id, pid FROM backfill_owners")[0]
+    assert state("SELECT status FROM backfills") == [("running",)]  # as it was left
+
+    listed = cli("backfill", "status", f"home={home}")
     assert listed.code == 0, listed.stderr
     said = f"interrupted (owner {pid} is gone; resume with lineflow backfill resume {backfill_id})"
     assert said in " ".join(listed.stdout.split()) and "running" not in listed.stdout
-    one = run_cli("backfill", "status", backfill_id, f"home={home}")
+    one = cli("backfill", "status", backfill_id, f"home={home}")
     assert one.stdout.strip().endswith(f"backfill {backfill_id}: {said}"), one.stdout
 
-    assert run_cli("backfill", "resume", backfill_id, f"home={home}").code == 0
-    done = run_cli("backfill", "status", backfill_id, f"home={home}")
+    assert cli("backfill", "resume", backfill_id, f"home={home}").code == 0
+    done = cli("backfill", "status", backfill_id, f"home={home}")
     assert done.stdout.strip().endswith(f"backfill {backfill_id}: complete"), done.stdout
+
+
+def test_the_manifest_records_partitions_outcomes_and_what_later_backfills_skip(
+    state_target: StateTarget,
+):
+    from lineflow.pipeline.backfill import BackfillRequest, Manifest, to_skip
+
+    manifest = Manifest(state_target.store())
+    request = BackfillRequest(start="2026-01-19", end="2026-01-21")
+    first = manifest.create(request)
+    manifest.own(first)
+    manifest.start_attempt(first, request.start)
+    manifest.update(first, request.start, status="complete", rows=120, credits=40)
+    manifest.update(first, request.end, status="failed", last_error="HTTP 500")
+    assert manifest.finish(first) == "failed"
+    assert [(p["slate_date"], p["status"], p["attempts"]) for p in manifest.partitions(first)] == [
+        ("2026-01-19", "complete", 1),
+        ("2026-01-20", "pending", 0),
+        ("2026-01-21", "failed", 0),
+    ]
+    earlier = manifest.earlier_outcomes(request)
+    assert earlier == {"2026-01-19": "complete", "2026-01-21": "failed"}
+    assert set(to_skip(request, earlier)) == {"2026-01-19", "2026-01-21"}
+    second = manifest.create(request)
+    manifest.own(second)
+    manifest.own(second)  # a resume: the owner row is replaced, not doubled
+    listed = {b["id"]: b for b in manifest.list()}
+    assert (listed[first]["complete"], listed[first]["total"]) == (1, 3)
+    assert listed[first]["status"] == "failed"
+    assert listed[second]["status"] == "running" and listed[second]["owner_pid"] == os.getpid()
+    assert manifest.request(second) == request

@@ -9,23 +9,22 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from lineflow.config import LocksConfig
-from lineflow.state import StateStore
 from lineflow.state.locks import LockHeld, Locks
 from tests.conftest import INCIDENT, ROOT, first_line, run_cli
+from tests.support import child_env
+from tests.support.state import StateTarget
 
 HOLDER = """
 import sys
-from pathlib import Path
 from lineflow.config import LocksConfig
 from lineflow.state.locks import Locks, signals_raise
-from lineflow.state import StateStore
-path, ttl_s, beat_s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-locks = Locks(StateStore(Path(path)), LocksConfig(ttl_minutes=ttl_s / 60, heartbeat_s=beat_s))
+from tests.support.state import store_at
+address, ttl_s, beat_s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+locks = Locks(store_at(address), LocksConfig(ttl_minutes=ttl_s / 60, heartbeat_s=beat_s))
 with signals_raise(), locks.hold("nba_props", "process", "2026-01-23", "holder-run"):
     print("held", flush=True)
     sys.stdin.readline()
@@ -35,10 +34,11 @@ with signals_raise(), locks.hold("nba_props", "process", "2026-01-23", "holder-r
 class Holder:
     """A real process holding nba_props:process:2026-01-23 until told to stop."""
 
-    def __init__(self, state: Path, ttl_s: float = 1800, beat_s: float = 60) -> None:
+    def __init__(self, state: StateTarget, ttl_s: float = 1800, beat_s: float = 60) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(state), str(ttl_s), str(beat_s)],
+            [sys.executable, "-c", HOLDER, state.address, str(ttl_s), str(beat_s)],
             cwd=ROOT,
+            env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -62,25 +62,30 @@ def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def rows(state: Path) -> list:
-    with StateStore(state).connect() as con:
+def rows(state: StateTarget) -> list:
+    with state.store().connect() as con:
         return [dict(r) for r in con.execute("SELECT * FROM locks").fetchall()]
 
 
 @pytest.fixture
-def state(home: Path) -> Path:
-    return home / "state.sqlite"
+def state(state_target: StateTarget) -> StateTarget:
+    """Every test here runs on SQLite and on Postgres."""
+    return state_target
+
+
+def cli(state: StateTarget, *args: str):
+    return run_cli(*args, *state.overrides(), env=state.env)
 
 
 def test_a_second_run_of_the_same_stage_and_partition_gives_up_naming_the_holder(home, state):
     holder = Holder(state)
     try:
-        result = run_cli(
-            "run", f"date={INCIDENT}", f"home={home}", "pipeline.stages=[process]",
+        result = cli(
+            state, "run", f"date={INCIDENT}", f"home={home}", "pipeline.stages=[process]",
             "locks.wait_s=0.3",
         )  # fmt: skip
-        other_partition = run_cli(
-            "run", "date=2026-01-22", f"home={home}", "pipeline.stages=[process]",
+        other_partition = cli(
+            state, "run", "date=2026-01-22", f"home={home}", "pipeline.stages=[process]",
             "locks.wait_s=0.3",
         )  # fmt: skip
     finally:
@@ -99,8 +104,9 @@ def test_a_waiting_run_goes_on_once_the_holder_releases(home, state):
     holder = Holder(state)
     waiter = subprocess.Popen(
         [sys.executable, "-m", "lineflow", "run", f"date={INCIDENT}", f"home={home}",
-         "pipeline.stages=[process]", "locks.wait_s=60"],
+         "pipeline.stages=[process]", "locks.wait_s=60", *state.overrides()],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(state.env),
     )  # fmt: skip
     wait_for(lambda: list((home / "logs").glob("*.jsonl")), what="the waiting run to start")
     assert waiter.poll() is None, "it waits while the lock is held"
@@ -119,7 +125,7 @@ def test_the_heartbeat_keeps_a_long_runs_lock_alive_past_its_ttl(state):
             what="two TTLs of heartbeats",
         )
         assert renewed[0]["expires_at"] > renewed[0]["acquired_at"] + 3.0
-        other = Locks(StateStore(state), LocksConfig(), host="other-host", pid=1)
+        other = Locks(state.store(), LocksConfig(), host="other-host", pid=1)
         ok, held = other.try_acquire("nba_props", "process", INCIDENT, "intruder")
         assert not ok and held.pid == holder.proc.pid
     finally:
@@ -139,7 +145,7 @@ def test_the_lock_of_a_killed_process_is_taken_over_and_logged(state):
     holder.proc.wait(30)
     assert len(rows(state)) == 1, "SIGKILL leaves the row behind"
     events: list[str] = []
-    locks = Locks(StateStore(state), LocksConfig(), log=events.append)
+    locks = Locks(state.store(), LocksConfig(), log=events.append)
     ok, mine = locks.try_acquire("nba_props", "process", INCIDENT, "next-run")
     assert ok and mine.run_id == "next-run"
     assert events == [
@@ -151,10 +157,10 @@ def test_the_lock_of_a_killed_process_is_taken_over_and_logged(state):
 def test_an_expired_lock_is_taken_over_even_from_another_host(state):
     now = [1_000_000.0]
     config = LocksConfig(ttl_minutes=30, wait_s=0)
-    theirs = Locks(StateStore(state), config, host="elsewhere", pid=42, clock=lambda: now[0])
+    theirs = Locks(state.store(), config, host="elsewhere", pid=42, clock=lambda: now[0])
     theirs.acquire("nba_props", "process", INCIDENT, "their-run")
     events: list[str] = []
-    mine = Locks(StateStore(state), config, log=events.append, clock=lambda: now[0])
+    mine = Locks(state.store(), config, log=events.append, clock=lambda: now[0])
     with pytest.raises(LockHeld, match="held by host elsewhere pid 42 run their-run"):
         mine.acquire("nba_props", "process", INCIDENT, "my-run")
     now[0] += 30 * 60  # their heartbeat stopped: 30 min later the lock has expired
@@ -168,33 +174,33 @@ def test_locks_command_lists_age_and_owner_and_releases(home, state):
 
     def held_since(minutes: float, pid: int) -> Locks:
         return Locks(
-            StateStore(state), config, host="elsewhere", pid=pid,
+            state.store(), config, host="elsewhere", pid=pid,
             clock=lambda: time.time() - minutes * 60,
         )  # fmt: skip
 
     held_since(20, 7).acquire("nba_props", "process", INCIDENT, "old-run")
     held_since(60, 8).acquire("nba_props", "scrape", INCIDENT, "dead-run")
-    listed = run_cli("locks", f"home={home}")
+    listed = cli(state, "locks", f"home={home}")
     assert listed.code == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if x.startswith("nba_props:process"))
     assert "host elsewhere pid 7 run old-run" in line and "20m" in line
     assert "ALERT: older than 15 min" in line
     assert "stale: it expired" in listed.stdout  # the scrape lock: 60 min old, TTL 30
-    assert [lock.key for lock in Locks(StateStore(state), config).older_than()] == [
+    assert [lock.key for lock in Locks(state.store(), config).older_than()] == [
         f"nba_props:scrape:{INCIDENT}",
         f"nba_props:process:{INCIDENT}",
     ]
-    stale = run_cli("locks", "release", "stale=true", f"home={home}")
+    stale = cli(state, "locks", "release", "stale=true", f"home={home}")
     assert stale.code == 0 and "1 stale locks released" in stale.stdout
-    one = run_cli("locks", "release", f"nba_props:process:{INCIDENT}", f"home={home}")
+    one = cli(state, "locks", "release", f"nba_props:process:{INCIDENT}", f"home={home}")
     assert one.code == 0 and "held by host elsewhere pid 7" in one.stdout
     assert rows(state) == []
-    missing = run_cli("locks", "release", "nope", f"home={home}")
+    missing = cli(state, "locks", "release", "nope", f"home={home}")
     assert missing.code == 2 and "no lock 'nope'" in missing.stderr
 
 
 def test_pid_of_this_process_counts_as_alive(state):
-    locks = Locks(StateStore(state), LocksConfig(wait_s=0))
+    locks = Locks(state.store(), LocksConfig(wait_s=0))
     locks.acquire("nba_props", "process", INCIDENT, "a")
     with pytest.raises(LockHeld):  # another run in the same process (a server thread) waits
         locks.acquire("nba_props", "process", INCIDENT, "b")

@@ -85,8 +85,9 @@ def _reached(roots: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def extras_only_modules() -> set[str]:
-    """Top-level modules that only the `test` and `bench` extras bring."""
-    runtime = _reached([("lineflow", ""), ("lineflow", "prod")])
+    """Top-level modules that only the `test` and `bench` extras bring (the `postgres` extra,
+    the shared state store's driver, is for users too)."""
+    runtime = _reached([("lineflow", ""), ("lineflow", "prod"), ("lineflow", "postgres")])
     extras_only = _reached([("lineflow", "test"), ("lineflow", "bench")]) - runtime
     return {
         module

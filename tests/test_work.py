@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from lineflow.config import WorkConfig
-from lineflow.state import StateStore
 from lineflow.state.work import WorkQueue, backoff_s
 
 
-def queue(tmp_path, now, **config):
-    return WorkQueue(StateStore(tmp_path / "state.sqlite"), WorkConfig(**config), lambda: now[0])
+def queue(state_target, now, **config):
+    """A work queue on the test's store (each test runs on SQLite and on Postgres)."""
+    return WorkQueue(state_target.store(), WorkConfig(**config), lambda: now[0])
 
 
 def test_backoff_doubles_from_the_base_up_to_the_cap():
@@ -16,9 +16,9 @@ def test_backoff_doubles_from_the_base_up_to_the_cap():
     assert [backoff_s(config, n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
 
 
-def test_transient_failures_back_off_then_end_in_the_dead_letter_store(tmp_path):
+def test_transient_failures_back_off_then_end_in_the_dead_letter_store(state_target):
     now = [1000.0]
-    work = queue(tmp_path, now, max_attempts=3, backoff_base_s=10)
+    work = queue(state_target, now, max_attempts=3, backoff_base_s=10)
     first = work.failed("file", "k", "landing:a.json", "boom", permanent=False, partition="D")
     assert (first.attempts, first.next_attempt_at, first.dead) == (1, 1010.0, False)
     assert work.claim("file", "k", "landing:a.json", "me")[0] == "backoff"
@@ -39,16 +39,16 @@ def test_transient_failures_back_off_then_end_in_the_dead_letter_store(tmp_path)
     assert work.depth() == 1
 
 
-def test_a_permanent_failure_is_dead_lettered_once_on_the_first_attempt(tmp_path):
-    work = queue(tmp_path, [0.0])
+def test_a_permanent_failure_is_dead_lettered_once_on_the_first_attempt(state_target):
+    work = queue(state_target, [0.0])
     failure = work.failed("message", "m1", "message:m1", "bad", permanent=True, payload="{}")
     again = work.failed("message", "m1", "message:m1", "bad", permanent=True, payload="{}")
     assert failure.dead and again.letter_id == failure.letter_id
     assert [d.payload for d in work.dead_letters()] == ["{}"]
 
 
-def test_a_replayed_dead_letter_is_new_work_again(tmp_path):
-    work = queue(tmp_path, [0.0])
+def test_a_replayed_dead_letter_is_new_work_again(state_target):
+    work = queue(state_target, [0.0])
     work.failed("message", "m1", "message:m1", "bad", permanent=True)
     assert work.claim("message", "m1", "message:m1", "me")[0] == "dead"
     work.requeue(work.dead_letters()[0])
@@ -57,8 +57,8 @@ def test_a_replayed_dead_letter_is_new_work_again(tmp_path):
     assert state == "claimed" and item is not None and item.attempts == 0
 
 
-def test_a_running_claim_is_exclusive_until_its_owner_is_gone(tmp_path):
-    work = queue(tmp_path, [0.0])
+def test_a_running_claim_is_exclusive_until_its_owner_is_gone(state_target):
+    work = queue(state_target, [0.0])
     assert work.claim("message", "m", "message:m", "a")[0] == "claimed"
     assert work.claim("message", "m", "message:m", "b")[0] == "running"
     assert work.claim("message", "m", "message:m", "b", is_stale_claim=lambda _i: True)[0] == (

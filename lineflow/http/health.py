@@ -1,25 +1,33 @@
 """Proxy health per (pool, proxy, target host): counts per status, latency, last error, breaker.
 
-Kept in the state store (`{home}/state.sqlite`), so every run and process on the machine sees
-the same breakers. Replays use a private in-memory copy: recorded answers say nothing about
-today's proxies, and replay must walk the chain exactly as it was recorded.
+Kept in the state store (`{home}/state.sqlite`, or the shared Postgres store), so every run
+and process on the machine (or every instance) sees the same breakers. Replays use a private
+in-memory copy: recorded answers say nothing about today's proxies, and replay must walk the
+chain exactly as it was recorded.
 Rows hold labels (pool, host:port) and redacted errors only, never credentials.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from lineflow.config import BreakerConfig
 from lineflow.http.breaker import Breaker, on_failure, on_success
 from lineflow.http.proxies import Proxy
-from lineflow.state import StateStore
+from lineflow.state import StateStore, upsert_sql
+from lineflow.state.store import Connection
+
+#: proxy_health's columns, in the order `_save` writes them.
+COLUMNS = (
+    "pool", "proxy", "host", "failures", "opens", "opened_at", "retry_at", "requests",
+    "successes", "statuses", "latency_ms_total", "last_status", "last_latency_ms", "last_error",
+    "updated_at",
+)  # fmt: skip
 
 #: What one attempt means for the breaker: closes it, counts against it, or neither (a retry).
 Verdict = Literal["success", "failure", "none"]
@@ -148,20 +156,20 @@ class ProxyHealth:
                 for k in keys:
                     self._memory[k] = replace(self._memory[k], breaker=Breaker())
                 return len(keys)
+        closed = (
+            "UPDATE proxy_health SET failures = 0, opens = 0, opened_at = NULL, retry_at = NULL"
+        )
         with self._store.transaction() as con:
-            cursor = con.execute(
-                "UPDATE proxy_health SET failures = 0, opens = 0, opened_at = NULL, "
-                "retry_at = NULL WHERE ? IS NULL OR pool = ?",
-                (pool, pool),
-            )
-            return cursor.rowcount
+            if pool is None:
+                return con.execute(closed).rowcount
+            return con.execute(closed + " WHERE pool = ?", (pool,)).rowcount
 
 
 def _order(h: Health) -> tuple[str, str, str]:
     return (h.pool, h.proxy, h.host)
 
 
-def _load(con: sqlite3.Connection, key: tuple[str, str, str]) -> Health | None:
+def _load(con: Connection, key: tuple[str, str, str]) -> Health | None:
     row = con.execute(
         "SELECT * FROM proxy_health WHERE pool = ? AND proxy = ? AND host = ?", key
     ).fetchone()
@@ -175,7 +183,7 @@ def _time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _row(row: sqlite3.Row) -> Health:
+def _row(row: Any) -> Health:
     return Health(
         pool=row["pool"],
         proxy=row["proxy"],
@@ -194,12 +202,12 @@ def _row(row: sqlite3.Row) -> Health:
     )
 
 
-def _save(con: sqlite3.Connection, h: Health) -> None:
+def _save(con: Connection, h: Health) -> None:
     def iso(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
 
     con.execute(
-        "INSERT OR REPLACE INTO proxy_health VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        upsert_sql("proxy_health", COLUMNS, ("pool", "proxy", "host")),
         (
             h.pool,
             h.proxy,

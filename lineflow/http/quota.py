@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lineflow.config import QuotaConfig
 from lineflow.core.errors import QuotaExhausted
-from lineflow.state import StateStore
+from lineflow.state import StateStore, upsert_sql
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ class QuotaGuard:
                 self._remaining = reading.remaining
         with self._store.transaction() as con:
             con.execute(
-                "INSERT OR REPLACE INTO source_quota VALUES (?, ?, ?, ?, ?)",
+                upsert_sql(
+                    "source_quota", ("source", "remaining", "used", "last", "seen_at"), ("source",)
+                ),
                 (self.source, reading.remaining, reading.used, reading.last, now.isoformat()),
             )
         return reading

@@ -23,7 +23,7 @@ from lineflow.http.proxies import Link, build_links, pool_secrets
 from lineflow.http.quota import QuotaGuard
 from lineflow.http.secrets import Redactor
 from lineflow.landing import PASS_RE, pass_id
-from lineflow.state import StateStore
+from lineflow.state import StateStore, open_state
 
 CASSETTE_SUFFIX = ".json.gz"
 
@@ -48,8 +48,8 @@ def process_limits(source: SourceConfig) -> SourceLimits:
 
 
 def state_store(settings: Settings) -> StateStore:
-    """The cross-process state store of a home: `{home}/state.sqlite`."""
-    return StateStore(Path(settings.home) / "state.sqlite")
+    """The configured cross-process state store (`state.backend`)."""
+    return open_state(settings)
 
 
 class HttpLayer:

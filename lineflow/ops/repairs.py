@@ -111,9 +111,9 @@ def resume_prediction_batch(ctx: Context, findings: list[Finding]) -> list[str]:
 def replay_dead_letters(ctx: Context, findings: list[Finding]) -> list[str]:
     """Re-queue every open dead letter (as `lineflow dlq replay all=true`), then run the
     partition's stages after scrape so re-queued files are processed now."""
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
 
-    queue = WorkQueue(StateStore(ctx.settings.state_path), ctx.settings.work)
+    queue = WorkQueue(open_state(ctx.settings), ctx.settings.work)
     letters = queue.dead_letters()
     again = sum(not replay_dead_letter(ctx.settings, queue, letter) for letter in letters)
     changes = [f"replayed {len(letters)} dead letters, {again} failed again"]

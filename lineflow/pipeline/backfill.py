@@ -37,7 +37,7 @@ from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
-from lineflow.state import StateStore
+from lineflow.state import StateStore, upsert_sql
 from lineflow.state.locks import pid_alive
 from lineflow.warehouse import open_warehouse
 
@@ -138,6 +138,10 @@ def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> 
     return Estimate(len(todo), costs)
 
 
+#: backfill_owners' columns, in the order `own` writes them.
+OWNER_COLUMNS = ("backfill_id", "host", "pid", "started_at")
+
+
 class Manifest:
     """The persisted state of backfills, in the state store."""
 
@@ -202,8 +206,10 @@ class Manifest:
         snapshot, across every backfill so far."""
         with self.store.connect() as con:
             rows = con.execute(
-                "SELECT p.slate_date, max(p.status = 'complete') AS ok, "
-                "max(p.status = 'failed') AS bad FROM backfill_partitions p "
+                "SELECT p.slate_date, "
+                "max(CASE WHEN p.status = 'complete' THEN 1 ELSE 0 END) AS ok, "
+                "max(CASE WHEN p.status = 'failed' THEN 1 ELSE 0 END) AS bad "
+                "FROM backfill_partitions p "
                 "JOIN backfills b ON b.id = p.backfill_id "
                 "WHERE b.sources = ? AND b.snapshot = ? GROUP BY p.slate_date",
                 (",".join(request.sources), request.manifest_snapshot),
@@ -242,7 +248,7 @@ class Manifest:
         with self.store.transaction() as con:
             con.execute("UPDATE backfills SET status = 'running' WHERE id = ?", (backfill_id,))
             con.execute(
-                "INSERT OR REPLACE INTO backfill_owners VALUES (?, ?, ?, ?)",
+                upsert_sql("backfill_owners", OWNER_COLUMNS, ("backfill_id",)),
                 (backfill_id, socket.gethostname(), os.getpid(), _now()),
             )
 
@@ -273,11 +279,12 @@ class Manifest:
         """Every backfill, newest first, its `status` as `status()` tells it."""
         with self.store.connect() as con:
             rows = con.execute(
-                "SELECT b.*, sum(p.status = 'complete') AS complete, count(*) AS total, "
+                "SELECT b.*, sum(CASE WHEN p.status = 'complete' THEN 1 ELSE 0 END) AS complete, "
+                "count(*) AS total, "
                 "o.host AS owner_host, o.pid AS owner_pid "
                 "FROM backfills b JOIN backfill_partitions p ON p.backfill_id = b.id "
                 "LEFT JOIN backfill_owners o ON o.backfill_id = b.id "
-                "GROUP BY b.id ORDER BY b.created_at DESC"
+                "GROUP BY b.id, o.host, o.pid ORDER BY b.created_at DESC"
             ).fetchall()
         return [{**dict(r), "status": _status(dict(r))} for r in rows]
 

@@ -155,7 +155,7 @@ def _minutes_before_tip(lines: pl.DataFrame) -> float | None:
 
 
 def _worker(
-    state_path: str,
+    state: StateStore,
     batch_id: str,
     staging: str,
     worker: int,
@@ -169,7 +169,7 @@ def _worker(
     tmp = target.with_suffix(".tmp")
     frame.write_parquet(tmp)
     os.replace(tmp, target)  # staging appears whole or not at all
-    store = BatchStore(StateStore(Path(state_path)))
+    store = BatchStore(state)  # the parent's store, pickled: its address, no connection
     store.set_items(
         batch_id,
         [
@@ -195,7 +195,7 @@ def _status(unit: Unit, failures: dict[tuple[str, str], str]) -> str:
 
 
 class BatchStore:
-    """Batch and item state in the SQLite state store (safe for worker processes)."""
+    """Batch and item state in the state store (safe for worker processes)."""
 
     def __init__(self, store: StateStore) -> None:
         self.store = store

@@ -31,7 +31,7 @@ from lineflow.pipeline.logs import close_run_log, open_run_log
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.stages import consolidate, predict, process, publish, scrape, validate
 from lineflow.pipeline.stages.base import RunContext, StageResult
-from lineflow.state import StateStore
+from lineflow.state import open_state
 from lineflow.state.locks import Locks, signals_raise
 from lineflow.state.work import WorkQueue
 from lineflow.warehouse import open_warehouse
@@ -165,7 +165,7 @@ def _lock_and_run(
     logger: logging.Logger,
     on_result: Callable[[StageResult], None],
 ) -> None:
-    store = StateStore(ctx.settings.state_path)
+    store = open_state(ctx.settings)
 
     def lock_event(message: str) -> None:  # takeovers and lost locks: the log and the terminal
         logger.warning(message)

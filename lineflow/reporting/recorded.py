@@ -9,7 +9,6 @@ them lands, only its reader changes.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ import polars as pl
 
 from lineflow.config import Settings
 from lineflow.core.errors import ConfigError
-from lineflow.state import StateStore
+from lineflow.state import StateStore, open_state
+from lineflow.state.store import Connection
 from lineflow.warehouse import DuckDBWarehouse, open_warehouse
 
 NOT_RECORDED = "not recorded yet"
@@ -31,10 +31,12 @@ NOT_RECORDED = "not recorded yet"
 
 @dataclass
 class Stores:
-    """The two places state lives: the DuckDB warehouse and the SQLite state store."""
+    """The two places state lives: the DuckDB warehouse and the state store (its tables are
+    read, never created: `store` is opened with create=False)."""
 
     warehouse: DuckDBWarehouse
-    state_path: Path
+    store: StateStore
+    home: Path
     _duck: set[str] | None = field(default=None, repr=False)
 
     def duck_tables(self) -> set[str]:
@@ -44,15 +46,11 @@ class Stores:
         return self._duck
 
     def state_tables(self) -> set[str]:
-        if not self.state_path.is_file():
-            return set()
-        with self.state() as con:
-            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {r[0] for r in rows}
+        return self.store.tables()
 
     @contextmanager
-    def state(self) -> Iterator[sqlite3.Connection]:
-        with StateStore(self.state_path).connect() as con:
+    def state(self) -> Iterator[Connection]:
+        with self.store.connect() as con:
             yield con
 
     def state_frame(self, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
@@ -96,7 +94,7 @@ def read_locks(stores: Stores) -> list[dict[str, Any]] | None:
 
 def release_lock(stores: Stores, key: str, acquired_at: datetime) -> bool:
     """Delete one lock, only if it is still the same acquisition (a retaken lock stays)."""
-    with StateStore(stores.state_path).transaction() as con:
+    with stores.store.transaction() as con:
         row = con.execute("SELECT acquired_at FROM locks WHERE key = ?", (key,)).fetchone()
         if row is None or as_utc(row[0]) != acquired_at:
             return False
@@ -109,7 +107,7 @@ def read_dead_letters(stores: Stores) -> list[dict[str, Any]] | None:
     if "dead_letters" not in stores.state_tables():
         return None
     with stores.state() as con:
-        columns = {r[1] for r in con.execute("PRAGMA table_info(dead_letters)").fetchall()}
+        columns = stores.store.columns("dead_letters")
         waiting = "WHERE replayed_at IS NULL" if "replayed_at" in columns else ""
         rows = con.execute(f"SELECT * FROM dead_letters {waiting}").fetchall()
     return [dict(r) for r in rows]
@@ -191,7 +189,7 @@ def read_prediction_staging(stores: Stores, partition: date) -> int | None:
     """Prediction rows staged but not yet consolidated (worker Parquet files of open batches)."""
     if "prediction_batches" not in stores.duck_tables():
         return None
-    folder = stores.state_path.parent / "staging" / "predictions"
+    folder = stores.home / "staging" / "predictions"
     files = sorted(folder.glob(f"batch_{partition:%Y%m%d}_*/worker-*.parquet"))
     return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
 
@@ -216,4 +214,4 @@ def open_stores(settings: Settings) -> Stores:
             f"home: no warehouse at {warehouse.where}: nothing has run under "
             f"home={settings.home} (run `lineflow run date=YYYY-MM-DD` first)"
         )
-    return Stores(warehouse, settings.home / "state.sqlite")
+    return Stores(warehouse, open_state(settings, create=False), settings.home)

@@ -1,30 +1,36 @@
-"""The state store's schema: every table of `{home}/state.sqlite`, by the feature that uses it.
+"""The state store's schema: every table of the state store, by the feature that uses it.
 
 Nothing else in lineflow creates a state table. A feature's tables are created the first time a
 process opens the feature on a store (`StateStore.ensure`), not when the store opens: reports
 read a table's absence as "this feature never ran here" (`lineflow status` on a home without
 locks says nothing of locks), and read-only commands open the store without writing to it.
+
+The DDL is written once for both backends: types both accept with the same meaning (TEXT,
+BIGINT, FLOAT8: SQLite's INTEGER and REAL affinities), and `{serial}` for the one
+column each spells differently, an auto-numbered key.
 """
 
-#: Each feature's tables (idempotent SQLite DDL), by feature name.
+import re
+
+#: Each feature's tables (idempotent DDL; `ddl` fills in `{serial}`), by feature name.
 FEATURES: dict[str, str] = {
     "locks": """
 CREATE TABLE IF NOT EXISTS locks (
     key TEXT PRIMARY KEY, pipeline TEXT NOT NULL, stage TEXT NOT NULL, partition TEXT NOT NULL,
-    host TEXT NOT NULL, pid INTEGER NOT NULL, run_id TEXT NOT NULL,
-    acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL, expires_at REAL NOT NULL);
+    host TEXT NOT NULL, pid BIGINT NOT NULL, run_id TEXT NOT NULL,
+    acquired_at FLOAT8 NOT NULL, heartbeat_at FLOAT8 NOT NULL, expires_at FLOAT8 NOT NULL);
 """,
     "work": """
 CREATE TABLE IF NOT EXISTS work_items (
     kind TEXT NOT NULL, key TEXT NOT NULL, partition TEXT, payload_ref TEXT NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-    next_attempt_at REAL, claimed_by TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    status TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, last_error TEXT,
+    next_attempt_at FLOAT8, claimed_by TEXT, created_at FLOAT8 NOT NULL, updated_at FLOAT8 NOT NULL,
     result TEXT,
     PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL,
-    partition TEXT, reason TEXT NOT NULL, permanent INTEGER NOT NULL, attempts INTEGER NOT NULL,
-    payload_ref TEXT NOT NULL, payload TEXT, created_at REAL NOT NULL, replayed_at REAL);
+    id {serial}, kind TEXT NOT NULL, key TEXT NOT NULL,
+    partition TEXT, reason TEXT NOT NULL, permanent BIGINT NOT NULL, attempts BIGINT NOT NULL,
+    payload_ref TEXT NOT NULL, payload TEXT, created_at FLOAT8 NOT NULL, replayed_at FLOAT8);
 CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (replayed_at);
 """,
     "backfill": """
@@ -35,14 +41,14 @@ CREATE TABLE IF NOT EXISTS backfills (
     status TEXT NOT NULL, finished_at TEXT);
 CREATE TABLE IF NOT EXISTS backfill_partitions (
     backfill_id TEXT NOT NULL, slate_date TEXT NOT NULL, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
-    rows INTEGER NOT NULL DEFAULT 0, credits INTEGER NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0, requests BIGINT NOT NULL DEFAULT 0,
+    rows BIGINT NOT NULL DEFAULT 0, credits BIGINT NOT NULL DEFAULT 0,
     snapshot_used TEXT, last_error TEXT, note TEXT, updated_at TEXT NOT NULL,
     PRIMARY KEY (backfill_id, slate_date));
 -- The process running a backfill (the last to start or resume it): a backfill still marked
 -- running whose owner is gone was killed, and `backfill status` says so.
 CREATE TABLE IF NOT EXISTS backfill_owners (
-    backfill_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    backfill_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL,
     started_at TEXT NOT NULL);
 """,
     "proxy_health": """
@@ -50,16 +56,16 @@ CREATE TABLE IF NOT EXISTS proxy_health (
     pool TEXT NOT NULL,
     proxy TEXT NOT NULL,          -- host:port of the proxy, '-' for direct; no credentials
     host TEXT NOT NULL,           -- target host
-    failures INTEGER NOT NULL,    -- consecutive link failures
-    opens INTEGER NOT NULL,       -- consecutive opens (the cooldown grows with them)
+    failures BIGINT NOT NULL,    -- consecutive link failures
+    opens BIGINT NOT NULL,       -- consecutive opens (the cooldown grows with them)
     opened_at TEXT,
     retry_at TEXT,                -- open until then, half-open after
-    requests INTEGER NOT NULL,
-    successes INTEGER NOT NULL,
+    requests BIGINT NOT NULL,
+    successes BIGINT NOT NULL,
     statuses TEXT NOT NULL,       -- JSON: {"200": 41, "403": 3, "ConnectError": 1}
-    latency_ms_total REAL NOT NULL,
+    latency_ms_total FLOAT8 NOT NULL,
     last_status TEXT,
-    last_latency_ms REAL,
+    last_latency_ms FLOAT8,
     last_error TEXT,
     updated_at TEXT,
     PRIMARY KEY (pool, proxy, host)
@@ -68,9 +74,9 @@ CREATE TABLE IF NOT EXISTS proxy_health (
     "quota": """
 CREATE TABLE IF NOT EXISTS source_quota (
     source TEXT PRIMARY KEY,
-    remaining INTEGER,
-    used INTEGER,
-    last INTEGER,
+    remaining BIGINT,
+    used BIGINT,
+    last BIGINT,
     seen_at TEXT NOT NULL
 );
 """,
@@ -85,3 +91,23 @@ CREATE TABLE IF NOT EXISTS prediction_items (
     PRIMARY KEY (batch_id, player_key, market));
 """,
 }
+
+#: An auto-numbered primary key, per backend (SQLite's rowid alias; a Postgres identity).
+SERIAL = {
+    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "postgres": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+}
+
+
+def ddl(feature: str, dialect: str, temporary: bool = False) -> str:
+    """A feature's DDL for one backend ("sqlite" or "postgres"); `temporary`: as empty tables
+    of one connection (a read-only Postgres store's stand-ins for tables never created)."""
+    text = FEATURES[feature].replace("{serial}", SERIAL[dialect])
+    if temporary:
+        text = text.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMPORARY TABLE IF NOT EXISTS")
+    return text
+
+
+def feature_tables(feature: str) -> list[str]:
+    """The tables a feature creates."""
+    return re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", FEATURES[feature])

@@ -1,14 +1,22 @@
-"""State that several lineflow processes on one machine share: SQLite in WAL mode.
+"""The state store: what lineflow processes share to coordinate (locks, work items, dead letters,
+proxy health, quota, backfill manifests, prediction batches), behind one small contract.
 
-DuckDB allows one writing process per file, so cross-process coordination (locks, work items,
-dead letters, proxy health, backfill manifests) lives here instead: SQLite serialises writers
-with short `BEGIN IMMEDIATE` transactions and lets readers run alongside. The tables are
-declared in `lineflow.state.schema`; each feature module calls `ensure` with its feature's name.
+`StateStore` is the contract; two backends implement it:
+- `SqliteStore`: `{home}/state.sqlite` in WAL mode, for the processes of one machine (the
+  default, nothing to start). DuckDB allows one writing process per file, so coordination lives
+  here, where SQLite serialises writers with short `BEGIN IMMEDIATE` transactions.
+- `PostgresStore` (`lineflow.state.postgres`): one database shared by several instances.
 
-A store opened with `create=False` (the read-only commands: `locks`, `dlq`, `backfill status`,
-`backfill resume` of an unknown id) never creates the file: while it is absent, every connection
-is an empty in-memory store holding every table, so readers see "nothing here" and a home that
-never ran stays untouched.
+Feature modules write their SQL once, in the subset both speak: `?` placeholders (translated for
+Postgres), `INSERT ... ON CONFLICT ... DO UPDATE` (`upsert_sql`), `RETURNING`, no boolean
+aggregates, times as epoch seconds or ISO text computed in Python. Rows answer both `row[0]` and
+`row["name"]`, and `dict(row)`. `transaction()` is atomic and serialised against every other
+`transaction()` of the store (a read-then-write in one is safe); a single statement outside one
+is atomic by itself.
+
+A store opened with `create=False` (the read-only commands: `locks`, `dlq`, `backfill status`)
+never creates anything: where the feature's tables are absent it reads them as empty. Reports
+read a table's absence (`tables()`) as "this feature never ran here".
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from lineflow.core.errors import LineflowError
-from lineflow.state.schema import FEATURES
+from lineflow.state.schema import FEATURES, ddl
 
 #: SQLite's result codes for a file it cannot write: the disk, not the data, is the problem.
 STORAGE_CODES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
@@ -30,6 +40,65 @@ STORAGE_CODES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTO
 class StateUnwritable(LineflowError):
     """The state store's file cannot be written (disk full, read-only, gone): one line naming
     the file and the cause; what was written before stays consistent (SQLite's journal)."""
+
+
+class Cursor(Protocol):
+    rowcount: int
+    description: Any
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What feature modules use of a connection (sqlite3's names; Postgres is adapted)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any: ...
+
+
+class StateStore(ABC):
+    """The contract every backend keeps (see the module docstring)."""
+
+    create: bool
+
+    @abstractmethod
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A connection in autocommit mode; use `transaction` for writes that must be atomic."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One atomic transaction, serialised with every other: read-then-write is safe."""
+
+    @abstractmethod
+    def ensure(self, feature: str) -> None:
+        """Make a feature's tables (`schema.FEATURES`) usable, once per process."""
+
+    @abstractmethod
+    def tables(self) -> set[str]:
+        """The tables that exist (a feature's are absent until it first ran)."""
+
+    @abstractmethod
+    def columns(self, table: str) -> set[str]:
+        """A table's column names (empty when the table does not exist)."""
+
+    @abstractmethod
+    def where(self) -> str:
+        """Where the store is, for messages: a path, or postgres host:port/db (no password)."""
+
+
+def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """`INSERT ... ON CONFLICT (key) DO UPDATE` every other column: a row replaced whole, in
+    the form both backends accept (SQLite's `INSERT OR REPLACE` is not Postgres)."""
+    others = [c for c in columns if c not in key]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in others)
+    )
+
+
+# -- SQLite ------------------------------------------------------------------------------------
 
 
 def storage_problem(path: Path, exc: sqlite3.Error) -> str | None:
@@ -58,7 +127,13 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
-class StateStore:
+class SqliteStore(StateStore):
+    """`{home}/state.sqlite`: SQLite in WAL mode, shared by the processes of one machine.
+
+    While a `create=False` store's file is absent, every connection is an empty in-memory store
+    holding every table, so readers see "nothing here" and a home that never ran stays untouched.
+    """
+
     def __init__(self, path: Path, busy_timeout_s: float = 30.0, create: bool = True) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
@@ -68,14 +143,16 @@ class StateStore:
     def _absent(self) -> bool:
         return not self.create and not self.path.exists()
 
+    def where(self) -> str:
+        return str(self.path)
+
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode; use `transaction` for writes that must be atomic."""
         if self._absent():
             con = sqlite3.connect(":memory:", isolation_level=None)
             try:
                 con.row_factory = sqlite3.Row
-                con.executescript("".join(FEATURES.values()))
+                con.executescript("".join(ddl(f, "sqlite") for f in FEATURES))
                 yield con
             finally:
                 con.close()
@@ -110,11 +187,22 @@ class StateStore:
             con.execute("COMMIT")
 
     def ensure(self, feature: str) -> None:
-        """Create a feature's tables (`schema.FEATURES`) once per process (idempotent DDL)."""
+        """Create a feature's tables once per process (idempotent DDL)."""
         if feature in self._ensured:
             return
         if self._absent():
             return  # every connection to an absent store holds every table already
         with self.connect() as con:
-            con.executescript(FEATURES[feature])
+            con.executescript(ddl(feature, "sqlite"))
         self._ensured.add(feature)
+
+    def tables(self) -> set[str]:
+        if not self.path.is_file():
+            return set()
+        with self.connect() as con:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {r[0] for r in rows}
+
+    def columns(self, table: str) -> set[str]:
+        with self.connect() as con:
+            return {r[1] for r in con.execute(f"PRAGMA table_info({table})").fetchall()}

@@ -140,32 +140,48 @@ class WorkQueue:
     ) -> tuple[str, WorkItem | None]:
         """Atomically take an item to work on: ("claimed", item), or why not: ("done"|"dead"|
         "running"|"backoff", item). A new key is created; a running claim whose owner is gone
-        (`is_stale_claim`) is taken over."""
+        (`is_stale_claim`) is taken over.
+
+        The claim is one statement: insert the item as running, or flip a pending item whose
+        backoff is over to running, and return the row only if this call did it. Of two
+        processes claiming the same item at once (on SQLite or across Postgres instances)
+        exactly one gets the row back: the other's conflicting update waits for the first's
+        commit and then finds the item running.
+        """
         now = self.clock()
-        with self.store.transaction() as con:
+        with self.store.connect() as con:
             row = con.execute(
-                "SELECT * FROM work_items WHERE kind = ? AND key = ?", (kind, key)
+                "INSERT INTO work_items (kind, key, partition, payload_ref, status, "
+                "claimed_by, created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET status = 'running', "
+                "claimed_by = excluded.claimed_by, updated_at = excluded.updated_at "
+                "WHERE work_items.status = 'pending' "
+                "AND coalesce(work_items.next_attempt_at, 0) <= excluded.updated_at "
+                "RETURNING *",
+                (kind, key, partition, payload_ref, claimed_by, now, now),
             ).fetchone()
-            item = WorkItem.from_row(row) if row else None
-            if item is not None:
-                if item.status in ("done", "dead"):
-                    return item.status, item
-                if item.status == "running" and not is_stale_claim(item):
-                    return "running", item
-                if item.status == "pending" and (item.next_attempt_at or 0) > now:
-                    return "backoff", item
-                con.execute(
-                    "UPDATE work_items SET status = 'running', claimed_by = ?, updated_at = ? "
-                    "WHERE kind = ? AND key = ?",
-                    (claimed_by, now, kind, key),
-                )
-            else:
-                con.execute(
-                    "INSERT INTO work_items (kind, key, partition, payload_ref, status, "
-                    "claimed_by, created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-                    (kind, key, partition, payload_ref, claimed_by, now, now),
-                )
-        return "claimed", self.get(kind, key)
+        if row is not None:
+            return "claimed", WorkItem.from_row(row)
+        item = self.get(kind, key)
+        if item is None:  # deleted meanwhile (nothing deletes items): claim again
+            return self.claim(kind, key, payload_ref, claimed_by, partition, is_stale_claim)
+        if item.status in ("done", "dead"):
+            return item.status, item
+        if item.status == "pending":
+            return "backoff", item
+        if not is_stale_claim(item):
+            return "running", item
+        # Its owner is gone: take it over only if nobody else did since we read it.
+        with self.store.connect() as con:
+            row = con.execute(
+                "UPDATE work_items SET claimed_by = ?, updated_at = ? "
+                "WHERE kind = ? AND key = ? AND status = 'running' AND claimed_by = ? "
+                "AND updated_at = ? RETURNING *",
+                (claimed_by, now, kind, key, item.claimed_by, item.updated_at),
+            ).fetchone()
+        if row is None:
+            return "running", self.get(kind, key)
+        return "claimed", WorkItem.from_row(row)
 
     def succeeded(
         self,
@@ -238,9 +254,10 @@ class WorkQueue:
             if not dead:
                 return Failure(attempts, next_attempt_at=next_at)
             reason = error if permanent else f"gave up after {attempts} attempts: {error}"
-            cur = con.execute(
+            (letter_id,) = con.execute(
                 "INSERT INTO dead_letters (kind, key, partition, reason, permanent, attempts, "
-                "payload_ref, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "payload_ref, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     kind,
                     key,
@@ -252,8 +269,8 @@ class WorkQueue:
                     None if payload is None else payload[:MAX_PAYLOAD_CHARS],
                     now,
                 ),
-            )
-            return Failure(attempts, letter_id=cur.lastrowid, reason=reason)
+            ).fetchone()
+            return Failure(attempts, letter_id=letter_id, reason=reason)
 
     @staticmethod
     def _letter_of(con: Any, kind: str, key: str) -> tuple[int | None, str | None]:

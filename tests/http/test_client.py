@@ -82,20 +82,24 @@ def test_other_4xx_are_answers_not_retried(clean: World, tmp_path, env):
     assert clock.sleeps == []
 
 
-def test_a_blocked_proxy_fails_over_and_its_breaker_opens_after_three(clean: World, tmp_path, env):
+def test_a_blocked_proxy_fails_over_and_its_breaker_opens_after_three(
+    clean: World, home, env, state_target
+):
     clean.standin.block_via("decodo")
     clock = FakeClock()
-    layer, client = open_client(clean, tmp_path, "bettingpros", clock)
+    layer, client = open_client(clean, home, "bettingpros", clock, *state_target.overrides())
     with client:
         routes = [client.get(*EVENTS_BP) for _ in range(5)]
     assert {r.via for r in routes} == {"proxyfuel"}
     assert [r.tried for r in routes[:3]] == [("decodo (403)",)] * 3
     assert routes[3].tried[0].startswith("decodo (breaker open until ")
     assert len(clean.via("decodo")) == 3  # open: not asked again
-    rows = sqlite3.connect(tmp_path / "state.sqlite").execute(
-        "SELECT pool, failures, retry_at IS NOT NULL FROM proxy_health ORDER BY pool"
-    )
-    assert rows.fetchall() == [("decodo", 3, 1), ("proxyfuel", 0, 0)]
+    with state_target.store().connect() as con:
+        rows = con.execute(
+            "SELECT pool, failures, CASE WHEN retry_at IS NULL THEN 0 ELSE 1 END "
+            "FROM proxy_health ORDER BY pool"
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [("decodo", 3, 1), ("proxyfuel", 0, 0)]
 
 
 def test_everything_blocked_raises_blocked_naming_every_link(clean: World, tmp_path, env):
@@ -126,19 +130,23 @@ def test_a_wrong_proxy_password_is_a_407_and_the_chain_moves_on(
     assert (response.via, response.tried) == ("proxyfuel", ("decodo (407)",))
 
 
-def test_quota_headers_are_stored_and_the_floor_stops_the_paid_call(clean: World, tmp_path, env):
+def test_quota_headers_are_stored_and_the_floor_stops_the_paid_call(
+    clean: World, home, env, state_target
+):
     clean.standin.set_quota(60, 19940)
     _, client = open_client(
-        clean, tmp_path, "odds_api", FakeClock(), "sources.odds_api.quota.floor=100"
-    )
+        clean, home, "odds_api", FakeClock(), "sources.odds_api.quota.floor=100",
+        *state_target.overrides(),
+    )  # fmt: skip
     with client:
         events = client.get(EVENTS_ODDS, [("dateFormat", "iso")])  # free: costs 0 credits
         event_id = events.body.split(b'"id":"')[1].split(b'"')[0].decode()
         with pytest.raises(QuotaExhausted, match=r"quota floor reached: 60 requests left, floor"):
             client.get(f"{EVENTS_ODDS}/{event_id}/odds", [("regions", "us")])
     assert [r.path for r in clean.standin.request_log] == [EVENTS_ODDS]
-    stored = sqlite3.connect(tmp_path / "state.sqlite").execute("SELECT * FROM source_quota")
-    assert [row[:4] for row in stored] == [("odds_api", 60, 19940, 0)]
+    with state_target.store().connect() as con:
+        stored = con.execute("SELECT * FROM source_quota").fetchall()
+    assert [tuple(row[:4]) for row in stored] == [("odds_api", 60, 19940, 0)]
 
 
 def test_out_of_usage_credits_is_final_and_not_retried(clean: World, tmp_path, env):

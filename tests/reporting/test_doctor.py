@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 from tests.conftest import INCIDENT, query, run_cli
 
 LOCK = f"nba_props:process:{INCIDENT}"
@@ -13,7 +13,7 @@ OWNER = "batch-host pid 999999 run exec-early"
 
 def seed_stale_lock(home):
     """The incident's lock: taken at 14:08 by a batch on another host, never freed."""
-    store = StateStore(home / "state.sqlite")
+    store = SqliteStore(home / "state.sqlite")
     store.ensure("locks")
     taken = datetime(2026, 1, 23, 14, 8, tzinfo=UTC).timestamp()
     with store.transaction() as con:
@@ -25,7 +25,7 @@ def seed_stale_lock(home):
 
 
 def locks(home):
-    with StateStore(home / "state.sqlite").connect() as con:
+    with SqliteStore(home / "state.sqlite").connect() as con:
         return [r[0] for r in con.execute("SELECT key FROM locks").fetchall()]
 
 

@@ -157,12 +157,12 @@ def test_terminal_summary_and_default_date(week_home):
 def test_alerts_for_old_locks_dead_letters_and_low_quota(week_copy):
     from datetime import UTC, datetime
 
-    from lineflow.state import StateStore
+    from lineflow.state import SqliteStore
 
     def at(hour: int, minute: int) -> float:
         return datetime(2026, 1, 23, hour, minute, tzinfo=UTC).timestamp()
 
-    store = StateStore(week_copy / "state.sqlite")
+    store = SqliteStore(week_copy / "state.sqlite")
     for feature in ("locks", "work", "quota"):
         store.ensure(feature)
     with store.transaction() as con:

@@ -15,7 +15,7 @@ from lineflow.pipeline.runner import run_partition
 from lineflow.pipeline.stages.process import parse_files
 from lineflow.sources import Source
 from lineflow.sources.base import ParseContext
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 from lineflow.state.work import WorkQueue
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
 
@@ -26,7 +26,7 @@ BROKEN = f"odds_api/player_props/{INCIDENT}/live-20260123T150000Z/broken.json"
 def run(home, *overrides):
     settings = compose([f"date={INCIDENT}", f"home={home}", "only=[odds_api]", *overrides])
     report = run_partition(settings, RunRequest.from_settings(settings))
-    return report, WorkQueue(StateStore(settings.state_path), settings.work)
+    return report, WorkQueue(SqliteStore(settings.state_path), settings.work)
 
 
 def test_a_file_that_does_not_parse_is_dead_lettered_with_a_pointer_and_others_load(home):

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from lineflow.config import compose
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 from lineflow.state.locks import Locks
 from lineflow.state.work import WorkQueue
 from tests.conftest import INCIDENT, ROOT, first_line, query, run_cli, table_checksum
@@ -211,7 +211,7 @@ def test_a_burst_processes_every_valid_message_once_and_dead_letters_the_rest(re
     assert query(home, "SELECT count(*) FROM landed_files") == [(18,)]
 
     settings = compose([f"home={home}"])
-    letters = WorkQueue(StateStore(settings.state_path), settings.work).dead_letters()
+    letters = WorkQueue(SqliteStore(settings.state_path), settings.work).dead_letters()
     assert len(letters) == 70
     assert sorted(d.key for d in letters if d.reason.startswith("stale: ")) == sorted(
         m for m, _ in stale
@@ -220,7 +220,7 @@ def test_a_burst_processes_every_valid_message_once_and_dead_letters_the_rest(re
     answered = {r.json()["dead_letter"] for r in final if r.json()["status"] == "dead_lettered"}
     assert {d.id for d in letters} == answered
     assert all(d.payload for d in letters), "the message itself is kept for a replay"
-    assert Locks(StateStore(settings.state_path), settings.locks).held() == []
+    assert Locks(SqliteStore(settings.state_path), settings.locks).held() == []
     for written in [home / "state.sqlite", *(home / "logs").glob("*.jsonl")]:
         assert TOKEN not in written.read_bytes().decode("latin-1"), written
 
@@ -228,7 +228,7 @@ def test_a_burst_processes_every_valid_message_once_and_dead_letters_the_rest(re
 def test_a_transient_failure_answers_5xx_then_the_redelivery_succeeds(reference, tmp_path):
     home = tmp_path / "home"
     settings = compose([f"home={home}", "locks.wait_s=0.2"])
-    locks = Locks(StateStore(settings.state_path), settings.locks, host="other-host", pid=1)
+    locks = Locks(SqliteStore(settings.state_path), settings.locks, host="other-host", pid=1)
     locks.acquire("nba_props", "consolidate", INCIDENT, "a-long-run")
     server = Server(home, "locks.wait_s=0.2", "work.backoff_base_s=0")
     body = json.dumps(
@@ -253,7 +253,7 @@ def test_a_transient_failure_answers_5xx_then_the_redelivery_succeeds(reference,
 def test_a_message_failing_max_attempts_times_is_dead_lettered_and_acknowledged(tmp_path):
     home = tmp_path / "home"
     settings = compose([f"home={home}"])
-    locks = Locks(StateStore(settings.state_path), settings.locks, host="other-host", pid=1)
+    locks = Locks(SqliteStore(settings.state_path), settings.locks, host="other-host", pid=1)
     locks.acquire("nba_props", "consolidate", INCIDENT, "a-stuck-run")
     server = Server(home, "locks.wait_s=0", "work.backoff_base_s=0", "work.max_attempts=3")
     body = json.dumps(

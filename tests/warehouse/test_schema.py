@@ -6,7 +6,7 @@ import sqlite3
 
 import duckdb
 
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 from lineflow.state import schema as state_schema
 from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import schema as warehouse_schema
@@ -54,7 +54,7 @@ def test_a_fresh_warehouse_has_every_table_of_the_schema_and_features_only_when_
 
 
 def test_a_state_store_creates_a_features_tables_when_the_feature_opens_it(tmp_path):
-    store = StateStore(tmp_path / "state.sqlite")
+    store = SqliteStore(tmp_path / "state.sqlite")
     assert not store.path.exists()  # opening lazily: nothing written until a feature is used
 
     def tables() -> set[str]:

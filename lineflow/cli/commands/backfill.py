@@ -147,9 +147,9 @@ def _settings(overrides: list[str]):  # type: ignore[no-untyped-def]
 
 def _manifest(settings, create: bool = True):  # type: ignore[no-untyped-def]
     from lineflow.pipeline.backfill import Manifest
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
 
-    return Manifest(StateStore(settings.state_path, create=create))
+    return Manifest(open_state(settings, create=create))
 
 
 def _start(request: BackfillRequest, overrides: list[str]) -> int:

@@ -39,12 +39,12 @@ def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
     from lineflow.ops.repairs import replay_dead_letter
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
     from lineflow.state.work import WorkQueue
 
     words, own = args.words, args.values
     settings = compose(args.overrides)
-    queue = WorkQueue(StateStore(settings.state_path, create=False), settings.work)
+    queue = WorkQueue(open_state(settings, create=False), settings.work)
     if not words:
         return _list(queue.dead_letters(include_replayed=own["replayed"]))
     if words[0] != "replay":

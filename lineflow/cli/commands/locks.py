@@ -32,12 +32,12 @@ def main(args: Parsed) -> int:
 
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
-    from lineflow.state import StateStore
+    from lineflow.state import open_state
     from lineflow.state.locks import Locks
 
     words = args.words
     settings = compose(args.overrides)
-    locks = Locks(StateStore(settings.state_path, create=False), settings.locks)
+    locks = Locks(open_state(settings, create=False), settings.locks)
     if not words:
         if args.given:
             raise ConfigError("stale: only with `lineflow locks release`")

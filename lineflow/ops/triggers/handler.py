@@ -31,7 +31,7 @@ from lineflow.ops.triggers.messages import (
     read_message,
     to_work,
 )
-from lineflow.state import StateStore
+from lineflow.state import open_state
 from lineflow.state.locks import pid_alive
 from lineflow.state.work import Failure, WorkItem, WorkQueue, is_permanent, reason
 
@@ -105,7 +105,7 @@ class TriggerHandler:
         self.settings = settings
         self.clock = clock
         self.runner = Coalescer(runner)
-        self.queue = WorkQueue(StateStore(settings.state_path), settings.work, clock)
+        self.queue = WorkQueue(open_state(settings), settings.work, clock)
         self.host = socket.gethostname()
 
     def handle(self, body: bytes, header_id: str | None = None, check_age: bool = True) -> Answer:

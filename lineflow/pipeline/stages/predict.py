@@ -34,7 +34,7 @@ from lineflow.pipeline.predictions import (
     is_stale,
 )
 from lineflow.pipeline.stages.base import RunContext, StageResult
-from lineflow.state import StateStore
+from lineflow.state import open_state
 from lineflow.warehouse.duckdb import PredictionBatch
 
 
@@ -121,7 +121,7 @@ def _has_table(ctx: RunContext, name: str) -> bool:
 
 
 def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run: bool) -> None:
-    state = BatchStore(StateStore(ctx.settings.home / "state.sqlite"))
+    state = BatchStore(open_state(ctx.settings))
     work = plan(ctx, config)
     if work is None or work["quality"].is_empty():
         result.status = "skipped"
@@ -171,7 +171,7 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     chunks = _chunks(units, config.workers)
     args = [
         (
-            str(state.store.path),
+            state.store,
             batch_id,
             str(staging),
             i,
