@@ -166,6 +166,16 @@ def test_time_travel_reads_the_lines_before_a_later_run_changed_them(runs):
     assert lake.read(bryce).item() > 0
     assert lake.read(bryce, at=snapshot).item() == 0
     assert lake.read(bryce, at=moment.replace(" ", "T")).item() == 0
+    # the audit trail of docs/warehouse.md: the snapshot that committed the first batch of
+    # predictions, and the lines as they were then
+    batches = lake.read(
+        "SELECT DISTINCT snapshot_id, batch_id FROM warehouse.table_changes('predictions', "
+        "now() - INTERVAL 30 DAY, now()) WHERE change_type = 'insert' ORDER BY 1"
+    )
+    assert batches.height >= 1
+    first = str(batches["snapshot_id"][0])
+    assert lake.read(bryce, at=first).item() == 0
+    assert lake.read("SELECT count(*) FROM prop_lines", at=first).item() == 6268
     # the same through the command line, as a user asks it
     query = ("query", bryce, "format=csv", *lake.overrides[:1], *lake.overrides[2:])
     then = run_cli(*query, f"at={snapshot}", env=lake.env)
