@@ -118,6 +118,7 @@ class _Link:
         self.depth = 0  # nested sessions of the thread holding `mutex`
         self.holds = 0  # open `hold()` scopes, any thread
         self.writing = False  # a `writes` method runs: methods it calls are part of it
+        self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
         self.wait_fd: int | None = None

@@ -132,10 +132,28 @@ class LakeConnection(SharedConnection):
         # A Postgres catalog is there or unreachable: its first session says which.
         return self.shared or self.path.is_file()
 
-    # -- connecting ------------------------------------------------------------------------------
+    # -- connecting ---------------------------------------------------------------------------
+    # With a Postgres catalog the connection stays open between sessions, for the life of the
+    # process: nobody waits for it, and an attach (extension, catalog, schema check) costs a
+    # few hundred milliseconds, which a scrape paid per landed file. A DuckDB-file catalog is
+    # handed over between sessions like a warehouse file.
+    def open(self) -> Self:
+        link = self._link
+        if self.shared and link.con is not None and link.pid != os.getpid():
+            link.con = None  # a forked child: its parent's connection is not this process's
+        return super().open()
+
+    def close(self) -> None:
+        if not self.shared:
+            super().close()
+            return
+        self._link.depth -= 1
+        self._link.mutex.release()
+
     def _acquire(self) -> None:
         if self.shared:  # no file to take turns on: every process holds its own connection
             self._link.con = self._attach()
+            self._link.pid = os.getpid()
         else:
             super()._acquire()
 
