@@ -16,7 +16,7 @@ from lineflow.config import LocksConfig
 from lineflow.state.locks import LockHeld, Locks
 from tests.conftest import INCIDENT, ROOT, first_line, run_cli
 from tests.support import child_env
-from tests.support.state import StateTarget
+from tests.support.state import StateTarget, python_child
 
 HOLDER = """
 import sys
@@ -35,15 +35,7 @@ class Holder:
     """A real process holding nba_props:process:2026-01-23 until told to stop."""
 
     def __init__(self, state: StateTarget, ttl_s: float = 1800, beat_s: float = 60) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, state.address, str(ttl_s), str(beat_s)],
-            cwd=ROOT,
-            env=child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = python_child(HOLDER, state.address, str(ttl_s), str(beat_s))
         assert first_line(self.proc) == "held\n", self.proc.stderr.read()
 
     def finish(self) -> int:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +13,8 @@ import pytest
 from lineflow.config import LocksConfig, WorkConfig
 from lineflow.state.locks import Locks
 from lineflow.state.work import WorkQueue
-from tests.conftest import INCIDENT, ROOT, first_line, run_cli, table_checksum
-from tests.support import child_env
-from tests.support.state import DSN_ENV, StateTarget, store_at
+from tests.conftest import INCIDENT, first_line, run_cli, table_checksum
+from tests.support.state import DSN_ENV, StateTarget, python_child, store_at
 
 PG = "state.backend=postgres"
 
@@ -94,6 +91,13 @@ def test_locks_dlq_and_status_read_the_shared_store(runs) -> None:
     freed = run_cli("locks", "release", key, f"home={shared}", PG, env={DSN_ENV: dsn})
     assert freed.code == 0 and "held by host instance-2 pid 7" in freed.stdout
     assert Locks(store_at(dsn), LocksConfig()).held() == []
+    # A dead letter another instance recorded is listed with its reason.
+    WorkQueue(store_at(dsn), WorkConfig()).failed(
+        "file", "odds_api/x.json", "landing:odds_api/x.json", "truncated JSON", permanent=True,
+        partition=INCIDENT,
+    )  # fmt: skip
+    letters = run_cli("dlq", f"home={shared}", PG, env={DSN_ENV: dsn})
+    assert "reason: truncated JSON" in letters.stdout and "1 dead letters" in letters.stdout
 
 
 CLAIMER = """
@@ -117,18 +121,7 @@ def test_two_processes_claiming_the_same_items_never_both_get_one(
 ) -> None:
     n = 300
     WorkQueue(state_target.store(), WorkConfig())  # the tables exist before the race
-    claimers = [
-        subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, state_target.address, who, str(n)],
-            cwd=ROOT,
-            env=child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for who in ("a", "b")
-    ]
+    claimers = [python_child(CLAIMER, state_target.address, who, str(n)) for who in ("a", "b")]
     for proc in claimers:
         assert first_line(proc) == "ready\n", proc.stderr.read()
     for proc in claimers:  # release both only once both are ready
@@ -173,12 +166,14 @@ def test_a_lease_expires_and_is_taken_over_by_another_instance(postgres_db) -> N
         (["state.backend=mysql"], {}, "state.backend: Input should be 'sqlite' or 'postgres'"),
         ([PG], {DSN_ENV: ""}, f"state: environment variable {DSN_ENV} not set"),
         ([PG, "state.dsn_env=NO_SUCH_VAR"], {}, "environment variable NO_SUCH_VAR not set"),
+        ([PG], {DSN_ENV: "host=db password=pw-Never-Shown-42 port"}, "DSN cannot be parsed"),
     ],
 )
-def test_a_bad_backend_or_a_missing_dsn_is_one_line_and_exit_2(tmp_path, args, env, said):
+def test_a_bad_backend_or_dsn_is_one_line_and_exit_2(tmp_path, args, env, said):
     out = run_cli("locks", f"home={tmp_path / 'home'}", *args, env=env)
     assert out.code == 2, out.stdout + out.stderr
     assert said in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "pw-Never-Shown-42" not in out.stdout + out.stderr
 
 
 def test_an_unreachable_server_is_one_line_naming_it_without_the_password(tmp_path) -> None:

@@ -33,7 +33,7 @@ from lineflow.state.store import StateStore
 
 #: The advisory lock every write transaction takes (any constant; "lineflow" in ASCII).
 WRITE_LOCK = 0x6C696E65666C6F77
-#: Seconds to wait for the server before reporting it unreachable.
+#: Seconds to wait for the server before reporting it unreachable (unless the DSN says).
 CONNECT_TIMEOUT_S = 10
 
 
@@ -114,7 +114,10 @@ class PostgresStore(StateStore):
         try:
             params = conninfo_to_dict(dsn)
         except Exception:  # the parser quotes the DSN, password included: never show it
-            raise ConfigError("state store: the Postgres DSN cannot be parsed") from None
+            raise ConfigError(
+                "state: the Postgres DSN cannot be parsed (expected postgresql://USER:PASSWORD"
+                "@HOST:PORT/DB or 'host=... dbname=...')"
+            ) from None
         self.dsn = dsn
         self.create = create
         self._label = "postgres {}:{}/{}".format(
@@ -123,6 +126,8 @@ class PostgresStore(StateStore):
             params.get("dbname") or params.get("user") or os.environ.get("USER", ""),
         )
         self._password = str(params.get("password") or "")
+        timeout = str(params.get("connect_timeout") or "")
+        self._timeout = int(timeout) if timeout.isdigit() else CONNECT_TIMEOUT_S
         self._ensured: set[str] = set()
 
     @classmethod
@@ -133,10 +138,7 @@ class PostgresStore(StateStore):
                 f"state: environment variable {variable} not set (state.backend=postgres reads "
                 "the Postgres DSN from the variable state.dsn_env names)"
             )
-        try:
-            return cls(dsn, create=create)
-        except ConfigError as exc:
-            raise ConfigError(f"{variable}: {exc}") from None
+        return cls(dsn, create=create)
 
     def where(self) -> str:
         return self._label
@@ -156,7 +158,7 @@ class PostgresStore(StateStore):
                 self.dsn,
                 autocommit=True,
                 row_factory=_row_factory,
-                connect_timeout=CONNECT_TIMEOUT_S,
+                connect_timeout=self._timeout,
             )
         except psycopg.OperationalError as exc:
             raise StateUnavailable(

@@ -19,6 +19,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -176,7 +177,8 @@ def _start(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            # In pytest's process group: a Ctrl-C or a `timeout` that ends the session before
+            # its teardown reaches the server too, instead of leaving it running.
         )
     return proc, log
 
@@ -207,14 +209,14 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Fast shutdown (SIGINT: roll back sessions, exit), SIGKILL the group if it lingers."""
+    """Fast shutdown (SIGINT: roll back sessions, exit), SIGKILL if it lingers."""
     if proc.poll() is not None:
         return
-    proc.send_signal(2)
+    proc.send_signal(signal.SIGINT)
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
+        proc.kill()
         proc.wait(10)
 
 

@@ -11,6 +11,8 @@ test that takes it runs twice, `[sqlite]` and `[postgres]`.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from lineflow.state import SqliteStore, StateStore
 from lineflow.state.postgres import PostgresStore
+from tests.support import ROOT, child_env
 
 #: The environment variable the tests hand the DSN in (the config's default `state.dsn_env`).
 DSN_ENV = "LINEFLOW_STATE_DSN"
@@ -29,6 +32,20 @@ def store_at(address: str, create: bool = True) -> StateStore:
     if "=" in address or address.startswith("postgres"):
         return PostgresStore(address, create=create)
     return SqliteStore(Path(address), create=create)
+
+
+def python_child(code: str, *args: str) -> subprocess.Popen[str]:
+    """`python -c CODE ARGS` from the repository root (`tests` importable), its stdin, stdout and
+    stderr piped as text: a second process on the same store, driven through its pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @dataclass(frozen=True)
