@@ -14,7 +14,7 @@ _SUFFIX_RE = r"\s+(?:" + "|".join(_SUFFIXES) + r")$"
 def player_key(name: str) -> str:
     """'De'Aaron Fox' -> 'deaaron_fox'; 'Wendell Carter Jr.' -> 'wendell_carter'."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^a-z0-9\s-]", "", ascii_name.lower().replace("-", " "))
+    text = re.sub(r"[^a-z0-9\s-]", "", ascii_name.lower().replace("-", " "), flags=re.ASCII)
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(_SUFFIX_RE, "", text)
     return text.replace(" ", "_")
