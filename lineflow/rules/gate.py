@@ -53,7 +53,7 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
         pl.col("player_name").first(),
         pl.col("snapshot_at").first(),
         pl.col("last_update").max(),
-        pl.col("line").drop_nulls().first(),
+        pl.col("line").drop_nulls().min(),  # over and under at two lines: the lower
         _side_prob("over"),
         _side_prob("under"),
     )
