@@ -24,6 +24,8 @@ SPELLINGS = [
     ("Marvin Bagley III", "marvin_bagley"),
     ("Jaren Jackson Jr.", "jaren_jackson"),
     ("Tim Hardaway Sr.", "tim_hardaway"),
+    ("John Smith IV", "john_smith"),
+    ("John Smith V", "john_smith"),
     # a suffix-like word inside the name is part of the name
     ("Jr Smith", "jr_smith"),
     ("Iv Jones Smith", "iv_jones_smith"),

@@ -233,7 +233,7 @@ def _constant(node: ast.Constant, parent: ast.AST | None) -> Iterator[Change]:
         new = value + 1.0
         operator = "constant"
     elif isinstance(value, str):
-        new = f"XX{value}XX"
+        new = f"{value}x"  # lowercase: names are lowercased before their patterns apply
         operator = "string"
     else:
         return
