@@ -50,7 +50,7 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
         main = main.filter(pl.col("market").is_in(settings.markets))
     newest = main.filter(pl.col("snapshot_at") == pl.col("snapshot_at").max().over(_BOOK))
     books = newest.group_by(_BOOK).agg(
-        pl.col("player_name").first(),
+        pl.col("player_name").min(),  # spellings differ: one, whatever the order
         pl.col("snapshot_at").first(),
         pl.col("last_update").max(),
         pl.col("line").drop_nulls().min(),  # over and under at two lines: the lower
@@ -62,7 +62,7 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
     ).with_columns(usable=pl.col("book_reasons").list.len() == 0)
     usable_book = pl.col("bookmaker").filter(pl.col("usable"))
     players = judged.group_by(_PLAYER).agg(
-        pl.col("player_name").first(),
+        pl.col("player_name").min(),
         pl.col("bookmaker").n_unique().alias("books"),
         usable_book.n_unique().alias("usable_books"),
         pl.col("line").filter(pl.col("usable")).median().alias("line"),

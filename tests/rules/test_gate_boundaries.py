@@ -256,3 +256,9 @@ def test_each_book_is_judged_on_its_own_newest_snapshot() -> None:
     # fanduel's last quote is older than draftkings': still fanduel's newest, still counted
     rows = frame(books("draftkings"), books("fanduel", snapshot_at=SNAP - timedelta(minutes=20)))
     assert judged(rows)["usable_books"] == 2
+
+
+def test_books_spelling_the_name_differently_show_one_spelling() -> None:
+    rows = frame(books("draftkings", player_name="Test Player Jr."), books("fanduel"))
+    out = line_quality(rows, GATE)
+    assert out["player_name"].to_list() == ["Test Player"]  # the first in sort order
