@@ -153,7 +153,7 @@ def test_acquire_takes_a_lock_freed_while_it_waits(store: StateStore) -> None:
     clock = Clock()
     holder = locks_for(store, clock, host="host-b")
     take(holder)
-    waiting = locks_for(store, clock, config=LocksConfig(wait_s=30))
+    waiting = locks_for(store, clock, config=LocksConfig(wait_s=5))
     freed = threading.Timer(0.2, lambda: holder.force_release(KEY))
     freed.start()
     info = waiting.acquire("nba_props", "process", "2026-01-23", "run-2")
