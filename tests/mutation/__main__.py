@@ -122,7 +122,10 @@ def _run_chunk(
         log.close()
         lines = results.read_text().splitlines() if results.exists() else []
         if lines and lines[0].startswith("baseline"):
-            return outcomes, f"the tests fail without any mutant (pytest exit {lines[0].split()[1]})"
+            return (
+                outcomes,
+                f"the tests fail without any mutant (pytest exit {lines[0].split()[1]})",
+            )
         started = None
         for line in lines:
             if line.startswith("start "):
@@ -173,7 +176,10 @@ def run(
         plans.append((target, [m for m in found if m not in equivalent], equivalent))
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp, ThreadPoolExecutor(jobs) as pool:
         futures = [
-            (target, pool.submit(_run_chunk, root, target, found[i : i + CHUNK], timeout_s, Path(tmp)))
+            (
+                target,
+                pool.submit(_run_chunk, root, target, found[i : i + CHUNK], timeout_s, Path(tmp)),
+            )
             for target, found, _ in plans
             for i in range(0, len(found), CHUNK)
         ]
@@ -244,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.module:
         unknown = set(args.module) - {t.path for t in targets}
         if unknown:
-            print(f"error: not in {args.config.name}: {', '.join(sorted(unknown))}", file=sys.stderr)
+            print(
+                f"error: not in {args.config.name}: {', '.join(sorted(unknown))}", file=sys.stderr
+            )
             return 2
         targets = [t for t in targets if t.path in args.module]
     equivalents = load_equivalents(args.equivalents)

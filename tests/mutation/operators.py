@@ -115,9 +115,8 @@ def _excluded(tree: ast.Module) -> set[int]:
             skip.append(node)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             skip.extend(node.decorator_list)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if node.returns is not None:
-                skip.append(node.returns)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            skip.append(node.returns)
         if isinstance(node, ast.arg) and node.annotation is not None:
             skip.append(node.annotation)
         if isinstance(node, ast.AnnAssign):
@@ -176,7 +175,7 @@ def _changes(node: ast.AST, parent: ast.AST | None) -> Iterator[Change]:
                     n.ops[i] = _COMPARE[type(n.ops[i])]()  # type: ignore[attr-defined]
 
                 yield _in_place("compare", node, flip)
-    elif isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+    elif isinstance(node, ast.BinOp | ast.AugAssign) and type(node.op) in _ARITH:
 
         def arith(n: ast.AST, _p: Parents) -> None:
             n.op = _ARITH[type(n.op)]()  # type: ignore[attr-defined]
@@ -293,9 +292,7 @@ def mutants(source: str) -> list[Mutant]:
             continue
         parent = parents.get(id(node), (None, "", None))[0]
         for variant, (operator, description, _apply) in enumerate(_changes(node, parent)):
-            found.append(
-                Mutant(index, variant, getattr(node, "lineno", 0), operator, description)
-            )
+            found.append(Mutant(index, variant, getattr(node, "lineno", 0), operator, description))
     return sorted(found, key=lambda m: (m.line, m.index, m.variant))
 
 

@@ -52,7 +52,9 @@ def test_nothing_to_check_passes_and_says_so() -> None:
 
 def test_outcomes_that_cannot_judge_have_no_verdict() -> None:
     the_rule = rule(kind="not_null", column="line")
-    assert [Finding(the_rule, o).passed for o in ("pass", "empty", "fail", "blocked", "skipped")] == [
+    assert [
+        Finding(the_rule, o).passed for o in ("pass", "empty", "fail", "blocked", "skipped")
+    ] == [
         True,
         True,
         False,
@@ -180,12 +182,14 @@ def test_samples_are_at_most_five_sorted_unique_keys_and_nulls_show() -> None:
     rows = frame(*[quote(player_key=f"p{i}", price_decimal=1.0) for i in (7, 3, 9, 1, 5, 8, 2)])
     found = judge({"kind": "decimal_odds"}, rows)
     assert len(found.samples) == SAMPLES == 5
-    assert found.samples == tuple(f"player_points p{i} draftkings over 18.5" for i in (1, 2, 3, 5, 7))
+    assert found.samples == tuple(
+        f"player_points p{i} draftkings over 18.5" for i in (1, 2, 3, 5, 7)
+    )
     missing = judge({"kind": "not_null", "column": "player_key"}, frame(quote(player_key=None)))
     assert missing.samples == ("player_points ∅ draftkings over 18.5",)
 
 
-# -- group kinds ----------------------------------------------------------------------------------
+# -- group kinds -----------------------------------------------------------------------------
 
 
 def test_min_count_counts_groups_and_holds_the_short_groups_rows() -> None:
@@ -194,7 +198,12 @@ def test_min_count_counts_groups_and_holds_the_short_groups_rows() -> None:
         books("draftkings", player_key="lonely"),
         books("draftkings", player_key=None),
     )
-    spec = {"kind": "min_count", "group_by": ["player_key"], "count_distinct": "bookmaker", "min": 2}
+    spec = {
+        "kind": "min_count",
+        "group_by": ["player_key"],
+        "count_distinct": "bookmaker",
+        "min": 2,
+    }
     found = judge(spec, rows)
     assert counts(found) == ("fail", 3, 2)
     assert found.samples == ("lonely", "∅")
@@ -284,7 +293,7 @@ def test_completeness_blocked_and_skipped_only_when_they_explain_it() -> None:
     assert (empty.outcome, empty.detail) == ("empty", "no games on the schedule: empty is expected")
 
 
-# -- an evaluation ----------------------------------------------------------------------------------
+# -- an evaluation ---------------------------------------------------------------------------
 
 
 RULES = RuleFile.model_validate(

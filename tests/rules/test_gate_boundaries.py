@@ -141,11 +141,13 @@ def test_a_null_main_line_flag_is_not_a_main_line() -> None:
 def test_the_newest_snapshot_decides_not_the_oldest() -> None:
     earlier = SNAP - timedelta(minutes=25)
     fixed_later = frame(
-        books("draftkings", "fanduel", snapshot_at=earlier, line=4.5), books("draftkings", "fanduel")
+        books("draftkings", "fanduel", snapshot_at=earlier, line=4.5),
+        books("draftkings", "fanduel"),
     )
     assert verdict(fixed_later) == (True, [])
     broken_later = frame(
-        books("draftkings", "fanduel", snapshot_at=earlier), books("draftkings", "fanduel", line=4.5)
+        books("draftkings", "fanduel", snapshot_at=earlier),
+        books("draftkings", "fanduel", line=4.5),
     )
     assert verdict(broken_later) == (False, ["out_of_range"])
 

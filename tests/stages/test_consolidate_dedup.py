@@ -13,7 +13,7 @@ import pytest
 
 from lineflow.pipeline.stages import consolidate
 from lineflow.warehouse import DuckDBWarehouse
-from tests.warehouse.test_duckdb import D, T0, lines, stage
+from tests.warehouse.test_duckdb import T0, D, lines, stage
 
 
 def minute(n: int) -> datetime:

@@ -92,13 +92,17 @@ def test_a_repeated_snapshot_keeps_the_fingerprint_a_moved_line_or_price_changes
 def test_the_fingerprint_reads_the_newest_main_lines_of_each_book() -> None:
     base = frame(pair(), pair(bookmaker="fd"))
     earlier = SNAP - timedelta(minutes=30)
-    with_old = frame(pair(), pair(bookmaker="fd"), pair(bookmaker="fd", snapshot_at=earlier, line=1.5))
+    with_old = frame(
+        pair(), pair(bookmaker="fd"), pair(bookmaker="fd", snapshot_at=earlier, line=1.5)
+    )
     assert digest(with_old) == digest(base)
     alternates = frame(pair(), pair(bookmaker="fd"), pair(line=40.5, is_main_line=False))
     assert digest(alternates) == digest(base)
     unflagged = frame(pair(), pair(bookmaker="fd"), pair(line=40.5, is_main_line=None))
     assert digest(unflagged) == digest(base)
-    one_side_moved = frame(pair(), [line(bookmaker="fd"), line(bookmaker="fd", side="under", line=33.5)])
+    one_side_moved = frame(
+        pair(), [line(bookmaker="fd"), line(bookmaker="fd", side="under", line=33.5)]
+    )
     assert digest(one_side_moved) != digest(base)
 
 
@@ -119,7 +123,11 @@ def test_fingerprints_one_row_per_player_and_market_sorted() -> None:
 
 
 def test_minutes_before_tip_are_from_the_newest_snapshot_to_the_earliest_tip() -> None:
-    lines = frame(pair(snapshot_at=SNAP - timedelta(hours=2)), pair(), pair(commence_time=TIP + timedelta(hours=1)))
+    lines = frame(
+        pair(snapshot_at=SNAP - timedelta(hours=2)),
+        pair(),
+        pair(commence_time=TIP + timedelta(hours=1)),
+    )
     assert _minutes_before_tip(lines) == 360.0
     no_tip = frame(pair()).with_columns(commence_time=pl.lit(None, pl.Datetime("us", "UTC")))
     assert _minutes_before_tip(no_tip) is None
@@ -178,7 +186,9 @@ def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) 
     n = _worker(str(state), "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
     assert n == 1
     assert sorted(p.name for p in staging.iterdir()) == ["worker-007.parquet"]
-    assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == ["luka_doncic"]
+    assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == [
+        "luka_doncic"
+    ]
     _worker(str(state), "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
     items = [(i["player_key"], i["status"], i["error"]) for i in store.items("b1")]
     assert items == [

@@ -55,9 +55,7 @@ def locks_for(
     log: list[str] | None = None,
 ) -> Locks:
     sink = log if log is not None else []
-    return Locks(
-        store, config, clock=clock, host=host, pid=pid or os.getpid(), log=sink.append
-    )
+    return Locks(store, config, clock=clock, host=host, pid=pid or os.getpid(), log=sink.append)
 
 
 def row(store: StateStore) -> LockInfo | None:
@@ -116,7 +114,10 @@ def test_an_owner_gone_from_this_host_frees_its_lock(store: StateStore) -> None:
     take(locks_for(store, clock, pid=gone.pid))
     ok, _ = take(locks_for(store, clock, log=log), "run-2")
     assert ok
-    assert log == [f"lock {KEY} taken over from host host-a pid {gone.pid} run run-1: its owner pid {gone.pid} is gone"]
+    assert log == [
+        f"lock {KEY} taken over from host host-a pid {gone.pid} run run-1: "
+        f"its owner pid {gone.pid} is gone"
+    ]
 
 
 def test_an_owner_on_another_host_is_not_judged_by_this_hosts_pids(store: StateStore) -> None:
