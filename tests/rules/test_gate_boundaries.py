@@ -264,3 +264,12 @@ def test_books_spelling_the_name_differently_show_one_spelling() -> None:
     rows = frame(books("draftkings", player_name="Test Player Jr."), books("fanduel"))
     out = line_quality(rows, GATE)
     assert out["player_name"].to_list() == ["Test Player"]  # the first in sort order
+
+
+def test_one_book_spelling_the_name_two_ways_shows_one_spelling() -> None:
+    rows = frame(
+        quote(side="over", player_name="Test Player Jr."),
+        quote(side="under", player_name="Test Player"),
+    )
+    out = line_quality(rows, LineQualityConfig(min_books=1))
+    assert out["player_name"].to_list() == ["Test Player"]

@@ -9,9 +9,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+import lineflow.state.locks as locks_module
 from lineflow.config import LocksConfig
 from lineflow.state import StateStore
 from lineflow.state.locks import (
@@ -150,6 +152,30 @@ def test_acquire_gives_up_after_wait_s_seconds(store: StateStore) -> None:
     assert time.monotonic() - started < 0.3
 
 
+def test_acquire_polls_at_growing_intervals_of_at_most_a_tenth_of_a_second(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    take(locks_for(store, clock, host="host-b"))
+    waiting = locks_for(store, clock, config=LocksConfig(wait_s=0.5))
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    # time as the polling loop sees it: it passes only while the loop sleeps
+    virtual = SimpleNamespace(monotonic=lambda: now[0], sleep=sleep, time=time.time)
+    monkeypatch.setattr(locks_module, "time", virtual)
+    with pytest.raises(LockHeld):
+        waiting.acquire("nba_props", "process", "2026-01-23", "run-2")
+    assert slept == pytest.approx([0.02, 0.04, 0.08, 0.1, 0.1, 0.1, 0.06])
+    slept.clear()
+    with pytest.raises(LockHeld):
+        waiting.acquire("nba_props", "process", "2026-01-23", "run-2", wait_s=0)
+    assert slept == []
+
+
 def test_acquire_takes_a_lock_freed_while_it_waits(store: StateStore) -> None:
     clock = Clock()
     holder = locks_for(store, clock, host="host-b")
@@ -187,11 +213,18 @@ def test_release_frees_only_the_owning_runs_lock_and_says_so(store: StateStore) 
     assert not locks.release(KEY, "run-1")  # nothing left to release
 
 
+def heartbeats() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"heartbeat {KEY}"]
+
+
 def test_hold_releases_after_the_block_and_after_an_error(store: StateStore) -> None:
     locks = locks_for(store, Clock())
     with locks.hold("nba_props", "process", "2026-01-23", "run-1") as info:
         assert row(store) == info
+        (beat,) = heartbeats()
+        assert beat.daemon  # a process that exits mid-stage is not kept alive by its heartbeat
     assert row(store) is None
+    assert heartbeats() == []  # stopped with the block, not left to find its lock gone
     with pytest.raises(RuntimeError), locks.hold("nba_props", "process", "2026-01-23", "run-1"):
         raise RuntimeError("stage failed")
     assert row(store) is None
@@ -308,7 +341,7 @@ def test_pid_alive() -> None:
     assert pid_alive(os.getpid())
     gone = subprocess.Popen(["true"])
     gone.wait()
-    assert not pid_alive(gone.pid)
+    assert pid_alive(gone.pid) is False
 
 
 def test_a_zombie_counts_as_gone() -> None:

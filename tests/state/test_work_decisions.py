@@ -100,7 +100,7 @@ def test_a_permanent_failure_is_dead_lettered_with_its_own_reason(tmp_path: Path
     assert failure.dead and failure.reason == "bad json" and failure.attempts == 1
     (letter,) = work.dead_letters()
     assert (letter.permanent, letter.reason) == (1, "bad json")
-    assert letter.payload == "x" * MAX_PAYLOAD_CHARS
+    assert letter.payload == "x" * 64_000 and MAX_PAYLOAD_CHARS == 64_000
     again = work.failed("msg", "m", "ref", "bad json", permanent=True)
     assert again == Failure(1, letter_id=failure.letter_id, reason="bad json")
     assert len(work.dead_letters()) == 1
