@@ -37,6 +37,10 @@ CHUNK = 80
 class Target:
     path: str  # relative to the root: lineflow/core/odds.py
     tests: tuple[str, ...]  # pytest arguments: files or node ids
+    functions: tuple[str, ...] = ()  # only these (`Class.method`); empty: the whole module
+
+    def mutants(self, root: Path) -> list[Mutant]:
+        return mutants((root / self.path).read_text(), self.functions)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,10 @@ class ModuleResult:
 
 def load_targets(config: Path) -> tuple[list[Target], float]:
     data = tomllib.loads(config.read_text())
-    targets = [Target(m["path"], tuple(m["tests"])) for m in data.get("module", [])]
+    targets = [
+        Target(m["path"], tuple(m["tests"]), tuple(m.get("functions", ())))
+        for m in data.get("module", [])
+    ]
     return targets, float(data.get("timeout_s", 30))
 
 
@@ -171,7 +178,7 @@ def run(
     jobs = max(1, min(jobs, MAX_JOBS))
     plans: list[tuple[Target, list[Mutant], list[Mutant]]] = []
     for target in targets:
-        found = mutants((root / target.path).read_text())
+        found = target.mutants(root)
         equivalent = [m for m in found if any(e.matches(target.path, m) for e in equivalents)]
         plans.append((target, [m for m in found if m not in equivalent], equivalent))
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp, ThreadPoolExecutor(jobs) as pool:
@@ -203,15 +210,12 @@ def stale_declarations(
     targets: list[Target], equivalents: list[Equivalent], root: Path = ROOT
 ) -> list[Equivalent]:
     """Declared equivalents that match no mutant any more (the code moved): to review."""
-    paths = {t.path for t in targets}
-    stale = []
-    for e in equivalents:
-        if e.module not in paths:
-            continue
-        found = mutants((root / e.module).read_text())
-        if not any(e.matches(e.module, m) for m in found):
-            stale.append(e)
-    return stale
+    found = {t.path: t.mutants(root) for t in targets}
+    return [
+        e
+        for e in equivalents
+        if e.module in found and not any(e.matches(e.module, m) for m in found[e.module])
+    ]
 
 
 def table(results: list[ModuleResult]) -> str:

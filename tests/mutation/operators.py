@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 _COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -281,14 +281,31 @@ def _short_args(node: ast.Call) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
-def mutants(source: str) -> list[Mutant]:
-    """Every mutant of a module's source, in a stable order."""
+def _scoped(tree: ast.Module, functions: Collection[str]) -> set[int]:
+    """ids of the nodes inside the named functions (`Class.method` or `function`)."""
+    inside: set[int] = set()
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                if name in functions:
+                    inside.update(id(n) for n in ast.walk(child))
+                visit(child, f"{name}.")
+
+    visit(tree, "")
+    return inside
+
+
+def mutants(source: str, functions: Collection[str] = ()) -> list[Mutant]:
+    """Every mutant of a module's source (or of the named functions only), in a stable order."""
     tree = ast.parse(source)
     skip = _excluded(tree)
+    scope = _scoped(tree, functions) if functions else None
     parents = _parents(tree)
     found = []
     for index, node in enumerate(ast.walk(tree)):
-        if id(node) in skip:
+        if id(node) in skip or (scope is not None and id(node) not in scope):
             continue
         parent = parents.get(id(node), (None, "", None))[0]
         for variant, (operator, description, _apply) in enumerate(_changes(node, parent)):

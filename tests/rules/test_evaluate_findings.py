@@ -62,6 +62,9 @@ def test_outcomes_that_cannot_judge_have_no_verdict() -> None:
         None,
     ]
     assert Finding(the_rule, "fail", checked=4, failed=1).fraction == 0.25
+    bare = Finding(the_rule, "pass")  # judged nothing: 0 of 0, no detail, no rows
+    assert (bare.checked, bare.failed, bare.fraction, bare.detail) == (0, 0, 0.0, "")
+    assert (bare.samples, bare.failing_rows) == ((), None)
 
 
 # -- row kinds ------------------------------------------------------------------------------------
@@ -206,6 +209,7 @@ def test_min_count_counts_groups_and_holds_the_short_groups_rows() -> None:
     }
     found = judge(spec, rows)
     assert counts(found) == ("fail", 3, 2)
+    assert found.detail == "2 of 3 groups fail (66.7%; at most 0.0%)"
     assert found.samples == ("lonely", "∅")
     held = found.failing_rows
     assert held is not None
@@ -222,17 +226,19 @@ def test_pair_sums_with_inclusive_bounds_and_one_sided_quotes_left_out() -> None
         quote(bookmaker="b", side="under", implied_prob=0.65),  # 1.25: at the bound
         quote(bookmaker="c", implied_prob=0.49),
         quote(bookmaker="c", side="under", implied_prob=0.4812),  # 0.9712: under
+        quote(bookmaker="e", side="under", implied_prob=0.45),  # under first in the frame:
+        quote(bookmaker="e", implied_prob=0.6),  # 1.05, a good pair
         quote(bookmaker="d", implied_prob=0.7),  # one-sided: no pair
         quote(bookmaker="a", implied_prob=0.7, snapshot_at=SNAP - timedelta(hours=1)),
         quote(bookmaker="a", side="under", implied_prob=0.6, snapshot_at=SNAP - timedelta(hours=1)),
     )
     found = judge({"kind": "pair_sum", "min": 1.0, "max": 1.25}, rows)
-    assert counts(found) == ("fail", 4, 2)
+    assert counts(found) == ("fail", 5, 2)
     assert found.samples == (
         "player_points test_player a 18.5 1.3",
         "player_points test_player c 18.5 0.971",
     )
-    assert found.detail == "2 of 4 over/under pairs fail (50.0%; at most 0.0%)"
+    assert found.detail == "2 of 5 over/under pairs fail (40.0%; at most 0.0%)"
     held = found.failing_rows
     assert held is not None and held.height == 4
 
@@ -291,6 +297,9 @@ def test_completeness_blocked_and_skipped_only_when_they_explain_it() -> None:
     assert judge(spec, frame(pair()), scraped).outcome == "fail"
     empty = judge(spec, frame(pair()), Circumstances(games=0))
     assert (empty.outcome, empty.detail) == ("empty", "no games on the schedule: empty is expected")
+    assert counts(empty) == ("empty", 1, 0)
+    assert counts(blocked) == ("blocked", 1, 0)
+    assert counts(judge(spec, frame(pair()), not_scraped)) == ("skipped", 1, 0)
 
 
 # -- an evaluation ---------------------------------------------------------------------------

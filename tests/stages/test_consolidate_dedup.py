@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import lineflow.warehouse.duckdb.staging as staging
 from lineflow.pipeline.stages import consolidate
 from lineflow.warehouse import DuckDBWarehouse
 from tests.warehouse.test_duckdb import T0, D, lines, stage
@@ -131,3 +132,18 @@ def test_another_partitions_files_are_not_counted(wh: DuckDBWarehouse) -> None:
     stage(wh, "g1", other)
     result = run(wh)
     assert (result.rows, result.files) == (2, 1)
+
+
+def test_the_crash_points_sit_inside_and_after_the_consolidation(
+    wh: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The crash tests kill a real run at these points (tests/test_crash_safety.py); here: they
+    # are passed in order, and a rerun that rewrites nothing passes none.
+    passed: list[str] = []
+    monkeypatch.setattr(consolidate, "kill_point", passed.append)
+    monkeypatch.setattr(staging, "kill_point", passed.append)
+    stage(wh, "f1", lines("f1", n=1))
+    run(wh)
+    assert passed == ["mid_consolidate", "after_consolidate"]
+    run(wh, "run-2")
+    assert passed == ["mid_consolidate", "after_consolidate"]
