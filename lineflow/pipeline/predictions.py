@@ -173,13 +173,7 @@ def _worker(
     store.set_items(
         batch_id,
         [
-            (
-                u.player_key,
-                u.market,
-                "failed" if (u.player_key, u.market) in failures else "completed",
-                None,
-                failures.get((u.player_key, u.market)),
-            )
+            (u.player_key, u.market, _status(u, failures), None, failures.get(_key(u)))
             for u, _ in units
         ],
     )
