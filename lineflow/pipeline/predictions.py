@@ -83,7 +83,7 @@ def fingerprints(lines: pl.DataFrame) -> pl.DataFrame:
         newest.with_columns(_t=text)
         .group_by("player_key", "market")
         .agg(
-            pl.col("player_name").first(),
+            pl.col("player_name").min(),  # books spell names differently: one, any order
             pl.col("_t").sort().str.join(";").hash().cast(pl.String).alias("fingerprint"),
             pl.col("commence_time").min(),
         )
