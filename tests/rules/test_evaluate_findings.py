@@ -188,7 +188,10 @@ def test_samples_are_at_most_five_sorted_unique_keys_and_nulls_show() -> None:
     assert found.samples == tuple(
         f"player_points p{i} draftkings over 18.5" for i in (1, 2, 3, 5, 7)
     )
-    missing = judge({"kind": "not_null", "column": "player_key"}, frame(quote(player_key=None)))
+    missing = judge(
+        {"kind": "not_null", "column": "player_key"},
+        frame(quote(player_key=None), quote(player_key=None, file_id="f2")),  # one key twice
+    )
     assert missing.samples == ("player_points ∅ draftkings over 18.5",)
 
 
@@ -241,6 +244,13 @@ def test_pair_sums_with_inclusive_bounds_and_one_sided_quotes_left_out() -> None
     assert found.detail == "2 of 5 over/under pairs fail (40.0%; at most 0.0%)"
     held = found.failing_rows
     assert held is not None and held.height == 4
+    # a pair whose key has a NULL (no event id) is still a pair, and its rows are still held
+    keyless = frame(
+        quote(event_id=None, implied_prob=0.7), quote(event_id=None, side="under", implied_prob=0.7)
+    )
+    found = judge({"kind": "pair_sum", "min": 1.0, "max": 1.25}, keyless)
+    assert counts(found) == ("fail", 1, 1)
+    assert found.failing_rows is not None and found.failing_rows.height == 2
 
 
 def test_cross_source_compares_each_sources_median_line() -> None:
@@ -261,6 +271,8 @@ def test_cross_source_compares_each_sources_median_line() -> None:
     )
     tolerant = judge({"kind": "cross_source", "max_diff": 1.5, "max_fraction": 0.5}, rows)
     assert counts(tolerant) == ("pass", 2, 1)
+    one_source = judge({"kind": "cross_source", "max_diff": 1.5}, frame(pair()))
+    assert counts(one_source) == ("pass", 0, 0)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,11 @@ import polars as pl
 import pytest
 
 from lineflow.pipeline.predictions import (
+    COMPLETE,
+    FAILED,
+    RUNNING,
     STAGED_COLUMNS,
+    WITH_EXCLUSIONS,
     BatchStore,
     Heartbeat,
     ModelSpec,
@@ -122,6 +126,12 @@ def test_fingerprints_one_row_per_player_and_market_sorted() -> None:
     ]
 
 
+def test_a_players_name_does_not_depend_on_row_order() -> None:
+    rows = frame(pair(player_name="Luka Dončić"), pair(bookmaker="fd"))
+    names = {fingerprints(rows[order])["player_name"][0] for order in ([0, 1, 2, 3], [3, 2, 1, 0])}
+    assert names == {"Luka Doncic"}  # the first spelling in sort order
+
+
 def test_minutes_before_tip_are_from_the_newest_snapshot_to_the_earliest_tip() -> None:
     lines = frame(
         pair(snapshot_at=SNAP - timedelta(hours=2)),
@@ -204,6 +214,7 @@ def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
     store.create("b1", D, "run-1", SNAP)
     store.create("other-day", date(2026, 1, 24), "run-1", SNAP + timedelta(hours=1))
     batch = store.open_batch(D)
+    assert batch is not None and batch["status"] == RUNNING
     assert batch == {
         "batch_id": "b1",
         "slate_date": "2026-01-23",
@@ -258,6 +269,8 @@ def test_the_heartbeat_beats_until_the_block_ends() -> None:
 
     with Heartbeat(beat, 0.01) as heartbeat:
         assert enough.wait(10)
+        (thread,) = [t for t in threading.enumerate() if t.name == "batch-heartbeat"]
+        assert thread.daemon  # a worker that exits mid-batch is not kept alive by it
     assert not heartbeat._thread.is_alive()
     counted = len(beats)
     assert counted >= 3
@@ -279,6 +292,15 @@ def test_exclusions_are_recorded_as_json_by_player_and_market() -> None:
         "zion:player_points": ["stale"],
     }
     assert exclusions_json(excluded).index("luka") < exclusions_json(excluded).index("zion")
+
+
+def test_batch_statuses_are_the_names_status_and_health_report() -> None:
+    assert (RUNNING, COMPLETE, WITH_EXCLUSIONS, FAILED) == (
+        "running",
+        "complete",
+        "complete_with_exclusions",
+        "failed",
+    )
 
 
 @pytest.mark.parametrize("name", ["consensus", "best_price"])
