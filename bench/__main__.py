@@ -2,7 +2,8 @@
 
 One command runs every part and writes `results.json`, `results.md` and `chart.png` under
 `--out` (default bench/out/, never committed); `--publish` also writes docs/benchmarks.json,
-docs/benchmarks.png and the results block of docs/benchmarks.md. See docs/benchmarks.md.
+docs/benchmarks.png and the results block of docs/benchmarks.md; `--redraw` only draws
+docs/benchmarks.png again from docs/benchmarks.json. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work directory")
     parser.add_argument("--reuse", action="store_true", help="reuse a season generated earlier")
     parser.add_argument("--publish", action="store_true", help="also write the results to docs/")
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="measure nothing: draw docs/benchmarks.png again from docs/benchmarks.json",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.dates, args.passes, args.fetch_dates, args.startup_runs = 6, 2, 2, 3
@@ -63,6 +69,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.redraw:  # a change to the chart's drawing, without an hour of measuring
+        chart = report.DOCS / "benchmarks.png"
+        if not report.redraw(report.DOCS / "benchmarks.json", chart):
+            print("--redraw: needs matplotlib (pip install -e '.[bench]')", file=sys.stderr)
+            return 2
+        print(f"wrote {chart}")
+        return 0
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {

@@ -238,6 +238,15 @@ def ratio_text(value: float | None) -> str:
     return "n/a" if value is None else f"x{value:.2f}"
 
 
+def share(part: float, whole: float) -> float | None:
+    """`part / whole`, or None where there is nothing to compare (no dates, nothing timed)."""
+    return part / whole if whole > 0 else None
+
+
+def percent_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def say_fetch(f: dict[str, Any]) -> str:
     return (
         f"fetch: {len(f['dates'])} dates, {f['requests']} requests at {f['latency_ms']} ms: "
@@ -417,7 +426,7 @@ def rerun(out: Path, s: dict[str, Any], t: dict[str, Any], f: dict[str, Any]) ->
         "season_processing": {
             "first_seconds": season_first,
             "second_seconds": again.result["seconds"],
-            "ratio": again.result["seconds"] / season_first,
+            "ratio": share(again.result["seconds"], season_first),
             "requests": 0,
             "files_processed_again": again.result["files"],
         },
@@ -431,7 +440,7 @@ def _compare(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[
         "dates": [r["date"] for r in first],
         "first_seconds": a,
         "second_seconds": b,
-        "ratio": b / a,
+        "ratio": share(b, a),
         "first_requests": sum(r["requests_seen_by_standin"] for r in first),
         "requests": sum(r["requests_seen_by_standin"] for r in second),
         "rows_equal": [r["rows"] for r in first] == [r["rows"] for r in second],
@@ -441,10 +450,10 @@ def _compare(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[
 def say_rerun(r: dict[str, Any]) -> str:
     p, g, s = r["partition"], r["range"], r["season_processing"]
     return (
-        f"rerun: partition {p['second_seconds'] * 1000:.0f} ms = {p['ratio']:.1%} of "
-        f"{p['first_seconds']:.2f} s, {p['requests']} requests; range {g['ratio']:.1%}, "
-        f"{g['requests']} requests; season processing {s['second_seconds']:.2f} s = "
-        f"{s['ratio']:.1%} of {s['first_seconds']:.1f} s"
+        f"rerun: partition {p['second_seconds'] * 1000:.0f} ms = {percent_text(p['ratio'])} of "
+        f"{p['first_seconds']:.2f} s, {p['requests']} requests; range "
+        f"{percent_text(g['ratio'])}, {g['requests']} requests; season processing "
+        f"{s['second_seconds']:.2f} s = {percent_text(s['ratio'])} of {s['first_seconds']:.1f} s"
     )
 
 

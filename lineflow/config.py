@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from lineflow.core.errors import ConfigError
+from lineflow.core.identity import Identity
 from lineflow.rules.model import LineQualityConfig, RuleFile
 
 CONFIG_DIR_ENV = "LINEFLOW_CONFIG_DIR"
@@ -285,6 +286,13 @@ class TriggersConfig(Model):
     file_stages: list[str] = ["process", "validate", "consolidate", "predict"]
     #: Larger request bodies are refused (413) unread; a push envelope is a few KB.
     max_body_bytes: int = Field(default=1 << 20, ge=1)
+    #: Environment variable holding the dashboard's read-only token (unset: the trigger token
+    #: opens the dashboard too). It reads `GET /dashboard`; it cannot trigger anything.
+    read_token_env: str = "LINEFLOW_READ_TOKEN"
+    #: The dashboard's grid: this many dates, ending at the newest partition that ran.
+    dashboard_days: int = Field(default=7, ge=1, le=62)
+    #: How often the dashboard page asks for new figures.
+    dashboard_refresh_s: float = Field(default=10, ge=1)
 
 
 class PipelineConfig(Model):
@@ -347,6 +355,23 @@ class DoctorConfig(Model):
     playbooks: list[Playbook] = []
 
 
+class IdentityConfig(Model):
+    """The alias table (conf/identity/*.yaml): per kind, canonical name -> other spellings."""
+
+    players: dict[str, list[str]] = {}
+    teams: dict[str, list[str]] = {}
+    bookmakers: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _one_canonical_per_spelling(self) -> IdentityConfig:
+        self.compiled()
+        return self
+
+    def compiled(self) -> Identity:
+        """The table as lookups (`lineflow.core.identity`); a spelling claimed twice raises."""
+        return Identity.from_aliases(self.players, self.teams, self.bookmakers)
+
+
 class Settings(Model):
     """The validated, composed configuration of one lineflow invocation."""
 
@@ -373,6 +398,7 @@ class Settings(Model):
     #: conf/rules/*.yaml, by file name.
     rules: dict[str, RuleFile] = {}
     line_quality: LineQualityConfig = LineQualityConfig()
+    identity: IdentityConfig = IdentityConfig()
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Settings:

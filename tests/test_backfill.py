@@ -80,18 +80,7 @@ def test_a_backfill_killed_half_way_resumes_where_it_stopped(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    done = 0
-    while done < 2 and time.monotonic() < deadline and proc.poll() is None:
-        try:
-            con = sqlite3.connect(home / "state.sqlite", timeout=5)
-            done = con.execute(
-                "SELECT count(*) FROM backfill_partitions WHERE status = 'complete'"
-            ).fetchone()[0]
-            con.close()
-        except sqlite3.OperationalError:
-            done = 0  # the store is not created yet
-        time.sleep(0.05)  # polling another process's progress; the condition is what we wait on
+    done = wait_for_complete(proc, home, 2)
     workers = descendants(proc.pid)
     assert workers, "the backfill parses in worker processes"
     os.kill(proc.pid, signal.SIGKILL)
@@ -110,6 +99,24 @@ def test_a_backfill_killed_half_way_resumes_where_it_stopped(tmp_path):
     attempts = dict(query_state(home, "SELECT slate_date, attempts FROM backfill_partitions"))
     assert sum(attempts.values()) <= 5, "completed partitions are not run again"
     assert lines_without_run_ids(home) == lines_without_run_ids(clean)
+
+
+def wait_for_complete(proc: subprocess.Popen, home: Path, count: int, timeout: float = 120) -> int:
+    """The complete partitions of the backfill `proc` runs in `home`, once there are `count`
+    (or `proc` ended, or `timeout` passed)."""
+    deadline = time.monotonic() + timeout
+    done = 0
+    while done < count and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            con = sqlite3.connect(home / "state.sqlite", timeout=5)
+            done = con.execute(
+                "SELECT count(*) FROM backfill_partitions WHERE status = 'complete'"
+            ).fetchone()[0]
+            con.close()
+        except sqlite3.OperationalError:
+            done = 0  # the store is not created yet
+        time.sleep(0.05)  # polling another process's progress; the condition is what we wait on
+    return done
 
 
 def descendants(pid: int) -> list[int]:

@@ -18,6 +18,7 @@ RUN_KEYS = {"date", "refresh", "strict", "now", "snapshot", "only"}
 BACKFILL = {
     "start", "end", "sources", "reprocess", "snapshot", "fallback_snapshots",
     "minutes_before_tip", "max_parallel", "parse_workers", "dry_run", "order", "games_per_day",
+    "executor", "address",
 }  # fmt: skip
 #: The keys each command reads: what its help lists, and all it accepts besides config overrides.
 KEYS = {
@@ -28,6 +29,7 @@ KEYS = {
     "health": {"date", "now", "days", "format", "out", "email"},
     "doctor": {"date", "now", "fix"},
     "validate": {"date", "strict", "refresh"},
+    "players": {"date", "format"},
     "rules": set(),
     "proxies": {"now"},
     "serve": {"host", "port"},

@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("reporting", ("lineflow.reporting",)),
     ("ops", ("lineflow.ops",)),
     ("cli", ("lineflow.cli",)),
-    ("package", ("lineflow.__main__", "lineflow")),
+    ("package", ("lineflow.__main__", "lineflow.api", "lineflow")),
 ]
 
 

@@ -54,6 +54,11 @@ def test_a_prod_run_lands_in_the_bucket_and_publishes_every_table(tmp_path, buck
 
     for table in TABLES:
         assert bq.count(table) == duck_count(home, table) > 0, table
+    # one quote per bookmaker: best_price names the source of the price it recommends
+    sourced = "SELECT count(*) AS n FROM {} WHERE bookmaker_source = 'odds_api'"
+    in_bq = bq.client.query_and_wait(sourced.format(f"`{bq.project}.{bq.dataset}.predictions`"))
+    assert [row["n"] for row in in_bq] == [query(home, sourced.format("predictions"))[0][0]]
+    assert query(home, sourced.format("predictions"))[0][0] > 0
     statuses = dict(query(home, f"SELECT processor, status FROM run_history WHERE {D}"))
     assert statuses["publish"] == "success"
     published = bq.client.query_and_wait(

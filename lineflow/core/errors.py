@@ -24,8 +24,8 @@ lineflow does not know included (a bug, an I/O error), backs off and is tried ag
 fix deployed meanwhile is picked up without replaying a dead letter.
 
 Errors that only their own package raises and handles (`LockHeld`, `WarehouseBusy`,
-`LandingConflict`, `PublishError`, `SchemaMismatch`, `MailError`) live beside their code, under
-`LineflowError`. Messages never contain a secret.
+`LandingConflict`, `PublishError`, `SchemaMismatch`, `MailError`, and the Python API's
+`RunFailed`) live beside their code, under `LineflowError`. Messages never contain a secret.
 """
 
 from __future__ import annotations

@@ -1,4 +1,14 @@
-"""Player-name normalisation: one key per person across sources."""
+"""Name normalisation: one key per person (and team) across sources.
+
+`player_key` (one string) and `player_key_expr` (a column) are the same function and must agree
+on every string (a property test holds them to it): accents folded to ASCII, case folded, a
+trailing lineup status in parentheses (" (Q)", " (GTD)") dropped, hyphens made spaces, other
+punctuation dropped, runs of whitespace collapsed, a generational suffix (Jr., Sr., II-V) at
+the end dropped, words joined by "_". Whitespace is spelled out as ASCII characters rather than
+`\\s`, whose meaning differs between Python's and Rust's regex engines on control characters.
+Aliases between different spellings of one person are not a matter of normalisation: see
+`lineflow.core.identity`.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +18,21 @@ import unicodedata
 import polars as pl
 
 _SUFFIXES = ("jr", "sr", "ii", "iii", "iv", "v")
-_SUFFIX_RE = r"\s+(?:" + "|".join(_SUFFIXES) + r")$"
+_WS = r"[ \t\n\r\x0b\x0c]"
+_SUFFIX_RE = " (?:" + "|".join(_SUFFIXES) + ")$"
+#: One or more parenthesised groups at the end: a lineup status, never part of the name.
+_STATUS_RE = rf"(?:{_WS}*\([^()]*\))+{_WS}*$"
+_DROP_RE = r"[^a-z0-9 \t\n\r\x0b\x0c]"
 
 
 def player_key(name: str) -> str:
-    """'De'Aaron Fox' -> 'deaaron_fox'; 'Wendell Carter Jr.' -> 'wendell_carter'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^a-z0-9\s-]", "", ascii_name.lower().replace("-", " "), flags=re.ASCII)
-    text = re.sub(r"\s+", " ", text).strip()
-    text = re.sub(_SUFFIX_RE, "", text)
+    """'De'Aaron Fox' -> 'deaaron_fox'; 'Wendell Carter Jr.' -> 'wendell_carter';
+    'Nicolas Claxton (Q)' -> 'nicolas_claxton'."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    text = re.sub(_STATUS_RE, "", text, count=1)
+    text = re.sub(_DROP_RE, "", text.replace("-", " "))
+    text = re.sub(f"{_WS}+", " ", text).strip(" ")
+    text = re.sub(_SUFFIX_RE, "", text, count=1)
     return text.replace(" ", "_")
 
 
@@ -26,13 +42,31 @@ def player_key_expr(name: pl.Expr) -> pl.Expr:
         name.str.normalize("NFKD")
         .str.replace_all(r"[^\x00-\x7F]", "")
         .str.to_lowercase()
-        .str.replace_all("-", " ")
-        .str.replace_all(r"[^a-z0-9\s]", "")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
+        .str.replace(_STATUS_RE, "")
+        .str.replace_all("-", " ", literal=True)
+        .str.replace_all(_DROP_RE, "")
+        .str.replace_all(f"{_WS}+", " ")
+        .str.strip_chars(" ")
         .str.replace(_SUFFIX_RE, "")
     )
-    return text.str.replace_all(" ", "_")
+    return text.str.replace_all(" ", "_", literal=True)
+
+
+def name_key_expr(name: pl.Expr) -> pl.Expr:
+    """A team's or bookmaker's name for matching: ASCII, lower case, letters and digits only
+    ('LA Clippers' -> 'laclippers', 'williamhill_us' -> 'williamhillus')."""
+    return (
+        name.str.normalize("NFKD")
+        .str.replace_all(r"[^\x00-\x7F]", "")
+        .str.to_lowercase()
+        .str.replace_all(r"[^a-z0-9]", "")
+    )
+
+
+def name_key(name: str) -> str:
+    """`name_key_expr` for one string."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", text)
 
 
 def with_player_key(rows: pl.LazyFrame) -> pl.LazyFrame:

@@ -18,7 +18,7 @@ from lineflow.config import Settings, SourceConfig
 from lineflow.core.errors import MissingSecret
 from lineflow.http.client import SourceClient
 from lineflow.http.health import ProxyHealth
-from lineflow.http.limits import SourceLimits, TokenBucket
+from lineflow.http.limits import SourceLimits, TokenBucket, process_bucket
 from lineflow.http.proxies import Link, build_links, pool_secrets
 from lineflow.http.quota import QuotaGuard
 from lineflow.http.secrets import Redactor
@@ -42,7 +42,7 @@ def process_limits(source: SourceConfig) -> SourceLimits:
     key = (source.name, float(rate.per_second), int(rate.burst), int(source.concurrency))
     with _PROCESS_LIMITS_LOCK:
         if key not in _PROCESS_LIMITS:
-            bucket = TokenBucket(rate.per_second, rate.burst)
+            bucket = process_bucket(source.name, rate.per_second, rate.burst)
             _PROCESS_LIMITS[key] = SourceLimits(bucket, source.concurrency)
         return _PROCESS_LIMITS[key]
 

@@ -7,13 +7,16 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.models.base import no_line
+from lineflow.models.base import main_quotes, no_line
 from lineflow.models.consensus import Consensus
 
 
 @dataclass(frozen=True)
 class BestPrice:
     """Per side, the best available price at the consensus line and its expected value.
+
+    Each book offers its freshest main-line quote per side (one quote per bookmaker, whichever
+    source carried it); `bookmaker_source` names the source of the price recommended.
 
     EV per unit staked = fair probability x decimal price - 1. The side with the larger EV is
     recommended when it exceeds `edge`; otherwise PASS; NO_LINE when no book has a valid pair.
@@ -28,12 +31,7 @@ class BestPrice:
         if fair["recommendation"] == "NO_LINE":
             return no_line()
         line = fair["line"]
-        latest = (
-            lines.filter((pl.col("line") == line) & pl.col("price_decimal").is_not_null())
-            .sort("snapshot_at")
-            .group_by("bookmaker", "side", maintain_order=True)
-            .last()
-        )
+        latest = main_quotes(lines).filter(pl.col("line") == line)
         sides = []
         for side, prob in (("over", fair["prob_over"]), ("under", fair["prob_under"])):
             offers = latest.filter(pl.col("side") == side).sort(
@@ -49,6 +47,7 @@ class BestPrice:
         return fair | {
             "recommendation": recommend,
             "bookmaker": best["bookmaker"],
+            "bookmaker_source": best["source"],
             "price_american": best["price_american"],
             "expected_value": round(ev, 6),
         }

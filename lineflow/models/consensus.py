@@ -15,6 +15,8 @@ from lineflow.models.base import book_pairs, consensus_line, no_line
 class Consensus:
     """Fair (no-vig) over/under probabilities per book, combined across books.
 
+    A book is its freshest main over/under pair, counted once however many sources carry it.
+
     - line: the line most books hang;
     - prob_over: the median fair over-probability of the books at that line;
     - confidence: share of books at that line x (1 - dispersion / max_dispersion), where
@@ -42,6 +44,7 @@ class Consensus:
             "confidence": round(at_line.height / pairs.height * agreement, 6),
             "recommendation": "PASS",
             "bookmaker": None,
+            "bookmaker_source": None,
             "price_american": None,
             "expected_value": None,
             "books": pairs.height,

@@ -23,10 +23,10 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,7 +34,7 @@ from lineflow import sources
 from lineflow.config import Settings, partition_date
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
-from lineflow.pipeline.request import RunRequest
+from lineflow.pipeline.request import RunRequest, snapshot_instant
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore
@@ -124,6 +124,23 @@ def to_skip(request: BackfillRequest, earlier: dict[str, str]) -> dict[str, str]
     return skipped
 
 
+def check(settings: Settings, request: BackfillRequest) -> None:
+    """The request against the config, before anything is written: configured sources, each
+    with a historical endpoint when the backfill scrapes, and a snapshot that parses."""
+    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
+    for name in request.sources:
+        if name not in settings.sources:
+            raise ConfigError(
+                f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
+            )
+        if scrapes and not sources.load(settings.sources[name]).supports_history:
+            raise ConfigError(
+                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
+                "its landed files only: pipeline.stages=[process,validate,consolidate])"
+            )
+    snapshot_instant(request.snapshot, request.start)
+
+
 def estimate(request: BackfillRequest, settings: Settings, todo: list[date]) -> Estimate:
     """Requests and credits before anything is spent: `games_per_day` games a partition,
     priced by each source's declared pricing."""
@@ -168,6 +185,13 @@ class Manifest:
                 "VALUES (?, ?, 'pending', ?)",
                 [(backfill_id, str(d), now) for d in request.partitions()],
             )
+        return backfill_id
+
+    def start(self, request: BackfillRequest, skipped: dict[str, str]) -> str:
+        """A new backfill of the request, its `skipped` partitions (`to_skip`) marked so."""
+        backfill_id = self.create(request)
+        for reason in set(skipped.values()):
+            self.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
         return backfill_id
 
     def request(self, backfill_id: str) -> BackfillRequest:
@@ -406,6 +430,15 @@ def _found_nothing(report: RunReport) -> bool:
     )
 
 
+class Cluster(Protocol):
+    """Somewhere else to run partitions (`pipeline/distributed.py`): `partitions(...)` is a
+    block in which `submit(day)` starts a partition and returns its future outcome."""
+
+    def partitions(
+        self, settings: Settings, request: BackfillRequest, refresh: bool
+    ) -> AbstractContextManager[Callable[[date], Future[PartitionOutcome]]]: ...
+
+
 def execute(
     settings: Settings,
     manifest: Manifest,
@@ -414,11 +447,14 @@ def execute(
     *,
     on_done: Callable[[PartitionOutcome], None] = lambda _o: None,
     stop: threading.Event | None = None,
+    cluster: Cluster | None = None,
 ) -> str:
     """Run the manifest's pending and failed partitions, the request's `max_parallel` at a
     time, their landed files parsed by its `parse_workers` processes (0: in the partitions'
     threads). Worker processes are spawned: the calling program's main module must be
-    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is."""
+    import-safe (`if __name__ == "__main__":`), as the `lineflow` command's is. With a
+    `cluster`, each partition is a task on its nodes instead (`pipeline/distributed.py`);
+    this process keeps the manifest either way."""
     stop = stop or threading.Event()
     manifest.own(backfill_id)
     todo = [
@@ -431,19 +467,16 @@ def execute(
     refresh = request.reprocess == "all"
     pending: set[Future[PartitionOutcome]] = set()
     queue: Iterator[date] = iter(todo)
-    # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
-    # one per partition (another process asking for the warehouse still gets it).
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
     try:
-        with (
-            warehouse.hold(),
-            _parse_pool(settings, request.parse_workers) as parsers,
-            ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
-        ):
+        with ExitStack() as stack:
+            if cluster is None:
+                submit = stack.enter_context(_local_partitions(settings, request, refresh))
+            else:
+                submit = stack.enter_context(cluster.partitions(settings, request, refresh))
             futures: dict[Future[PartitionOutcome], date] = {}
             for day in _take(queue, request.max_parallel):
                 manifest.start_attempt(backfill_id, day)
-                future = pool.submit(run_one, settings, request, day, refresh, parsers)
+                future = submit(day)
                 futures[future] = day
                 pending.add(future)
             while pending:
@@ -470,12 +503,28 @@ def execute(
                         continue
                     for next_day in _take(queue, 1):
                         manifest.start_attempt(backfill_id, next_day)
-                        nxt = pool.submit(run_one, settings, request, next_day, refresh, parsers)
+                        nxt = submit(next_day)
                         futures[nxt] = next_day
                         pending.add(nxt)
     finally:
         manifest.release_running(backfill_id)
     return manifest.finish(backfill_id)
+
+
+@contextmanager
+def _local_partitions(
+    settings: Settings, request: BackfillRequest, refresh: bool
+) -> Iterator[Callable[[date], Future[PartitionOutcome]]]:
+    """`submit(day)` -> the future outcome of the partition, run in a thread of this process."""
+    # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
+    # one per partition (another process asking for the warehouse still gets it).
+    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
+    with (
+        warehouse.hold(),
+        _parse_pool(settings, request.parse_workers) as parsers,
+        ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
+    ):
+        yield lambda day: pool.submit(run_one, settings, request, day, refresh, parsers)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from lineflow.core.quotes import book_quotes
 from lineflow.models.base import PREDICTION_FIELDS, load_model
 from lineflow.state import StateStore
 
@@ -63,20 +64,22 @@ class Unit:
 
 
 def fingerprints(lines: pl.DataFrame) -> pl.DataFrame:
-    """Per (player_key, market): a digest of each book's newest main lines and prices.
+    """Per (player_key, market): a digest of the quotes the models read, each book's freshest
+    main line and price per side (`lineflow.core.quotes`) and the source that carried it.
 
-    A new snapshot that repeats the same lines keeps the digest; a moved line or price changes
-    it. Returns player_key, market, player_name, fingerprint, commence_time.
+    A new snapshot that repeats the same lines keeps the digest; a moved line or price, or the
+    same book's quote now coming from another source, changes it. Returns player_key, market,
+    player_name, fingerprint, commence_time.
     """
-    keys = ["player_key", "market", "bookmaker"]
-    newest = lines.filter(pl.col("is_main_line").fill_null(False)).filter(
-        pl.col("snapshot_at") == pl.col("snapshot_at").max().over(keys)
+    newest = book_quotes(
+        lines.filter(pl.col("is_main_line").fill_null(False)), ("player_key", "market")
     )
     text = pl.concat_str(
         pl.col("bookmaker"),
         pl.col("side"),
         pl.col("line").cast(pl.String),
         pl.col("price_american").cast(pl.String),
+        pl.col("source"),
         separator="|",
     )
     return (
@@ -135,6 +138,7 @@ def predict_units(
         "confidence": pl.Float64,
         "recommendation": pl.String,
         "bookmaker": pl.String,
+        "bookmaker_source": pl.String,
         "price_american": pl.Int32,
         "expected_value": pl.Float64,
         "books": pl.Int32,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lineflow.reporting import charts
 from lineflow.reporting.health import HealthReport
+from lineflow.reporting.identity import line as identity_line
 from lineflow.reporting.recorded import NOT_RECORDED
 from lineflow.reporting.status import StatusReport
 
@@ -119,6 +120,7 @@ def extra_lines(report: StatusReport) -> list[str]:
         if quality is None
         else f"line quality: {quality['passed']} players passed, {quality['failed']} failed"
     )
+    out.append(identity_line(report.identity, report.partition))
     return out
 
 
@@ -284,7 +286,7 @@ h1 .grade{padding:2px 10px;border-radius:4px;color:#fff}
 .healthy{background:#1a7f37}.partial{background:#b7791f}.failed{background:#c62828}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;
-gap:16px}.chart{border:1px solid #ddd}.st-ok,.st-complete{color:#1a7f37}
+gap:16px}.chart{border:1px solid #ddd}.chart-note{color:#555}.st-ok,.st-complete{color:#1a7f37}
 .st-short,.st-partial,.st-blocked{color:#b7791f;font-weight:600}
 .st-missing,.st-failed{color:#c62828;font-weight:600}
 """
@@ -302,7 +304,8 @@ def _html_table(columns: list[str], rows: list[list[Any]], status_col: int | Non
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def health_charts(report: HealthReport) -> list[str]:
+def health_charts(report: HealthReport) -> list[str | charts.NoData]:
+    """The report's three charts; one with nothing to draw is `NoData` (a line, not a box)."""
     days = sorted({r["day"] for r in report.rows_history})
     labels = [f"{d:%m-%d}" for d in days]
     names = list(dict.fromkeys(r["source"] for r in report.rows_history))
@@ -312,6 +315,7 @@ def health_charts(report: HealthReport) -> list[str]:
         f"prop_lines rows per source, last {report.days} days",
         labels,
         {name: [by[(d, name)] for d in days] for name in names},
+        empty="no source enabled",
     )
     completion = {r["day"]: r for r in report.phase_history}
     phase_chart = charts.bar_chart(
@@ -327,13 +331,13 @@ def health_charts(report: HealthReport) -> list[str]:
             ]
         },
         fmt=lambda v: f"{v:.0%}",
-        top=1.0,
+        ticks=charts.QUARTERS,
     )
     title = "proxy success rate"
     if report.proxy_history is None:
-        proxy_chart = charts.empty_chart("chart-proxy", title, f"proxy health {NOT_RECORDED}")
-    elif not report.proxy_history:
-        proxy_chart = charts.empty_chart("chart-proxy", title, "no proxied requests")
+        proxy_chart: str | charts.NoData = charts.NoData(
+            "chart-proxy", title, f"proxy health {NOT_RECORDED}"
+        )
     else:
         rates = {
             (r["day"], r["provider"]): r["ok"] / r["requests"] if r["requests"] else None
@@ -345,6 +349,7 @@ def health_charts(report: HealthReport) -> list[str]:
             title,
             labels,
             {p: [rates.get((d.isoformat(), p)) for d in days] for p in providers},
+            empty=f"no proxied requests in the last {report.days} days",
         )
     return [rows_chart, phase_chart, proxy_chart]
 
@@ -367,7 +372,7 @@ def health_html(report: HealthReport) -> str:
         f'<h1>lineflow health {report.partition} <span class="grade {report.grade}">'
         f"{report.grade}</span></h1>"
         f"<p>generated {report.generated_at:%Y-%m-%d %H:%M}Z · last {report.days} days</p>"
-        f'<div class="charts">{"".join(health_charts(report))}</div>'
+        f"{charts.gallery(health_charts(report))}"
         "<h2>Phases (distinct processors that succeeded / configured)</h2>"
         + _html_table(
             ["phase", "processors", "status", "runs", "rows", "time"], phase_rows(report), 2

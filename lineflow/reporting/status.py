@@ -17,7 +17,7 @@ from lineflow import sources
 from lineflow.config import Settings, SourceExpectation
 from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
-from lineflow.reporting import recorded
+from lineflow.reporting import identity, recorded
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
 from lineflow.sources.base import ParseError
 
@@ -58,6 +58,8 @@ class StatusReport:
     proxy_health: list[dict[str, Any]] | None = None
     prediction_batch: dict[str, Any] | None = None
     line_quality: dict[str, int] | None = None
+    #: names only one source has (reporting/identity.py): sources compared, players, teams
+    identity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     def component(self, name: str) -> Component:
@@ -82,6 +84,7 @@ class StatusReport:
                 "proxy_health": section(self.proxy_health),
                 "prediction_batch": section(self.prediction_batch),
                 "line_quality": section(self.line_quality),
+                "identity": section(self.identity),
             }
         )
 
@@ -285,6 +288,7 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             last_runs=runs,
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
+            identity=identity.read(stores, partition).summary(),
         )
     report.locks = recorded.read_locks(stores)
     report.dead_letters = recorded.read_dead_letters(stores)

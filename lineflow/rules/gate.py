@@ -1,16 +1,19 @@
 """The line-quality gate: may predictions use a player's line in a market of the partition?
 
-Judged on main lines, each book's newest snapshot. A book's line is usable when it is fresh,
-in the market's sane range, not the placeholder of an estimating source, and its over/under
-prices are consistent. A player passes with at least `min_books` usable books; otherwise the
-gate lists why: the reasons of his unusable books, and `too_few_books` when fewer books quoted
-him at all. A failure is a verdict for the run, never something to retry.
+Judged on main lines, one quote per bookmaker and side: the freshest, whichever source carried
+it (`lineflow.core.quotes`), so a book that two sources quote counts once. A book's line is
+usable when it is fresh, in the market's sane range, not the placeholder of an estimating
+source, and its over/under prices are consistent. A player passes with at least `min_books`
+usable books; otherwise the gate lists why: the reasons of his unusable books, and
+`too_few_books` when fewer books quoted him at all. A failure is a verdict for the run, never
+something to retry.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from lineflow.core.quotes import FRESHNESS, book_quotes
 from lineflow.rules.model import LineQualityConfig
 
 STALE = "stale"
@@ -34,8 +37,8 @@ LINE_QUALITY: dict[str, pl.DataType] = {
     "line": pl.Float64(),  # median main line of the usable books; NULL when there are none
 }
 
-_BOOK = ("slate_date", "source", "event_id", "bookmaker", "market", "player_key")
 _PLAYER = ("slate_date", "market", "player_key")
+_BOOK = (*_PLAYER, "bookmaker")
 
 
 def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFrame:
@@ -48,23 +51,24 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
     main = lines.filter(pl.col("is_main_line").fill_null(False))
     if settings.markets:
         main = main.filter(pl.col("market").is_in(settings.markets))
-    newest = main.filter(pl.col("snapshot_at") == pl.col("snapshot_at").max().over(_BOOK))
-    books = newest.group_by(_BOOK).agg(
-        pl.col("player_name").min(),  # spellings differ: one, whatever the order
-        pl.col("snapshot_at").first(),
-        pl.col("last_update").max(),
-        pl.col("line").drop_nulls().min(),  # over and under at two lines: the lower
+    quotes = book_quotes(main, _PLAYER)
+    books = quotes.group_by(_BOOK, maintain_order=True).agg(
+        pl.col("player_name").first(),
+        # the source of the book's freshest quote decides whether its line is a placeholder
+        pl.col("source").sort_by(list(FRESHNESS), nulls_last=False).last(),
+        # the book's line is as old as its fresher side
+        (pl.col("snapshot_at") - pl.col("last_update")).min().alias("age"),
+        pl.col("line").drop_nulls().first(),
         _side_prob("over"),
         _side_prob("under"),
     )
     judged = books.with_columns(
         pl.concat_list(_book_reasons(settings)).list.drop_nulls().alias("book_reasons")
     ).with_columns(usable=pl.col("book_reasons").list.len() == 0)
-    usable_book = pl.col("bookmaker").filter(pl.col("usable"))
-    players = judged.group_by(_PLAYER).agg(
-        pl.col("player_name").min(),
-        pl.col("bookmaker").n_unique().alias("books"),
-        usable_book.n_unique().alias("usable_books"),
+    players = judged.group_by(_PLAYER, maintain_order=True).agg(
+        pl.col("player_name").first(),
+        pl.len().alias("books"),  # one row per bookmaker
+        pl.col("usable").sum().alias("usable_books"),
         pl.col("line").filter(pl.col("usable")).median().alias("line"),
         pl.col("book_reasons")
         .filter(~pl.col("usable"))
@@ -84,12 +88,8 @@ def line_quality(lines: pl.DataFrame, settings: LineQualityConfig) -> pl.DataFra
             .list.sort()
         )
     )
-    # Fewer usable books than needed with no book-level reason: the gate still says why.
-    reasons = (
-        pl.when(~passed & (reasons.list.len() == 0))
-        .then(pl.lit([TOO_FEW_BOOKS]))
-        .otherwise(reasons)
-    )
+    # A failing player always has a reason: with fewer books than needed, too_few_books; with
+    # enough books but too few usable, at least one book is unusable, for its own reasons.
     return (
         players.with_columns(passed=passed, reasons=reasons)
         .select([pl.col(c).cast(t) for c, t in LINE_QUALITY.items()])
@@ -107,7 +107,7 @@ def _book_reasons(settings: LineQualityConfig) -> list[pl.Expr]:
     def reason(condition: pl.Expr, name: str) -> pl.Expr:
         return pl.when(condition.fill_null(False)).then(pl.lit(name)).otherwise(None)
 
-    age = pl.col("snapshot_at") - pl.col("last_update")
+    age = pl.col("age")
     low = pl.col("market").replace_strict(
         {m: r[0] for m, r in settings.line_range.items()}, default=None, return_dtype=pl.Float64
     )

@@ -100,3 +100,28 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     }
     markdown = (out / "results.md").read_text()
     assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown
+
+
+def test_a_part_with_nothing_to_compare_reports_n_a(tmp_path: Path) -> None:
+    """`--fetch-dates 0`: the rerun of a partition and of the range have no first run to
+    compare with; the report says "n/a" for them instead of dividing by zero."""
+    out = tmp_path / "bench"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "--dates", "2", "--games", "1", "--passes", "1"),
+            *("--fetch-dates", "0", "--latency-ms", "0", "--parts", "throughput,fetch,rerun"),
+            *("--no-dlt", "--out", str(out)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rerun = json.loads((out / "results.json").read_text())["rerun"]
+    assert rerun["partition"]["ratio"] is None and rerun["range"]["ratio"] is None
+    assert rerun["season_processing"]["ratio"] > 0
+    report = (out / "results.md").read_text()
+    assert (
+        "| rerun of a partition | <= 2 % of the first run, 0 requests | n/a, 0 requests |" in report
+    )

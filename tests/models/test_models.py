@@ -26,6 +26,8 @@ def board(*books: tuple[str, float, int, int], main: bool = True) -> pl.DataFram
         price_decimal=american_to_decimal(pl.col("price_american")),
         is_main_line=pl.lit(main),
         snapshot_at=pl.lit(T),
+        last_update=pl.lit(T),
+        source=pl.lit("odds_api"),
     )
 
 

@@ -43,6 +43,8 @@ def quote(
         "price_decimal": _decimal(american),
         "is_main_line": main,
         "snapshot_at": at,
+        "last_update": at,
+        "source": "odds_api",
     }
 
 

@@ -107,18 +107,20 @@ def _outcomes(body, name):
                 yield book, market, [o for o in market["outcomes"] if o["description"] == name]
 
 
+def second_book(body):
+    """A second bookmaker quotes Andrés Kingsley's points (the gate excluded him: one book)."""
+    found = [(b, o) for b, _, o in _outcomes(body, "Andrés Kingsley") if o]
+    assert len(found) == 1, "Kingsley starts with a single book"
+    others = [m for b, m, _ in _outcomes(body, "") if b["key"] != found[0][0]["key"]]
+    others[0]["outcomes"].extend(dict(o) for o in found[0][1])
+
+
 def test_a_repaired_line_regenerates_that_player_only(tmp_path, incident):
     home = tmp_path / "home"
     shutil.copytree(incident, home)
     before = query(
         home, "SELECT * EXCLUDE (is_active, superseded_at) FROM predictions ORDER BY ALL"
     )
-
-    def second_book(body):
-        found = [(b, o) for b, _, o in _outcomes(body, "Andrés Kingsley") if o]
-        assert len(found) == 1, "Kingsley starts with a single book"
-        others = [m for b, m, _ in _outcomes(body, "") if b["key"] != found[0][0]["key"]]
-        others[0]["outcomes"].extend(dict(o) for o in found[0][1])
 
     _drop(home, "andres_kingsley", second_book)
     dry = run_cli("heal", f"date={INCIDENT}", f"home={home}", "dry_run=true")

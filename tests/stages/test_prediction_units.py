@@ -62,6 +62,8 @@ def line(**changes: Any) -> dict[str, Any]:
         "price_decimal": 1 + 100 / 110,
         "is_main_line": True,
         "snapshot_at": SNAP,
+        "last_update": SNAP,
+        "source": "odds_api",
         "commence_time": TIP,
     }
     return row | changes
@@ -114,7 +116,7 @@ def test_fingerprints_one_row_per_player_and_market_sorted() -> None:
     lines = frame(
         pair(player_key="zion", player_name="Zion", commence_time=TIP + timedelta(hours=2)),
         pair(market="player_rebounds", line=8.5),
-        pair(commence_time=TIP - timedelta(hours=1)),
+        pair(bookmaker="fd", commence_time=TIP - timedelta(hours=1)),
         pair(),
     )
     out = fingerprints(lines)

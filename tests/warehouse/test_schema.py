@@ -80,3 +80,36 @@ def test_the_upgrade_lives_in_the_schema_and_is_idempotent(tmp_path):
     assert con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_name = 'prop_lines'"
     ).fetchone() == ("VIEW",)
+
+
+def test_predictions_written_before_quotes_named_their_source_gain_the_column(tmp_path):
+    """A warehouse whose predictions predate `bookmaker_source` keeps its rows and gets the
+    column (NULL for them) when predict next opens the feature; a second open changes nothing."""
+    path = tmp_path / "lineflow.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE predictions (slate_date DATE NOT NULL, player_key VARCHAR NOT NULL, "
+        "player_name VARCHAR, market VARCHAR NOT NULL, model VARCHAR NOT NULL, line DOUBLE, "
+        "is_active BOOLEAN NOT NULL, predicted_value DOUBLE, prob_over DOUBLE, prob_under DOUBLE, "
+        "confidence DOUBLE, recommendation VARCHAR NOT NULL, bookmaker VARCHAR, "
+        "price_american INTEGER, expected_value DOUBLE, books INTEGER, margin DOUBLE, "
+        "line_source VARCHAR, minutes_before_tip DOUBLE, input_fingerprint VARCHAR NOT NULL, "
+        "batch_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, "
+        "superseded_at TIMESTAMPTZ)"
+    )
+    con.execute(
+        "INSERT INTO predictions (slate_date, player_key, market, model, is_active, "
+        "recommendation, bookmaker, input_fingerprint, batch_id, run_id, created_at) VALUES "
+        "('2026-01-23', 'p', 'player_points', 'best_price', true, 'OVER', 'fanduel', 'f', 'b', "
+        "'r', now())"
+    )
+    con.close()
+    wh = DuckDBWarehouse(path)
+    for _ in range(2):
+        wh.ensure_feature("predictions")
+    rows = wh.query("SELECT bookmaker, bookmaker_source FROM predictions")
+    assert rows.rows() == [("fanduel", None)]
+    columns = wh.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'predictions'"
+    )["column_name"].to_list()
+    assert columns.count("bookmaker_source") == 1

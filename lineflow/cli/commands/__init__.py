@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "health": "lineflow.cli.commands.health",
     "doctor": "lineflow.cli.commands.doctor",
     "validate": "lineflow.cli.commands.validate",
+    "players": "lineflow.cli.commands.players",
     "rules": "lineflow.cli.commands.rules",
     "proxies": "lineflow.cli.commands.proxies",
     "serve": "lineflow.cli.commands.serve",

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lineflow.cli.keys import Command, Key, boolean, names, text
+from lineflow.cli.keys import Command, Key, boolean, choice, names, text
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
     from lineflow.pipeline.backfill import BackfillRequest
 
 #: The keys of a new backfill: the fields of `BackfillRequest`, which checks
-#: their values (a key not given keeps the request's default).
+#: their values (a key not given keeps the request's default), and where its partitions run
+#: (`RUN_WHERE`: not part of the request, so a resume may run elsewhere).
+RUN_WHERE = ("executor", "address")
 COMMAND = Command(
     name="backfill",
     summary="fill a range of dates from the historical endpoints, resumably",
     usage=(
         "start=YYYY-MM-DD end=YYYY-MM-DD [key=value ...]",
-        "resume ID [key=value ...]",
+        "resume ID [executor=ray address=HOST:PORT] [key=value ...]",
         "status [ID] [home=DIR]",
     ),
     about="""\
 Runs `lineflow run date=D snapshot=S only=[sources]` for every date of the range, up to
 max_parallel at a time, and keeps a manifest (in {home}/state.sqlite) of each partition's
 status, attempts, requests, rows, snapshot used and last error. Ctrl-C or a crash leaves a
-manifest that `lineflow backfill resume ID` continues.""",
+manifest that `lineflow backfill resume ID` continues. executor=ray runs the partitions as
+tasks on a Ray cluster's nodes (docs/deploy.md, distributed backfill); this process keeps the
+manifest.""",
     keys=(
         Key("start", text, None, "first date of the range (required)", "YYYY-MM-DD"),
         Key("end", text, None, "last date of the range, inclusive (required)", "YYYY-MM-DD"),
@@ -74,6 +78,20 @@ manifest that `lineflow backfill resume ID` continues.""",
         ),
         Key("order", text, None, "oldest (asc, default) or newest (desc) first", "asc|desc"),
         Key(
+            "executor",
+            choice("local", "ray"),
+            "local",
+            "local: partitions in this process's threads; ray: as tasks on a Ray cluster "
+            "(pip install 'lineflow[ray]'); also for resume",
+        ),
+        Key(
+            "address",
+            text,
+            None,
+            "with executor=ray: the cluster's head node; also for resume",
+            "HOST:PORT",
+        ),
+        Key(
             "games_per_day",
             text,
             None,
@@ -91,6 +109,7 @@ manifest that `lineflow backfill resume ID` continues.""",
         "lineflow backfill start=2026-01-19 end=2026-01-22 dry_run=true",
         "lineflow backfill start=2025-10-21 end=2026-03-29 sources=[odds_api,bettingpros] "
         "pipeline.stages=[process,validate,consolidate]",
+        "lineflow backfill start=2025-10-21 end=2026-03-29 executor=ray address=10.0.0.5:6379",
     ),
 )
 
@@ -105,19 +124,45 @@ def main(args: Parsed) -> int:
     if words[:1] == ["resume"]:
         if len(words) != 2:
             raise ConfigError("backfill resume: which backfill? (lineflow backfill resume ID)")
-        _only_overrides(args, "resume")
-        return _resume(words[1], args.overrides)
+        _only_overrides(args, "resume", allowed=RUN_WHERE)
+        return _resume(words[1], args.overrides, _where(args))
     if words:
         raise ConfigError(f"backfill: unexpected word {words[0]!r} (expected: resume, status)")
-    return _start(request(args.values, args.given), args.overrides)
+    where = _where(args)
+    return _start(request(args.values, args.given - set(RUN_WHERE)), args.overrides, where)
 
 
-def _only_overrides(args: Parsed, action: str) -> None:
-    if args.given:
+def _only_overrides(args: Parsed, action: str, allowed: tuple[str, ...] = ()) -> None:
+    extra = args.given - set(allowed)
+    if extra:
         from lineflow.core.errors import ConfigError
 
-        key = sorted(args.given)[0]
+        key = sorted(extra)[0]
         raise ConfigError(f"backfill {action}: {key} is a key of a new backfill, not of {action}")
+
+
+def _where(args: Parsed) -> str | None:
+    """The Ray cluster's address for executor=ray, None for a local backfill."""
+    from lineflow.core.errors import ConfigError
+
+    address = args.values["address"]
+    if args.values["executor"] == "local":
+        if address is not None:
+            raise ConfigError("address: only with executor=ray (the Ray cluster's head node)")
+        return None
+    if not address:
+        raise ConfigError("address: required with executor=ray (the head node's HOST:PORT)")
+    return str(address)
+
+
+def _connect(address: str | None, settings):  # type: ignore[no-untyped-def]
+    """The Ray cluster the partitions run on (None: this process), joined before anything
+    is written, so a bad address leaves no manifest."""
+    if address is None:
+        return None
+    from lineflow.pipeline.distributed import connect
+
+    return connect(address, settings)
 
 
 def request(values: dict[str, Any], given: set[str]) -> BackfillRequest:
@@ -152,29 +197,16 @@ def _manifest(settings, create: bool = True):  # type: ignore[no-untyped-def]
     return Manifest(StateStore(settings.state_path, create=create))
 
 
-def _start(request: BackfillRequest, overrides: list[str]) -> int:
+def _start(request: BackfillRequest, overrides: list[str], address: str | None) -> int:
     from rich.console import Console
 
-    from lineflow import sources as source_modules
-    from lineflow.core.errors import ConfigError
-    from lineflow.pipeline.backfill import credits_estimate_text, estimate, to_skip
+    from lineflow.pipeline.backfill import check, credits_estimate_text, estimate, to_skip
     from lineflow.pipeline.logs import quiet
-    from lineflow.pipeline.request import snapshot_instant
 
     settings = _settings(overrides)
-    scrapes = "scrape" in settings.pipeline.stages  # else: reprocess what has landed
-    for name in request.sources:
-        if name not in settings.sources:
-            raise ConfigError(
-                f"sources: unknown source {name!r} (known: {', '.join(settings.sources)})"
-            )
-        if scrapes and not source_modules.load(settings.sources[name]).supports_history:
-            raise ConfigError(
-                f"sources: {name} has no historical endpoint to backfill from (to reprocess "
-                "its landed files only: pipeline.stages=[process,validate,consolidate])"
-            )
-    snapshot_instant(request.snapshot, request.start)  # a bad one fails before any write
+    check(settings, request)  # bad sources or snapshot fail before any write
     console = Console(highlight=False)
+    cluster = None if request.dry_run else _connect(address, settings)  # a dry run asks no one
     manifest = _manifest(settings, create=not request.dry_run)  # a dry run creates nothing
     skipped = to_skip(request, manifest.earlier_outcomes(request))
     todo = [d for d in request.partitions() if str(d) not in skipped]
@@ -184,29 +216,27 @@ def _start(request: BackfillRequest, overrides: list[str]) -> int:
             console.print(f"skipped: {len(skipped)} partitions already done ({request.reprocess})")
         console.print("nothing was requested or written")
         return 0
-    backfill_id = manifest.create(request)
-    if skipped:
-        for reason in set(skipped.values()):
-            manifest.skip(backfill_id, [d for d, r in skipped.items() if r == reason], reason)
+    backfill_id = manifest.start(request, skipped)
     if not quiet():
         console.print(
             f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped"
         )
-    return _execute(settings, manifest, backfill_id, request, console)
+    return _execute(settings, manifest, backfill_id, request, console, cluster)
 
 
-def _resume(backfill_id: str, overrides: list[str]) -> int:
+def _resume(backfill_id: str, overrides: list[str], address: str | None) -> int:
     from rich.console import Console
 
     settings = _settings(overrides)
     manifest = _manifest(settings, create=False)  # an unknown id leaves no state behind
     request = manifest.request(backfill_id)
+    cluster = _connect(address, settings)
     console = Console(highlight=False)
     console.print(f"backfill {backfill_id}: resuming")
-    return _execute(settings, manifest, backfill_id, request, console)
+    return _execute(settings, manifest, backfill_id, request, console, cluster)
 
 
-def _execute(settings, manifest, backfill_id, request, console) -> int:  # type: ignore[no-untyped-def]
+def _execute(settings, manifest, backfill_id, request, console, cluster) -> int:  # type: ignore[no-untyped-def]
     import threading
 
     from rich.progress import (
@@ -265,6 +295,7 @@ def _execute(settings, manifest, backfill_id, request, console) -> int:  # type:
                 request,
                 on_done=on_done,
                 stop=stop,
+                cluster=cluster,
             )
         except KeyboardInterrupt:
             stop.set()

@@ -1,4 +1,4 @@
-"""`lineflow serve [host=127.0.0.1] [port=8080]`: the trigger endpoint."""
+"""`lineflow serve [host=127.0.0.1] [port=8080]`: the trigger endpoint and the dashboard."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 COMMAND = Command(
     name="serve",
-    summary="serve the trigger endpoint (Pub/Sub push or plain JSON) that runs stages",
+    summary="serve the trigger endpoint (Pub/Sub push or plain JSON) and a live dashboard",
     usage=("[host=127.0.0.1] [port=8080] [key=value ...]",),
     about="""\
 POST / with `Authorization: Bearer $LINEFLOW_TRIGGER_TOKEN` and a Pub/Sub push envelope or a
@@ -20,7 +20,12 @@ plain JSON payload: a storage notification {bucket, name} or a scraper completio
 processor request {processor: "process:odds_api", date: "2026-01-23"}. Answers: 200 processed,
 duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
 the token; 413 a body over triggers.max_body_bytes. port=0 picks a free port; the first line
-printed says where it listens.""",
+printed says where it listens.
+
+GET /dashboard is a read-only live dashboard (dates x components, each cell's detail, self-heal
+log, exclusions, locks, dead letters, proxy breakers, backfills; GET /dashboard/data is its
+JSON). It takes $LINEFLOW_READ_TOKEN (triggers.read_token_env) or the trigger token: open
+/dashboard?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`.""",
     keys=(
         Key("host", text, None, "address to listen on (default triggers.host)", "127.0.0.1"),
         Key("port", whole(0, 65535), None, "port (default triggers.port; 0: a free one)", "8080"),
@@ -28,6 +33,7 @@ printed says where it listens.""",
     config=(
         ("triggers.max_age_minutes=60", "older messages are dead-lettered as stale"),
         ("triggers.max_body_bytes=1048576", "larger bodies are refused (413) unread"),
+        ("triggers.dashboard_refresh_s=10", "the dashboard asks for new figures this often"),
     ),
     exit_codes="0 stopped, 2 bad input (no token of 16+ characters in the environment, bad key)",
     examples=("LINEFLOW_TRIGGER_TOKEN=... lineflow serve port=8080 home=/tmp/lf",),
@@ -42,6 +48,7 @@ def main(args: Parsed) -> int:
 
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
+    from lineflow.ops.dashboard import Readers, dashboard_routes
     from lineflow.ops.triggers.app import MIN_TOKEN_LENGTH, create_app
     from lineflow.ops.triggers.handler import TriggerHandler
 
@@ -59,7 +66,14 @@ def main(args: Parsed) -> int:
             f"{settings.triggers.token_env}: the token has {len(token)} characters, needs "
             f"{MIN_TOKEN_LENGTH} or more (e.g. `openssl rand -hex 24`)"
         )
-    app = create_app(TriggerHandler(settings), token, settings.triggers.max_body_bytes)
+    read_token = os.environ.get(settings.triggers.read_token_env, "")
+    if read_token and len(read_token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{settings.triggers.read_token_env}: the token has {len(read_token)} characters, "
+            f"needs {MIN_TOKEN_LENGTH} or more (e.g. `openssl rand -hex 24`)"
+        )
+    dashboard = dashboard_routes(settings, Readers([token, read_token]))
+    app = create_app(TriggerHandler(settings), token, settings.triggers.max_body_bytes, dashboard)
     host, port = settings.triggers.host, settings.triggers.port
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -68,7 +82,9 @@ def main(args: Parsed) -> int:
         sock.listen()  # before the line below: a client may connect as soon as it appears
     except OSError as exc:
         raise ConfigError(f"triggers: cannot listen on {host}:{port}: {exc.strerror}") from None
-    print(f"lineflow serve: listening on http://{host}:{sock.getsockname()[1]}/", flush=True)
+    url = f"http://{host}:{sock.getsockname()[1]}/"
+    print(f"lineflow serve: listening on {url}", flush=True)
+    print(f"lineflow serve: dashboard at {url}dashboard (read token or trigger token)", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

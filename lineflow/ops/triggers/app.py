@@ -1,4 +1,5 @@
-"""The ASGI app of `lineflow serve`: `POST /` takes a trigger, `GET /healthz` says it is up.
+"""The ASGI app of `lineflow serve`: `POST /` takes a trigger, `GET /healthz` says it is up
+(and the read-only dashboard's routes, `ops/dashboard.py`, when `serve` adds them).
 
 Every request must carry `Authorization: Bearer <token>`; the token comes from the environment
 (`triggers.token_env`, default LINEFLOW_TRIGGER_TOKEN), is at least `MIN_TOKEN_LENGTH`
@@ -11,12 +12,13 @@ locks serialise runs of the same stage and partition.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from lineflow.core.errors import PermanentError
 from lineflow.ops.triggers.handler import TriggerHandler
@@ -48,7 +50,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(handler: TriggerHandler, token: str, max_body_bytes: int = 1 << 20) -> Starlette:
+def create_app(
+    handler: TriggerHandler,
+    token: str,
+    max_body_bytes: int = 1 << 20,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
     if len(token) < MIN_TOKEN_LENGTH:
         raise ValueError(f"a trigger token needs {MIN_TOKEN_LENGTH} characters or more")
 
@@ -71,4 +78,6 @@ def create_app(handler: TriggerHandler, token: str, max_body_bytes: int = 1 << 2
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/", receive, methods=["POST"]), Route("/healthz", healthz)])
+    return Starlette(
+        routes=[Route("/", receive, methods=["POST"]), Route("/healthz", healthz), *routes]
+    )

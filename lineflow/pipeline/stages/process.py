@@ -20,6 +20,7 @@ from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.faults import kill_point
+from lineflow.core.identity import resolve
 from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines
 from lineflow.landing import Landing, LandingPath, LandingZone, check_sidecar, file_id
 from lineflow.pipeline.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
@@ -286,9 +287,11 @@ def _process_source(
     )
     failures: list[str] = []
     chunks = list(_chunks(todo))
-    for chunk, (outcomes, rows) in zip(
+    identity = ctx.settings.identity.compiled()
+    for chunk, (outcomes, parsed) in zip(
         chunks, _parsed(ctx, source, parse_ctx, chunks, bodies), strict=True
     ):
+        rows = resolve(parsed, identity)  # one identity per player, team, book: core/identity
         for _ in chunk:
             kill_point("before_stage_file")
         staged = [

@@ -208,7 +208,10 @@ CREATE TABLE IF NOT EXISTS predictions (
     recommendation VARCHAR NOT NULL, bookmaker VARCHAR, price_american INTEGER,
     expected_value DOUBLE, books INTEGER, margin DOUBLE, line_source VARCHAR,
     minutes_before_tip DOUBLE, input_fingerprint VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-    run_id VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, superseded_at TIMESTAMPTZ);
+    run_id VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, superseded_at TIMESTAMPTZ,
+    bookmaker_source VARCHAR);
+-- predictions written before a bookmaker's quote named its source (one quote per book)
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS bookmaker_source VARCHAR;
 CREATE TABLE IF NOT EXISTS prediction_batches (
     batch_id VARCHAR PRIMARY KEY, slate_date DATE NOT NULL, status VARCHAR NOT NULL,
     expected INTEGER NOT NULL, completed INTEGER NOT NULL, excluded INTEGER NOT NULL,

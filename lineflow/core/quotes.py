@@ -1,0 +1,31 @@
+"""One quote per bookmaker: a book's line counts once, however many sources carry it.
+
+The Odds API, BettingPros and DraftKings all quote DraftKings. Consensus, best price, the
+line-quality gate and the prediction fingerprint read a player's market through `book_quotes`:
+per bookmaker and side, the freshest quote (latest `last_update`, then latest `snapshot_at`),
+with the `source` that carried it. A side quoted at another line than its book's freshest quote
+is a stale half of a pair and is dropped, so over and under are never paired across lines.
+
+Invariants: at most one row per (keys, bookmaker, side); the result does not depend on row
+order (ties after freshness go to the source, then line, then price, in sort order); a quote
+without `last_update` is older than any quote with one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+#: Freshest last: the order quotes are ranked in (the trailing columns only break ties).
+FRESHNESS = ("last_update", "snapshot_at", "source", "line", "price_decimal")
+
+
+def book_quotes(lines: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
+    """Per (keys, bookmaker, side) the freshest quote, at the line of its book's freshest
+    quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns."""
+    book = [*keys, "bookmaker"]
+    ranked = lines.sort(list(FRESHNESS), nulls_last=False)
+    freshest = ranked.group_by([*book, "side"], maintain_order=True).last()
+    lead = pl.col("line").sort_by(list(FRESHNESS), nulls_last=False).last().over(book)
+    return freshest.filter(pl.col("line").eq_missing(lead)).sort([*book, "side"])
