@@ -240,3 +240,9 @@ def test_a_model_loads_from_its_import_path_with_parameters() -> None:
     model = load_model("lineflow.models.consensus:Consensus", "fair", {"max_dispersion": 0.1})
     assert isinstance(model, Consensus)
     assert (model.name, model.max_dispersion) == ("fair", 0.1)
+
+
+def test_a_quote_without_a_main_line_flag_is_not_a_main_line() -> None:
+    unflagged = [{**q, "is_main_line": None} for q in both("dk", 24.5, -110, -110)]
+    lines = board(*unflagged, *both("fd", 24.5, 100, -120))
+    assert book_pairs(lines)["bookmaker"].to_list() == ["fd"]

@@ -279,3 +279,26 @@ def test_one_book_spelling_the_name_two_ways_shows_one_spelling_whatever_the_ord
     gate = LineQualityConfig(min_books=1)
     names = {line_quality(rows[order], gate)["player_name"][0] for order in ([0, 1], [1, 0])}
     assert len(names) == 1
+
+
+def test_the_source_of_a_books_freshest_quote_decides_the_placeholder() -> None:
+    older = SNAP - timedelta(minutes=30)
+    estimated_fresher = frame(
+        books("fanduel", line=20.0),
+        quote(bookmaker="draftkings", source="estimated", line=20.0),
+        quote(bookmaker="draftkings", side="under", line=20.0, last_update=older),
+    )
+    assert verdict(estimated_fresher) == (False, ["placeholder"])
+    estimated_older = frame(
+        books("fanduel", line=20.0),
+        quote(bookmaker="draftkings", source="estimated", line=20.0, last_update=older),
+        quote(bookmaker="draftkings", side="under", line=20.0),
+    )
+    assert verdict(estimated_older) == (True, [])
+    # a quote without last_update counts as the older one
+    undated = frame(
+        books("fanduel", line=20.0),
+        quote(bookmaker="draftkings", source="estimated", line=20.0),
+        quote(bookmaker="draftkings", side="under", line=20.0, last_update=None),
+    )
+    assert verdict(undated) == (False, ["placeholder"])
