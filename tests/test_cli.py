@@ -36,7 +36,8 @@ KEYS = {
     "locks": {"stale", "format"},
     "dlq": {"replayed", "all", "format"},
     "init": {"format"},
-    "query": {"format", "out"},
+    "query": {"format", "out", "at"},
+    "maintain": {"format"},
 }
 VALUES = {
     "date": "2026-01-23",

@@ -22,7 +22,7 @@ from lineflow.reporting import recorded
 from lineflow.reporting.doctor import DETECTORS, NOT_APPLICABLE, Context, Finding, Outcome
 from lineflow.reporting.recorded import Stores
 from lineflow.state.work import DeadLetter, WorkQueue
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 if TYPE_CHECKING:
     from lineflow.pipeline.runner import RunReport
@@ -252,7 +252,7 @@ def replay_dead_letter(
     queue.requeue(letter)
     if letter.kind == "file":
         partition, _, file_id = letter.key.partition("/")
-        DuckDBWarehouse.configured(settings.warehouse).forget_processed(
+        open_warehouse(settings.warehouse).forget_processed(
             file_id, dt.date.fromisoformat(partition)
         )
         return (

@@ -34,7 +34,8 @@ from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import open_state
 from lineflow.state.locks import Locks, signals_raise
 from lineflow.state.work import WorkQueue
-from lineflow.warehouse.duckdb import DuckDBWarehouse, WarehouseBusy
+from lineflow.warehouse import open_warehouse
+from lineflow.warehouse.duckdb import WarehouseBusy
 
 STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
@@ -295,7 +296,7 @@ def open_context(
         request=request,
         run_id=new_run_id(request.date, clock()),
         partition=request.date,
-        warehouse=DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
+        warehouse=open_warehouse(settings.warehouse, settings.locks.wait_s),
         landing=open_landing(settings.landing),
         http=HttpLayer(settings, clock, sleep, mode=request.http_mode),
         clock=clock,
@@ -311,7 +312,7 @@ def heal_partition(
     from lineflow.pipeline.stages import predict as predict_stage
 
     config = settings.pipeline.predict
-    if config is None or not settings.warehouse.path.exists():
+    if config is None or not open_warehouse(settings.warehouse).exists():
         return []
     ctx = open_context(settings, request)
     clock = ctx.clock

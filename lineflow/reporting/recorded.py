@@ -22,7 +22,7 @@ from lineflow.config import Settings
 from lineflow.core.errors import ConfigError
 from lineflow.state import StateStore, open_state
 from lineflow.state.store import Connection
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import DuckDBWarehouse, open_warehouse
 
 NOT_RECORDED = "not recorded yet"
 
@@ -210,14 +210,10 @@ def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:
 
 def open_stores(settings: Settings) -> Stores:
     """The home's warehouse and state store, read where they are; never created here."""
-    path = settings.warehouse.path
-    if not path.is_file():
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
+    if not warehouse.exists():
         raise ConfigError(
-            f"home: no warehouse at {path}: nothing has run under home={settings.home} "
-            "(run `lineflow run date=YYYY-MM-DD` first)"
+            f"home: no warehouse at {warehouse.where}: nothing has run under "
+            f"home={settings.home} (run `lineflow run date=YYYY-MM-DD` first)"
         )
-    return Stores(
-        DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
-        open_state(settings, create=False),
-        settings.home,
-    )
+    return Stores(warehouse, open_state(settings, create=False), settings.home)

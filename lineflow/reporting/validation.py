@@ -13,7 +13,7 @@ from rich.markup import escape
 from lineflow.config import Settings
 from lineflow.pipeline.runner import RunReport
 from lineflow.reporting.summary import VERDICTS
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 _STYLE = {
     "pass": "green",
@@ -26,7 +26,7 @@ _STYLE = {
 
 def validation_report(report: RunReport, settings: Settings) -> dict[str, Any]:
     """The run's rule results and the partition's line-quality verdicts (player markets)."""
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
     with warehouse.session():
         results = warehouse.query(
             "SELECT rule_id, outcome, severity, blocking, failed, checked, detail, sample_keys "
