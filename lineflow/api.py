@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,8 @@ class StageFigures:
     seconds: float
     error: str | None
     notes: tuple[str, ...]
+    #: the summary's figures, each key naming its unit (docs/health.md)
+    figures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ def _result(report: RunReport, home: Path) -> RunResult:
                 seconds=r.seconds,
                 error=r.error,
                 notes=tuple(r.notes),
+                figures=dict(r.figures),
             )
             for r in report.results
         ),

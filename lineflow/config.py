@@ -187,8 +187,16 @@ class ProxyConfig(Model):
         return self.chains.get(source, [DIRECT])
 
 
+#: Object stores a DuckLake's data files can live in (DuckDB's httpfs extension reads them).
+LAKE_URL_SCHEMES = ("s3", "gs", "gcs", "r2", "az", "azure", "abfss")
+
+
 class WarehouseConfig(Model):
-    kind: Literal["duckdb"] = "duckdb"
+    """Where the tables live: one DuckDB file (`kind: duckdb`, the default), or a DuckLake
+    (`kind: ducklake`) whose catalog is a DuckDB file on this machine (`catalog`) or a Postgres
+    database shared by several (`catalog_env`), and whose data files lie under `data_path`."""
+
+    kind: Literal["duckdb", "ducklake"] = "duckdb"
     path: Path
     #: DuckDB's buffer pool and worker threads per connection. A partition's warehouse work is
     #: small (polars does the parsing); without a cap DuckDB's buffers, and the memory its
@@ -198,6 +206,61 @@ class WarehouseConfig(Model):
     #: spills to `<path>.tmp` past the limit.
     memory_limit: str = Field("64MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
     threads: int = Field(1, ge=1, le=256)
+    #: kind=ducklake: the catalog as a DuckDB file (one machine; its processes take turns), ...
+    catalog: Path | None = None
+    #: ... or the environment variable holding a Postgres conninfo / URL for the catalog
+    #: (several machines); it wins over `catalog`. The value, with its password, is only ever
+    #: read from the environment.
+    catalog_env: str | None = None
+    #: kind=ducklake: the folder, or object-store URL (gs://, s3://, ...), of the data files.
+    data_path: str | None = None
+    #: kind=ducklake: how long snapshots stay queryable (`lineflow query ... at=`) before
+    #: `lineflow maintain` expires them and deletes the files only they used.
+    keep_snapshots_days: float = Field(30, ge=0)
+
+    @field_validator("catalog_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "expected the name of an environment variable holding the catalog's conninfo "
+                "(the conninfo itself never goes in the config)"
+            )
+        return value
+
+    @field_validator("data_path")
+    @classmethod
+    def _data_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", value)
+        if scheme and scheme[1].lower() not in LAKE_URL_SCHEMES:
+            raise ValueError(
+                f"expected a folder or an object-store URL ({', '.join(LAKE_URL_SCHEMES)}://...)"
+                f", got a {scheme[1]}:// URL"
+            )
+        if scheme and not re.fullmatch(r"[A-Za-z0-9+.-]+://[^/\s]+(/\S*)?", value):
+            raise ValueError("expected SCHEME://BUCKET[/PREFIX]")
+        if not value.strip():
+            raise ValueError("expected a folder or an object-store URL, got nothing")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _lake_complete(self) -> WarehouseConfig:
+        if self.kind == "ducklake":
+            if self.data_path is None:
+                raise ValueError("kind=ducklake needs warehouse.data_path (a folder or URL)")
+            if self.catalog is None and self.catalog_env is None:
+                raise ValueError(
+                    "kind=ducklake needs warehouse.catalog (a DuckDB file) or "
+                    "warehouse.catalog_env (the variable holding a Postgres conninfo)"
+                )
+        return self
+
+    @property
+    def data_url(self) -> bool:
+        """Whether the lake's data files are in an object store rather than a folder."""
+        return self.data_path is not None and "://" in self.data_path
 
 
 class LandingConfig(Model):
@@ -208,9 +271,31 @@ class LandingConfig(Model):
     @field_validator("url")
     @classmethod
     def _gs(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]*(/.*)?", value):
+        if value is None:
+            return None
+        if not value.startswith("gs://"):
             raise ValueError(f"expected gs://BUCKET[/PREFIX], got {value!r}")
-        return value.rstrip("/") if value else None
+        bucket = value[len("gs://") :].partition("/")[0]
+        problem = bucket_problem(bucket)
+        if problem:
+            raise ValueError(f"{value!r}: {problem} (expected gs://BUCKET[/PREFIX])")
+        return value.rstrip("/")
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """What is wrong with a Cloud Storage bucket name, None when nothing is (GCS's naming rules:
+    https://cloud.google.com/storage/docs/buckets#naming)."""
+    if not bucket:
+        return "no bucket name"
+    if bucket != bucket.lower():
+        return f"bucket names must be lowercase ({bucket!r} has capitals)"
+    if not re.fullmatch(r"[a-z0-9._-]+", bucket):
+        return "bucket names hold only lowercase letters, digits, '-', '_' and '.'"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return "bucket names start and end with a letter or a digit"
+    if not 3 <= len(bucket) <= 63 and "." not in bucket:
+        return f"bucket names have 3 to 63 characters, {bucket!r} has {len(bucket)}"
+    return None
 
 
 class BigQueryConfig(Model):

@@ -22,21 +22,22 @@ BACKFILL = {
 }  # fmt: skip
 #: The keys each command reads: what its help lists, and all it accepts besides config overrides.
 KEYS = {
-    "run": RUN_KEYS,
-    "backfill": BACKFILL,
-    "heal": {"date", "now", "dry_run"},
+    "run": RUN_KEYS | {"format"},
+    "backfill": BACKFILL | {"format"},
+    "heal": {"date", "now", "dry_run", "format"},
     "status": {"date", "now", "format"},
     "health": {"date", "now", "days", "format", "out", "email"},
-    "doctor": {"date", "now", "fix"},
-    "validate": {"date", "strict", "refresh"},
+    "doctor": {"date", "now", "fix", "format"},
+    "validate": {"date", "strict", "refresh", "format"},
     "players": {"date", "format"},
-    "rules": set(),
-    "proxies": {"now"},
+    "rules": {"format"},
+    "proxies": {"now", "format"},
     "serve": {"host", "port"},
-    "locks": {"stale"},
-    "dlq": {"replayed", "all"},
-    "init": set(),
-    "query": {"format", "out"},
+    "locks": {"stale", "format"},
+    "dlq": {"replayed", "all", "format"},
+    "init": {"format"},
+    "query": {"format", "out", "at"},
+    "maintain": {"format"},
 }
 VALUES = {
     "date": "2026-01-23",
@@ -168,7 +169,7 @@ def test_help_lists_exactly_the_commands_keys(capsys, command):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["status", "format=xml"], "format: expected one of terminal, json, got 'xml'"),
+        (["status", "format=xml"], "format: expected one of table, json, got 'xml'"),
         (["health", "days=0"], "days: expected a whole number of days from 1 to 366, got '0'"),
         (["doctor", "fix=maybe"], "fix: expected true or false, got 'maybe'"),
         (["run", "date=2026-01-23", "now=noon"], "now: expected an ISO 8601 time, got 'noon'"),

@@ -85,9 +85,11 @@ def _reached(roots: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def extras_only_modules() -> set[str]:
-    """Top-level modules that only the `test` and `bench` extras bring (the `postgres` extra,
-    the shared state store's driver, is for users too)."""
-    runtime = _reached([("lineflow", ""), ("lineflow", "prod"), ("lineflow", "postgres")])
+    """Top-level modules that only the `test` and `bench` extras bring (the users' extras:
+    `postgres` the shared state store's driver, `lake` the shared warehouse's extensions,
+    `ray` the distributed backfill's engine)."""
+    users = ("", "prod", "postgres", "lake", "ray")
+    runtime = _reached([("lineflow", extra) for extra in users])
     extras_only = _reached([("lineflow", "test"), ("lineflow", "bench")]) - runtime
     return {
         module

@@ -133,6 +133,20 @@ def source_list(value: str) -> list[str] | None:
     return names(value)
 
 
+def output_format(*more: str) -> Key:
+    """The `format=` key of a command that prints a report: `table` (the default; `terminal`
+    is read as `table`), `json` (stdout carries only the JSON document, docs/output.md), and
+    the command's own further formats."""
+    options = ("table", "json", *more)
+    pick = choice(*options)
+
+    def parse(value: str) -> str:
+        return pick("table" if value == "terminal" else value)
+
+    parse.choices = options  # type: ignore[attr-defined]
+    return Key("format", parse, "table", "output: table (default) or json (docs/output.md)")
+
+
 # --- declarations -------------------------------------------------------------------------
 
 
@@ -232,6 +246,10 @@ class Command:
 
     def all_keys(self) -> list[Key]:
         return [RUN_KEYS[name] for name in self.run_keys] + list(self.keys)
+
+    def reports(self) -> bool:
+        """The command prints a report and takes `format=table|json`."""
+        return any(k.name == "format" for k in self.keys)
 
     def key_names(self) -> list[str]:
         return [k.name for k in self.all_keys()]

@@ -128,7 +128,7 @@ def check(overrides: list[str]) -> int:
     return jobs
 
 
-def multirun(overrides: list[str], level: int = logging.INFO) -> int:
+def multirun(overrides: list[str], level: int = logging.INFO, fmt: str = "table") -> int:
     from hydra.core.global_hydra import GlobalHydra
 
     user_launcher = any(o.startswith(("hydra/launcher=", "+hydra/launcher=")) for o in overrides)
@@ -145,8 +145,16 @@ def multirun(overrides: list[str], level: int = logging.INFO) -> int:
     finally:
         GlobalHydra.instance().clear()
     outcomes = sorted((_outcome(job) for batch in returns for job in batch), key=_order)
-    summarize(outcomes)
-    return max((o.exit_code for o in outcomes), default=0)
+    worst = max((o.exit_code for o in outcomes), default=0)
+    if fmt == "json":
+        from dataclasses import asdict
+
+        from lineflow.reporting.output import emit
+
+        emit({"exit_code": worst, "partitions": [asdict(o) for o in outcomes]})
+    else:
+        summarize(outcomes)
+    return worst
 
 
 def _outcome(job: Any) -> Outcome:
@@ -166,16 +174,24 @@ def _order(outcome: Outcome) -> str:
 
 def summarize(outcomes: list[Outcome]) -> None:
     """One table of every job of the sweep, then one line: how many ended how."""
-    from rich.console import Console
     from rich.table import Table
 
     from lineflow.pipeline.logs import quiet
+    from lineflow.reporting.output import console as make_console
 
-    console = Console(highlight=False)
+    console = make_console()
     worst = max((o.exit_code for o in outcomes), default=0)
     if not quiet():
         table = Table(title=f"lineflow run -m · {len(outcomes)} partitions")
-        for column in ("partition", "status", "exit", "requests", "files", "rows", "time"):
+        for column in (
+            "partition",
+            "status",
+            "exit",
+            "requests",
+            "files landed",
+            "rows consolidated",
+            "time",
+        ):
             right = column not in ("partition", "status")
             table.add_column(column, justify="right" if right else "left", no_wrap=True)
         for o in outcomes:

@@ -22,7 +22,7 @@ from lineflow.reporting import recorded
 from lineflow.reporting.doctor import DETECTORS, NOT_APPLICABLE, Context, Finding, Outcome
 from lineflow.reporting.recorded import Stores
 from lineflow.state.work import DeadLetter, WorkQueue
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 if TYPE_CHECKING:
     from lineflow.pipeline.runner import RunReport
@@ -77,14 +77,32 @@ def process_partition(ctx: Context, findings: list[Finding]) -> list[str]:
     ]
 
 
+def _no_history(ctx: Context, name: str) -> str | None:
+    """Why `backfill_history` leaves a source alone, None when it can backfill it."""
+    if sources.load(ctx.settings.sources[name]).supports_history:
+        return None
+    return f"{name}: no historical endpoint to backfill from"
+
+
+def _backfill_plan(ctx: Context, findings: list[Finding]) -> str:
+    """What `backfill_history` will do with these findings, source by source."""
+    snapshot = str(ctx.params.get("snapshot", "18:00Z"))
+    steps = []
+    for f in findings:
+        name, why = f.data["source"], _no_history(ctx, f.data["source"])
+        steps.append(f"leave {why}" if why else f"run {name} alone at its {snapshot} snapshot")
+    return "; ".join(steps)
+
+
 def backfill_history(ctx: Context, findings: list[Finding]) -> list[str]:
     """Run the source alone at the historical snapshot; sources without one are said so."""
     snapshot = str(ctx.params.get("snapshot", "18:00Z"))
     changes = []
     for f in findings:
         name = f.data["source"]
-        if not sources.load(ctx.settings.sources[name]).supports_history:
-            changes.append(f"left {name}: no historical endpoint to backfill from")
+        why = _no_history(ctx, name)
+        if why:
+            changes.append(f"left {why}")
             continue
         before = _prop_rows(ctx, name)
         report = _run(ctx, only=(name,), snapshot=snapshot)
@@ -115,8 +133,10 @@ def replay_dead_letters(ctx: Context, findings: list[Finding]) -> list[str]:
 
     queue = WorkQueue(open_state(ctx.settings), ctx.settings.work)
     letters = queue.dead_letters()
-    again = sum(not replay_dead_letter(ctx.settings, queue, letter) for letter in letters)
-    changes = [f"replayed {len(letters)} dead letters, {again} failed again"]
+    replayed = [replay_dead_letter(ctx.settings, queue, letter) for letter in letters]
+    again = sum(not ok for ok, _ in replayed)
+    changes = [said for _, said in replayed]
+    changes.append(f"replayed {len(letters)} dead letters, {again} failed again")
     if any(letter.kind == "file" for letter in letters):
         changes += process_partition(ctx, findings)
     return changes
@@ -137,11 +157,15 @@ def probe_proxies(ctx: Context, findings: list[Finding]) -> list[str]:
     ]
 
 
-#: name -> (what it would do, the function or None when this build has no such action yet)
-ACTIONS: dict[str, tuple[str, Action | None]] = {
+#: What an action will do with the findings, said before it runs (doctor without fix=true).
+Plan = Callable[[Context, list[Finding]], str]
+
+#: name -> (what it would do: a sentence, or a Plan when that depends on the findings; the
+#: function, or None when this build has no such action yet)
+ACTIONS: dict[str, tuple[str | Plan, Action | None]] = {
     "release_locks": ("release each stale lock", release_locks),
     "process_partition": ("run the stages after scrape for the partition", process_partition),
-    "backfill_history": ("run the source alone at its historical snapshot", backfill_history),
+    "backfill_history": (_backfill_plan, backfill_history),
     "resume_prediction_batch": (
         "finish the batch: the predict stage adopts it",
         resume_prediction_batch,
@@ -177,12 +201,13 @@ def examine(
         ctx = Context(settings, stores, partition, now, playbook.params)
         findings = DETECTORS[playbook.detector](ctx)
         plan, action = ACTIONS[playbook.action]
-        outcome = Outcome(playbook.name, "healthy", plan=plan)
+        outcome = Outcome(playbook.name, "healthy")
         if findings is None:
             outcome.state = NOT_APPLICABLE
         elif findings:
             outcome.findings = findings
             outcome.state = "found"
+            outcome.plan = plan if isinstance(plan, str) else plan(ctx, findings)
             if fix and action is None:
                 outcome.state = "no action"
                 outcome.error = f"action {playbook.action!r} is not available in this build"
@@ -218,27 +243,31 @@ def _log(stores: Stores, partition: date, now: datetime, mode: str, outcome: Out
         )
 
 
-def replay_dead_letter(settings: Settings, queue: WorkQueue, letter: DeadLetter) -> bool:
+def replay_dead_letter(
+    settings: Settings, queue: WorkQueue, letter: DeadLetter
+) -> tuple[bool, str]:
     """Put one dead letter's work back (`lineflow dlq replay` and doctor's replay both do it
-    here); True unless a replayed message failed again."""
+    here): False when a replayed message failed again, and one line saying what happened
+    (the caller prints it, or puts it in its JSON document)."""
     queue.requeue(letter)
     if letter.kind == "file":
         partition, _, file_id = letter.key.partition("/")
-        DuckDBWarehouse.configured(settings.warehouse).forget_processed(
+        open_warehouse(settings.warehouse).forget_processed(
             file_id, dt.date.fromisoformat(partition)
         )
-        print(f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it")
-        return True
+        return (
+            True,
+            f"{letter.id}: re-queued {letter.payload_ref}; the next run of {partition} takes it",
+        )
     if letter.kind == "request":
-        print(
+        return True, (
             f"{letter.id}: re-queued {letter.payload_ref}; the next run of "
             f"{letter.partition} asks it again"
         )
-        return True
     from lineflow.ops.triggers.handler import TriggerHandler
 
     answer = TriggerHandler(settings).handle(
         (letter.payload or "").encode(), letter.key, check_age=False
     )
-    print(f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}")
-    return answer.status < 300 and answer.body.get("status") == "processed"
+    said = f"{letter.id}: {letter.payload_ref}: {answer.body.get('status')} {answer.body}"
+    return answer.status < 300 and answer.body.get("status") == "processed", said

@@ -39,7 +39,7 @@ from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore, upsert_sql
 from lineflow.state.locks import pid_alive
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import open_warehouse
 
 #: How often a parse worker looks whether its backfill is still there.
 WORKER_WATCH_S = 0.5
@@ -525,7 +525,7 @@ def _local_partitions(
     """`submit(day)` -> the future outcome of the partition, run in a thread of this process."""
     # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
     # one per partition (another process asking for the warehouse still gets it).
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
     with (
         warehouse.hold(),
         _parse_pool(settings, request.parse_workers) as parsers,

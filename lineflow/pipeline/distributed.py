@@ -123,6 +123,8 @@ def local_stores(settings: Settings) -> list[str]:
         local.append(f"state ({settings.state_path})")
     if settings.warehouse.kind == "duckdb":
         local.append(f"warehouse ({settings.warehouse.path})")
+    elif settings.warehouse.catalog_env is None:  # a lake whose catalog is a DuckDB file
+        local.append(f"warehouse catalog ({settings.warehouse.catalog})")
     if settings.landing.url is None:
         local.append(f"landing ({settings.landing.root})")
     return local

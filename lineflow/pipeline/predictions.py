@@ -86,7 +86,7 @@ def fingerprints(lines: pl.DataFrame) -> pl.DataFrame:
         newest.with_columns(_t=text)
         .group_by("player_key", "market")
         .agg(
-            pl.col("player_name").first(),
+            pl.col("player_name").min(),  # books spell names differently: one, any order
             pl.col("_t").sort().str.join(";").hash().cast(pl.String).alias("fingerprint"),
             pl.col("commence_time").min(),
         )
@@ -177,13 +177,7 @@ def _worker(
     store.set_items(
         batch_id,
         [
-            (
-                u.player_key,
-                u.market,
-                "failed" if (u.player_key, u.market) in failures else "completed",
-                None,
-                failures.get((u.player_key, u.market)),
-            )
+            (u.player_key, u.market, _status(u, failures), None, failures.get(_key(u)))
             for u, _ in units
         ],
     )

@@ -34,7 +34,8 @@ from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import open_state
 from lineflow.state.locks import Locks, signals_raise
 from lineflow.state.work import WorkQueue
-from lineflow.warehouse.duckdb import DuckDBWarehouse, WarehouseBusy
+from lineflow.warehouse import open_warehouse
+from lineflow.warehouse.duckdb import WarehouseBusy
 
 STAGES: dict[str, Callable[[RunContext], list[StageResult]]] = {
     "scrape": scrape.run,
@@ -66,6 +67,10 @@ class RunReport:
     results: list[StageResult] = field(default_factory=list)
     log_path: Path | None = None
     strict: bool = False
+    #: live | record | replay: how this run asked the providers (replay sends nothing)
+    http_mode: str = "live"
+    #: the DuckDB warehouse file the run wrote to
+    warehouse: Path | None = None
 
     @property
     def failed(self) -> list[StageResult]:
@@ -121,7 +126,13 @@ def run_partition(
         sources.load(source)
     ctx = open_context(settings, request, sleep=sleep, parse_pool=parse_pool)
     ctx.http.check_secrets(active)
-    report = RunReport(ctx.run_id, ctx.partition, strict=request.strict)
+    report = RunReport(
+        ctx.run_id,
+        ctx.partition,
+        strict=request.strict,
+        http_mode=ctx.http.mode,
+        warehouse=settings.warehouse.path,
+    )
     logger, report.log_path = open_run_log(settings.home, ctx.run_id, ctx.http.redactor)
     logger.info(
         "run started",
@@ -222,17 +233,26 @@ def stage_groups(stages: list[str]) -> list[list[str]]:
     return groups
 
 
+#: The log level of a processor's outcome: what needs a person's attention is not `info`.
+RESULT_LEVELS = {"failed": logging.ERROR, "blocked": logging.WARNING, "partial": logging.WARNING}
+
+
 def _log_result(logger: logging.Logger, result: StageResult) -> None:
-    logger.info(
+    logger.log(
+        RESULT_LEVELS.get(result.status, logging.INFO),
         f"{result.processor}: {result.status}",
         extra={
             "fields": {
                 "processor": result.processor,
                 "status": result.status,
+                "figures": result.figures,
                 "files": result.files,
                 "rows": result.rows,
                 "requests": result.requests,
                 "error": result.error,
+                # what the summary prints under the table: quarantined rows, the player
+                # markets the gate failed and predict excluded, blocks, dead letters
+                "notes": result.notes,
             }
         },
     )
@@ -276,7 +296,7 @@ def open_context(
         request=request,
         run_id=new_run_id(request.date, clock()),
         partition=request.date,
-        warehouse=DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
+        warehouse=open_warehouse(settings.warehouse, settings.locks.wait_s),
         landing=open_landing(settings.landing),
         http=HttpLayer(settings, clock, sleep, mode=request.http_mode),
         clock=clock,
@@ -292,7 +312,7 @@ def heal_partition(
     from lineflow.pipeline.stages import predict as predict_stage
 
     config = settings.pipeline.predict
-    if config is None or not settings.warehouse.path.exists():
+    if config is None or not open_warehouse(settings.warehouse).exists():
         return []
     ctx = open_context(settings, request)
     clock = ctx.clock

@@ -298,10 +298,10 @@ def predictions_cell(
     ]
     return {
         "status": component.status if component.status != NOT_RECORDED else NOT_RUN,
-        "summary": f"{component.actual or 0} of {component.expected or 0} players",
+        "summary": f"{component.actual or 0} of {component.expected or 0} player markets",
         "figures": {
-            "players predicted": component.actual,
-            "players expected": component.expected,
+            "player markets predicted": component.actual,
+            "player markets expected": component.expected,
             "player markets excluded": batch.get("excluded"),
             "player markets failed": batch.get("failed"),
             "player markets regenerated": batch.get("regenerated"),

@@ -29,9 +29,12 @@ class Phase:
     configured: list[str]
     succeeded: list[str]
     runs: int
+    #: rows written by the latest run of each processor of the phase (run_history)
     rows: int
     seconds: float
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: the phase's figures for the partition: its processors' figures in `status`, summed
+    figures: dict[str, int] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -53,6 +56,9 @@ class Alert:
     level: str  # warn | critical
     kind: str
     message: str
+    #: the reason behind it when another section says it too (a blocked source's 403):
+    #: reports print each reason once, with the places it stands for
+    detail: str = ""
 
 
 @dataclass
@@ -141,6 +147,15 @@ def phases(configured: dict[str, list[str]], runs: pl.DataFrame) -> list[Phase]:
     return result
 
 
+def summed(figures: list[dict[str, int]]) -> dict[str, int]:
+    """Figures of several processors (a phase's sources) added key by key, in order."""
+    total: dict[str, int] = {}
+    for one in figures:
+        for key, n in one.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
 def grade(phase_list: list[Phase], components: list[Component]) -> str:
     """All phases complete -> healthy; any failed -> failed; else partial (domain rule).
 
@@ -178,7 +193,7 @@ def alerts(
         )
     for c in status.components:
         if c.status == "blocked":
-            found.append(Alert("critical", "blocked", f"{c.name}: source blocked ({c.note})"))
+            found.append(Alert("critical", "blocked", f"{c.name}: source blocked", c.note))
         elif c.status in ("short", "missing"):
             found.append(
                 Alert("warn", "completeness", f"{c.name}: {c.status}, {c.actual} of {c.expected}")
@@ -194,7 +209,7 @@ def alerts(
                 "warn",
                 "prediction-batch",
                 f"prediction batch {batch.get('batch_id')} {batch.get('status')}: "
-                f"{done}/{expected}",
+                f"{done}/{expected} player markets",
             )
         )
     for row in proxy_day or []:
@@ -264,6 +279,8 @@ def gather(
     )
     quota = recorded.read_quota(stores)
     today = day_phases[partition]
+    for phase in today:
+        phase.figures = summed([status.figures.get(name, {}) for name in phase.configured])
     return HealthReport(
         partition=partition,
         days=days,

@@ -22,7 +22,7 @@ from lineflow.config import Settings
 from lineflow.core.errors import ConfigError
 from lineflow.state import StateStore, open_state
 from lineflow.state.store import Connection
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse import DuckDBWarehouse, open_warehouse
 
 NOT_RECORDED = "not recorded yet"
 
@@ -174,15 +174,16 @@ def read_prediction_batch(stores: Stores, partition: date) -> dict[str, Any] | N
 
 
 def read_predictions(stores: Stores, partition: date) -> dict[str, int] | None:
-    """Active predictions of the partition: rows and distinct players."""
+    """Active predictions of the partition: rows (one per model and player market) and the
+    distinct player markets they cover."""
     if "predictions" not in stores.duck_tables():
         return None
     row = stores.warehouse.query(
-        "SELECT count(*) AS rows, count(DISTINCT player_key) AS players FROM predictions "
-        "WHERE slate_date = ? AND coalesce(is_active, true)",
+        "SELECT count(*) AS rows, count(DISTINCT (player_key, market)) AS units "
+        "FROM predictions WHERE slate_date = ? AND coalesce(is_active, true)",
         [partition],
     ).row(0, named=True)
-    return {"rows": int(row["rows"]), "players": int(row["players"])}
+    return {"rows": int(row["rows"]), "player_markets": int(row["units"])}
 
 
 def read_prediction_staging(stores: Stores, partition: date) -> int | None:
@@ -195,7 +196,8 @@ def read_prediction_staging(stores: Stores, partition: date) -> int | None:
 
 
 def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:
-    """Players checked by the line-quality gate: passed and failed."""
+    """Player markets (one player, one market) judged by the line-quality gate: passed and
+    failed."""
     if "line_quality" not in stores.duck_tables():
         return None
     row = stores.warehouse.query(
@@ -208,14 +210,10 @@ def read_line_quality(stores: Stores, partition: date) -> dict[str, int] | None:
 
 def open_stores(settings: Settings) -> Stores:
     """The home's warehouse and state store, read where they are; never created here."""
-    path = settings.warehouse.path
-    if not path.is_file():
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
+    if not warehouse.exists():
         raise ConfigError(
-            f"home: no warehouse at {path}: nothing has run under home={settings.home} "
-            "(run `lineflow run date=YYYY-MM-DD` first)"
+            f"home: no warehouse at {warehouse.where}: nothing has run under "
+            f"home={settings.home} (run `lineflow run date=YYYY-MM-DD` first)"
         )
-    return Stores(
-        DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s),
-        open_state(settings, create=False),
-        settings.home,
-    )
+    return Stores(warehouse, open_state(settings, create=False), settings.home)

@@ -12,6 +12,7 @@ from rich.table import Table
 from lineflow.reporting import charts
 from lineflow.reporting.health import HealthReport
 from lineflow.reporting.identity import line as identity_line
+from lineflow.reporting.output import figures_text
 from lineflow.reporting.recorded import NOT_RECORDED
 from lineflow.reporting.status import StatusReport
 
@@ -59,8 +60,27 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 # -- sections shared by every format ----------------------------------------------------------
 
 
-def component_rows(report: StatusReport) -> list[list[Any]]:
-    return [[c.name, c.expected, c.actual, c.status, c.note] for c in report.components]
+COMPONENT_COLUMNS = ["component", "expected", "actual", "unit", "status", "note"]
+
+
+def component_rows(report: StatusReport, noted: set[str] | None = None) -> list[list[Any]]:
+    """One row per component; a note that `noted` holds (printed once under problems) is
+    referred to, not repeated."""
+    return [
+        [
+            c.name,
+            c.expected,
+            c.actual,
+            c.unit,
+            c.status,
+            "see problems" if noted and c.note in noted else c.note,
+        ]
+        for c in report.components
+    ]
+
+
+def figure_rows(report: StatusReport) -> list[list[Any]]:
+    return [[name, figures_text(f) or "—"] for name, f in report.figures.items()]
 
 
 def file_rows(report: StatusReport) -> list[list[Any]]:
@@ -74,8 +94,6 @@ def run_rows(report: StatusReport) -> list[list[Any]]:
             r["status"],
             f"{r['started_at']:%m-%d %H:%M:%S}Z",
             f"{r['seconds']:.2f}s",
-            r["files"],
-            r["rows"],
             r["error"] or "",
         ]
         for r in report.last_runs
@@ -111,14 +129,15 @@ def extra_lines(report: StatusReport) -> list[str]:
     else:
         out.append(
             f"prediction batch {batch.get('batch_id')}: {batch.get('status')}, "
-            f"{batch.get('completed')}/{batch.get('expected')} players, "
+            f"{batch.get('completed')}/{batch.get('expected')} player markets, "
             f"{batch.get('failed') or 0} failed, {batch.get('excluded') or 0} excluded"
         )
     quality = report.line_quality
     out.append(
         f"line quality: {NOT_RECORDED}"
         if quality is None
-        else f"line quality: {quality['passed']} players passed, {quality['failed']} failed"
+        else f"line quality: {quality['passed']} of {quality['passed'] + quality['failed']} "
+        f"player markets passed, {quality['failed']} failed"
     )
     out.append(identity_line(report.identity, report.partition))
     return out
@@ -130,11 +149,12 @@ def extra_lines(report: StatusReport) -> list[str]:
 def status_terminal(report: StatusReport, console: Console) -> None:
     games = "unknown schedule" if report.games is None else f"{report.games} games"
     console.print(f"[bold]lineflow status {report.partition}[/] · {games}", highlight=False)
+    console.print(_table("data state", COMPONENT_COLUMNS, component_rows(report)))
     console.print(
         _table(
-            "data state",
-            ["component", "expected", "actual", "status", "note"],
-            component_rows(report),
+            "figures (docs/health.md: what they count)",
+            ["processor", "figures"],
+            figure_rows(report),
         )
     )
     console.print(
@@ -147,7 +167,7 @@ def status_terminal(report: StatusReport, console: Console) -> None:
     console.print(
         _table(
             "last run of each stage",
-            ["processor", "status", "started", "time", "files", "rows", "error"],
+            ["processor", "status", "started", "time", "error"],
             run_rows(report),
         )
     )
@@ -157,6 +177,9 @@ def status_terminal(report: StatusReport, console: Console) -> None:
 
 def as_json(report: StatusReport | HealthReport) -> str:
     return json.dumps(report.to_json(), indent=2, default=str) + "\n"
+
+
+PHASE_COLUMNS = ["phase", "processors", "status", "runs", "figures", "time"]
 
 
 # -- health: text formats ---------------------------------------------------------------------
@@ -169,23 +192,42 @@ def phase_rows(report: HealthReport) -> list[list[Any]]:
             p.completion,
             p.status,
             p.runs,
-            p.rows,
+            figures_text(p.figures) or "—",
             f"{p.seconds:.1f}s",
         ]
         for p in report.phases
     ]
 
 
-def failure_lines(report: HealthReport) -> list[str]:
-    return [
-        f"{f['processor']} {f['status']}: {f['error'] or 'no detail'}"
-        for p in report.phases
-        for f in p.failures
-    ]
+def problems(report: HealthReport) -> dict[str, list[str]]:
+    """Failures and alerts grouped by their reason: reason -> what it stands for. A blocked
+    source's 403 is one reason for its failed scrape, its blocked component and its alert;
+    it is printed once, with a count."""
+    grouped: dict[str, list[str]] = {}
+    for p in report.phases:
+        for f in p.failures:
+            grouped.setdefault(f["error"] or "no detail", []).append(
+                f"{f['processor']} {f['status']}"
+            )
+    for a in report.alerts:
+        grouped.setdefault(a.detail, []).append(f"[{a.level}] {a.message}")
+    return grouped
 
 
-def alert_lines(report: HealthReport) -> list[str]:
-    return [f"[{a.level}] {a.message}" for a in report.alerts] or ["none"]
+def problem_lines(report: HealthReport) -> list[str]:
+    lines = []
+    for reason, places in problems(report).items():
+        if not reason:
+            lines += places  # an alert that is its own reason
+        else:
+            count = f" (x{len(places)})" if len(places) > 1 else ""
+            lines.append(f"{'; '.join(places)}{count}: {reason}")
+    return lines or ["none"]
+
+
+def noted(report: HealthReport) -> set[str]:
+    """Reasons printed under problems, which the completeness table refers to."""
+    return {reason for reason in problems(report) if reason}
 
 
 def health_terminal(report: HealthReport, console: Console) -> None:
@@ -195,24 +237,20 @@ def health_terminal(report: HealthReport, console: Console) -> None:
     console.print(
         _table(
             "phases (distinct processors that succeeded / configured)",
-            ["phase", "processors", "status", "runs", "rows", "time"],
+            PHASE_COLUMNS,
             phase_rows(report),
         )
     )
     console.print(
         _table(
             "completeness",
-            ["component", "expected", "actual", "status", "note"],
-            component_rows(report.status),
+            COMPONENT_COLUMNS,
+            component_rows(report.status, noted(report)),
         )
     )
-    for title, lines in (
-        ("failures", failure_lines(report) or ["none"]),
-        ("alerts", alert_lines(report)),
-    ):
-        console.print(f"[bold]{title}[/]", highlight=False)
-        for line in lines:
-            console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+    console.print("[bold]problems (failures and alerts, by reason)[/]", highlight=False)
+    for line in problem_lines(report):
+        console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     for line in extra_lines(report.status):
         console.print(line, highlight=False, soft_wrap=True)
 
@@ -234,21 +272,15 @@ def health_markdown(report: HealthReport) -> str:
         "",
         "## Phases (distinct processors that succeeded / configured)",
         "",
-        *_md_table(["phase", "processors", "status", "runs", "rows", "time"], phase_rows(report)),
+        *_md_table(PHASE_COLUMNS, phase_rows(report)),
         "",
         "## Completeness",
         "",
-        *_md_table(
-            ["component", "expected", "actual", "status", "note"], component_rows(report.status)
-        ),
+        *_md_table(COMPONENT_COLUMNS, component_rows(report.status, noted(report))),
         "",
-        "## Failures",
+        "## Problems (failures and alerts, by reason)",
         "",
-        *[f"- {line}" for line in failure_lines(report) or ["none"]],
-        "",
-        "## Alerts",
-        "",
-        *[f"- {line}" for line in alert_lines(report)],
+        *[f"- {line}" for line in problem_lines(report)],
         "",
         "## State",
         "",
@@ -263,17 +295,18 @@ def health_text(report: HealthReport) -> str:
     lines = [f"lineflow health {report.partition}: {report.grade}", "", "Phases:"]
     lines += [
         f"  Phase {p.number} {p.stage}: {p.completion} processors ({p.status}; {p.runs} runs, "
-        f"{p.rows:,} rows, {p.seconds:.1f}s)"
+        f"{figures_text(p.figures) or 'no figures'}; {p.seconds:.1f}s)"
         for p in report.phases
     ]
     lines += ["", "Completeness:"]
+    said = noted(report)
     lines += [
-        f"  {c.name}: {c.status}, {num(c.actual)} of {num(c.expected)}"
-        + (f" ({c.note})" if c.note else "")
+        f"  {c.name}: {c.status}, {num(c.actual)} of {num(c.expected)} {c.unit}"
+        + (f" ({'see problems' if c.note in said else c.note})" if c.note else "")
         for c in report.completeness
     ]
-    lines += ["", "Failures:", *[f"  {x}" for x in failure_lines(report) or ["none"]]]
-    lines += ["", "Alerts:", *[f"  {x}" for x in alert_lines(report)]]
+    lines += ["", "Problems (failures and alerts, by reason):"]
+    lines += [f"  {x}" for x in problem_lines(report)]
     lines += ["", *extra_lines(report.status), ""]
     return "\n".join(lines)
 
@@ -357,8 +390,7 @@ def health_charts(report: HealthReport) -> list[str | charts.NoData]:
 def health_html(report: HealthReport) -> str:
     """One self-contained page: inline CSS and SVG, no script, nothing fetched."""
     lists = {
-        "Failures": failure_lines(report) or ["none"],
-        "Alerts": alert_lines(report),
+        "Problems (failures and alerts, by reason)": problem_lines(report),
         "State": extra_lines(report.status),
     }
     sections = "".join(
@@ -374,14 +406,12 @@ def health_html(report: HealthReport) -> str:
         f"<p>generated {report.generated_at:%Y-%m-%d %H:%M}Z · last {report.days} days</p>"
         f"{charts.gallery(health_charts(report))}"
         "<h2>Phases (distinct processors that succeeded / configured)</h2>"
-        + _html_table(
-            ["phase", "processors", "status", "runs", "rows", "time"], phase_rows(report), 2
-        )
+        + _html_table(PHASE_COLUMNS, phase_rows(report), 2)
         + "<h2>Completeness</h2>"
         + _html_table(
-            ["component", "expected", "actual", "status", "note"],
-            component_rows(report.status),
-            3,
+            COMPONENT_COLUMNS,
+            component_rows(report.status, noted(report)),
+            4,
         )
         + sections
         + "</body></html>\n"

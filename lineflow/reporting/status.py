@@ -17,7 +17,9 @@ from lineflow import sources
 from lineflow.config import Settings, SourceExpectation
 from lineflow.core.slate import slate_window
 from lineflow.landing import open_landing
+from lineflow.pipeline import figures
 from lineflow.reporting import identity, recorded
+from lineflow.reporting.output import plain as _plain
 from lineflow.reporting.recorded import NOT_RECORDED, Stores
 from lineflow.sources.base import ParseError
 
@@ -31,6 +33,8 @@ class Component:
     actual: int | None
     status: str
     note: str = ""
+    #: what expected and actual count: rows (of prop_lines) or player markets
+    unit: str = "rows"
 
 
 @dataclass
@@ -58,6 +62,8 @@ class StatusReport:
     proxy_health: list[dict[str, Any]] | None = None
     prediction_batch: dict[str, Any] | None = None
     line_quality: dict[str, int] | None = None
+    #: processor -> its figures for the partition, the keys and numbers `lineflow run` shows
+    figures: dict[str, dict[str, int]] = field(default_factory=dict)
     #: names only one source has (reporting/identity.py): sources compared, players, teams
     identity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -76,6 +82,7 @@ class StatusReport:
                 "partition": self.partition,
                 "generated_at": self.generated_at,
                 "games": self.games,
+                "figures": self.figures,
                 "components": [asdict(c) for c in self.components],
                 "files": [asdict(f) | {"unprocessed": f.unprocessed} for f in self.files],
                 "last_runs": self.last_runs,
@@ -89,16 +96,6 @@ class StatusReport:
         )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 def judge_source(
     name: str,
     games: int | None,
@@ -108,7 +105,7 @@ def judge_source(
     expectation: SourceExpectation,
 ) -> Component:
     """The verdict on one source's props for a day (pure)."""
-    label = f"{name} props"
+    label = f"{name} props"  # expected and actual: rows of prop_lines
     expected = None if games is None else games * expectation.rows_per_game
     if blocked is not None:
         return Component(label, expected, rows, "blocked", blocked)
@@ -138,15 +135,17 @@ def judge_predictions(
     batch = batch or {}
     expected = batch.get("expected")
     excluded = int(batch.get("excluded") or 0)
-    players = (predictions or {}).get("players")
+    units = (predictions or {}).get("player_markets")
+    said = f"{excluded} excluded by the line-quality gate"
+    unit = "player markets"
     if not batch:
-        main = Component("predictions main", None, players, "missing", "no prediction batch")
-    elif players is None or players == 0:
-        main = Component("predictions main", expected, players, "missing")
-    elif expected is not None and players + excluded < expected:
-        main = Component("predictions main", expected, players, "short", f"{excluded} excluded")
+        main = Component("predictions main", None, units, "missing", "no prediction batch", unit)
+    elif units is None or units == 0:
+        main = Component("predictions main", expected, units, "missing", "", unit)
+    elif expected is not None and units + excluded < expected:
+        main = Component("predictions main", expected, units, "short", said, unit)
     else:
-        main = Component("predictions main", expected, players, "ok", f"{excluded} excluded")
+        main = Component("predictions main", expected, units, "ok", said, unit)
     if staged is None:
         stage = Component("predictions staging", None, None, NOT_RECORDED)
     elif staged == 0:
@@ -255,6 +254,42 @@ def blocked_sources(stores: Stores, partition: date, runs: list[dict[str, Any]])
     return blocked
 
 
+def partition_figures(
+    settings: Settings, stores: Stores, partition: date, names: list[str], files: list[FileCounts]
+) -> dict[str, dict[str, int]]:
+    """Per processor, the partition's figures under the keys its stage reports in
+    `lineflow run` (docs/health.md, "What the figures count"), read from what was recorded."""
+    stages = settings.pipeline.stages
+    staged = {
+        r["source"]: int(r["n"])
+        for r in stores.warehouse.query(
+            "SELECT source, count(*) AS n FROM stg_prop_lines WHERE slate_date = ? GROUP BY 1",
+            [partition],
+        ).iter_rows(named=True)
+    }
+    out: dict[str, dict[str, int]] = {}
+    by_source = {f.source: f for f in files}
+    if "scrape" in stages:
+        out |= {f"scrape:{n}": {"files_landed": by_source[n].landed} for n in names}
+    if "process" in stages:
+        out |= {
+            f"process:{n}": {
+                "files_processed": by_source[n].processed,
+                "rows_staged": staged.get(n, 0),
+            }
+            for n in names
+        }
+    if "validate" in stages:
+        out["validate"] = figures.verdicts(stores.warehouse, partition)
+    if "consolidate" in stages:
+        out["consolidate"] = figures.consolidated(stores.warehouse, partition)
+    predict = settings.pipeline.predict
+    # no predictions table: predict never ran on this home, it has no figures yet
+    if "predict" in stages and predict is not None and "predictions" in stores.duck_tables():
+        out["predict"] = figures.predicted(stores.warehouse, partition, predict.markets)
+    return out
+
+
 def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
     """Everything `lineflow status` shows for one partition."""
     enabled = [s.name for s in settings.sources.values() if s.enabled]
@@ -279,15 +314,17 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             recorded.read_predictions(stores, partition),
             recorded.read_prediction_staging(stores, partition),
         )
+        files = file_counts(stores, partition, enabled)
         report = StatusReport(
             partition=partition,
             generated_at=now,
             games=games,
             components=components,
-            files=file_counts(stores, partition, enabled),
+            files=files,
             last_runs=runs,
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
+            figures=partition_figures(settings, stores, partition, enabled, files),
             identity=identity.read(stores, partition).summary(),
         )
     report.locks = recorded.read_locks(stores)

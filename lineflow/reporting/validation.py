@@ -1,13 +1,19 @@
-"""The results of one validate run: one line per rule, then the line-quality gate."""
+"""The results of one validate run: one line per rule, then the line-quality gate.
+
+`validation_report` reads what the run recorded; `render_validation` prints it and
+`lineflow validate format=json` writes it as is (docs/output.md)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from lineflow.config import Settings
 from lineflow.pipeline.runner import RunReport
-from lineflow.warehouse import DuckDBWarehouse
+from lineflow.reporting.summary import VERDICTS
+from lineflow.warehouse import open_warehouse
 
 _STYLE = {
     "pass": "green",
@@ -18,24 +24,48 @@ _STYLE = {
 }
 
 
-def render_validation(report: RunReport, settings: Settings, console: Console) -> None:
-    warehouse = DuckDBWarehouse.configured(settings.warehouse, settings.locks.wait_s)
-    results = warehouse.query(
-        "SELECT * FROM validation_results WHERE run_id = ? ORDER BY rule_id", [report.run_id]
-    )
-    gate = warehouse.query(
-        "SELECT market, player_name, reasons FROM line_quality "
-        "WHERE slate_date = ? AND NOT passed ORDER BY market, player_key",
-        [report.partition],
-    )
-    judged = warehouse.query(
-        "SELECT count(*) AS n FROM line_quality WHERE slate_date = ?", [report.partition]
-    ).item()
+def validation_report(report: RunReport, settings: Settings) -> dict[str, Any]:
+    """The run's rule results and the partition's line-quality verdicts (player markets)."""
+    warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
+    with warehouse.session():
+        results = warehouse.query(
+            "SELECT rule_id, outcome, severity, blocking, failed, checked, detail, sample_keys "
+            "FROM validation_results WHERE run_id = ? ORDER BY rule_id",
+            [report.run_id],
+        )
+        gate = warehouse.query(
+            "SELECT market, player_name, reasons FROM line_quality "
+            "WHERE slate_date = ? AND NOT passed ORDER BY market, player_key",
+            [report.partition],
+        )
+        judged = warehouse.query(
+            "SELECT count(*) AS n FROM line_quality WHERE slate_date = ?", [report.partition]
+        ).item()
+    return {
+        "run_id": report.run_id,
+        "partition": report.partition,
+        "verdict": VERDICTS[report.exit_code],
+        "exit_code": report.exit_code,
+        "rules": results.to_dicts(),
+        "line_quality": {
+            "player_markets_judged": int(judged),
+            "player_markets_failing": gate.height,
+            "failing": gate.to_dicts(),
+        },
+        "errors": [
+            {"processor": r.processor, "status": r.status, "error": r.error}
+            for r in report.results
+            if r.error
+        ],
+    }
+
+
+def render_validation(found: dict[str, Any], console: Console) -> None:
     console.print(
-        f"lineflow validate {report.run_id} · partition {report.partition}", highlight=False
+        f"lineflow validate {found['run_id']} · partition {found['partition']}", highlight=False
     )
     console.print(f"{'outcome':<9}{'rule':<30}{'severity':<20}{'failed/checked':>15}")
-    for row in results.iter_rows(named=True):
+    for row in found["rules"]:
         style = _STYLE.get(row["outcome"], "")
         severity = row["severity"] + (" blocking" if row["blocking"] else "")
         counts = f"{row['failed']:,}/{row['checked']:,}"
@@ -49,21 +79,23 @@ def render_validation(report: RunReport, settings: Settings, console: Console) -
             console.print(
                 f"         {escape(row['detail'] + sample)}", highlight=False, soft_wrap=True
             )
-    console.print(f"line quality: {gate.height} of {judged} player markets fail", highlight=False)
-    for row in gate.iter_rows(named=True):
+    gate = found["line_quality"]
+    console.print(
+        f"line quality: {gate['player_markets_failing']} of {gate['player_markets_judged']} "
+        "player markets fail",
+        highlight=False,
+    )
+    for row in gate["failing"]:
         console.print(
             escape(f"  {row['market']:<16} {row['player_name']}: {', '.join(row['reasons'])}"),
             highlight=False,
+            soft_wrap=True,
         )
-    for result in report.results:
-        if result.error:
-            console.print(
-                f"{result.processor} {result.status}: {escape(result.error)}",
-                soft_wrap=True,
-                highlight=False,
-            )
-    verdict = {0: "completed", 1: "failed", 3: "completed with problems (strict)"}
+    for e in found["errors"]:
+        console.print(
+            f"{e['processor']} {e['status']}: {escape(e['error'])}", soft_wrap=True, highlight=False
+        )
     console.print(
-        f"validate {report.run_id}: {verdict[report.exit_code]}; exit {report.exit_code}",
+        f"validate {found['run_id']}: {found['verdict']}; exit {found['exit_code']}",
         highlight=False,
     )

@@ -1,10 +1,37 @@
-"""Warehouses: where the tables live. DuckDB locally; BigQuery is the publish target in prod.
+"""Warehouses: where the tables live. A DuckDB file locally, or a DuckLake shared by several
+processes and machines (`warehouse.kind`); BigQuery is the publish target in prod.
 
-Both implement `lineflow.warehouse.base.Warehouse`; `lineflow.warehouse.bigquery` is imported
-only where BigQuery is used, so local runs never load the Google client.
+All implement `lineflow.warehouse.base.Warehouse`; `lineflow.warehouse.bigquery` is imported
+only where BigQuery is used, so local runs never load the Google client. `open_warehouse` is
+the one place that picks the kind.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from lineflow.warehouse.base import Column, SchemaMismatch, TableSpec, Warehouse
 from lineflow.warehouse.duckdb import DuckDBWarehouse
 
-__all__ = ["Column", "DuckDBWarehouse", "SchemaMismatch", "TableSpec", "Warehouse"]
+if TYPE_CHECKING:
+    from lineflow.config import WarehouseConfig
+
+
+def open_warehouse(config: WarehouseConfig, wait_s: float | None = None) -> DuckDBWarehouse:
+    """The warehouse `warehouse:` describes (nothing is connected until its first session);
+    `wait_s` (`locks.wait_s`): how long to wait for another program holding its file."""
+    if config.kind == "ducklake":
+        from lineflow.warehouse.ducklake import DuckLakeWarehouse
+
+        return DuckLakeWarehouse.configured(config, wait_s)
+    return DuckDBWarehouse.configured(config, wait_s)
+
+
+__all__ = [
+    "Column",
+    "DuckDBWarehouse",
+    "SchemaMismatch",
+    "TableSpec",
+    "Warehouse",
+    "open_warehouse",
+]

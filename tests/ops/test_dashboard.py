@@ -114,7 +114,7 @@ def test_a_click_on_a_cell_shows_its_detail_as_the_warehouse_has_it(home, server
         assert figures(page)["rows quarantined"] == str(expected["quarantined"])
 
         open_cell(page, INCIDENT, "predictions")
-        assert figures(page)["players predicted"] == str(expected["predicted"])
+        assert figures(page)["player markets predicted"] == str(expected["predicted"])
         assert column(page, "detail-exclusions", "player_name") == expected["excluded"]
         assert column(page, "exclusions-table", "player_name") == expected["excluded"]
         page.screenshot(tmp_path / "dashboard.png")
@@ -193,7 +193,7 @@ def test_the_figures_change_after_a_self_heal_and_a_backfill(home, tmp_path):
         assert log["who"] == "andres_kingsley" and entry["at"].startswith(log["at"])
         assert log["triggered_by"] in entry["by"]
         cell = healed["grid"][INCIDENT]["predictions"]
-        assert cell["figures"]["players predicted"] == log["predicted"] == 78
+        assert cell["figures"]["player markets predicted"] == log["predicted"] == 78
         assert "Andrés Kingsley" not in [x["player_name"] for x in cell["detail"]["exclusions"]]
 
         backfill = run_cli(

@@ -50,7 +50,7 @@ def test_each_cell_agrees_with_lineflow_status(week_home, figures, day):
             )
         elif name == "predictions main":
             cell = cells["predictions"]
-            assert (cell["status"], cell["figures"]["players predicted"]) == (
+            assert (cell["status"], cell["figures"]["player markets predicted"]) == (
                 component["status"],
                 component["actual"],
             )

@@ -40,7 +40,7 @@ def test_finds_then_fixes_a_stale_lock_and_unprocessed_files(tmp_path):
     found = run_cli("doctor", f"date={INCIDENT}", f"home={home}", now)
     assert found.code == 3, found.stdout + found.stderr
     assert f"found lock {LOCK}: held by {OWNER} since 2026-01-23 14:08Z, expired" in found.stdout
-    assert "would release each stale lock" in found.stdout
+    assert "fix=true would release each stale lock" in found.stdout
     assert "found odds_api files: 17 landed and not processed" in found.stdout
     assert "found draftkings files: 4 landed and not processed" in found.stdout
     assert "stuck-prediction-batch: not applicable (no data)" in found.stdout

@@ -44,7 +44,8 @@ def test_incident_day_odds_api_and_draftkings_ok_bettingpros_blocked_predictions
         "expected": 81,
         "actual": 77,
         "status": "ok",
-        "note": "4 excluded",
+        "note": "4 excluded by the line-quality gate",
+        "unit": "player markets",
     }
     files = {f["source"]: f for f in report["files"]}
     assert list(files) == ["odds_api", "bettingpros", "draftkings"]
@@ -91,7 +92,8 @@ def test_terminal_output_names_every_section(week_home):
         "locks held: 0",
         "dead letters: 0 waiting",
         "proxy health: not recorded yet",
-        "complete_with_exclusions, 77/81 players, 0 failed, 4 excluded",
+        "complete_with_exclusions, 77/81 player markets, 0 failed, 4 excluded",
+        "line quality: 280 of 285 player markets passed, 5 failed",
     ):
         assert words in result.stdout
 
@@ -106,15 +108,16 @@ def test_verdicts():
     assert (blocked.status, blocked.actual) == ("blocked", 0)
     assert judge_source("s", None, 0, 0, None, EXPECT).status == "missing"
     stuck = {"expected": 81, "completed": 77, "excluded": 0, "status": "running"}
-    assert judge_predictions(stuck, {"rows": 77, "players": 77}, 615)[1].status == "short"
-    assert judge_predictions(stuck, {"rows": 77, "players": 77}, 615)[0].status == "short"
+    made = {"rows": 154, "player_markets": 77}
+    assert judge_predictions(stuck, made, 615)[1].status == "short"
+    assert judge_predictions(stuck, made, 615)[0].status == "short"
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, week_home):
     cases = [
         (
             ["status", "date=2026-01-23", f"home={week_home}", "format=xml"],
-            "format: expected one of terminal, json, got 'xml'",
+            "format: expected one of table, json, got 'xml'",
         ),
         (["status", f"home={week_home}"], "date: required"),
         (["status", "date=2026-01-23", f"home={tmp_path / 'none'}"], "no warehouse at"),

@@ -65,7 +65,8 @@ def test_a_rerun_changes_nothing(incident):
     before = table_checksum(incident, "predictions")
     result = run_cli("run", f"date={INCIDENT}", f"home={incident}")
     assert result.code == 0
-    assert "predictions up to date: 77 kept, 4 excluded" in result.stdout
+    said = "predictions up to date: 77 player markets kept, 4 excluded by the line-quality gate"
+    assert said in result.stdout
     assert table_checksum(incident, "predictions") == before
     assert query(incident, "SELECT count(*) FROM prediction_batches") == [(1,)]
 

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -280,3 +281,15 @@ def test_serve_refuses_to_start_without_a_token(tmp_path):
     result = run_cli("serve", f"home={tmp_path}", "port=0", env=env)
     assert result.code == 2
     assert "LINEFLOW_TRIGGER_TOKEN: environment variable not set" in result.stderr
+
+
+def test_serve_stops_on_sigterm_with_exit_0_as_its_help_says(tmp_path):
+    assert "0 stopped" in run_cli("serve", "--help").stdout
+    server = Server(tmp_path / "home")
+    try:
+        with httpx.Client() as client:  # it is really serving before it is told to stop
+            assert client.post(server.url, content=b"{}").status_code == 401
+    finally:
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(30)
+    assert code == 0, server.proc.stderr.read()

@@ -21,5 +21,6 @@ COMMANDS: dict[str, str] = {
     "locks": "lineflow.cli.commands.locks",
     "dlq": "lineflow.cli.commands.dlq",
     "query": "lineflow.cli.commands.query",
+    "maintain": "lineflow.cli.commands.maintain",
     "init": "lineflow.cli.commands.init",
 }

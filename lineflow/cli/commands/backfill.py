@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lineflow.cli.keys import Command, Key, boolean, choice, names, text
+from lineflow.cli.keys import Command, Key, boolean, choice, names, output_format, text
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -12,15 +12,16 @@ if TYPE_CHECKING:
 
 #: The keys of a new backfill: the fields of `BackfillRequest`, which checks
 #: their values (a key not given keeps the request's default), and where its partitions run
-#: (`RUN_WHERE`: not part of the request, so a resume may run elsewhere).
+#: (`RUN_WHERE`: not part of the request, so a resume may run elsewhere), and how it reports.
 RUN_WHERE = ("executor", "address")
+REPORT = ("format",)
 COMMAND = Command(
     name="backfill",
     summary="fill a range of dates from the historical endpoints, resumably",
     usage=(
         "start=YYYY-MM-DD end=YYYY-MM-DD [key=value ...]",
         "resume ID [executor=ray address=HOST:PORT] [key=value ...]",
-        "status [ID] [home=DIR]",
+        "status [ID] [format=table|json] [home=DIR]",
     ),
     about="""\
 Runs `lineflow run date=D snapshot=S only=[sources]` for every date of the range, up to
@@ -98,6 +99,7 @@ manifest.""",
             "games a day assumed by dry-run estimates (default 10)",
             "N",
         ),
+        output_format(),
     ),
     config=(
         ("http.mode=live", "ask the providers (env=local replays recorded fixtures)"),
@@ -118,18 +120,20 @@ def main(args: Parsed) -> int:
     from lineflow.core.errors import ConfigError
 
     words = args.words
+    json_out = args.values["format"] == "json"
     if words[:1] == ["status"] and len(words) <= 2:
-        _only_overrides(args, "status")
-        return _status(words[1] if len(words) == 2 else None, args.overrides)
+        _only_overrides(args, "status", allowed=REPORT)
+        return _status(words[1] if len(words) == 2 else None, args.overrides, json_out)
     if words[:1] == ["resume"]:
         if len(words) != 2:
             raise ConfigError("backfill resume: which backfill? (lineflow backfill resume ID)")
-        _only_overrides(args, "resume", allowed=RUN_WHERE)
-        return _resume(words[1], args.overrides, _where(args))
+        _only_overrides(args, "resume", allowed=RUN_WHERE + REPORT)
+        return _resume(words[1], args.overrides, _where(args), json_out)
     if words:
         raise ConfigError(f"backfill: unexpected word {words[0]!r} (expected: resume, status)")
     where = _where(args)
-    return _start(request(args.values, args.given - set(RUN_WHERE)), args.overrides, where)
+    given = args.given - set(RUN_WHERE + REPORT)
+    return _start(request(args.values, given), args.overrides, where, json_out)
 
 
 def _only_overrides(args: Parsed, action: str, allowed: tuple[str, ...] = ()) -> None:
@@ -197,21 +201,44 @@ def _manifest(settings, create: bool = True):  # type: ignore[no-untyped-def]
     return Manifest(open_state(settings, create=create))
 
 
-def _start(request: BackfillRequest, overrides: list[str], address: str | None) -> int:
-    from rich.console import Console
-
+def _start(
+    request: BackfillRequest, overrides: list[str], address: str | None, json_out: bool
+) -> int:
     from lineflow.pipeline.backfill import check, credits_estimate_text, estimate, to_skip
     from lineflow.pipeline.logs import quiet
 
     settings = _settings(overrides)
     check(settings, request)  # bad sources or snapshot fail before any write
-    console = Console(highlight=False)
+    console = _console(json_out)
     cluster = None if request.dry_run else _connect(address, settings)  # a dry run asks no one
     manifest = _manifest(settings, create=not request.dry_run)  # a dry run creates nothing
     skipped = to_skip(request, manifest.earlier_outcomes(request))
     todo = [d for d in request.partitions() if str(d) not in skipped]
     if request.dry_run:
-        console.print(f"dry run: {credits_estimate_text(estimate(request, settings, todo))}")
+        cost = estimate(request, settings, todo)
+        if json_out:
+            from lineflow.reporting.output import emit
+
+            emit(
+                {
+                    "dry_run": True,
+                    "partitions": cost.partitions,
+                    "skipped": len(skipped),
+                    "sources": {
+                        name: None
+                        if priced is None
+                        else {
+                            "requests": priced[1].requests,
+                            "credits": priced[1].credits,
+                            "unit": priced[0].unit,
+                        }
+                        for name, priced in cost.costs.items()
+                    },
+                    "estimate": credits_estimate_text(cost),
+                }
+            )
+            return 0
+        console.print(f"dry run: {credits_estimate_text(cost)}")
         if skipped:
             console.print(f"skipped: {len(skipped)} partitions already done ({request.reprocess})")
         console.print("nothing was requested or written")
@@ -221,22 +248,29 @@ def _start(request: BackfillRequest, overrides: list[str], address: str | None) 
         console.print(
             f"backfill {backfill_id}: {len(todo)} partitions to run, {len(skipped)} skipped"
         )
-    return _execute(settings, manifest, backfill_id, request, console, cluster)
+    return _execute(settings, manifest, backfill_id, request, console, cluster, json_out)
 
 
-def _resume(backfill_id: str, overrides: list[str], address: str | None) -> int:
-    from rich.console import Console
-
+def _resume(backfill_id: str, overrides: list[str], address: str | None, json_out: bool) -> int:
     settings = _settings(overrides)
     manifest = _manifest(settings, create=False)  # an unknown id leaves no state behind
     request = manifest.request(backfill_id)
     cluster = _connect(address, settings)
-    console = Console(highlight=False)
+    console = _console(json_out)
     console.print(f"backfill {backfill_id}: resuming")
-    return _execute(settings, manifest, backfill_id, request, console, cluster)
+    return _execute(settings, manifest, backfill_id, request, console, cluster, json_out)
 
 
-def _execute(settings, manifest, backfill_id, request, console, cluster) -> int:  # type: ignore[no-untyped-def]
+def _console(json_out: bool):  # type: ignore[no-untyped-def]
+    """The report's console; with format=json its lines go to stderr, stdout being the JSON."""
+    import sys
+
+    from lineflow.reporting.output import console
+
+    return console(sys.stderr if json_out else None)
+
+
+def _execute(settings, manifest, backfill_id, request, console, cluster, json_out) -> int:  # type: ignore[no-untyped-def]
     import threading
 
     from rich.progress import (
@@ -269,7 +303,7 @@ def _execute(settings, manifest, backfill_id, request, console, cluster) -> int:
         TimeRemainingColumn(),
         console=console,
         transient=False,
-        disable=quiet(),
+        disable=quiet() or json_out,
     ) as progress:
         task = progress.add_task(
             "partitions", total=total, completed=done_already, requests=0, rows=0, errors=0
@@ -301,10 +335,49 @@ def _execute(settings, manifest, backfill_id, request, console, cluster) -> int:
             stop.set()
             console.print(f"interrupted: resume with `lineflow backfill resume {backfill_id}`")
             return 130
-    if not quiet() or status != "complete":
+    if json_out:
+        from lineflow.reporting.output import emit
+
+        emit(_report(manifest, backfill_id, status))
+    elif not quiet() or status != "complete":
         _table(manifest, backfill_id, console)
         console.print(f"backfill {backfill_id}: {status}")
     return 0 if status == "complete" else 1
+
+
+#: A partition of a backfill as `format=json` shows it (the manifest's columns).
+PARTITION_KEYS = (
+    "slate_date",
+    "status",
+    "snapshot_used",
+    "attempts",
+    "requests",
+    "credits",
+    "rows",
+    "last_error",
+    "note",
+)
+#: A backfill as `backfill status format=json` lists it.
+BACKFILL_KEYS = (
+    "id",
+    "start_date",
+    "end_date",
+    "sources",
+    "snapshot",
+    "status",
+    "complete",
+    "total",
+)
+
+
+def _report(manifest, backfill_id: str, status: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "backfill": backfill_id,
+        "status": status,
+        "partitions": [
+            {k: p.get(k) for k in PARTITION_KEYS} for p in manifest.partitions(backfill_id)
+        ],
+    }
 
 
 def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-untyped-def]
@@ -327,17 +400,25 @@ def _table(manifest, backfill_id: str, console) -> None:  # type: ignore[no-unty
     console.print(table)
 
 
-def _status(backfill_id: str | None, overrides: list[str]) -> int:
-    from rich.console import Console
+def _status(backfill_id: str | None, overrides: list[str], json_out: bool) -> int:
     from rich.table import Table
+
+    from lineflow.reporting.output import console as make_console
+    from lineflow.reporting.output import emit
 
     settings = _settings(overrides)
     manifest = _manifest(settings, create=False)
-    console = Console(highlight=False)
+    console = make_console()
     if backfill_id:
         status = manifest.status(backfill_id)
+        if json_out:
+            emit(_report(manifest, backfill_id, status))
+            return 0
         _table(manifest, backfill_id, console)
         console.print(f"backfill {backfill_id}: {status}")
+        return 0
+    if json_out:
+        emit({"backfills": [{k: b.get(k) for k in BACKFILL_KEYS} for b in manifest.list()]})
         return 0
     table = Table(title="backfills")
     for column in ("id", "range", "sources", "snapshot", "status", "complete"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command, Key, boolean
+from lineflow.cli.keys import Command, Key, boolean, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -28,6 +28,7 @@ again).""",
     keys=(
         Key("replayed", boolean, False, "also list the dead letters replayed already", "true"),
         Key("all", boolean, False, "with `replay`: every open dead letter", "true"),
+        output_format(),
     ),
     actions=("replay",),
     exit_codes="0 done, 1 a replayed message failed again, 2 bad input (unknown id)",
@@ -39,30 +40,62 @@ def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
     from lineflow.ops.repairs import replay_dead_letter
+    from lineflow.reporting.output import emit
     from lineflow.state import open_state
     from lineflow.state.work import WorkQueue
 
     words, own = args.words, args.values
+    json_out = own["format"] == "json"
     settings = compose(args.overrides)
     queue = WorkQueue(open_state(settings, create=False), settings.work)
     if not words:
-        return _list(queue.dead_letters(include_replayed=own["replayed"]))
+        letters = queue.dead_letters(include_replayed=own["replayed"])
+        if json_out:
+            emit({"dead_letters": [_letter(d) for d in letters]})
+            return 0
+        return _list(letters)
     if words[0] != "replay":
         raise ConfigError(f"unknown action {words[0]!r} (expected: replay)")
     if own["all"] and len(words) == 1:
         letters = queue.dead_letters()
-    elif len(words) == 2 and words[1].isdigit() and not args.given:
+    elif len(words) == 2 and words[1].isdigit() and not args.given - {"format"}:
         letter = queue.dead_letter(int(words[1]))
         if letter is None or letter.replayed_at is not None:
             raise ConfigError(f"no open dead letter {words[1]} (see `lineflow dlq`)")
         letters = [letter]
     else:
         raise ConfigError("expected `lineflow dlq replay ID` or `lineflow dlq replay all=true`")
-    failed = 0
-    for letter in letters:
-        failed += not replay_dead_letter(settings, queue, letter)
-    print(f"{len(letters)} dead letters replayed, {failed} failed again")
+    outcomes = [replay_dead_letter(settings, queue, letter) for letter in letters]
+    failed = sum(not ok for ok, _ in outcomes)
+    if json_out:
+        emit(
+            {
+                "replayed": len(letters),
+                "failed_again": failed,
+                "outcomes": [said for _, said in outcomes],
+            }
+        )
+    else:
+        for _, said in outcomes:
+            print(said)
+        print(f"{len(letters)} dead letters replayed, {failed} failed again")
     return 1 if failed else 0
+
+
+def _letter(d: DeadLetter) -> dict[str, object]:
+    """A dead letter as `format=json` shows it (the payload itself stays in the store)."""
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "key": d.key,
+        "partition": d.partition,
+        "reason": d.reason,
+        "permanent": bool(d.permanent),
+        "attempts": d.attempts,
+        "payload_ref": d.payload_ref,
+        "created": d.created,
+        "replayed_at": d.replayed_at,
+    }
 
 
 def _list(letters: list[DeadLetter]) -> int:

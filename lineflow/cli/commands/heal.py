@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command, Key, boolean
+from lineflow.cli.keys import Command, Key, boolean, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -21,6 +21,7 @@ predictions older than heal.min_age_minutes). Its predictions are regenerated; t
 replace are marked inactive, never deleted; self_heal_log records what was done.""",
     keys=(
         Key("dry_run", boolean, False, "print what would be regenerated, change nothing", "true"),
+        output_format(),
     ),
     run_keys=("date", "now"),
     notes={"date": "the last partition to heal (required)", "now": "the clock (UTC)"},
@@ -33,13 +34,13 @@ replace are marked inactive, never deleted; self_heal_log records what was done.
 def main(args: Parsed) -> int:
     from datetime import timedelta
 
-    from rich.console import Console
     from rich.table import Table
 
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
     from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import heal_partition
+    from lineflow.reporting.output import console, emit
 
     COMMAND.no_words(args)
     dry_run = args.values["dry_run"]
@@ -49,23 +50,31 @@ def main(args: Parsed) -> int:
     if settings.pipeline.predict is None:
         raise ConfigError("pipeline.predict: no predict section, nothing to heal")
     lookback = settings.pipeline.predict.heal.lookback_days
-    console = Console(highlight=False)
-    table = Table(title="self-heal" + (" (dry run: nothing changed)" if dry_run else ""))
-    for column in ("date", "player", "market", "reason", "action"):
-        table.add_column(column, no_wrap=True)
-    total = 0
+    action = "would regenerate" if dry_run else "regenerated"
+    healed = []
     for offset in range(lookback, -1, -1):
         day = settings.date - timedelta(days=offset)
         request = RunRequest.from_settings(settings, date=day)
         for unit in heal_partition(settings, request, dry_run=dry_run):
-            total += 1
-            table.add_row(
-                str(day),
-                unit["player_name"] or unit["player_key"],
-                unit["market"],
-                unit["reason"],
-                "would regenerate" if dry_run else "regenerated",
+            healed.append(
+                {
+                    "date": day,
+                    "player": unit["player_name"] or unit["player_key"],
+                    "market": unit["market"],
+                    "reason": unit["reason"],
+                    "action": action,
+                }
             )
-    console.print(table)
-    console.print(f"{total} player markets {'to heal' if dry_run else 'healed'}")
+    if args.values["format"] == "json":
+        emit({"dry_run": dry_run, "player_markets": len(healed), "healed": healed})
+        return 0
+    out = console()
+    if healed:  # no table skeleton when there is nothing to list
+        table = Table(title="self-heal" + (" (dry run: nothing changed)" if dry_run else ""))
+        for column in ("date", "player", "market", "reason", "action"):
+            table.add_column(column, no_wrap=True)
+        for row in healed:
+            table.add_row(*(str(v) for v in row.values()))
+        out.print(table)
+    out.print(f"{len(healed)} player markets {'to heal' if dry_run else 'healed'}")
     return 0

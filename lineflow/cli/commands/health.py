@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command, Key, boolean, choice, path, whole
+from lineflow.cli.keys import Command, Key, boolean, output_format, path, whole
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -13,7 +13,7 @@ COMMAND = Command(
     name="health",
     summary="daily health summary: phases, completeness, alerts, grade (terminal, HTML, e-mail)",
     usage=(
-        "[date=YYYY-MM-DD] [days=N] [format=terminal|markdown|html|json] [out=PATH] "
+        "[date=YYYY-MM-DD] [days=N] [format=table|markdown|html|json] [out=PATH] "
         "[email=true] [key=value ...]",
     ),
     about="""\
@@ -23,12 +23,7 @@ conf/health/default.yaml; alerts; and an overall grade: healthy, partial or fail
 report is one self-contained file with charts over the last N days.""",
     keys=(
         Key("days", whole(1, 366, "days"), 7, "days in the charts (default 7)", "N"),
-        Key(
-            "format",
-            choice("terminal", "markdown", "html", "json"),
-            "terminal",
-            "output (default terminal)",
-        ),
+        output_format("markdown", "html"),
         Key("out", path, None, "write the report to PATH instead of stdout", "PATH"),
         Key(
             "email",
@@ -54,12 +49,11 @@ def main(args: Parsed) -> int:
     import sys
     from datetime import date
 
-    from rich.console import Console
-
     from lineflow.cli.keys import now
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
     from lineflow.reporting import health, mail, render
+    from lineflow.reporting.output import console
     from lineflow.reporting.recorded import open_stores
 
     COMMAND.no_words(args)
@@ -76,11 +70,11 @@ def main(args: Parsed) -> int:
         raise ConfigError("health.email.recipients: no recipient configured")
     report = health.gather(settings, stores, partition, own["days"], now(settings))
     fmt = own["format"]
-    if fmt == "terminal" and own["out"] is None:
-        render.health_terminal(report, Console(highlight=False))
+    if fmt == "table" and own["out"] is None:
+        render.health_terminal(report, console())
     else:
         text = {
-            "terminal": render.health_text,
+            "table": render.health_text,
             "markdown": render.health_markdown,
             "html": render.health_html,
             "json": render.as_json,
@@ -97,5 +91,8 @@ def main(args: Parsed) -> int:
     if own["email"]:
         message = mail.compose_message(report, settings.health.email)
         mail.send(message, settings.health.email)
-        print(f"health {partition}: e-mailed to {', '.join(settings.health.email.recipients)}")
+        # stdout holds the JSON document alone when it is printed there
+        aside = sys.stderr if fmt == "json" and own["out"] is None else sys.stdout
+        recipients = ", ".join(settings.health.email.recipients)
+        print(f"health {partition}: e-mailed to {recipients}", file=aside)
     return 0

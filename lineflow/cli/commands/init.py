@@ -10,7 +10,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command
+from lineflow.cli.keys import Command, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -28,6 +28,7 @@ Create DIR (new or empty) with a project layered over lineflow's packaged defaul
 Inside DIR, `lineflow run date=2026-01-23` runs with the project's conf/ over the defaults and
 `lineflow run date=2026-01-23 --cfg job` shows the merge. Config layers, later wins: packaged
 defaults, DIR/conf, $LINEFLOW_CONFIG_DIR, the command line.""",
+    keys=(output_format(),),
     composes=False,
     exit_codes="0 created, 2 DIR is not empty, not a folder, or cannot be created",
     examples=("lineflow init myproject && cd myproject && lineflow run date=2026-01-23",),
@@ -49,10 +50,16 @@ def main(args: Parsed) -> int:
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.replace("{name}", target.resolve().name), encoding="utf-8")
+    next_step = f"cd {target} && lineflow run date=2026-01-23"
+    if args.values["format"] == "json":
+        from lineflow.reporting.output import emit
+
+        emit({"created": target, "files": sorted(files), "next": next_step})
+        return 0
     print(f"created {target}/")
     for relative in sorted(files):
         print(f"  {relative}")
-    print(f"next: cd {target} && lineflow run date=2026-01-23")
+    print(f"next: {next_step}")
     return 0
 
 

@@ -1,10 +1,10 @@
-"""`lineflow players unresolved date=YYYY-MM-DD [format=terminal|json]`."""
+"""`lineflow players unresolved date=YYYY-MM-DD [format=table|json]`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command, Key, choice
+from lineflow.cli.keys import Command, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -12,14 +12,14 @@ if TYPE_CHECKING:
 COMMAND = Command(
     name="players",
     summary="names only one source has for a date, with their closest candidates",
-    usage=("unresolved date=YYYY-MM-DD [format=terminal|json] [key=value ...]",),
+    usage=("unresolved date=YYYY-MM-DD [format=table|json] [key=value ...]",),
     about="""\
 After the alias table (conf/identity) and normalisation, a player quoted by several sources has
 one key. `unresolved` lists each player and team of the date that exactly one source has, with
 the closest names (score 0-100) the other sources have and it lacks: a player only one source
 quotes, or one person split in two by a spelling to add to `identity.players`
 (docs/identity.md). Computed from prop_lines; nothing is written.""",
-    keys=(Key("format", choice("terminal", "json"), "terminal", "output (default terminal)"),),
+    keys=(output_format(),),
     run_keys=("date",),
     notes={"date": "partition to look at (required)"},
     config=(("+identity.players.NAME=[SPELLING]", "an alias, for this command only"),),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command
+from lineflow.cli.keys import Command, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -17,6 +17,7 @@ COMMAND = Command(
 List every rule of conf/rules/*.yaml: id, kind, table, severity, blocking and thresholds, then
 the line-quality gate's thresholds (conf/line_quality). A malformed rule file fails here with
 the rule id and the problem (exit 2). Format: docs/rules.md.""",
+    keys=(output_format(),),
     config=(("line_quality.KEY=...", "a gate threshold"),),
     exit_codes="0 listed, 2 bad input or a malformed rule",
     examples=("lineflow rules", "lineflow rules env=prod"),
@@ -29,6 +30,26 @@ def main(args: Parsed) -> int:
     COMMAND.no_words(args)
     settings = compose(args.overrides)
     rules = settings.rule_list()
+    if args.values["format"] == "json":
+        from lineflow.reporting.output import emit
+
+        emit(
+            {
+                "rules": [
+                    {
+                        "id": r.id,
+                        "kind": r.kind,
+                        "table": r.table,
+                        "severity": r.severity,
+                        "blocking": r.blocking,
+                        "thresholds": r.thresholds(),
+                    }
+                    for r in rules
+                ],
+                "line_quality": settings.line_quality.model_dump(mode="json"),
+            }
+        )
+        return 0
     width = max((len(r.id) for r in rules), default=2) + 2
     print(f"{'id':<{width}}{'kind':<18}{'table':<12}severity")
     for rule in rules:

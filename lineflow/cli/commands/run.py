@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command
+from lineflow.cli.keys import Command, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -18,6 +18,7 @@ Run every stage of the pipeline for one partition, idempotently: a rerun leaves 
 and makes no HTTP request for what already landed. With -m, each partition of the sweep is its
 own job (joblib launcher, parallel processes; hydra.launcher.n_jobs=N); every value is checked
 before any job runs, and one summary of all jobs ends the sweep.""",
+    keys=(output_format(),),
     run_keys=("date", "refresh", "strict", "now", "snapshot", "only"),
     notes={
         "date": "partition to run (required): the games' US/Eastern date",
@@ -42,20 +43,23 @@ before any job runs, and one summary of all jobs ends the sweep.""",
 
 
 def main(args: Parsed) -> int:
-    from rich.console import Console
-
     from lineflow.config import compose
     from lineflow.pipeline.logs import quiet
     from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
-    from lineflow.reporting.summary import render
+    from lineflow.reporting.output import console, emit
+    from lineflow.reporting.summary import render, summary_json
 
     COMMAND.no_words(args)
+    fmt = args.values["format"]
     if args.multirun:
         from lineflow.cli.multirun import multirun
 
-        return multirun(args.overrides, level=args.level)
+        return multirun(args.overrides, level=args.level, fmt=fmt)
     settings = compose(args.overrides)
     report = run_partition(settings, RunRequest.from_settings(settings))
-    render(report, Console(highlight=False), brief=quiet())
+    if fmt == "json":
+        emit(summary_json(report))
+    else:
+        render(report, console(), brief=quiet())
     return report.exit_code

@@ -42,6 +42,7 @@ JSON). It takes $LINEFLOW_READ_TOKEN (triggers.read_token_env) or the trigger to
 
 def main(args: Parsed) -> int:
     import os
+    import signal
     import socket
 
     import uvicorn
@@ -86,5 +87,11 @@ def main(args: Parsed) -> int:
     print(f"lineflow serve: listening on {url}", flush=True)
     print(f"lineflow serve: dashboard at {url}dashboard (read token or trigger token)", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # it found, which by default kills the process (exit 143). Stopping is this command's
+    # normal end (exit 0, as its help says): the handlers it finds take note and return.
+    stopped: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopped.append(number))
     uvicorn.Server(config).run(sockets=[sock])
     return 0

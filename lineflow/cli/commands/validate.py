@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineflow.cli.keys import Command
+from lineflow.cli.keys import Command, output_format
 
 if TYPE_CHECKING:
     from lineflow.cli.keys import Parsed
@@ -19,6 +19,7 @@ validation_results, quarantine and line_quality (no HTTP request, nothing consol
 print one line per rule. After changing a rule, `lineflow run date=D` (or this command followed
 by `lineflow run date=D pipeline.stages=[consolidate]`) re-consolidates, releasing rows that now
 pass.""",
+    keys=(output_format(),),
     run_keys=("date", "strict", "refresh"),
     notes={
         "date": "partition to validate (required)",
@@ -32,12 +33,11 @@ pass.""",
 
 
 def main(args: Parsed) -> int:
-    from rich.console import Console
-
     from lineflow.config import compose
     from lineflow.pipeline.request import RunRequest
     from lineflow.pipeline.runner import run_partition
-    from lineflow.reporting.validation import render_validation
+    from lineflow.reporting.output import console, emit
+    from lineflow.reporting.validation import render_validation, validation_report
 
     COMMAND.no_words(args)
     settings = compose(args.overrides)
@@ -50,5 +50,9 @@ def main(args: Parsed) -> int:
         refresh=True,
     )
     report = run_partition(settings, request)
-    render_validation(report, settings, Console(highlight=False))
+    found = validation_report(report, settings)
+    if args.values["format"] == "json":
+        emit(found)
+    else:
+        render_validation(found, console())
     return report.exit_code

@@ -113,6 +113,10 @@ class StageResult:
     notes: list[str] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: What the processor's figures count, each key naming its unit (`files_landed`,
+    #: `rows_staged`, `player_markets_excluded`, ...): the same keys and numbers `status` and
+    #: `health` show for the partition (docs/health.md, "What the figures count").
+    figures: dict[str, int] = field(default_factory=dict)
 
     def row(self, run_id: str, partition: date) -> RunRow:
         assert self.started_at is not None and self.finished_at is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from lineflow.core.faults import kill_point
+from lineflow.pipeline import figures
 from lineflow.pipeline.stages.base import RunContext, StageResult
 
 
@@ -31,13 +32,9 @@ def _consolidate(ctx: RunContext) -> StageResult:
     else:
         ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
         kill_point("after_consolidate")
-    counts = ctx.warehouse.query(
-        "SELECT coalesce(any_value(c.rows), 0) AS rows, "
-        "(SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files "
-        "FROM consolidations c WHERE slate_date = $1",
-        [ctx.partition],
-    ).row(0, named=True)
-    result.rows, result.files = int(counts["rows"]), int(counts["files"])
+    result.figures = figures.consolidated(ctx.warehouse, ctx.partition)
+    result.files = result.figures["files_consolidated"]
+    result.rows = result.figures["rows_consolidated"]
     if held:
         quarantined = ctx.warehouse.query(
             "SELECT count(*) AS n FROM quarantine WHERE slate_date = ?", [ctx.partition]

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import PredictConfig
+from lineflow.pipeline import figures
 from lineflow.pipeline.predictions import (
     COMPLETE,
     FAILED,
@@ -35,6 +36,7 @@ from lineflow.pipeline.predictions import (
 )
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import open_state
+from lineflow.warehouse.duckdb import PredictionBatch
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -45,6 +47,9 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("no predict section in the pipeline config")
     else:
         predict(ctx, config, result, dry_run=False)
+        with ctx.warehouse.session():
+            ctx.warehouse.ensure_feature("predictions")
+            result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
     result.finished_at = ctx.clock()
     return [result]
 
@@ -138,7 +143,8 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     if todo.is_empty() and dead is None:
         result.rows = 0
         result.notes.append(
-            f"predictions up to date: {work['kept']} kept, {excluded.height} excluded"
+            f"predictions up to date: {work['kept']} player markets kept, "
+            f"{excluded.height} excluded by the line-quality gate"
         )
         return
     if dead is not None:
@@ -202,11 +208,13 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
     state.finish(batch_id, status)
     shutil.rmtree(staging, ignore_errors=True)
+    # rows: the predictions this run wrote (one per model and player market); it reads no files.
     result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
-    result.files = len(units)
+    markets = ", ".join(config.markets)
     result.notes.append(
-        f"batch {batch_id}: {status}; {len(units)} (re)generated, {work['kept']} unchanged, "
-        f"{excluded.height} excluded, {len(failed)} failed"
+        f"batch {batch_id}: {status}; player markets of {markets}: {len(units)} (re)generated, "
+        f"{work['kept']} unchanged, {excluded.height} excluded by the line-quality gate, "
+        f"{len(failed)} failed"
     )
     if status == FAILED:
         result.status = "failed"
@@ -249,7 +257,7 @@ def _consolidate(
     failed: list[dict[str, Any]],
     kept: int,
 ) -> str:
-    """One transaction: supersede replaced rows, insert the batch's rows, check the key."""
+    """The batch's rows into the warehouse, in one transaction with the rows they supersede."""
     now = ctx.clock()
     files = sorted(staging.glob("worker-*.parquet"))
     staged = pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
@@ -263,70 +271,38 @@ def _consolidate(
         if excluded.height or failed
         else COMPLETE
     )
-    wh = ctx.warehouse
-    with wh.session(), wh.transaction() as con:
-        if units:
-            keys = pl.DataFrame(
-                {"player_key": [u.player_key for u in units], "market": [u.market for u in units]}
-            )
-            con.register("_units", keys)
-            con.execute(
-                "UPDATE predictions SET is_active = false, superseded_at = ? "
-                "WHERE slate_date = ? AND is_active AND (player_key, market) IN "
-                "(SELECT player_key, market FROM _units)",
-                [now, ctx.partition],
-            )
-            con.unregister("_units")
-        if staged.height:
-            rows = staged.with_columns(
-                is_active=pl.lit(True),
-                batch_id=pl.lit(batch_id),
-                run_id=pl.lit(ctx.run_id),
-                created_at=pl.lit(now),
-                superseded_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
-            )
-            con.register("_staged", rows)
-            con.execute("INSERT INTO predictions BY NAME SELECT * FROM _staged")
-            con.unregister("_staged")
-        dupes = con.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE slate_date = ? AND is_active "
-            "GROUP BY slate_date, player_key, market, model, line HAVING count(*) > 1)",
-            [ctx.partition],
-        ).fetchone()
-        if dupes and dupes[0]:
-            raise RuntimeError(f"batch {batch_id}: {dupes[0]} duplicated prediction keys")
-        con.execute(
-            "INSERT OR REPLACE INTO prediction_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "coalesce((SELECT started_at FROM prediction_batches WHERE batch_id = ?), ?), "
-            "?, ?, ?, ?)",
-            [
-                batch_id,
-                ctx.partition,
-                status,
-                expected,
-                completed,
-                excluded.height,
-                len(failed),
-                len(regenerated),
-                now,
-                batch_id,
-                now,
-                now,
-                ctx.run_id,
-                exclusions_json(excluded),
-                "; ".join(f"{f['player_key']}:{f['market']}: {f['error']}" for f in failed) or None,
-            ],
+    rows = (
+        staged.with_columns(
+            is_active=pl.lit(True),
+            batch_id=pl.lit(batch_id),
+            run_id=pl.lit(ctx.run_id),
+            created_at=pl.lit(now),
+            superseded_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
         )
-        if regenerated:
-            con.execute(
-                "INSERT INTO self_heal_log VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    now,
-                    ctx.partition,
-                    sorted({u.player_key for u in regenerated}),
-                    ", ".join(sorted({u.reason for u in regenerated})),
-                    ctx.run_id,
-                    batch_id,
-                ],
-            )
+        if staged.height
+        else staged
+    )
+    batch = PredictionBatch(
+        batch_id=batch_id,
+        slate_date=ctx.partition,
+        status=status,
+        expected=expected,
+        completed=completed,
+        excluded=excluded.height,
+        failed=len(failed),
+        regenerated=len(regenerated),
+        run_id=ctx.run_id,
+        exclusions=exclusions_json(excluded),
+        failures="; ".join(f"{f['player_key']}:{f['market']}: {f['error']}" for f in failed)
+        or None,
+    )
+    healed = (
+        (
+            sorted({u.player_key for u in regenerated}),
+            ", ".join(sorted({u.reason for u in regenerated})),
+        )
+        if regenerated
+        else None
+    )
+    ctx.warehouse.commit_batch(batch, [(u.player_key, u.market) for u in units], rows, healed, now)
     return status

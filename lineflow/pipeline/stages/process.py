@@ -53,6 +53,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         results.append(result)
         bodies = _register_dropped_files(ctx, source.name, result)
         _process_source(ctx, sources.load(source), result, bodies, staged)
+        result.figures = {"files_processed": result.files, "rows_staged": result.rows}
         result.finished_at = ctx.clock()
     if staged is not None:
         rows = pl.concat([empty_prop_lines(), *staged]).select(*PROP_LINES)

@@ -239,7 +239,6 @@ class PassFetch(Fetch):
         )
         kill_point("after_manifest_write")
         self._landed.setdefault(str(where), fid)
-        self.result.files += 1
 
     def note(self, message: str) -> None:
         self.result.notes.append(message)
@@ -265,8 +264,22 @@ def run(ctx: RunContext) -> list[StageResult]:
         except Exception as exc:  # noqa: BLE001 - this source's failure; the others go on
             result.status = "failed"
             result.error = one_line(ctx.http.redactor.text(reason(exc)))
+        result.files = _files_landed(ctx, source.name)
+        result.figures = {"files_landed": result.files}
         result.finished_at = ctx.clock()
     return results
+
+
+def _files_landed(ctx: RunContext, source: str) -> int:
+    """Files this run landed for the source, by content: a body landed twice, identical (the
+    events list of two passes), is one file, as in the processing ledger and `status`."""
+    return int(
+        ctx.warehouse.query(
+            "SELECT count(DISTINCT file_id) AS n FROM landed_files "
+            "WHERE slate_date = ? AND source = ? AND run_id = ?",
+            [ctx.partition, source, ctx.run_id],
+        ).item()
+    )
 
 
 def _scrape_source(ctx: RunContext, source: SourceConfig, result: StageResult) -> None:

@@ -23,6 +23,7 @@ import polars as pl
 from lineflow import sources
 from lineflow.core.schema import PROP_LINES
 from lineflow.core.slate import slate_window
+from lineflow.pipeline import figures
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.pipeline.stages.process import landed_files, source_events
 from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
@@ -41,6 +42,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
             result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
+            result.figures = figures.verdicts(ctx.warehouse, ctx.partition)
             result.finished_at = ctx.clock()
             return [result]
         facts = Circumstances(games=_games(ctx), blocked=blocked, scraped=scraped)
@@ -63,6 +65,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         quality,
         Validated(fingerprint, result.status, result.error, result.notes, result.rows),
     )
+    result.figures = figures.verdicts(ctx.warehouse, ctx.partition)
     result.finished_at = ctx.clock()
     return [result]
 

@@ -7,25 +7,28 @@ Split by concern, each a part of `DuckDBWarehouse`:
 - `ledger`: the landing manifest and the processing ledger;
 - `staging`: staged rows, validation records, quarantine and consolidation;
 - `runs`: run history and blocked resources;
+- `predictions`: prediction batches, their rows and what they supersede;
 - `reads`: the warehouse protocol (table specs, partitions) and ad-hoc queries;
 - `rows`: the row types the others take and give back.
 """
 
 from lineflow.warehouse.duckdb.connection import WarehouseBusy
 from lineflow.warehouse.duckdb.ledger import Ledger
+from lineflow.warehouse.duckdb.predictions import PredictionBatch, Predictions
 from lineflow.warehouse.duckdb.reads import Tables
 from lineflow.warehouse.duckdb.rows import LandedRow, RunRow, StagedFile, Validated, landed_frame
 from lineflow.warehouse.duckdb.runs import RunRecords
 from lineflow.warehouse.duckdb.staging import Staging
 
 
-class DuckDBWarehouse(Ledger, Staging, RunRecords, Tables):
+class DuckDBWarehouse(Ledger, Staging, RunRecords, Predictions, Tables):
     """All tables of one lineflow home; every method runs in a session (`SharedConnection`)."""
 
 
 __all__ = [
     "DuckDBWarehouse",
     "LandedRow",
+    "PredictionBatch",
     "RunRow",
     "StagedFile",
     "Validated",

@@ -52,6 +52,21 @@ def in_session(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def writes(method: Callable[..., T]) -> Callable[..., T]:
+    """A warehouse method that writes: run inside a session, and run again whole when its commit
+    conflicted with another process's (`SharedConnection.retrying`: a shared lake's optimistic
+    commits; a DuckDB file, written by one process at a time, never conflicts). Each such method
+    is one unit: it reads what it needs and commits in its own transaction, so running it again
+    on the newer snapshot is the same as running it once, later."""
+
+    @functools.wraps(method)
+    def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
+        with self.session():
+            return self.retrying(lambda: method(self, *args, **kwargs))
+
+    return wrapper
+
+
 #: Rows per row group of the warehouse file, and the write-ahead log a session may build up
 #: before DuckDB checkpoints mid-session (see `_acquire`).
 ROW_GROUP_SIZE = 8_192
@@ -102,6 +117,8 @@ class _Link:
         self.mutex = threading.RLock()
         self.depth = 0  # nested sessions of the thread holding `mutex`
         self.holds = 0  # open `hold()` scopes, any thread
+        self.writing = False  # a `writes` method runs: methods it calls are part of it
+        self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
         self.wait_fd: int | None = None
@@ -129,12 +146,11 @@ class _Watcher(threading.Thread):
         self.done.set()
 
 
-_LINKS: dict[Path, _Link] = {}
+_LINKS: dict[str, _Link] = {}
 _LINKS_LOCK = threading.Lock()
 
 
-def _link(path: Path) -> _Link:
-    key = path.resolve()
+def _link(key: str) -> _Link:
     with _LINKS_LOCK:
         return _LINKS.setdefault(key, _Link())
 
@@ -151,6 +167,9 @@ class SharedConnection:
     checkpoint per session, until another process asks for the warehouse: a waiting process
     marks itself on `<path>.wait` and the holder lets go at the end of its current session.
     """
+
+    #: Whether tables get their PRIMARY KEYs (a DuckDB file) or none (a DuckLake: `schema.ensure`).
+    KEYS = True
 
     def __init__(
         self,
@@ -173,7 +192,21 @@ class SharedConnection:
             "memory_limit": memory_limit,
             "threads": threads,
         }
-        self._link = _link(path)
+        self._link = _link(str(path.resolve()))
+
+    @property
+    def where(self) -> str:
+        """The warehouse as messages name it."""
+        return str(self.path)
+
+    def exists(self) -> bool:
+        """Whether anything was written here yet (read-only commands create nothing)."""
+        return self.path.is_file()
+
+    def retrying(self, write: Callable[[], T]) -> T:
+        """Run one writing method (`writes`). A DuckDB file has one writer at a time, so its
+        commits never conflict: the write runs once."""
+        return write()
 
     @contextmanager
     def session(self) -> Iterator[Self]:
@@ -409,6 +442,8 @@ class SharedConnection:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction (on a lake: one snapshot). A COMMIT that fails, as a lake's does on a
+        conflict, leaves no transaction open: there is nothing to roll back then."""
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -421,7 +456,7 @@ class SharedConnection:
     def ensure_feature(self, feature: str) -> None:
         """Create an optional feature's tables (`schema.FEATURES`) if they are not there yet."""
         with self.session():
-            schema.ensure_feature(self.con, feature)
+            self.retrying(lambda: schema.ensure_feature(self.con, feature, keys=self.KEYS))
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
         names = ", ".join(frame.columns)

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
 from lineflow.warehouse.duckdb.rows import (
     LANDED_SCHEMA,
     LEDGER_SCHEMA,
@@ -28,19 +28,27 @@ class Ledger(SharedConnection):
     """What landed, and what of it was processed."""
 
     # -- landing manifest ---------------------------------------------------------------------
-    @in_session
+    @writes
     def record_landed(self, row: LandedRow) -> None:
         self.record_landed_many([row])
 
     def record_landed_many(self, rows: Sequence[LandedRow] | pl.DataFrame) -> None:
         """Many manifest rows in one statement (one commit, not one per file): `LandedRow`s, or
-        a frame of them (`landed_frame`), as a parse worker sends them back."""
+        a frame of them (`landed_frame`), as a parse worker sends them back. A path already in
+        the manifest keeps its row (the path is the key: a lake has no key to enforce it)."""
         frame = rows if isinstance(rows, pl.DataFrame) else landed_frame(rows)
         if frame.is_empty():
             return  # no session either
-        frame = frame.select(*LANDED_SCHEMA)
-        with self.session():
-            self._insert_frame("landed_files", frame, "ON CONFLICT DO NOTHING")
+        self._record_landed(frame.select(*LANDED_SCHEMA))
+
+    @writes
+    def _record_landed(self, frame: pl.DataFrame) -> None:
+        self._insert_frame(
+            "landed_files",
+            frame,
+            "WHERE NOT EXISTS (SELECT 1 FROM landed_files l WHERE l.path = _frame.path) "
+            "QUALIFY row_number() OVER (PARTITION BY _frame.path) = 1",
+        )
 
     @in_session
     def landed_paths(self, source: str, slate_date: date) -> set[str]:
@@ -75,7 +83,7 @@ class Ledger(SharedConnection):
             [slate_date, source],
         ).pl()
 
-    @in_session
+    @writes
     def stage_files(
         self, staged: Sequence[StagedFile], rows: pl.DataFrame, run_id: str, now: datetime
     ) -> None:
@@ -114,15 +122,18 @@ class Ledger(SharedConnection):
                 self._insert_frame("stg_prop_lines", numbered)
             self._insert_frame("processed_files", ledger)
 
-    @in_session
+    @writes
     def forget_processed(self, file_id: str, slate_date: date) -> bool:
         """Drop a file's ledger row (a replayed dead letter), so the next run processes it.
 
         Only rows that loaded nothing are dropped: a file with staged rows stays processed.
         """
-        row = self.con.execute(
-            "DELETE FROM processed_files WHERE file_id = ? AND slate_date = ? AND rows = 0 "
-            "RETURNING file_id",
-            [file_id, slate_date],
-        ).fetchone()
-        return row is not None
+        where = "WHERE file_id = ? AND slate_date = ? AND rows = 0"
+        with self.transaction() as con:  # counted and dropped together (a lake has no RETURNING)
+            row = con.execute(
+                f"SELECT count(*) FROM processed_files {where}", [file_id, slate_date]
+            )
+            found = (row.fetchone() or (0,))[0]
+            if found:
+                con.execute(f"DELETE FROM processed_files {where}", [file_id, slate_date])
+        return bool(found)

@@ -12,7 +12,7 @@ import polars as pl
 from lineflow.core.errors import LineflowError
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 from lineflow.warehouse.duckdb import schema
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
 
 
 class Tables(SharedConnection):
@@ -33,7 +33,7 @@ class Tables(SharedConnection):
         )
         return TableSpec(table, columns, PARTITION_COLUMN, cluster_by)
 
-    @in_session
+    @writes
     def ensure_table(self, spec: TableSpec) -> list[Column]:
         existing = self.table_spec(spec.name)
         if existing is None:
@@ -48,7 +48,7 @@ class Tables(SharedConnection):
     def read_partition(self, table: str, partition: date) -> pl.DataFrame:
         spec = self.table_spec(table)
         if spec is None:
-            raise LineflowError(f"table {table}: not in the warehouse {self.path}")
+            raise LineflowError(f"table {table}: not in the warehouse {self.where}")
         if spec.partition_by not in spec.column_names:
             raise LineflowError(f"table {table}: has no {spec.partition_by} column to partition by")
         types = dict(
@@ -66,7 +66,7 @@ class Tables(SharedConnection):
             f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
         ).pl()
 
-    @in_session
+    @writes
     def replace_partition(self, spec: TableSpec, partition: date, rows: pl.DataFrame) -> int:
         columns = ", ".join(spec.column_names)
         with self.transaction() as con:
@@ -85,9 +85,15 @@ class Tables(SharedConnection):
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         return self.con.execute(sql, list(params)).pl()
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+    def read(self, sql: str, params: Sequence[Any] = (), at: str | None = None) -> pl.DataFrame:
         """An ad-hoc query for readers outside the pipeline (`lineflow query`, a notebook): a
         read-only connection taken in turn (`reading()`), so a run waits at most as long as
-        the query takes, and nothing the query says can write."""
+        the query takes, and nothing the query says can write. `at` (a snapshot id or an ISO
+        time): the tables as they were then, which only a lake keeps."""
+        if at is not None:
+            raise LineflowError(
+                f"at={at}: a DuckDB warehouse keeps no snapshots (time travel needs "
+                "warehouse.kind=ducklake)"
+            )
         with self.reading() as con:
             return con.execute(sql, list(params)).pl()

@@ -8,7 +8,7 @@ from dataclasses import astuple
 from datetime import date, datetime
 from typing import Any
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
 from lineflow.warehouse.duckdb.rows import RunRow
 
 
@@ -25,7 +25,7 @@ class RunRecords(SharedConnection):
         ).pl()
         return frame.row(0, named=True) if frame.height else None
 
-    @in_session
+    @writes
     def record_block(
         self,
         source: str,
@@ -35,19 +35,25 @@ class RunRecords(SharedConnection):
         now: datetime,
         retry_after: datetime,
     ) -> None:
+        # MERGE, not ON CONFLICT: a lake has no key, and the key's row is matched by name.
         self.con.execute(
             """
-            INSERT INTO blocked_resources VALUES (?, ?, ?, 'blocked', ?, ?, ?, ?, NULL)
-            ON CONFLICT (source, slate_date, resource) DO UPDATE SET
-                status = 'blocked', detail = excluded.detail, last_seen = excluded.last_seen,
-                retry_after = excluded.retry_after, resolved_at = NULL,
-                first_seen = CASE WHEN blocked_resources.resolved_at IS NULL
-                                  THEN blocked_resources.first_seen ELSE excluded.first_seen END
+            MERGE INTO blocked_resources b
+            USING (SELECT ?::VARCHAR AS source, ?::DATE AS slate_date, ?::VARCHAR AS resource,
+                          ?::VARCHAR AS detail, ?::TIMESTAMPTZ AS seen,
+                          ?::TIMESTAMPTZ AS retry_after) n
+            ON b.source = n.source AND b.slate_date = n.slate_date AND b.resource = n.resource
+            WHEN MATCHED THEN UPDATE SET
+                status = 'blocked', detail = n.detail, last_seen = n.seen,
+                retry_after = n.retry_after, resolved_at = NULL,
+                first_seen = CASE WHEN b.resolved_at IS NULL THEN b.first_seen ELSE n.seen END
+            WHEN NOT MATCHED THEN INSERT VALUES (n.source, n.slate_date, n.resource, 'blocked',
+                n.detail, n.seen, n.seen, n.retry_after, NULL)
             """,
-            [source, slate_date, resource, detail, now, now, retry_after],
+            [source, slate_date, resource, detail, now, retry_after],
         )
 
-    @in_session
+    @writes
     def resolve_blocks(self, source: str, slate_date: date, now: datetime) -> None:
         self.con.execute(
             "UPDATE blocked_resources SET status = 'resolved', resolved_at = ? "
@@ -56,7 +62,7 @@ class RunRecords(SharedConnection):
         )
 
     # -- run history -------------------------------------------------------------------------
-    @in_session
+    @writes
     def record_runs(self, rows: Iterable[RunRow]) -> None:
         values = [list(astuple(row)) for row in rows]
         if not values:

@@ -10,6 +10,8 @@ Publish targets (`TableSpec`s of the warehouse protocol) are translated here too
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import polars as pl
 
@@ -230,16 +232,36 @@ CREATE TABLE IF NOT EXISTS doctor_actions (
 }
 
 
-def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring the connected warehouse file to the current layout (idempotent)."""
-    con.execute(TABLES)
-    upgrade(con)
-    con.execute(PROP_LINES_VIEW)
+def ensure(con: duckdb.DuckDBPyConnection, *, keys: bool = True) -> None:
+    """Bring the connected warehouse to the current layout (idempotent). `keys=False`: a
+    DuckLake, which has no keys (`without_keys`) and no files of older layouts to upgrade; its
+    tables and view are created in one transaction (one snapshot, not one per table)."""
+    if keys:
+        con.execute(TABLES)
+        upgrade(con)
+        con.execute(PROP_LINES_VIEW)
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(without_keys(TABLES))
+        con.execute(PROP_LINES_VIEW)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
-def ensure_feature(con: duckdb.DuckDBPyConnection, feature: str) -> None:
+def ensure_feature(con: duckdb.DuckDBPyConnection, feature: str, *, keys: bool = True) -> None:
     """Create an optional feature's tables (`FEATURES`) if they are not there yet."""
-    con.execute(FEATURES[feature])
+    con.execute(FEATURES[feature] if keys else without_keys(FEATURES[feature]))
+
+
+def without_keys(ddl: str) -> str:
+    """The DDL with its PRIMARY KEY clauses taken out, for a DuckLake, which has no keys or
+    indexes. The keys stay the tables' natural keys: every write that replaced a key's row
+    deletes it and inserts the new one in one transaction (a key column stays NOT NULL)."""
+    ddl = re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", ddl)
+    return ddl.replace(" PRIMARY KEY", " NOT NULL")
 
 
 # -- publish targets (the warehouse protocol's TableSpec) ---------------------------------------

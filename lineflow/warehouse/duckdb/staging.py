@@ -14,7 +14,7 @@ import polars as pl
 
 from lineflow.core.faults import kill_point
 from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
 from lineflow.warehouse.duckdb.rows import Validated
 
 
@@ -29,7 +29,7 @@ class Staging(SharedConnection):
             [slate_date],
         ).pl()
 
-    @in_session
+    @writes
     def record_validation(
         self,
         slate_date: date,
@@ -43,8 +43,11 @@ class Staging(SharedConnection):
         """Append the rules' results; replace the partition's quarantine and line quality, and
         what the stage concluded from which inputs (so that a rerun can say it again)."""
         with self.transaction() as con:
+            # The partition's row replaced: deleted and inserted, in one transaction (a lake
+            # has no key for INSERT OR REPLACE).
+            con.execute("DELETE FROM validations WHERE slate_date = ?", [slate_date])
             con.execute(
-                "INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     slate_date,
                     outcome.fingerprint,
@@ -122,7 +125,7 @@ class Staging(SharedConnection):
         ).fetchone()
         return row[0] if row else None
 
-    @in_session
+    @writes
     def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
         """Make the partition's staged rows, deduplicated, what `prop_lines` shows, atomically.
 
@@ -153,8 +156,9 @@ class Staging(SharedConnection):
             ).fetchone() or (0, 0, 0)
             if twice or held:  # else (most partitions) every staged row is kept
                 rows -= self._drop_rows(slate_date)
+            con.execute("DELETE FROM consolidations WHERE slate_date = ?", [slate_date])
             con.execute(
-                "INSERT OR REPLACE INTO consolidations VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO consolidations VALUES (?, ?, ?, ?, ?)",
                 [slate_date, fingerprint, rows, now, run_id],
             )
         return int(rows)

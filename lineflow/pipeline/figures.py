@@ -1,0 +1,59 @@
+"""The figures of a partition's validate, consolidate and predict stages, read from the
+warehouse: what a stage reports in `lineflow run` and what `status` and `health` show for the
+partition come from these same queries, so they agree (docs/health.md, "What the figures count").
+
+Each key names its unit. The caller holds a warehouse session (or lets each query open one).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from lineflow.warehouse import DuckDBWarehouse
+
+
+def verdicts(warehouse: DuckDBWarehouse, partition: date) -> dict[str, int]:
+    """Rows the rules ran over and held back; player markets the line-quality gate judged and
+    failed (every market)."""
+    row = warehouse.query(
+        "SELECT (SELECT count(*) FROM stg_prop_lines WHERE slate_date = $1) AS checked, "
+        "(SELECT count(*) FROM quarantine WHERE slate_date = $1) AS quarantined, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1) AS judged, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed) AS failing",
+        [partition],
+    ).row(0, named=True)
+    return {
+        "rows_checked": int(row["checked"]),
+        "rows_quarantined": int(row["quarantined"]),
+        "player_markets_judged": int(row["judged"]),
+        "player_markets_failing": int(row["failing"]),
+    }
+
+
+def consolidated(warehouse: DuckDBWarehouse, partition: date) -> dict[str, int]:
+    """Files whose lines `prop_lines` shows, and its rows."""
+    row = warehouse.query(
+        "SELECT (SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files, "
+        "(SELECT count(*) FROM prop_lines WHERE slate_date = $1) AS rows",
+        [partition],
+    ).row(0, named=True)
+    return {"files_consolidated": int(row["files"]), "rows_consolidated": int(row["rows"])}
+
+
+def predicted(warehouse: DuckDBWarehouse, partition: date, markets: list[str]) -> dict[str, int]:
+    """Active prediction rows (one per model and player market), the player markets they
+    cover, and the player markets of predict's `markets` the line-quality gate excluded. The
+    predictions table exists (the predict feature ran)."""
+    row = warehouse.query(
+        "SELECT (SELECT count(*) FROM predictions WHERE slate_date = $1 AND is_active) AS rows, "
+        "(SELECT count(DISTINCT (player_key, market)) FROM predictions "
+        " WHERE slate_date = $1 AND is_active) AS units, "
+        "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed "
+        " AND list_contains($2, market)) AS excluded",
+        [partition, markets],
+    ).row(0, named=True)
+    return {
+        "predictions": int(row["rows"]),
+        "player_markets_predicted": int(row["units"]),
+        "player_markets_excluded": int(row["excluded"]),
+    }

@@ -1,0 +1,1 @@
+"""The mutation-testing harness: `python -m tests.mutation` (see docs/testing.md)."""
