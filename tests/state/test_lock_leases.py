@@ -15,7 +15,7 @@ import pytest
 
 import lineflow.state.locks as locks_module
 from lineflow.config import LocksConfig
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore, StateStore
 from lineflow.state.locks import (
     EXIT_BUSY,
     Heartbeat,
@@ -44,7 +44,7 @@ class Clock:
 
 @pytest.fixture
 def store(tmp_path: Path) -> StateStore:
-    return StateStore(tmp_path / "state.sqlite")
+    return SqliteStore(tmp_path / "state.sqlite")
 
 
 def locks_for(
