@@ -34,6 +34,7 @@ def test_incident_day_odds_api_and_draftkings_ok_bettingpros_blocked_predictions
         "actual": 564,
         "status": "ok",
         "note": "80 players, 8 games",
+        "unit": "rows",
     }
     assert c["predictions staging"]["status"] == "ok"
     # The 81 players the Odds API has points lines for; DraftKings' own spellings of five
