@@ -38,8 +38,9 @@ def test_the_readme_example_runs_and_prints_the_warehouse_figures(tmp_path):
     ((rows,),) = query(home, f"SELECT count(*) FROM prop_lines WHERE slate_date = '{INCIDENT}'")
     assert f"{rows} rows in prop_lines" in lines
     assert "scrape:bettingpros blocked 0 0 3" in lines  # three links asked, every one refused
+    # one component per configured source (DraftKings the third), then the predictions'
     assert lines[-1] == (
-        "{'odds_api props': 'ok', 'bettingpros props': 'blocked', "
+        "{'odds_api props': 'ok', 'bettingpros props': 'blocked', 'draftkings props': 'ok', "
         "'predictions staging': 'ok', 'predictions main': 'ok'}"
     )
 
