@@ -5,8 +5,8 @@
 #   docker run -e LINEFLOW_TRIGGER_TOKEN=... -e ODDS_API_KEY=... -p 8080:8080 lineflow
 #
 # Two stages: the wheel is built from the checkout, and only the wheel (with the `prod` extra:
-# BigQuery and bucket landing; `postgres`: shared state for several instances) reaches the
-# image; no compiler, checkout or cache stays in it.
+# BigQuery and bucket landing; `postgres` and `lake`: the shared state store and the shared
+# warehouse of several instances) reaches the image; no compiler, checkout or cache stays in it.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY . .
@@ -16,7 +16,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /dist /dist
 RUN set -eu; wheel=$(ls /dist/lineflow-*.whl); \
-    pip install --no-cache-dir "lineflow[prod,postgres] @ file://${wheel}"; \
+    pip install --no-cache-dir "lineflow[prod,postgres,lake] @ file://${wheel}"; \
     rm -rf /dist; \
     useradd --system --create-home --home-dir /var/lib/lineflow --uid 10001 lineflow
 # Not root: the home (state, logs, the local warehouse if one is used) belongs to this user.

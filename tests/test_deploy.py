@@ -51,8 +51,8 @@ def test_the_image_runs_as_an_unprivileged_user_after_installing() -> None:
     installs = [i for i, line in enumerate(stage) if "pip install" in line]
     assert installs and max(installs) < users[-1]
     extras = re.search(r"lineflow\[([a-z,]+)\]", stage[installs[-1]])
-    # BigQuery and bucket landing; shared state for several instances
-    assert extras and {"prod", "postgres"} <= set(extras.group(1).split(","))
+    # BigQuery and bucket landing; the shared state store and warehouse of several instances
+    assert extras and {"prod", "postgres", "lake"} <= set(extras.group(1).split(","))
 
 
 def _container_command(port: str | None) -> list[str]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -40,6 +40,21 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BLOCK_STATUSES = frozenset({403, 407})
 
 Outcome = Literal["ok", "blocked", "retry", "error"]
+
+
+def with_query(path: str, query: Sequence[tuple[str, str | int | float | bool | None]]) -> str:
+    """`path?query` with spaces as %20, not the `+` httpx's params write: DraftKings' OData
+    `$filter` expressions are read with %20, and every server reads %20 as a space in a query
+    (`+` is a space only by the form-encoding convention). Values as httpx renders them."""
+    if not query:
+        return path
+
+    def text(value: str | int | float | bool | None) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    return f"{path}?{urlencode([(k, text(v)) for k, v in query], quote_via=quote)}"
 
 
 @dataclass(frozen=True)
@@ -233,7 +248,7 @@ class SourceClient:
             self.counters.sent += 1
             started = self._monotonic()
             try:
-                raw = client.get(path, params=query)
+                raw = client.get(with_query(path, query))
                 body = raw.read()
             except ReplayMiss:
                 raise

@@ -101,6 +101,20 @@ def test_a_live_run_lands_one_file_per_subcategory_and_stages_their_lines(landed
     assert markets == {"player_points", "player_rebounds", "player_assists", "player_threes"}
 
 
+def test_the_odata_filters_travel_with_spaces_as_percent_20(standin, tmp_path):
+    """DraftKings reads its `$filter` expressions with spaces encoded as %20, not the `+` of
+    form encoding (docs: reference draftkings.md, section 1)."""
+    standin.clear_log()
+    report = run(standin, tmp_path / "home")
+    assert report.exit_code == 0
+    sent = [r for r in standin.request_log if r.path.startswith("/sites/")]
+    assert len(sent) == 4
+    for request in sent:
+        assert "eventsQuery=%24filter%3DleagueId%20eq%20%2742648%27%20AND%20" in request.raw_query
+        assert "+" not in request.raw_query
+        assert request.query["eventsQuery"].startswith("$filter=leagueId eq '42648' AND ")
+
+
 def test_american_odds_with_a_unicode_minus_raw_or_escaped(standin, landed):
     raw, doc = board(standin, "12488")
     escaped, _ = board(standin, "12492")

@@ -485,8 +485,9 @@ def test_control_api_over_http(standin: StandIn, client: httpx.Client) -> None:
     log = client.get("/__standin__/log").json()
     assert log[-1]["path"] == "/v3/events" and log[-1]["headers"]["x-api-key"] == "***"
     odds(client, "/v4/sports")
-    method, path, query, _ = standin.request_log[-1]
+    method, path, query, _, raw_query = standin.request_log[-1]
     assert (method, path, query) == ("GET", "/v4/sports", {"apiKey": "***"})
+    assert raw_query == "apiKey=***"  # the key masked in the query as sent too
 
 
 def test_runs_as_its_own_process(tmp_path) -> None:

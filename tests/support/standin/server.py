@@ -69,6 +69,8 @@ class LoggedRequest(NamedTuple):
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    #: the query as sent, still percent-encoded (how spaces travelled: %20 or +), secrets masked
+    raw_query: str = ""
 
 
 class Answer(NamedTuple):
@@ -257,7 +259,7 @@ class StandIn:
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if url.path.startswith(CONTROL_PREFIX):
             return self._answer_control(method, url.path, body)
-        self._remember(method, url.path, query, headers)
+        self._remember(method, url.path, query, headers, url.query)
         fault = self._take_fault(url.path)
         if fault and fault.delay_ms:
             time.sleep(fault.delay_ms / 1000)
@@ -305,16 +307,28 @@ class StandIn:
         return Answer(404, json_bytes({"error": f"no control endpoint {method} {path}"}), {})
 
     def _remember(
-        self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        raw_query: str = "",
     ) -> None:
         masked_query = {k: _MASK if k.lower() in _SECRET_PARAMS else v for k, v in query.items()}
+        raw_masked = "&".join(
+            f"{pair.partition('=')[0]}={_MASK}"
+            if pair.partition("=")[0].lower() in _SECRET_PARAMS
+            else pair
+            for pair in raw_query.split("&")
+            if pair
+        )
         kept = {
             name: _MASK if name in _SECRET_HEADERS else headers[name]
             for name in _LOGGED_HEADERS
             if name in headers
         }
         with self._lock:
-            self._log.append(LoggedRequest(method, path, masked_query, kept))
+            self._log.append(LoggedRequest(method, path, masked_query, kept, raw_masked))
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
