@@ -32,7 +32,7 @@ def settings(tmp_path):
         ),
         (
             {"only": ("nope",)},
-            "only: unknown source 'nope' (known: bettingpros, odds_api)",
+            "only: unknown source 'nope' (known: bettingpros, draftkings, odds_api)",
         ),
         ({"snapshot": "teatime"}, "snapshot: expected HH:MMZ or an ISO time, got 'teatime'"),
         ({"snapshot": "25:00Z"}, "snapshot: expected HH:MMZ or an ISO time, got '25:00Z'"),
