@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -20,6 +21,7 @@ from pydantic import (
 
 from lineflow.core.errors import ConfigError
 from lineflow.core.identity import Identity
+from lineflow.core.slate import RELATIVE_DAYS, relative_partition
 from lineflow.rules.model import LineQualityConfig, RuleFile
 
 CONFIG_DIR_ENV = "LINEFLOW_CONFIG_DIR"
@@ -589,6 +591,21 @@ class Settings(Model):
             raise ValueError(problem)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _relative_date(cls, values: Any) -> Any:
+        """`date=today`/`yesterday` resolved here, against `now=` when given (a run as of that
+        moment), so that the request, its locks and its records carry the real date."""
+        if not isinstance(values, dict) or str(values.get("date")) not in RELATIVE_DAYS:
+            return values
+        moment = None
+        if isinstance(values.get("now"), dt.datetime):
+            moment = values["now"]
+        elif values.get("now") is not None:
+            with contextlib.suppress(ValueError):  # `now`'s own check says what is wrong
+                moment = dt.datetime.fromisoformat(str(values["now"]).replace("Z", "+00:00"))
+        return {**values, "date": partition_date(values["date"], moment)}
+
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
@@ -613,18 +630,21 @@ FIRST_PARTITION = dt.date(1970, 1, 1)
 LAST_PARTITION = dt.date(2999, 12, 31)
 
 
-def partition_date(value: Any) -> dt.date:
-    """A partition's date from `YYYY-MM-DD` text (or a date), inside the accepted range; else
+def partition_date(value: Any, now: dt.datetime | None = None) -> dt.date:
+    """A partition's date from `YYYY-MM-DD` text (or a date), or `today`/`yesterday` (the
+    US/Eastern date at `now`, default the wall clock), inside the accepted range; else
     ValueError with a message that reads after "KEY: ". The one check of every way a date
     comes in: the command line, a composed config, a backfill's range, a trigger message."""
     if isinstance(value, dt.datetime):
         raise ValueError(f"expected a date YYYY-MM-DD, got the time {value.isoformat()!r}")
     if isinstance(value, dt.date):
         parsed = value
+    elif (relative := relative_partition(str(value), now or dt.datetime.now(dt.UTC))) is not None:
+        parsed = relative
     else:
         text = str(value)
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
+            raise ValueError(f"expected YYYY-MM-DD, today or yesterday, got {text!r}")
         try:
             parsed = dt.date.fromisoformat(text)
         except ValueError:

@@ -54,10 +54,10 @@ def test_a_conf_file_that_is_not_yaml_is_one_line_naming_it(tmp_path, name, text
             "snapshot: expected HH:MMZ or an ISO time, got '25:00Z'",
         ),
         (["run", f"date={INCIDENT}", "snapshot=abc"], "snapshot: expected HH:MMZ"),
-        (["run", "date=20260123"], "date: expected YYYY-MM-DD, got '20260123'"),
+        (["run", "date=20260123"], "date: expected YYYY-MM-DD, today or yesterday, got '20260123'"),
         (
             ["backfill", "start=20260101", "end=2026-01-02"],
-            "start: expected YYYY-MM-DD, got '20260101'",
+            "start: expected YYYY-MM-DD, today or yesterday, got '20260101'",
         ),
         (["backfill", "start=2026-01-01", "end=9999-12-31"], f"end: 9999-12-31 is outside {RANGE}"),
     ],

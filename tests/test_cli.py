@@ -75,7 +75,7 @@ def test_help_lists_commands_and_each_command_its_keys():
     [
         (["date=2026-13-45"], "date: '2026-13-45' is not a calendar date"),
         (["date=2026-02-30"], "date: '2026-02-30' is not a calendar date"),
-        (["date=yesterday"], "date: expected YYYY-MM-DD, got 'yesterday'"),
+        (["date=tomorrow"], "date: expected YYYY-MM-DD, today or yesterday, got 'tomorrow'"),
         (["date=2026-01-23", "foo=1"], "foo: unknown key"),
         (["date=2026-01-23", "+foo=1"], "foo: unknown key"),
         (["date=2026-01-23", "strict=perhaps"], "strict: expected true or false, got 'perhaps'"),

@@ -40,7 +40,6 @@ DATE = "2026-01-23"
 EXPANSIONS = (
     (re.compile(r"\$\$\(TZ=America/New_York date \+%%F\)"), DATE),  # systemd: $$ and %%
     (re.compile(r"\$\(TZ=America/New_York date \+\\?%F\)"), DATE),  # sh; crontab's \%
-    (re.compile(r"`TZ=America/New_York date \+%F`"), DATE),  # Cloud Run job args
     (re.compile(r"\$\{PORT:-8080\}"), "8080"),
 )
 SECRETS = {

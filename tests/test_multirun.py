@@ -33,7 +33,7 @@ def test_each_partition_runs_as_its_own_job(tmp_path):
     [
         (["date=2026-01-19,2026-13-01"], "date: '2026-13-01' is not a calendar date"),
         (["date=2026-13-01,2026-01-19"], "date: '2026-13-01' is not a calendar date"),
-        (["date=2026-01-19", "date=2026-01-20,yesterday"], "date: expected YYYY-MM-DD"),
+        (["date=2026-01-19", "date=2026-01-20,tomorrow"], "date: expected YYYY-MM-DD"),
         (["date=2026-01-19,2026-01-20", "fix=true"], "fix: unknown key"),
         (["date=2026-01-19,2026-01-20", "only=[nope]"], "only: unknown source 'nope'"),
         (["date=2026-01-19,2026-01-20", "locks.wait_s=1,soon"], "locks.wait_s:"),

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from lineflow.core.errors import LineflowError, ParseError
+from lineflow.core.errors import ConfigError, LineflowError, ParseError
+
+
+def split_bucket_url(url: str) -> tuple[str, str]:
+    """`gs://BUCKET[/PREFIX]` as (BUCKET, PREFIX without slashes at either end)."""
+    if not url.startswith("gs://") or len(url) <= len("gs://"):
+        raise ConfigError(f"landing.url: expected gs://BUCKET[/PREFIX], got {url!r}")
+    bucket, _, prefix = url[len("gs://") :].partition("/")
+    if not bucket:
+        raise ConfigError(f"landing.url: expected gs://BUCKET[/PREFIX], got {url!r}")
+    return bucket, prefix.strip("/")
+
 
 PASS_RE = re.compile(r"^(live|history)-(\d{8}T\d{6}Z)$")
 LAYOUT_RE = re.compile(

@@ -16,8 +16,13 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from lineflow.core.errors import ConfigError
-from lineflow.landing.base import LandingConflict, LandingPath, aside_name, file_id
+from lineflow.landing.base import (
+    LandingConflict,
+    LandingPath,
+    aside_name,
+    file_id,
+    split_bucket_url,
+)
 
 # gcsfs >= 2026.10 probes every bucket over gRPC for "zonal/HNS" support at import time unless
 # told not to; against an emulator (and most buckets) that costs a minute per lookup.
@@ -26,20 +31,11 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 import gcsfs  # noqa: E402  (after the setting above, which gcsfs reads at import)
 
 
-def _split(url: str) -> tuple[str, str]:
-    if not url.startswith("gs://") or len(url) <= len("gs://"):
-        raise ConfigError(f"landing.url: expected gs://BUCKET[/PREFIX], got {url!r}")
-    bucket, _, prefix = url[len("gs://") :].partition("/")
-    if not bucket:
-        raise ConfigError(f"landing.url: expected gs://BUCKET[/PREFIX], got {url!r}")
-    return bucket, prefix.strip("/")
-
-
 class GcsLanding:
     """The landing zone under `gs://BUCKET/PREFIX`, through gcsfs."""
 
     def __init__(self, url: str, fs: Any | None = None) -> None:
-        self.bucket, self.prefix = _split(url)
+        self.bucket, self.prefix = split_bucket_url(url)
         self.url = url
         self.fs = fs if fs is not None else _filesystem()
 

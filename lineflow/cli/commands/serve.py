@@ -14,10 +14,12 @@ COMMAND = Command(
     summary="serve the trigger endpoint (Pub/Sub push or plain JSON) and a live dashboard",
     usage=("[host=127.0.0.1] [port=8080] [key=value ...]",),
     about="""\
-POST / with `Authorization: Bearer $LINEFLOW_TRIGGER_TOKEN` and a Pub/Sub push envelope or a
-plain JSON payload: a storage notification {bucket, name} or a scraper completion
-{scraper_name, gcs_path} for a landed file (runs triggers.file_stages for its partition), or a
-processor request {processor: "process:odds_api", date: "2026-01-23"}. Answers: 200 processed,
+POST / with `Authorization: Bearer $LINEFLOW_TRIGGER_TOKEN` (or POST /?token=TOKEN, for a Pub/Sub
+push subscription, which cannot set a header) and a Pub/Sub push envelope or a plain JSON
+payload: a storage notification {bucket, name} or a scraper completion {scraper_name, gcs_path}
+for a landed file in the landing zone (runs triggers.file_stages for its partition), or a
+processor request {processor: "process:odds_api", date: "2026-01-23"} (date may be "today" or
+"yesterday": the US/Eastern date when the message was published). Answers: 200 processed,
 duplicate or dead-lettered (a message that can never succeed); 503 try again later; 401 without
 the token; 413 a body over triggers.max_body_bytes. port=0 picks a free port; the first line
 printed says where it listens.
@@ -41,6 +43,7 @@ JSON). It takes $LINEFLOW_READ_TOKEN (triggers.read_token_env) or the trigger to
 
 
 def main(args: Parsed) -> int:
+    import logging
     import os
     import signal
     import socket
@@ -50,7 +53,7 @@ def main(args: Parsed) -> int:
     from lineflow.config import compose
     from lineflow.core.errors import ConfigError
     from lineflow.ops.dashboard import Readers, dashboard_routes
-    from lineflow.ops.triggers.app import MIN_TOKEN_LENGTH, create_app
+    from lineflow.ops.triggers.app import MIN_TOKEN_LENGTH, RedactTokens, create_app
     from lineflow.ops.triggers.handler import TriggerHandler
 
     COMMAND.no_words(args)
@@ -86,7 +89,11 @@ def main(args: Parsed) -> int:
     url = f"http://{host}:{sock.getsockname()[1]}/"
     print(f"lineflow serve: listening on {url}", flush=True)
     print(f"lineflow serve: dashboard at {url}dashboard (read token or trigger token)", flush=True)
+    # No access log: it prints every request line, and a push endpoint's and the dashboard's
+    # URLs carry a token (`?token=`). Whatever uvicorn still logs has `token=` values masked.
     config = uvicorn.Config(app, log_level="warning", access_log=False)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(RedactTokens())
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
     # it found, which by default kills the process (exit 143). Stopping is this command's
     # normal end (exit 0, as its help says): the handlers it finds take note and return.

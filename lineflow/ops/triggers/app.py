@@ -1,17 +1,23 @@
 """The ASGI app of `lineflow serve`: `POST /` takes a trigger, `GET /healthz` says it is up
 (and the read-only dashboard's routes, `ops/dashboard.py`, when `serve` adds them).
 
-Every request must carry `Authorization: Bearer <token>`; the token comes from the environment
-(`triggers.token_env`, default LINEFLOW_TRIGGER_TOKEN), is at least `MIN_TOKEN_LENGTH`
-characters, and is never logged. A body over `triggers.max_body_bytes` is refused with 413
-before it is read (by its Content-Length, or as soon as a streamed body passes the limit). The
-work itself runs on Starlette's thread pool, so a long run does not stall other requests;
+Every request must carry the token, as `Authorization: Bearer <token>` or in the URL
+(`POST /?token=<token>`: a Pub/Sub push subscription cannot set a header, but its endpoint URL
+can carry the token). The token comes from the environment (`triggers.token_env`, default
+LINEFLOW_TRIGGER_TOKEN), is at least `MIN_TOKEN_LENGTH` characters, is compared in constant
+time, and is never logged: `serve` runs uvicorn without its access log (which prints the request
+line, query included), and `RedactTokens` masks a `token=` value in any other line uvicorn
+writes (the dashboard's `?token=` too). A body over `triggers.max_body_bytes` is refused with
+413 before it is read (by its Content-Length, or as soon as a streamed body passes the limit).
+The work itself runs on Starlette's thread pool, so a long run does not stall other requests;
 locks serialise runs of the same stage and partition.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
@@ -31,10 +37,37 @@ class TooLarge(PermanentError):
     """The request body passed the configured limit (answered 413: sending it again cannot help)."""
 
 
+#: `token=VALUE` in a URL's query, as a log line would show it (raw or percent-encoded).
+TOKEN_IN_QUERY = re.compile(r"(?i)(token=)[^&\s\"']+")
+
+
 def authorized(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
     given_token = given.strip().encode()
     return scheme.lower() == "bearer" and hmac.compare_digest(given_token, token.encode())
+
+
+def authorized_request(request: Request, token: str) -> bool:
+    """The trigger token in the `Authorization` header or in the URL's `token` parameter."""
+    if authorized(request.headers.get("authorization"), token):
+        return True
+    given = request.query_params.get("token")
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def redact(text: str) -> str:
+    """`text` with every `token=` value in it masked."""
+    return TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    """Masks `token=` values in a log record before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if TOKEN_IN_QUERY.search(message):
+            record.msg, record.args = redact(message), None
+        return True
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -60,7 +93,7 @@ def create_app(
         raise ValueError(f"a trigger token needs {MIN_TOKEN_LENGTH} characters or more")
 
     async def receive(request: Request) -> JSONResponse:
-        if not authorized(request.headers.get("authorization"), token):
+        if not authorized_request(request, token):
             return JSONResponse(
                 {"status": "unauthorized"}, 401, headers={"WWW-Authenticate": "Bearer"}
             )

@@ -10,6 +10,7 @@ worked on once: its id is claimed in the state store before anything runs.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -22,7 +23,10 @@ from typing import Any
 
 from lineflow.config import Settings
 from lineflow.core.errors import StageError, TransientError
+from lineflow.core.slate import RELATIVE_DAYS
+from lineflow.landing import LandingPath, open_landing
 from lineflow.ops.triggers.messages import (
+    Ignored,
     Malformed,
     Message,
     Work,
@@ -106,6 +110,9 @@ class TriggerHandler:
         self.clock = clock
         self.runner = Coalescer(runner)
         self.queue = WorkQueue(open_state(settings), settings.work, clock)
+        #: Where a notified file must be before its stages run: the configured landing zone
+        #: (`landing.url`'s bucket, else `landing.root`), as the stages themselves read it.
+        self.landing = open_landing(settings.landing)
         self.host = socket.gethostname()
 
     def handle(self, body: bytes, header_id: str | None = None, check_age: bool = True) -> Answer:
@@ -126,13 +133,20 @@ class TriggerHandler:
         if message is None:
             return self._dead(key, ref, problem, text, None)
         try:
-            work = to_work(message.payload, self.settings)
+            work = to_work(message.payload, self.settings, self._as_of(message))
         except Malformed as exc:
             return self._dead(key, ref, str(exc), text, None)
+        except Ignored as exc:
+            self.queue.succeeded(KIND, key, ref, result="ignored")
+            return Answer(200, {"status": "ignored", "id": key, "reason": str(exc)})
+        if message.published_at is None and str(message.payload.get("date")) in RELATIVE_DAYS:
+            # Recorded resolved: a dead letter replayed on a later day runs the same partition
+            # (an envelope keeps its publish time, which resolves it the same way again).
+            text = json.dumps({**message.payload, "date": str(work.partition)})
         if check_age and (stale := self._stale(message)) is not None:
             return self._dead(key, ref, stale, text, str(work.partition))
         try:
-            if work.landed is not None and not (self.settings.landing.root / work.landed).is_file():
+            if work.landed is not None and not self.landing.exists(LandingPath.parse(work.landed)):
                 raise TransientError(f"{work.landed} is not in the landing zone (yet)")
             run_id = self.runner(self.settings, work)
         except Exception as exc:  # by its family: dead letter at once (work this config
@@ -169,6 +183,11 @@ class TriggerHandler:
             KIND, key, ref, why, permanent=True, partition=partition, payload=payload
         )
         return _dead_lettered(key, failure)
+
+    def _as_of(self, message: Message) -> datetime:
+        """The moment `today` means in a message: when it was published (a redelivery after
+        midnight still names the day it was sent for), else now, its receipt."""
+        return message.published_at or datetime.fromtimestamp(self.clock(), UTC)
 
     def _stale(self, message: Message) -> str | None:
         if message.published_at is None:

@@ -6,7 +6,8 @@ publishTime, attributes}, subscription, deliveryAttempt}`, or the JSON payload i
 
 - storage notification `{bucket, name}`: an object landed; `name` follows the landing layout
 - scraper completion `{scraper_name, gcs_path, ...}`: `gcs_path` is `gs://bucket/<landing path>`
-- processor request `{processor, date}`: run one stage (`process` or `process:odds_api`)
+- processor request `{processor, date}`: run one stage (`process` or `process:odds_api`) for a
+  date `YYYY-MM-DD`, `today` or `yesterday` (US/Eastern, at the message's publish time)
 
 Everything here is pure: bytes in, a `Message` and a `Work` out, or `Malformed` with the reason.
 Every pattern is matched against the whole value (`fullmatch`): `$` also matches before a
@@ -24,11 +25,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from lineflow.config import Settings, partition_date
 from lineflow.core.errors import PermanentError
 from lineflow.landing import LandingPath
+from lineflow.landing.base import split_bucket_url
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 GCS_PATH_RE = re.compile(r"gs://(?P<bucket>[^/\s]+)/(?P<name>\S+)")
@@ -37,6 +46,17 @@ PROCESSOR_RE = re.compile(r"(?P<stage>[a-z_]+)(?::(?P<source>[a-z0-9_]+))?")
 
 class Malformed(PermanentError):
     """A message that can never succeed, with the reason (it is dead-lettered at once)."""
+
+
+class Ignored(Exception):
+    """A notification of an object lineflow writes beside a landed file (a sidecar
+    `.NAME.json.meta`, a set-aside `NAME.json.corrupt-...`): acknowledged, nothing to run.
+    A bucket landing zone notifies of those as of every other object it holds."""
+
+
+#: Objects the landing zone writes beside landed files (lineflow.landing.base.aside_name,
+#: the gcs and local zones' sidecars).
+COMPANION_RE = re.compile(r"(?:.*/)?(?:\.[^/]+\.json\.meta|[^/]+\.json\.corrupt-[^/]+)")
 
 
 class _Shape(BaseModel):
@@ -79,11 +99,6 @@ class StorageNotification(_Shape):
             raise ValueError(f"not a bucket name: {value!r}")
         return value
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _landing_name(value)
-
 
 class ScraperCompletion(_Shape):
     scraper_name: str
@@ -98,8 +113,13 @@ class ScraperCompletion(_Shape):
         match = GCS_PATH_RE.fullmatch(value)
         if not match or not BUCKET_RE.fullmatch(match["bucket"]):
             raise ValueError(f"not gs://bucket/object: {value!r}")
-        _landing_name(match["name"])
         return value
+
+    @property
+    def bucket(self) -> str:
+        match = GCS_PATH_RE.fullmatch(self.gcs_path)
+        assert match is not None
+        return match["bucket"]
 
     @property
     def name(self) -> str:
@@ -121,10 +141,12 @@ class ProcessorRequest(_Shape):
 
     @field_validator("date", mode="before")
     @classmethod
-    def _date(cls, value: Any) -> Any:
+    def _date(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
-            raise ValueError(f"expected YYYY-MM-DD, got {value!r}")
-        return partition_date(value)  # `run date=`'s check: a date it refuses is malformed
+            raise ValueError(f"expected YYYY-MM-DD, today or yesterday, got {value!r}")
+        now = (info.context or {}).get("now")
+        # `run date=`'s check: a date it refuses is malformed; `today` is the Eastern date at `now`
+        return partition_date(value, now)
 
 
 @dataclass(frozen=True)
@@ -195,8 +217,12 @@ def read_message(body: bytes, header_id: str | None = None) -> Message:
     return Message(msg.messageId, published, attempt, decoded)
 
 
-def to_work(payload: dict[str, Any], settings: Settings) -> Work:
-    """The work a payload names, checked against the configured pipeline and sources."""
+def to_work(payload: dict[str, Any], settings: Settings, now: dt.datetime | None = None) -> Work:
+    """The work a payload names, checked against the configured pipeline and sources.
+
+    A processor request's `date` may be `today` or `yesterday`: the US/Eastern date at `now`
+    (the handler passes the message's publish time, else its receipt; default the wall clock),
+    resolved here so the work, its locks and its records carry the real date."""
     shape: type[_Shape]
     if "processor" in payload:
         shape = ProcessorRequest
@@ -211,13 +237,19 @@ def to_work(payload: dict[str, Any], settings: Settings) -> Work:
             f"{{processor, date}}); keys: {keys}"
         )
     try:
-        parsed = shape.model_validate(payload)
+        parsed = shape.model_validate(payload, context={"now": now})
     except ValidationError as exc:
         raise Malformed(f"{shape.__name__}: {_first_error(exc)}") from None
     if isinstance(parsed, ProcessorRequest):
         return _processor_work(parsed, settings)
     assert isinstance(parsed, StorageNotification | ScraperCompletion)
-    where = LandingPath.parse(parsed.name)
+    relative = landed_name(parsed.bucket, parsed.name, settings)
+    if COMPANION_RE.fullmatch(relative):
+        raise Ignored(f"{relative}: written beside a landed file by the landing zone, not one")
+    try:
+        where = LandingPath.parse(_landing_name(relative))
+    except ValueError as exc:
+        raise Malformed(f"{shape.__name__}: name: {exc}") from None
     try:
         partition_date(where.slate_date)
     except ValueError as exc:
@@ -226,6 +258,27 @@ def to_work(payload: dict[str, Any], settings: Settings) -> Work:
         raise Malformed(f"landed file {parsed.name!r}: unknown source {where.source!r}")
     stages = tuple(s for s in settings.triggers.file_stages if s in settings.pipeline.stages)
     return Work(where.slate_date, stages, (where.source,), f"landed {where}", str(where))
+
+
+def landed_name(bucket: str, name: str, settings: Settings) -> str:
+    """The landing path a notified object names, relative to the configured landing zone.
+
+    With a bucket landing zone (`landing.url=gs://BUCKET/PREFIX`) the object must be in that
+    bucket under PREFIX, and its name in the bucket carries PREFIX: it is taken off. With a local
+    zone the name is already relative to `landing.root` (a scraper outside lineflow names the
+    layout path, whichever bucket it wrote to), as before.
+    """
+    if not settings.landing.url:
+        return name
+    ours, prefix = split_bucket_url(settings.landing.url)
+    where = f"gs://{bucket}/{name}"
+    if bucket != ours:
+        raise Malformed(f"{where} is not in the landing bucket {settings.landing.url}")
+    if not prefix:
+        return name
+    if not name.startswith(prefix + "/"):
+        raise Malformed(f"{where} is not under the landing zone {settings.landing.url}")
+    return name[len(prefix) + 1 :]
 
 
 def _processor_work(request: ProcessorRequest, settings: Settings) -> Work:
