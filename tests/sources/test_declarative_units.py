@@ -297,8 +297,8 @@ def test_fractional_and_decimal_prices():
 
 def test_auto_prices_take_a_json_int_as_american_and_a_float_as_decimal():
     spec = with_fields(FLAT, fields={"price": {"path": "sel.price", "format": "auto"}})
-    rows = parse_with(spec, flat([sel(1, price=p) for p in (150, -120, 2.5, 1.8)]))
-    assert rows["price_american"].to_list() == [150, -120, 150, -125]
+    rows = parse_with(spec, flat([sel(1, price=p) for p in (150, -120, 2.5, 1.8, "n/a")]))
+    assert rows["price_american"].to_list() == [150, -120, 150, -125, None]
     assert rows["price_decimal"].to_list()[:3] == [2.5, pytest.approx(1 + 100 / 120), 2.5]
 
 
@@ -593,8 +593,22 @@ def test_an_unreadable_or_missing_first_page_asks_no_further_pages():
     cursor["requests"][0]["skip_statuses"] = [404]
     fetch = Raw({})
     assert [s for s, _ in scrape(cursor, fetch)] == ["props-p1"]
+    assert len(fetch.notes) == 1 and "invalid JSON" in fetch.notes[0]
     fetch = Recorder({})
     assert [s for s, _ in scrape(cursor, fetch)] == ["props-p1"]
+    assert fetch.notes == ["props props-p1: HTTP 404, passed over"]
+
+
+def test_a_failed_call_names_the_source_the_call_and_the_body_s_start():
+    class Broken(Recorder):
+        def get_many(self, calls: list[Call]) -> list[Fetched]:
+            self.asked += calls
+            return [Fetched(c, 500, b"\xff" + b"a" * 200, False, False) for c in calls]
+
+    spec = {"requests": [{"endpoint": "props", "path": "/p"}], "props": FLAT["props"]}
+    with pytest.raises(SourceFailed) as raised:
+        plan_source(spec).scrape(Broken({}), DAY, None)
+    assert str(raised.value) == "acme props props: HTTP 500 \ufffd" + "a" * 119
 
 
 def test_offsets_round_the_total_up_and_a_cursor_stops_at_its_page_cap():
@@ -728,3 +742,76 @@ def test_rows_may_start_at_the_root_and_a_level_without_values_still_counts_rows
         ("Al", 5.5),
         ("Cy", 7.5),
     ]
+
+
+def test_edge_values_of_each_conversion():
+    spec = with_fields(
+        FLAT,
+        fields={
+            "event_id": {"value": 7},
+            "commence_time": {"path": "sel.tip"},
+            "market": {"path": "market.kind", "map": {"points": "player_points"}},
+            "bookmaker": {"path": "meta.source"},
+            "snapshot_at": {"path": "meta.fetched_at"},
+            "last_update": {"path": "sel.at", "format": "unix"},
+        },
+    )
+    sels = [
+        {**sel(1, name="X"), "tip": "2026-01-24T00:30:00Z", "at": 1769212800},
+        {**sel(3), "tip": "2026-01-24T00:30:00", "at": "soon"},  # no market: kept, NULL
+        {**sel(1, line="21.5"), "tip": "2026-01-23T19:30:00.25-05:00", "at": None},
+        {**sel(1, line=0.5), "tip": "2026-01-24T00:30:00Z", "at": 1e300},  # past any date
+    ]
+    rows = parse_with(spec, flat(sels))
+    assert rows.select("event_id", "player_name", "market", "line", "bookmaker").rows() == [
+        ("7", "X", "player_points", 20.5, "acme"),
+        ("7", "Jo", None, 20.5, "acme"),
+        ("7", "Jo", "player_points", 21.5, "acme"),
+        ("7", "Jo", "player_points", 0.5, "acme"),
+    ]
+    tip = datetime(2026, 1, 24, 0, 30, tzinfo=UTC)
+    assert rows["commence_time"].to_list() == [tip, tip, tip.replace(microsecond=250000), tip]
+    assert rows["last_update"].to_list() == [datetime(2026, 1, 24, tzinfo=UTC), None, None, None]
+    assert rows["snapshot_at"].to_list() == [META.fetched_at] * 4
+
+
+def test_prices_that_do_not_read_are_null_and_large_ones_keep_their_format():
+    spec = with_fields(FLAT, fields={"price": {"path": "sel.price", "format": "decimal"}})
+    rows = parse_with(spec, flat([sel(1, price=p) for p in ("n/a", 150)]))
+    assert rows["price_decimal"].to_list() == [None, 150.0]
+    assert rows["price_american"].to_list() == [None, 14900]
+    spec = with_fields(FLAT, fields={"price": {"path": "sel.price", "format": "fractional"}})
+    rows = parse_with(spec, flat([sel(1, price=p) for p in ("a/b", "100/1", "")]))
+    assert rows["price_decimal"].to_list() == [None, 101.0, None]
+    assert rows["price_american"].to_list() == [None, 10000, None]
+
+
+def test_an_event_listing_fails_on_a_required_column_missing():
+    spec = {
+        "requests": [{"endpoint": "events", "path": "/events", "lists": "game"}],
+        "events": {
+            "endpoints": ["events"],
+            "rows": {"event": "doc"},
+            "fields": {
+                "event_id": {"path": "event.id", "required": True},
+                "commence_time": {"path": "event.start"},
+            },
+        },
+        "props": FLAT["props"],
+    }
+    source = sources.load(
+        SourceConfig.model_validate({"name": "acme", "base_url": "https://a.example", "rest": spec})
+    )
+    body = json.dumps([{"id": "g1", "start": "2026-01-24T00:30:00Z"}, {"start": "x"}]).encode()
+    with pytest.raises(ParseError, match="event_id missing or unreadable in a row"):
+        source._listing(body)
+
+
+@pytest.mark.parametrize(
+    ("field", "kind"), [("source", "str"), ("fetched_at", "datetime"), ("slate_date", "date")]
+)
+def test_rows_at_a_scalar_of_the_file_are_a_parse_error(field, kind):
+    spec = with_fields(FLAT, rows={"sel": f"meta.{field}"}, lookups={})
+    spec["props"]["fields"]["market"] = {"value": "m"}
+    with pytest.raises(ParseError, match=f"rows 'sel' should be a list, not {kind}"):
+        parse_with(spec, flat([]))
