@@ -32,7 +32,7 @@ from lineflow.pipeline.predictions import (
     owner,
     predict_units,
 )
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 
 SNAP = datetime(2026, 1, 23, 18, 30, tzinfo=UTC)
 TIP = datetime(2026, 1, 24, 0, 30, tzinfo=UTC)
@@ -189,19 +189,19 @@ def test_a_model_error_fails_its_unit_not_the_batch() -> None:
 
 def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite"
-    store = BatchStore(StateStore(state))
+    store = BatchStore(SqliteStore(state))
     store.create("b1", D, "run-1", SNAP)
     staging = tmp_path / "staging"
     staging.mkdir()
     broken = ModelSpec("broken", f"{__name__}:Broken")
     lines = frame(pair(), pair(bookmaker="fd"))
-    n = _worker(str(state), "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
+    n = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
     assert n == 1
     assert sorted(p.name for p in staging.iterdir()) == ["worker-007.parquet"]
     assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == [
         "luka_doncic"
     ]
-    _worker(str(state), "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
+    _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
     items = [(i["player_key"], i["status"], i["error"]) for i in store.items("b1")]
     assert items == [
         ("luka_doncic", "completed", None),
@@ -210,7 +210,7 @@ def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) 
 
 
 def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
-    store = BatchStore(StateStore(tmp_path / "state.sqlite"))
+    store = BatchStore(SqliteStore(tmp_path / "state.sqlite"))
     assert store.open_batch(D) is None
     store.create("old", D, "run-0", SNAP - timedelta(hours=1))
     store.create("b1", D, "run-1", SNAP)
@@ -245,7 +245,7 @@ def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
 
 
 def test_items_are_upserted_per_player_and_market(tmp_path: Path) -> None:
-    store = BatchStore(StateStore(tmp_path / "state.sqlite"))
+    store = BatchStore(SqliteStore(tmp_path / "state.sqlite"))
     store.set_items("b1", [("zion", "player_points", "excluded", '["stale"]', None)])
     store.set_items("b1", [("luka", "player_points", "failed", None, "boom")])
     store.set_items("b1", [("zion", "player_points", "completed", None, None)])

@@ -9,7 +9,7 @@ import pytest
 
 from lineflow.config import WorkConfig
 from lineflow.core.errors import LineflowError, PermanentError, TransientError
-from lineflow.state import StateStore
+from lineflow.state import SqliteStore
 from lineflow.state.work import (
     MAX_PAYLOAD_CHARS,
     DeadLetter,
@@ -31,7 +31,7 @@ class Clock:
 
 
 def make(tmp_path: Path, clock: Clock, **config: float) -> WorkQueue:
-    return WorkQueue(StateStore(tmp_path / "state.sqlite"), WorkConfig(**config), clock)
+    return WorkQueue(SqliteStore(tmp_path / "state.sqlite"), WorkConfig(**config), clock)
 
 
 def test_backoff_starts_at_the_base_and_doubles_to_the_cap() -> None:
