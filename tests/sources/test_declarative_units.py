@@ -815,3 +815,19 @@ def test_rows_at_a_scalar_of_the_file_are_a_parse_error(field, kind):
     spec["props"]["fields"]["market"] = {"value": "m"}
     with pytest.raises(ParseError, match=f"rows 'sel' should be a list, not {kind}"):
         parse_with(spec, flat([]))
+
+
+def test_a_unix_time_falls_back_to_the_pass_time_and_may_be_a_constant():
+    spec = with_fields(
+        FLAT,
+        fields={
+            "last_update": {"path": ["sel.at", "meta.fetched_at"], "format": "unix"},
+            "snapshot_at": {"value": 1769212800, "format": "unix"},
+        },
+    )
+    rows = parse_with(spec, flat([{**sel(1), "at": 1769212860}, sel(1)]))
+    assert rows["last_update"].to_list() == [
+        datetime(2026, 1, 24, 0, 1, tzinfo=UTC),
+        META.fetched_at,
+    ]
+    assert rows["snapshot_at"].to_list() == [datetime(2026, 1, 24, tzinfo=UTC)] * 2
