@@ -39,3 +39,28 @@ def test_an_undated_quote_is_older_than_a_dated_one() -> None:
     )
     chosen = book_quotes(rows)
     assert chosen.select("side", "line").rows() == [("over", 21.5), ("under", 21.5)]
+
+
+def test_a_book_s_lead_line_is_its_dated_quote_not_an_undated_one() -> None:
+    # over at 21.5 changed 5 minutes ago, under at 20.5 never dated: the dated quote is the
+    # book's freshest, so its line leads and the undated under (a stale half) is dropped
+    rows = frame(
+        quote(side="over", line=21.5, last_update=SNAP - timedelta(minutes=5)),
+        quote(side="under", line=20.5, last_update=None),
+    )
+    assert book_quotes(rows).select("side", "line").rows() == [("over", 21.5)]
+
+
+def test_an_unknown_team_or_book_keeps_its_spelling_and_a_known_one_is_canonical() -> None:
+    identity = Identity.from_aliases(
+        {}, {"Boston Celtics": ["BOS Celtics"]}, {"draftkings": ["DraftKings Sportsbook"]}
+    )
+    rows = frame(
+        quote(home_team="BOS  Celtics", away_team="NY Knicks", bookmaker="DraftKings Sportsbook"),
+        quote(home_team="LA Clippers", away_team=None, bookmaker="Fan-Duel"),
+    )
+    out = resolve(rows, identity)
+    assert out.select("home_team", "away_team", "bookmaker").rows() == [
+        ("Boston Celtics", "NY Knicks", "draftkings"),
+        ("LA Clippers", None, "Fan-Duel"),
+    ]

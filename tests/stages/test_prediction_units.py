@@ -195,13 +195,13 @@ def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) 
     staging.mkdir()
     broken = ModelSpec("broken", f"{__name__}:Broken")
     lines = frame(pair(), pair(bookmaker="fd"))
-    n = _worker(store.store, "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
+    n = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
     assert n == 1
     assert sorted(p.name for p in staging.iterdir()) == ["worker-007.parquet"]
     assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == [
         "luka_doncic"
     ]
-    _worker(store.store, "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
+    _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
     items = [(i["player_key"], i["status"], i["error"]) for i in store.items("b1")]
     assert items == [
         ("luka_doncic", "completed", None),

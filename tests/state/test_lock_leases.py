@@ -15,7 +15,7 @@ import pytest
 
 import lineflow.state.locks as locks_module
 from lineflow.config import LocksConfig
-from lineflow.state import SqliteStore, StateStore
+from lineflow.state import SqliteStore
 from lineflow.state.locks import (
     EXIT_BUSY,
     Heartbeat,
@@ -43,12 +43,12 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
+def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "state.sqlite")
 
 
 def locks_for(
-    store: StateStore,
+    store: SqliteStore,
     clock: Clock,
     *,
     host: str = "host-a",
@@ -60,7 +60,7 @@ def locks_for(
     return Locks(store, config, clock=clock, host=host, pid=pid or os.getpid(), log=sink.append)
 
 
-def row(store: StateStore) -> LockInfo | None:
+def row(store: SqliteStore) -> LockInfo | None:
     with store.connect() as con:
         found = con.execute("SELECT * FROM locks WHERE key = ?", (KEY,)).fetchone()
     return LockInfo.from_row(found) if found else None
@@ -70,7 +70,7 @@ def take(locks: Locks, run_id: str = "run-1") -> tuple[bool, LockInfo]:
     return locks.try_acquire("nba_props", "process", "2026-01-23", run_id)
 
 
-def test_a_free_lock_is_taken_for_the_ttl_in_minutes(store: StateStore) -> None:
+def test_a_free_lock_is_taken_for_the_ttl_in_minutes(store: SqliteStore) -> None:
     clock = Clock()
     ok, info = take(locks_for(store, clock))
     assert ok
@@ -81,7 +81,7 @@ def test_a_free_lock_is_taken_for_the_ttl_in_minutes(store: StateStore) -> None:
     assert lock_key("p", "s", "2026-01-23") == "p:s:2026-01-23"
 
 
-def test_a_live_holders_lock_is_not_taken_until_it_expires(store: StateStore) -> None:
+def test_a_live_holders_lock_is_not_taken_until_it_expires(store: SqliteStore) -> None:
     clock, log = Clock(), []
     take(locks_for(store, clock, host="host-b"))
     other = locks_for(store, clock, log=log)
@@ -97,7 +97,7 @@ def test_a_live_holders_lock_is_not_taken_until_it_expires(store: StateStore) ->
     ]
 
 
-def test_a_lock_is_renewed_by_taking_it_again_in_the_same_run(store: StateStore) -> None:
+def test_a_lock_is_renewed_by_taking_it_again_in_the_same_run(store: SqliteStore) -> None:
     clock, log = Clock(), []
     locks = locks_for(store, clock, log=log)
     take(locks)
@@ -109,7 +109,7 @@ def test_a_lock_is_renewed_by_taking_it_again_in_the_same_run(store: StateStore)
     assert not ok
 
 
-def test_an_owner_gone_from_this_host_frees_its_lock(store: StateStore) -> None:
+def test_an_owner_gone_from_this_host_frees_its_lock(store: SqliteStore) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     clock, log = Clock(), []
@@ -122,7 +122,7 @@ def test_an_owner_gone_from_this_host_frees_its_lock(store: StateStore) -> None:
     ]
 
 
-def test_an_owner_on_another_host_is_not_judged_by_this_hosts_pids(store: StateStore) -> None:
+def test_an_owner_on_another_host_is_not_judged_by_this_hosts_pids(store: SqliteStore) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     clock = Clock()
@@ -131,7 +131,7 @@ def test_an_owner_on_another_host_is_not_judged_by_this_hosts_pids(store: StateS
     assert not ok and held.pid == gone.pid
 
 
-def test_acquire_gives_up_after_wait_s_seconds(store: StateStore) -> None:
+def test_acquire_gives_up_after_wait_s_seconds(store: SqliteStore) -> None:
     clock = Clock()
     take(locks_for(store, clock, host="host-b"))
     waiting = locks_for(store, clock, config=LocksConfig(ttl_minutes=2, wait_s=0.3))
@@ -153,7 +153,7 @@ def test_acquire_gives_up_after_wait_s_seconds(store: StateStore) -> None:
 
 
 def test_acquire_polls_at_growing_intervals_of_at_most_a_tenth_of_a_second(
-    store: StateStore, monkeypatch: pytest.MonkeyPatch
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
     take(locks_for(store, clock, host="host-b"))
@@ -176,7 +176,7 @@ def test_acquire_polls_at_growing_intervals_of_at_most_a_tenth_of_a_second(
     assert slept == []
 
 
-def test_acquire_takes_a_lock_freed_while_it_waits(store: StateStore) -> None:
+def test_acquire_takes_a_lock_freed_while_it_waits(store: SqliteStore) -> None:
     clock = Clock()
     holder = locks_for(store, clock, host="host-b")
     take(holder)
@@ -188,7 +188,7 @@ def test_acquire_takes_a_lock_freed_while_it_waits(store: StateStore) -> None:
     assert info.run_id == "run-2" and row(store) == info
 
 
-def test_renew_pushes_the_expiry_only_for_the_owning_run(store: StateStore) -> None:
+def test_renew_pushes_the_expiry_only_for_the_owning_run(store: SqliteStore) -> None:
     clock = Clock()
     locks = locks_for(store, clock)
     take(locks)
@@ -201,7 +201,7 @@ def test_renew_pushes_the_expiry_only_for_the_owning_run(store: StateStore) -> N
     assert (row(store).heartbeat_at, row(store).expires_at) == (T0 + 50, T0 + 170)
 
 
-def test_release_frees_only_the_owning_runs_lock_and_says_so(store: StateStore) -> None:
+def test_release_frees_only_the_owning_runs_lock_and_says_so(store: SqliteStore) -> None:
     clock = Clock()
     locks = locks_for(store, clock)
     take(locks)
@@ -217,7 +217,7 @@ def heartbeats() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"heartbeat {KEY}"]
 
 
-def test_hold_releases_after_the_block_and_after_an_error(store: StateStore) -> None:
+def test_hold_releases_after_the_block_and_after_an_error(store: SqliteStore) -> None:
     locks = locks_for(store, Clock())
     with locks.hold("nba_props", "process", "2026-01-23", "run-1") as info:
         assert row(store) == info
@@ -230,7 +230,7 @@ def test_hold_releases_after_the_block_and_after_an_error(store: StateStore) -> 
     assert row(store) is None
 
 
-def test_hold_renews_from_a_heartbeat(store: StateStore) -> None:
+def test_hold_renews_from_a_heartbeat(store: SqliteStore) -> None:
     clock = Clock()
     locks = locks_for(store, clock, config=LocksConfig(ttl_minutes=2, heartbeat_s=0.01))
     with locks.hold("nba_props", "process", "2026-01-23", "run-1"):
@@ -241,7 +241,7 @@ def test_hold_renews_from_a_heartbeat(store: StateStore) -> None:
         assert row(store).expires_at == T0 + 180
 
 
-def test_a_heartbeat_stops_when_its_lock_is_lost(store: StateStore) -> None:
+def test_a_heartbeat_stops_when_its_lock_is_lost(store: SqliteStore) -> None:
     clock, log = Clock(), []
     locks = locks_for(store, clock, log=log)
     take(locks)
@@ -254,7 +254,7 @@ def test_a_heartbeat_stops_when_its_lock_is_lost(store: StateStore) -> None:
     beat.stop()
 
 
-def test_a_heartbeat_survives_a_failing_store_and_stops_when_told(store: StateStore) -> None:
+def test_a_heartbeat_survives_a_failing_store_and_stops_when_told(store: SqliteStore) -> None:
     clock, log = Clock(), []
     locks = locks_for(store, clock, log=log)
     take(locks)
@@ -278,7 +278,7 @@ def test_a_heartbeat_survives_a_failing_store_and_stops_when_told(store: StateSt
     assert log == [f"lock {KEY}: heartbeat failed: database is locked"]
 
 
-def test_release_stale_frees_expired_and_orphaned_locks_only(store: StateStore) -> None:
+def test_release_stale_frees_expired_and_orphaned_locks_only(store: SqliteStore) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     clock = Clock(T0 - 10)
@@ -296,7 +296,7 @@ def test_release_stale_frees_expired_and_orphaned_locks_only(store: StateStore) 
 
 
 def test_held_lists_locks_oldest_first_and_force_release_returns_the_freed(
-    store: StateStore,
+    store: SqliteStore,
 ) -> None:
     clock = Clock(T0 + 10)
     locks_for(store, clock, host="h").try_acquire("p", "s", "late", "r")
@@ -310,7 +310,7 @@ def test_held_lists_locks_oldest_first_and_force_release_returns_the_freed(
     assert [i.key for i in locks.held()] == ["p:s:early"]
 
 
-def test_the_alert_age_is_a_strict_boundary_in_minutes(store: StateStore) -> None:
+def test_the_alert_age_is_a_strict_boundary_in_minutes(store: SqliteStore) -> None:
     clock = Clock()
     locks = locks_for(store, clock)
     take(locks)
@@ -322,7 +322,7 @@ def test_the_alert_age_is_a_strict_boundary_in_minutes(store: StateStore) -> Non
     assert [i.key for i in locks.older_than(minutes=0.25)] == [KEY]
 
 
-def test_alert_locks_reads_the_configured_alert_age(store: StateStore) -> None:
+def test_alert_locks_reads_the_configured_alert_age(store: SqliteStore) -> None:
     now = time.time()
     locks_for(store, Clock(now - 600)).try_acquire("p", "s", "d", "r")
     assert alert_locks(store, LocksConfig(alert_minutes=15)) == []

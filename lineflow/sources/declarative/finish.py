@@ -253,16 +253,20 @@ class Parser:
                 for name, value in optional.items()
             ),
             "file_idx",
+            # read here: the raw columns are gone after this select (`all`: every line)
+            is_main_line=self._main_flag(),
         )
-        main = self.mapping.main_line
-        if main == "closest_to_even":
+        if self.mapping.main_line == "closest_to_even":
             lines = with_main_line(lines, _MAIN_GROUP)
-        elif main == "all":
-            lines = lines.with_columns(is_main_line=pl.lit(True))
-        else:
-            flag = self._raw(main.field).cast(pl.String) == "true"
-            lines = lines.with_columns(is_main_line=flag)  # type: ignore[unreachable]
         return as_parsed(with_player_key(lines).collect())
+
+    def _main_flag(self) -> pl.Expr:
+        """A declared main-line flag: true where the body says true, false where it says
+        anything else or nothing."""
+        main = self.mapping.main_line
+        if not isinstance(main, MainLine):
+            return pl.lit(True)
+        return (self._raw(main.field).cast(pl.String) == "true").fill_null(False)
 
     def _price(self, column: Column, ctx: ParseContext) -> tuple[pl.Expr, pl.Expr]:
         """(price, whether it is a JSON int) for `price_columns`, by the declared format."""

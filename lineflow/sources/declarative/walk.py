@@ -168,7 +168,7 @@ class Walker:
 
 def _truthy(value: Any) -> bool:
     """JMESPath's truth: false, null, empty strings, lists and objects are false."""
-    return value not in (None, False, "", [], {})
+    return value is not None and value is not False and value not in ("", [], {})
 
 
 # -- the walk, compiled ------------------------------------------------------------------------
