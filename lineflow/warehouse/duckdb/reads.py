@@ -12,7 +12,7 @@ import polars as pl
 from lineflow.core.errors import LineflowError
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 from lineflow.warehouse.duckdb import schema
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session
 
 
 class Tables(SharedConnection):
@@ -62,9 +62,9 @@ class Tables(SharedConnection):
             f"CAST(to_json({c}) AS VARCHAR) AS {c}" if types[c].endswith("[]") else c
             for c in spec.column_names
         )
-        return self.con.execute(
-            f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
-        ).pl()
+        return frame(
+            self.con, f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
+        )
 
     @in_session
     def replace_partition(self, spec: TableSpec, partition: date, rows: pl.DataFrame) -> int:
@@ -83,11 +83,11 @@ class Tables(SharedConnection):
 
     @in_session
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
-        return self.con.execute(sql, list(params)).pl()
+        return frame(self.con, sql, params)
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """An ad-hoc query for readers outside the pipeline (`lineflow query`, a notebook): a
         read-only connection taken in turn (`reading()`), so a run waits at most as long as
         the query takes, and nothing the query says can write."""
         with self.reading() as con:
-            return con.execute(sql, list(params)).pl()
+            return frame(con, sql, params)
