@@ -120,9 +120,10 @@ def _inputs(settings: Settings, request: RunRequest, now: datetime) -> dict[str,
             st = os.stat(landing.root / str(where))
             listed.append([str(where), st.st_size, st.st_mtime_ns])
         files[source.name] = listed
-        passes[source.name] = plan_passes(
-            mode, settings.http.cassettes, source, request.date, request.snapshot_at, now, False
-        )
+        if "scrape" in request.stages:  # passes are scrape's question alone
+            passes[source.name] = plan_passes(
+                mode, settings.http.cassettes, source, request.date, request.snapshot_at, now, False
+            )
     config = settings.model_dump_json(exclude={"date", "now", "refresh", "strict", "snapshot"})
     # The snapshot only chooses scrape's pass, which `passes` holds when scrape is asked for.
     asked = request.model_dump_json(exclude={"now", "snapshot"})
