@@ -145,3 +145,12 @@ def test_a_live_run_in_a_new_snapshot_slot_runs(tmp_path, monkeypatch):
     assert complete.check(settings, request, at + timedelta(minutes=14)) is None  # 14:15 slot
     monkeypatch.delenv(next(s.auth.env for s in settings.sources.values() if s.auth.env))
     assert complete.check(settings, request, at) is None  # the full run names the secret
+
+
+def test_a_replaced_warehouse_runs(home):
+    warehouse = home / "lineflow.duckdb"
+    copy = warehouse.with_name("copy.duckdb")
+    shutil.copy(warehouse, copy)
+    copy.replace(warehouse)  # the same content in another file, as a restore from a backup
+    again = run_json(home)
+    assert ran(home, again)

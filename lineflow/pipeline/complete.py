@@ -16,7 +16,8 @@ something:
 - the same scrape passes: the recorded passes in replay, the current snapshot slot live (a live
   run in a new slot is a new pass), the historical snapshot (the request's only use of it);
 - no blocked source past its cooldown (the runner would ask it again);
-- the secrets live and record modes need are set (a full run would stop on them).
+- the secrets live and record modes need are set (a full run would stop on them);
+- the same warehouse file (device and inode: not deleted or replaced since).
 
 Invariants: every run of the partition that is not answered from the record deletes it before
 its first write (`forget`), and only a run that ended cleanly writes it back, atomically,
@@ -124,6 +125,11 @@ def _inputs(settings: Settings, request: RunRequest, now: datetime) -> dict[str,
             passes[source.name] = plan_passes(
                 mode, settings.http.cassettes, source, request.date, request.snapshot_at, now, False
             )
+    try:  # the same warehouse file: one deleted or replaced since holds none of the record
+        st = os.stat(settings.warehouse.path)
+        warehouse: list[int] | None = [st.st_dev, st.st_ino]
+    except OSError:
+        warehouse = None
     config = settings.model_dump_json(exclude={"date", "now", "refresh", "strict", "snapshot"})
     # The snapshot only chooses scrape's pass, which `passes` holds when scrape is asked for.
     asked = request.model_dump_json(exclude={"now", "snapshot"})
@@ -133,6 +139,7 @@ def _inputs(settings: Settings, request: RunRequest, now: datetime) -> dict[str,
         "request": hashlib.sha256(asked.encode()).hexdigest(),
         "files": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
         "passes": passes,
+        "warehouse": warehouse,
     }
 
 
