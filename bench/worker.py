@@ -19,6 +19,8 @@ from typing import Any
 
 #: Stages of the processing benchmark, in pipeline order; those the runner knows are used.
 PROCESSING_STAGES = ("process", "validate", "consolidate")
+#: The sources the season is generated for and processed with, by backfill and by the runner.
+SEASON_SOURCES = ("odds_api", "bettingpros")
 
 
 def processing_stages() -> list[str]:
@@ -77,7 +79,7 @@ def _backfill(
     keys: dict[str, Any] = {
         "start": dates[0],
         "end": dates[-1],
-        "sources": ["odds_api", "bettingpros"],
+        "sources": list(SEASON_SOURCES),
     }
     if max_parallel is not None:  # else the command's default
         keys["max_parallel"] = max_parallel
@@ -97,7 +99,10 @@ def _date_by_date(settings: Any, dates: list[str]) -> None:
     from lineflow.pipeline.runner import run_partition
 
     for text in dates:
-        request = RunRequest.from_settings(settings, date=date.fromisoformat(text))
+        # The same request as the season's processing (its sources): a rerun, not another job.
+        request = RunRequest.from_settings(
+            settings, date=date.fromisoformat(text), only=SEASON_SOURCES
+        )
         report = run_partition(settings, request)
         # Validation findings (a tiny season is short of players) are results, not failures.
         bad = [

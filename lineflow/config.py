@@ -756,7 +756,86 @@ def compose(overrides: list[str]) -> Settings:
 
 
 def compose_raw(overrides: list[str]) -> dict[str, Any]:
-    return to_settings_dict(_compose_hydra(overrides))
+    key = _compose_key(overrides)
+    cached = _cache_read(key)
+    if cached is not None:
+        return cached
+    cfg = _compose_hydra(overrides)
+    container = to_settings_dict(cfg)
+    _cache_write(key, cfg, container)
+    return container
+
+
+#: Composed configs kept in the cache folder; the oldest go beyond this.
+COMPOSE_CACHE_SIZE = 256
+#: Interpolations whose value the cache key fixes: another key of the config, the installed
+#: fixtures. A config with any other (`${oc.env:...}`, `${now:...}`) is composed every time.
+_FIXED_INTERPOLATION = re.compile(r"lineflow_fixtures:|[\w.]+")
+
+
+def compose_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lineflow" / "compose"
+
+
+def _compose_key(overrides: list[str]) -> str:
+    """What a composition is a function of: the lineflow version, the search path, the content
+    of every YAML file on it, the overrides and the installed fixtures' folder."""
+    import hashlib
+    import json
+
+    from lineflow.core.version import __version__
+
+    digest = hashlib.sha256()
+    entries = config_search_path()
+    fixtures = str(_packaged_dir("lineflow.fixtures"))
+    digest.update(json.dumps([__version__, fixtures, entries, list(overrides)]).encode())
+    for _provider, location in entries:
+        folder = (
+            _packaged_dir("lineflow.conf")
+            if location == PACKAGED_CONF
+            else Path(location.removeprefix("file://"))
+        )
+        for path in sorted(folder.rglob("*.yaml")):
+            digest.update(f"\0{path.relative_to(folder)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_read(key: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        raw = json.loads((compose_cache_dir() / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # not composed yet, or a file a crash cut short: compose
+    return raw if isinstance(raw, dict) else None
+
+
+def _cache_write(key: str, cfg: Any, container: dict[str, Any]) -> None:
+    """Keep the composed, resolved config for the next command with the same inputs (Hydra's
+    composition is most of a quick command's own time) when nothing outside the key went into
+    it; a cache that cannot be written is no error."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    unresolved = json.dumps(OmegaConf.to_container(cfg, resolve=False))
+    used = re.findall(r"\$\{([^}]*)\}", unresolved)
+    if not all(_FIXED_INTERPOLATION.fullmatch(u) for u in used):
+        return
+    folder = compose_cache_dir()
+    try:
+        text = json.dumps(container)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / f"{key}.json")
+        kept = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-COMPOSE_CACHE_SIZE]:
+            old.unlink(missing_ok=True)
+    except (OSError, TypeError):  # TypeError: a value JSON does not hold
+        pass
 
 
 def compose_sweep(overrides: list[str]) -> Settings:

@@ -30,6 +30,16 @@ PROP_LINES: dict[str, pl.DataType] = {
     "run_id": pl.String(),
 }
 
+#: DuckDB's type for each polars type the schemas here use.
+SQL_TYPES: dict[pl.DataType, str] = {
+    pl.Date(): "DATE",
+    pl.String(): "VARCHAR",
+    pl.Float64(): "DOUBLE",
+    pl.Int32(): "INTEGER",
+    pl.Boolean(): "BOOLEAN",
+    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
+}
+
 PROP_LINES_KEY: tuple[str, ...] = (
     "slate_date",
     "source",

@@ -123,29 +123,21 @@ class HttpLayer:
         return self._quotas[source.name]
 
     def cassette_dir(self, source: SourceConfig, partition: date) -> Path:
-        return self.settings.http.cassettes / source.name / partition.isoformat()
+        return self.settings.http.cassettes / source.name / partition.isoformat()  # plan_passes too
 
     def passes(
         self, source: SourceConfig, partition: date, snapshot: datetime | None, refresh: bool
     ) -> list[str]:
-        """The scrape passes to run: recorded ones in replay, else one for the current slot
-        (`refresh`: one for this very second, so nothing already landed stands in)."""
-        if snapshot is not None:
-            return [pass_id("history", snapshot)]
-        if self.mode == "replay":
-            folder = self.cassette_dir(source, partition)
-            names = sorted(
-                p.name[: -len(CASSETTE_SUFFIX)] for p in folder.glob(f"live-*{CASSETTE_SUFFIX}")
-            )
-            return [n for n in names if PASS_RE.match(n)]
-        now = self._clock().astimezone(UTC)
-        if refresh:
-            return [pass_id("live", now.replace(microsecond=0))]
-        slot = timedelta(minutes=source.snapshot_minutes)
-        floor = datetime.fromtimestamp(
-            (now.timestamp() // slot.total_seconds()) * slot.total_seconds(), UTC
+        """The scrape passes to run (`plan_passes`) at this layer's clock."""
+        return plan_passes(
+            self.mode,
+            self.settings.http.cassettes,
+            source,
+            partition,
+            snapshot,
+            self._clock(),
+            refresh,
         )
-        return [pass_id("live", floor)]
 
     def client(self, source: SourceConfig, partition: date, pid: str) -> SourceClient:
         return SourceClient(
@@ -162,3 +154,33 @@ class HttpLayer:
             sleep=self._sleep,
             monotonic=self._monotonic,
         )
+
+
+def plan_passes(
+    mode: str,
+    cassettes: Path,
+    source: SourceConfig,
+    partition: date,
+    snapshot: datetime | None,
+    now: datetime,
+    refresh: bool,
+) -> list[str]:
+    """The scrape passes to run: recorded ones in replay, else one for the current slot
+    (`refresh`: one for this very second, so nothing already landed stands in). A function of
+    its arguments alone, so that the partition-complete check asks the same question."""
+    if snapshot is not None:
+        return [pass_id("history", snapshot)]
+    if mode == "replay":
+        folder = cassettes / source.name / partition.isoformat()
+        names = sorted(
+            p.name[: -len(CASSETTE_SUFFIX)] for p in folder.glob(f"live-*{CASSETTE_SUFFIX}")
+        )
+        return [n for n in names if PASS_RE.match(n)]
+    now = now.astimezone(UTC)
+    if refresh:
+        return [pass_id("live", now.replace(microsecond=0))]
+    slot = timedelta(minutes=source.snapshot_minutes)
+    floor = datetime.fromtimestamp(
+        (now.timestamp() // slot.total_seconds()) * slot.total_seconds(), UTC
+    )
+    return [pass_id("live", floor)]

@@ -25,8 +25,9 @@ from lineflow import sources
 from lineflow.config import Settings
 from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.core.faults import kill_point
-from lineflow.http import HttpLayer
+from lineflow.http import HttpLayer, Redactor
 from lineflow.landing import open_landing
+from lineflow.pipeline import complete
 from lineflow.pipeline.logs import close_run_log, open_run_log
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.stages import consolidate, predict, process, publish, scrape, validate
@@ -119,6 +120,9 @@ def run_partition(
 ) -> RunReport:
     """Run the request's stages on its partition. `parse_pool`: worker processes the process
     stage parses landed files in (a backfill shares one across its partitions)."""
+    done = complete.check(settings, request, make_clock(request.now)())
+    if done is not None:
+        return _answer_complete(settings, request, done, on_result)
     for stage in request.stages:
         CHECKS.get(stage, lambda _s: None)(settings)
     active = request.active_sources(settings)
@@ -147,6 +151,7 @@ def run_partition(
     # From here on the log ends with the exit code the user gets, whatever ends the run.
     outcome: dict[str, Any] = {"exit_code": EXIT_FAILED}
     try:
+        complete.forget(settings, ctx.partition, ctx.run_id)  # before the first write
         _lock_and_run(ctx, report, logger, on_result)
         outcome["exit_code"] = report.exit_code
     except BaseException as exc:
@@ -186,6 +191,43 @@ def _lock_and_run(
     ctx.work = WorkQueue(store, ctx.settings.work)
     with signals_raise():
         _run_stages(ctx, locks, report, logger, on_result)
+        complete.write(ctx, report.results)
+
+
+def _answer_complete(
+    settings: Settings,
+    request: RunRequest,
+    done: complete.Complete,
+    on_result: Callable[[StageResult], None],
+) -> RunReport:
+    """A rerun of a complete partition: the results a full rerun would report, from the record,
+    with a run log of its own; the warehouse, the state store and the stages are not opened."""
+    at = make_clock(request.now)()
+    report = RunReport(
+        new_run_id(request.date, at),
+        request.date,
+        strict=request.strict,
+        http_mode=request.http_mode or settings.http.mode,
+        warehouse=settings.warehouse.path,
+    )
+    report.results = complete.results_of(done, at)
+    report.results[-1].notes.append(
+        f"partition complete since run {done.run_id}: no stage had anything to do"
+    )
+    logger, report.log_path = open_run_log(settings.home, report.run_id, Redactor())
+    logger.info(
+        "run started",
+        extra={"fields": {"run_id": report.run_id, "partition": str(request.date)}},
+    )
+    for result in report.results:
+        _log_result(logger, result)
+        on_result(result)
+    logger.info(
+        "run finished",
+        extra={"fields": {"exit_code": report.exit_code, "complete_since": done.run_id}},
+    )
+    close_run_log(logger)
+    return report
 
 
 def _run_stages(

@@ -142,10 +142,7 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     excluded: pl.DataFrame = work["excluded"]
     if todo.is_empty() and dead is None:
         result.rows = 0
-        result.notes.append(
-            f"predictions up to date: {work['kept']} player markets kept, "
-            f"{excluded.height} excluded by the line-quality gate"
-        )
+        result.notes.append(up_to_date(work["kept"], excluded.height))
         return
     if dead is not None:
         batch_id = dead["batch_id"]
@@ -306,3 +303,11 @@ def _consolidate(
     )
     ctx.warehouse.commit_batch(batch, [(u.player_key, u.market) for u in units], rows, healed, now)
     return status
+
+
+def up_to_date(kept: int, excluded: int) -> str:
+    """What a rerun with nothing to predict says (also said for a complete partition)."""
+    return (
+        f"predictions up to date: {kept} player markets kept, "
+        f"{excluded} excluded by the line-quality gate"
+    )

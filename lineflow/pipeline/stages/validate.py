@@ -41,7 +41,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         last = None if ctx.request.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
-            result.notes = [*last.notes, f"unchanged since the last validation ({last.run_id})"]
+            result.notes = [*last.notes, unchanged_since(last.run_id)]
             result.figures = figures.verdicts(ctx.warehouse, ctx.partition)
             result.finished_at = ctx.clock()
             return [result]
@@ -169,3 +169,11 @@ def _report(
         names = ", ".join(f.rule.id for f in evaluation.failures("error", "quarantine"))
         result.status = "partial"
         result.error = f"rules failed: {names}"
+
+
+UNCHANGED = "unchanged since the last validation"
+
+
+def unchanged_since(run_id: str) -> str:
+    """What a rerun whose inputs did not change says (also said for a complete partition)."""
+    return f"{UNCHANGED} ({run_id})"

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 from lineflow.warehouse.duckdb.rows import (
     LANDED_SCHEMA,
     LEDGER_SCHEMA,
@@ -65,13 +65,14 @@ class Ledger(SharedConnection):
         if source is not None:
             sql += " AND source = ?"
             params.append(source)
-        return self.con.execute(sql + " ORDER BY path", params).pl()
+        return frame(self.con, sql + " ORDER BY path", params)
 
     # -- processing ledger --------------------------------------------------------------------
     @in_session
     def unprocessed(self, slate_date: date, source: str) -> pl.DataFrame:
         """Landed files of the partition whose content is not yet in the processing ledger."""
-        return self.con.execute(
+        return frame(
+            self.con,
             """
             SELECT l.* FROM landed_files l
             WHERE l.slate_date = ? AND l.source = ?
@@ -81,7 +82,7 @@ class Ledger(SharedConnection):
             ORDER BY l.path
             """,
             [slate_date, source],
-        ).pl()
+        )
 
     @writes
     def stage_files(

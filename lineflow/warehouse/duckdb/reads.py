@@ -12,7 +12,7 @@ import polars as pl
 from lineflow.core.errors import LineflowError
 from lineflow.warehouse.base import PARTITION_COLUMN, Column, TableSpec, columns_to_add
 from lineflow.warehouse.duckdb import schema
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 
 
 class Tables(SharedConnection):
@@ -62,9 +62,9 @@ class Tables(SharedConnection):
             f"CAST(to_json({c}) AS VARCHAR) AS {c}" if types[c].endswith("[]") else c
             for c in spec.column_names
         )
-        return self.con.execute(
-            f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
-        ).pl()
+        return frame(
+            self.con, f"SELECT {select} FROM {table} WHERE {spec.partition_by} = ?", [partition]
+        )
 
     @writes
     def replace_partition(self, spec: TableSpec, partition: date, rows: pl.DataFrame) -> int:
@@ -83,7 +83,7 @@ class Tables(SharedConnection):
 
     @in_session
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
-        return self.con.execute(sql, list(params)).pl()
+        return frame(self.con, sql, params)
 
     def read(self, sql: str, params: Sequence[Any] = (), at: str | None = None) -> pl.DataFrame:
         """An ad-hoc query for readers outside the pipeline (`lineflow query`, a notebook): a
@@ -96,4 +96,4 @@ class Tables(SharedConnection):
                 "warehouse.kind=ducklake)"
             )
         with self.reading() as con:
-            return con.execute(sql, list(params)).pl()
+            return frame(con, sql, params)

@@ -8,7 +8,7 @@ from dataclasses import astuple
 from datetime import date, datetime
 from typing import Any
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 from lineflow.warehouse.duckdb.rows import RunRow
 
 
@@ -18,12 +18,13 @@ class RunRecords(SharedConnection):
     # -- blocked resources ---------------------------------------------------------------------
     @in_session
     def open_block(self, source: str, slate_date: date) -> dict[str, Any] | None:
-        frame = self.con.execute(
+        block = frame(
+            self.con,
             "SELECT * FROM blocked_resources WHERE source = ? AND slate_date = ? "
             "AND resolved_at IS NULL ORDER BY last_seen DESC LIMIT 1",
             [source, slate_date],
-        ).pl()
-        return frame.row(0, named=True) if frame.height else None
+        )
+        return block.row(0, named=True) if block.height else None
 
     @writes
     def record_block(

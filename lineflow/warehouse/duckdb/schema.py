@@ -16,18 +16,8 @@ import duckdb
 import polars as pl
 
 from lineflow.core.errors import LineflowError
-from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
+from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY, SQL_TYPES
 from lineflow.warehouse.base import Column, TableSpec
-
-_SQL_TYPES = {
-    pl.Date(): "DATE",
-    pl.String(): "VARCHAR",
-    pl.Float64(): "DOUBLE",
-    pl.Int32(): "INTEGER",
-    pl.Boolean(): "BOOLEAN",
-    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
-}
-
 
 # DuckDB column types in the protocol's (BigQuery's) vocabulary.
 _PROTOCOL_TYPES = {
@@ -77,7 +67,7 @@ def protocol_type(table: str, column: str, duckdb_type: str) -> str:
 
 
 def _columns_ddl(schema: dict[str, pl.DataType]) -> str:
-    return ", ".join(f"{name} {_SQL_TYPES[dtype]}" for name, dtype in schema.items())
+    return ", ".join(f"{name} {SQL_TYPES[dtype]}" for name, dtype in schema.items())
 
 
 TABLES = f"""

@@ -14,7 +14,7 @@ import polars as pl
 
 from lineflow.core.faults import kill_point
 from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 from lineflow.warehouse.duckdb.rows import Validated
 
 
@@ -24,10 +24,11 @@ class Staging(SharedConnection):
     @in_session
     def staging(self, slate_date: date) -> pl.DataFrame:
         """The partition's staged prop lines, every file's rows."""
-        return self.con.execute(
+        return frame(
+            self.con,
             f"SELECT {', '.join(PROP_LINES)} FROM stg_prop_lines WHERE slate_date = ?",
             [slate_date],
-        ).pl()
+        )
 
     @writes
     def record_validation(
