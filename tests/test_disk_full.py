@@ -64,7 +64,7 @@ def test_a_full_disk_mid_run_is_one_line_and_the_next_run_completes(tmp_path, cl
         ("locks",),
         ("dlq",),
         ("backfill", "status"),
-        RUN,
+        (*RUN, "refresh=true"),  # a run with work to do: it must write the warehouse
     ],
     ids=lambda c: c[0] if c[0] != "backfill" else "backfill status",
 )
@@ -73,6 +73,18 @@ def test_every_command_on_a_full_disk_is_one_line(command, filled_home):
     out = run_cli(*command, f"home={home}")
     no_space(out, disk)
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("lineflow: error: ")
+
+
+def test_a_rerun_answered_from_its_record_warns_in_one_line_that_its_log_is_lost(filled_home):
+    """A rerun of a complete partition writes nothing but its run log (pipeline/complete.py):
+    the disk being full loses that log, which is said in one line, and the run itself is done."""
+    disk, home = filled_home
+    out = run_cli(*RUN, f"home={home}")
+    assert out.code == 0, out.stdout + out.stderr
+    assert "partition complete since run" in out.stdout and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"lineflow: warning: {home}/logs/")
+    assert line.endswith(": No space left on device")
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,10 @@ def _ok(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _lineflow(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd)}
+    # The user's home is not the folder they run in: lineflow keeps its compose cache there
+    # (~/.cache/lineflow), and nothing but `var/` may appear in the working folder.
+    user_home = bin_dir.parent.parent / "user-home"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "COLUMNS": "200", "HOME": str(user_home)}
     return subprocess.run(
         [str(bin_dir / "lineflow"), *args], cwd=cwd, env=env, capture_output=True, text=True
     )

@@ -87,8 +87,16 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 def _replace(path: Path, content: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(content, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(content, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        # A write that fails (a full disk) names no file: name the record, leave no temp file,
+        # and let the command say it in one line.
+        tmp.unlink(missing_ok=True)
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def forget(settings: Settings, partition: date, run_id: str) -> None:

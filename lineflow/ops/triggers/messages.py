@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from lineflow.config import Settings, partition_date
-from lineflow.core.errors import PermanentError
+from lineflow.core.errors import LineflowError, PermanentError
 from lineflow.landing import LandingPath
 from lineflow.landing.base import split_bucket_url
 
@@ -48,7 +48,7 @@ class Malformed(PermanentError):
     """A message that can never succeed, with the reason (it is dead-lettered at once)."""
 
 
-class Ignored(Exception):
+class Ignored(LineflowError):
     """A notification of an object lineflow writes beside a landed file (a sidecar
     `.NAME.json.meta`, a set-aside `NAME.json.corrupt-...`): acknowledged, nothing to run.
     A bucket landing zone notifies of those as of every other object it holds."""
