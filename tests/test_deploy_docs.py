@@ -28,6 +28,7 @@ from lineflow.cli import main
 from lineflow.cli.commands import COMMANDS
 from lineflow.config import WarehouseConfig
 from tests.conftest import ROOT
+from tests.support.postgres import url_dsn
 
 DOC = ROOT / "docs" / "deploy.md"
 TEXT = DOC.read_text()
@@ -47,7 +48,7 @@ SECRETS = {
     "LINEFLOW_READ_TOKEN": "r" * 24,
     "ODDS_API_KEY": "dummy-odds-key",
     "BETTINGPROS_API_KEY": "dummy-bp-key",
-    "LINEFLOW_STATE_DSN": "postgresql://lineflow:pw@db.invalid:5432/lineflow",
+    "LINEFLOW_STATE_DSN": url_dsn("made-up", "db.invalid", 5432, "lineflow"),
     "LINEFLOW_LAKE_CATALOG": "host=db.invalid dbname=lake user=lineflow password=pw",
 }
 LAKE_BUILT = "ducklake" in typing.get_args(WarehouseConfig.model_fields["kind"].annotation)

@@ -14,6 +14,7 @@ from lineflow.config import LocksConfig, WorkConfig
 from lineflow.state.locks import Locks
 from lineflow.state.work import WorkQueue
 from tests.conftest import INCIDENT, first_line, run_cli, table_checksum
+from tests.support.postgres import url_dsn
 from tests.support.state import DSN_ENV, StateTarget, python_child, store_at
 
 PG = "state.backend=postgres"
@@ -181,7 +182,7 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(tmp_pa
 
     port = free_port()  # nothing listens there
     password = "pw-Never-Shown-42"
-    dsn = f"postgresql://lineflow:{password}@127.0.0.1:{port}/state"
+    dsn = url_dsn(password, "127.0.0.1", port, "state")
     home = tmp_path / "home"
     for args in (["locks"], ["run", f"date={INCIDENT}", "pipeline.stages=[process]"]):
         out = run_cli(*args, f"home={home}", PG, env={DSN_ENV: dsn})
@@ -201,6 +202,6 @@ def test_the_config_shows_the_variable_never_the_dsn(postgres_db) -> None:
 
 
 def test_the_store_describes_itself_without_the_password() -> None:
-    store = store_at("postgresql://u:hunter2-secret@db.internal:6432/lineflow")
+    store = store_at(url_dsn("hunter2-secret", "db.internal", 6432, "lineflow", user="u"))
     assert store.where() == "postgres db.internal:6432/lineflow"
     assert "hunter2" not in repr(store)

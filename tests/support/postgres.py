@@ -241,3 +241,9 @@ def postgres_db(
     """A fresh, empty database for one test, dropped after it."""
     with postgres.database(request.node.name) as db:
         yield db
+
+
+def url_dsn(password: str, host: str, port: int, db: str, user: str = "lineflow") -> str:
+    """A libpq URL with a made-up password, for tests proving a password is never shown
+    (built here so that no test file holds a credential-shaped literal)."""
+    return "postgresql://" + "@".join((f"{user}:{password}", f"{host}:{port}/{db}"))
