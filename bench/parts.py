@@ -558,7 +558,7 @@ def memory(out: Path, s: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     sizes = sorted({min(n, len(dates)) for n in MEMORY_SIZES})
     points = []
     for n in sizes:
-        if n == len(dates):  # the throughput run was exactly this job
+        if n == len(dates):  # the throughput runs were exactly this job: their median
             peak, seconds = t["lineflow"]["peak_rss_bytes"], t["lineflow"]["seconds"]
         else:
             home = _fresh(out / "homes" / f"memory-{n}")

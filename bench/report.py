@@ -607,7 +607,8 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     """Rows/s of the tools and peak memory by dates in one small PNG (False: no matplotlib).
 
     Axes are marked at round numbers (1, 2 or 5 times a power of ten, with thousands
-    separators) and every bar and line is labelled."""
+    separators) and every bar and line is labelled; a tool that ran more than once has a line
+    across its bar's end from its slowest to its fastest run."""
     t, m = r.get("throughput"), r.get("memory")
     if not t and not m:
         return False
@@ -626,10 +627,18 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
         names = [n for n in CHART_BARS if n in t and "skipped" not in t[n]]
         values = [t[n]["rows_per_second"] for n in names]
         bars = left.barh(
-            [CHART_BARS[n][1] for n in names], values, color=[CHART_BARS[n][0] for n in names]
+            [CHART_BARS[n][1] for n in names],
+            values,
+            color=[CHART_BARS[n][0] for n in names],
+            xerr=_rate_spread(t, names),
+            # no caps: a tool that ran once has a zero-length bar, which then draws nothing
+            error_kw={"ecolor": "#333333", "capsize": 0, "linewidth": 1.5},
         )
         left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
-        left.set_xlim(0, max(values) * 1.3)  # room for the labels
+        # room for the labels, past the fastest run's end of an error bar
+        left.set_xlim(
+            0, max(v + e for v, e in zip(values, _rate_spread(t, names)[1], strict=True)) * 1.3
+        )
         left.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
         left.xaxis.set_major_formatter(thousands)
         left.tick_params(axis="y", labelsize=8)
@@ -659,6 +668,20 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def _rate_spread(t: dict[str, Any], names: list[str]) -> list[list[float]]:
+    """Error bars from each tool's slowest to its fastest run, in rows/s around its median
+    (0 for a tool that ran once)."""
+    below, above = [], []
+    for name in names:
+        tool = t[name]
+        low, high = tool.get("seconds_range") or (tool["seconds"], tool["seconds"])
+        rate = tool["rows_per_second"]
+        # max(0, ...): the saved results are rounded, so a single run may land a hair off
+        below.append(max(0.0, rate - t["canonical_rows"] / high) if high > 0 else 0.0)
+        above.append(max(0.0, t["canonical_rows"] / low - rate) if low > 0 else 0.0)
+    return [below, above]
 
 
 def redraw(results: Path, chart: Path) -> bool:

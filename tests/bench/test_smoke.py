@@ -144,6 +144,8 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown
     assert "**Targets, round two (issue #23)**" in markdown and "**4b. Three seasons**" in markdown
     assert "--repeats 2" in markdown and "median of the pair ratios" in markdown
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra draws the chart
+        assert (out / "chart.png").stat().st_size > 0
 
 
 def test_a_part_with_nothing_to_compare_reports_n_a(tmp_path: Path) -> None:
