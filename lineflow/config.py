@@ -740,11 +740,12 @@ def _packaged_dir(package: str) -> Path:
 def hydra_search_path() -> Any:
     """Hydra's ConfigSearchPath: its own configs, lineflow's layers, plugins, structured configs."""
     from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
 
     search_path = create_config_search_path(None)
     for provider, location in reversed(config_search_path()):
         # After Hydra's own pkg://hydra.conf, before the plugins' entries and structured://.
-        search_path.append(provider, location, anchor="hydra")
+        search_path.append(provider, location, anchor=SearchPathQuery("hydra"))
     return search_path
 
 

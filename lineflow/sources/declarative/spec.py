@@ -233,8 +233,8 @@ class MainLine(_Model):
 
 
 #: Columns every props mapping gives, and those it may leave out.
-REQUIRED_FIELDS = ("event_id", "commence_time", "bookmaker", "market", "player_name", "side")
-REQUIRED_FIELDS += ("line", "price")
+REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "commence_time", "bookmaker", "market")
+REQUIRED_FIELDS += ("player_name", "side", "line", "price")
 OPTIONAL_FIELDS = ("home_team", "away_team", "last_update", "snapshot_at")
 EVENT_FIELDS = ("event_id", "commence_time", "home_team", "away_team")
 TIME_FIELDS = ("commence_time", "last_update", "snapshot_at")
@@ -344,8 +344,8 @@ def _columns(
 
 
 class CostSpec(_Model):
-    requests: int = Field(0, ge=0)
-    credits: int = Field(0, ge=0)
+    requests: int = Field(default=0, ge=0)
+    credits: int = Field(default=0, ge=0)
 
 
 class PricingSpec(_Model):
