@@ -279,20 +279,28 @@ def target_lines(rows: list[dict[str, Any]]) -> list[str]:
 # -- files ----------------------------------------------------------------------------------
 
 
-def public(value: Any) -> Any:
-    """The results without working detail (keys starting with `_`) for the JSON file."""
+def public(value: Any, out: Path) -> Any:
+    """The results without working detail (keys starting with `_`) for the JSON file, and
+    without this machine's paths: one in the checkout relative to it, one under `out`
+    elsewhere as `<out>/...` (the file is published and compared across machines)."""
     if isinstance(value, dict):
-        return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+        return {k: public(v, out) for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
-        return [public(v) for v in value]
+        return [public(v, out) for v in value]
     if isinstance(value, float):
         return round(value, 6)
+    if isinstance(value, str) and value.startswith("/"):
+        path, out = Path(value), out.resolve()
+        if path.is_relative_to(ROOT):
+            return path.relative_to(ROOT).as_posix()
+        if path.is_relative_to(out):
+            return f"<out>/{path.relative_to(out).as_posix()}"
     return value
 
 
 def write(results: dict[str, Any], out: Path, publish: bool) -> list[Path]:
     written = []
-    data = json.dumps(public(results), indent=2) + "\n"
+    data = json.dumps(public(results, out), indent=2) + "\n"
     (out / "results.json").write_text(data)
     written.append(out / "results.json")
     chart = out / "chart.png"

@@ -198,11 +198,11 @@ def write(ctx: RunContext, results: list[StageResult]) -> None:
     blocks: dict[str, dict[str, Any]] = {}
     for result in results:
         if result.status == "blocked":
-            source = result.processor.split(":", 1)[1]
-            block = ctx.warehouse.open_block(source, ctx.partition)
+            name = result.processor.split(":", 1)[1]
+            block = ctx.warehouse.open_block(name, ctx.partition)
             if block is None:
                 return  # a block without a cooldown: the next run asks again
-            blocks[source] = block
+            blocks[name] = block
     # Inputs first, then the warehouse: a file landing in between changes the inputs.
     inputs = _inputs(settings, request, ctx.clock())
     landing = LandingZone(settings.landing.root)
