@@ -178,6 +178,21 @@ def landed_count(wh) -> int:
     return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
 
 
+def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
+    """The partition-complete record's last check: files on disk all in the manifest, and
+    every manifest file of the partition in the processing ledger."""
+    path = "odds_api/player_props/2026-01-23/live-20260123T140800Z/a.json"
+    row = LandedRow(path, "f1", "odds_api", "player_props", D, "p1", 1, None, None, T0, "r1")
+    wh.record_landed_many([row])
+    assert not wh.settled(D, "odds_api", [path])  # registered, not processed yet
+    stage(wh, "f1", lines("f1"))
+    assert wh.settled(D, "odds_api", [path])
+    assert wh.settled(D, "odds_api", [])  # nothing on disk: nothing left to register
+    dropped = path.replace("a.json", "b.json")  # on disk, not registered (a dead letter)
+    assert not wh.settled(D, "odds_api", [path, dropped])
+    assert wh.settled(D, "bettingpros", [])  # another source's partition has nothing
+
+
 def test_threads_share_the_connection_one_session_at_a_time(tmp_path):
     """A backfill's partitions run in threads: their sessions take turns on one connection."""
     wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
