@@ -293,7 +293,7 @@ def partition_figures(
 def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
     """Everything `lineflow status` shows for one partition."""
     enabled = [s.name for s in settings.sources.values() if s.enabled]
-    with stores.warehouse.session():
+    with stores.warehouse.read_session():  # writes nothing: no schema check, no checkpoint
         games = count_games(settings, stores, partition)
         rows = source_rows(stores, partition)
         runs = last_runs(stores, partition)
@@ -325,7 +325,7 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
             figures=partition_figures(settings, stores, partition, enabled, files),
-            identity=identity.read(stores, partition).summary(),
+            identity=identity.read(stores, partition, candidates=False).summary(),
         )
     report.locks = recorded.read_locks(stores)
     report.dead_letters = recorded.read_dead_letters(stores)
