@@ -32,6 +32,7 @@ import duckdb
 import polars as pl
 
 from lineflow.core.errors import LineflowError
+from lineflow.core.frames import arrow_stream
 from lineflow.state.locks import EXIT_BUSY
 from lineflow.warehouse.duckdb import schema
 
@@ -503,7 +504,7 @@ class SharedConnection:
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
         names = ", ".join(frame.columns)
-        self.con.register("_frame", frame)
+        self.con.register("_frame", arrow_stream(frame))  # scanned once, below
         try:
             self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _frame {suffix}")
         finally:
