@@ -90,7 +90,10 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
     assert rerun["partition"]["rows_equal"] and rerun["range"]["rows_equal"]
     assert [p["dates"] for p in results["memory"]["points"]] == [1, 2]
-    assert set(results["startup"]) == {"help", "run_help"}
+    assert set(results["startup"]) == {"help", "run_help", "demo", "status"}
+    for quick in ("demo", "status"):  # whole processes against the import floor, pair by pair
+        measured = results["startup"][quick]
+        assert measured["over_floor"] > 0 and measured["cpu_over_floor"] > 0
     declarative = results["declarative"]
     # The same files, the same rows, whichever form parses them; no timing asserted.
     assert declarative["odds_api_module"]["rows"] == declarative["odds_api_declared"]["rows"] > 0
@@ -103,6 +106,7 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "backfill of 2 dates vs bound",
         "`lineflow --help`",
         "`lineflow run --help`",
+        "`lineflow status date=2026-01-23` vs import floor",
         "declarative parser vs module",
     }
     markdown = (out / "results.md").read_text()
