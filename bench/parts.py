@@ -17,6 +17,7 @@ import httpx
 
 from bench.measure import (
     Measured,
+    against_floor,
     lineflow_command,
     run_command,
     run_job,
@@ -673,16 +674,59 @@ def say_seasons(z: dict[str, Any]) -> str:
 # -- 5. startup -----------------------------------------------------------------------------
 
 
+#: The offline demo's partition (README: the first command a user runs).
+DEMO_DATE = "2026-01-23"
+#: Issue #23's targets for the quick commands, each against the import floor.
+STATUS_OVER_FLOOR = 1.4
+COMPLETE_OVER_FLOOR = 1.4
+DEMO_OVER_FLOOR = 3.0
+
+
 def startup(runs: int) -> dict[str, Any]:
-    return {
-        "help": startup_seconds(["--help"], runs),
-        "run_help": startup_seconds(["run", "--help"], runs),
-    }
+    """The help screens' time, and `status` and the offline demo against the import floor
+    (`against_floor`): the demo is README's first command, `lineflow run date=...` in an empty
+    folder (a fresh home, `var/`, under it); `status` reads the home of one such run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lineflow-startup-") as scratch:
+        folders = Path(scratch)
+
+        def demo(i: int) -> tuple[list[str], Path]:
+            fresh = folders / f"demo-{i}"
+            fresh.mkdir()
+            return ["run", f"date={DEMO_DATE}"], fresh
+
+        def complete(_i: int) -> tuple[list[str], Path]:
+            # The demo's first home again: every stage's work is done (its complete record).
+            return ["run", f"date={DEMO_DATE}"], folders / "demo-0"
+
+        def status(_i: int) -> tuple[list[str], Path]:
+            return ["status", f"date={DEMO_DATE}"], folders / "demo-0"
+
+        result = {
+            "help": startup_seconds(["--help"], runs),
+            "run_help": startup_seconds(["run", "--help"], runs),
+            "demo": against_floor(f"run date={DEMO_DATE}", demo, runs, "on a fresh home"),
+            "complete": against_floor(
+                f"run date={DEMO_DATE}", complete, runs, "on a complete partition"
+            ),
+            "status": against_floor(f"status date={DEMO_DATE}", status, runs),
+        }
+    result["demo"]["target"] = DEMO_OVER_FLOOR
+    result["complete"]["target"] = COMPLETE_OVER_FLOOR
+    result["status"]["target"] = STATUS_OVER_FLOOR
+    return result
 
 
 def say_startup(s: dict[str, Any]) -> str:
     return "startup: " + ", ".join(
-        f"`{v['command']}` {v['median_seconds'] * 1000:.0f} ms" for v in s.values()
+        f"`{v['command']}` {v['median_seconds'] * 1000:.0f} ms"
+        + (
+            f" ({v['over_floor']:.2f}x the import floor, CPU {v['cpu_over_floor']:.2f}x)"
+            if "over_floor" in v
+            else ""
+        )
+        for v in s.values()
     )
 
 

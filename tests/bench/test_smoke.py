@@ -106,7 +106,13 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
     assert rerun["partition"]["rows_equal"] and rerun["range"]["rows_equal"]
     assert [p["dates"] for p in results["memory"]["points"]] == [1, 2]
-    assert set(results["startup"]) >= {"help", "run_help"}
+    assert set(results["startup"]) == {"help", "run_help", "complete", "demo", "status"}
+    # Whole processes against the import floor, pair by pair.
+    for quick in ("complete", "demo", "status"):
+        measured = results["startup"][quick]
+        assert measured["over_floor"] > 0 and measured["cpu_over_floor"] > 0
+        low, high = measured["over_floor_range"]
+        assert low <= measured["over_floor"] <= high
     seasons = results["seasons"]
     # Three dates against the first one: the same landing, each size its own fresh warehouse.
     assert [p["dates"] for p in seasons["points"]] == [1, 1, 3]
@@ -137,9 +143,12 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         seasons["per_row_ratio"]
     )
     assert two["predict, per partition, in the backfill"]["value"] > 0
-    assert two["the offline demo on a fresh home vs the import floor"]["value"] is None or (
-        two["the offline demo on a fresh home vs the import floor"]["value"] > 0
-    )
+    for name, key in (
+        ("the offline demo on a fresh home vs the import floor", "demo"),
+        ("`lineflow run` on a complete partition vs the import floor", "complete"),
+        ("`lineflow status` vs the import floor", "status"),
+    ):
+        assert two[name]["value"] == pytest.approx(results["startup"][key]["over_floor"])
     markdown = (out / "results.md").read_text()
     assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown
     assert "**Targets, round two (issue #23)**" in markdown and "**4b. Three seasons**" in markdown

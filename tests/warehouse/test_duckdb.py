@@ -162,6 +162,43 @@ def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path)
         assert "f3" in prop_lines(wh)["file_id"].to_list()
 
 
+def test_a_read_session_reads_without_writing_the_file(tmp_path):
+    """`status` reads in a read-only session: the same rows, the file's bytes untouched (no
+    schema check, no checkpoint), and a write inside it fails rather than land."""
+    path = tmp_path / "lineflow.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=3))
+        consolidate(wh)
+        expected = prop_lines(wh)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    wh = DuckDBWarehouse(path)
+    with wh.read_session():
+        assert prop_lines(wh).equals(expected)
+        with pytest.raises(duckdb.Error, match="read-only"):
+            wh.record_landed_many([landed("late.json")])
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert not path.with_name("lineflow.duckdb.wal").exists()
+    wh.record_landed_many([landed("late.json")])  # an ordinary session writes again
+    assert landed_count(wh) == 1
+
+
+def test_a_read_session_on_an_older_layout_brings_it_up_to_date_first(tmp_path):
+    path = tmp_path / "lineflow.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=2))
+        consolidate(wh)
+        expected = prop_lines(wh)
+    con = duckdb.connect(str(path))  # as an older lineflow left it: no row numbers
+    con.execute("DROP VIEW prop_lines")
+    con.execute("ALTER TABLE stg_prop_lines DROP COLUMN row_no")
+    con.close()
+    wh = DuckDBWarehouse(path)
+    with wh.read_session():
+        assert prop_lines(wh).equals(expected)
+        rows = wh.query("SELECT row_no FROM stg_prop_lines ORDER BY row_no")
+        assert rows["row_no"].to_list() == [0, 1]
+
+
 def test_a_failed_stage_write_leaves_nothing_half_done(wh):
     bad = lines("f1").with_columns(pl.lit("x").alias("line"))  # wrong type: insert fails
     with pytest.raises(duckdb.Error):
