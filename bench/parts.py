@@ -192,7 +192,6 @@ def throughput(
         result["dlt"] = _tool(dlt, rows) | {
             "version": dlt.result["version"],
             "tables": dlt.result["tables"],
-            "runs": 1,
         }
         result["dlt_over_lineflow"] = dlt.result["seconds"] / lineflow_seconds
     result["_lineflow_per_date"] = last["per_date"]
