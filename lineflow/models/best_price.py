@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.models.base import main_quotes, no_line
-from lineflow.models.consensus import Consensus
+from lineflow.models.base import KEYS, main_quotes, one_unit, rounded, with_no_line
+from lineflow.models.consensus import fair_prices
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class BestPrice:
     source carried it); `bookmaker_source` names the source of the price recommended.
 
     EV per unit staked = fair probability x decimal price - 1. The side with the larger EV is
-    recommended when it exceeds `edge`; otherwise PASS; NO_LINE when no book has a valid pair.
+    recommended when it exceeds `edge` (a tie goes to the over); otherwise PASS; NO_LINE when
+    no book has a valid pair.
     """
 
     name: str = "best_price"
@@ -27,27 +28,33 @@ class BestPrice:
     max_dispersion: float = 0.05
 
     def predict(self, lines: pl.DataFrame) -> dict[str, Any]:
-        fair = Consensus(max_dispersion=self.max_dispersion).predict(lines)
-        if fair["recommendation"] == "NO_LINE":
-            return no_line()
-        line = fair["line"]
-        latest = main_quotes(lines).filter(pl.col("line") == line)
-        sides = []
-        for side, prob in (("over", fair["prob_over"]), ("under", fair["prob_under"])):
-            offers = latest.filter(pl.col("side") == side).sort(
-                ["price_decimal", "bookmaker"], descending=[True, False]
-            )
-            if offers.is_empty():
-                continue
-            best = offers.row(0, named=True)
-            ev = prob * best["price_decimal"] - 1
-            sides.append((ev, side, best))
-        ev, side, best = max(sides, key=lambda s: s[0])
-        recommend = side.upper() if ev > self.edge else "PASS"
-        return fair | {
-            "recommendation": recommend,
-            "bookmaker": best["bookmaker"],
-            "bookmaker_source": best["source"],
-            "price_american": best["price_american"],
-            "expected_value": round(ev, 6),
-        }
+        return one_unit(self, lines)
+
+    def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
+        fair = fair_prices(lines, self.max_dispersion)
+        offers = main_quotes(lines, KEYS).join(
+            fair.select(*KEYS, "line", "prob_over", "prob_under"), on=[*KEYS, "line"]
+        )
+        prob = pl.when(pl.col("side") == "over").then("prob_over").otherwise("prob_under")
+        best = (
+            offers.sort(["price_decimal", "bookmaker"], descending=[True, False])
+            .group_by([*KEYS, "side"], maintain_order=True)
+            .first()
+            .with_columns(ev=prob * pl.col("price_decimal") - 1)
+            .sort(["ev", "side"], descending=[True, False])
+            .group_by(KEYS, maintain_order=True)
+            .first()
+        )
+        chosen = best.select(
+            *KEYS,
+            recommendation=pl.when(pl.col("ev") > self.edge)
+            .then(pl.col("side").str.to_uppercase())
+            .otherwise(pl.lit("PASS")),
+            bookmaker="bookmaker",
+            bookmaker_source="source",
+            price_american="price_american",
+            expected_value=rounded(best["ev"]),
+        )
+        return with_no_line(
+            lines, fair.drop("recommendation").join(chosen, on=list(KEYS), how="inner")
+        )

@@ -23,21 +23,29 @@ from typing import Any
 import polars as pl
 
 from lineflow.core.quotes import book_quotes
-from lineflow.models.base import PREDICTION_FIELDS, load_model
+from lineflow.models.base import (
+    KEYS,
+    PREDICTION_FIELDS,
+    PREDICTION_TYPES,
+    Model,
+    PartitionModel,
+    load_model,
+)
 from lineflow.state import StateStore
 
-#: Columns a staged prediction row carries (model output plus keys and lineage).
-STAGED_COLUMNS = (
-    "slate_date",
-    "player_key",
-    "player_name",
-    "market",
-    "model",
-    *PREDICTION_FIELDS,
-    "line_source",
-    "minutes_before_tip",
-    "input_fingerprint",
-)
+#: A staged prediction row: model output plus keys and lineage, typed as the table stores it.
+STAGED_SCHEMA: dict[str, type[pl.DataType]] = {
+    "slate_date": pl.Date,
+    "player_key": pl.String,
+    "player_name": pl.String,
+    "market": pl.String,
+    "model": pl.String,
+    **PREDICTION_TYPES,
+    "line_source": pl.String,
+    "minutes_before_tip": pl.Float64,
+    "input_fingerprint": pl.String,
+}
+STAGED_COLUMNS = tuple(STAGED_SCHEMA)
 
 RUNNING, COMPLETE, WITH_EXCLUSIONS, FAILED = (
     "running",
@@ -95,67 +103,101 @@ def fingerprints(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def predict_units(
-    models: list[ModelSpec],
-    units: list[tuple[Unit, pl.DataFrame]],
-    slate_date: date,
-    snapshot_of: Callable[[pl.DataFrame], datetime | None] | None = None,
+    models: list[ModelSpec], units: list[Unit], lines: pl.DataFrame, slate_date: date
 ) -> tuple[pl.DataFrame, dict[tuple[str, str], str]]:
-    """Run every model on every unit. Returns staged rows and the failed units' errors."""
-    loaded = [load_model(m.path, m.name, m.params) for m in models]
-    rows: list[dict[str, Any]] = []
+    """Run every model on every unit. `lines`: the units' prop_lines rows (other units' rows
+    are left out). Returns staged rows (unit by unit, models in order) and the failed units'
+    errors.
+
+    A model with a partition pass (`PartitionModel`) predicts all the units at once; if that
+    pass fails, or a model has none, each unit is predicted on its own, so a model error
+    fails its unit, never the batch."""
+    order = pl.DataFrame(
+        {
+            "player_key": [u.player_key for u in units],
+            "market": [u.market for u in units],
+            "player_name": [u.player_name for u in units],
+            "input_fingerprint": [u.fingerprint for u in units],
+            "_unit": list(range(len(units))),
+        },
+        schema={
+            **{k: pl.String for k in (*KEYS, "player_name", "input_fingerprint")},
+            "_unit": pl.Int64,
+        },
+    )
+    lines = lines.join(order.select(KEYS), on=list(KEYS), how="semi")
     failures: dict[tuple[str, str], str] = {}
-    for unit, lines in units:
+    found = []
+    for i, spec in enumerate(models):
+        model = load_model(spec.path, spec.name, spec.params)
+        predicted = _predict(model, units, lines, failures)
+        found.append(predicted.with_columns(model=pl.lit(spec.name), _model=pl.lit(i)))
+    failed = pl.DataFrame(
+        {"player_key": [k for k, _ in failures], "market": [m for _, m in failures]},
+        schema={k: pl.String for k in KEYS},
+    )
+    rows = (
+        order.join(failed, on=list(KEYS), how="anti")
+        .join(pl.concat(found), on=list(KEYS))
+        .join(minutes_before_tip(lines), on=list(KEYS), how="left")
+        .sort("_unit", "_model")
+        .with_columns(
+            slate_date=pl.lit(slate_date, pl.Date),
+            line_source=pl.when(pl.col("line").is_not_null())
+            .then(pl.lit("actual_prop"))
+            .otherwise(pl.lit("none")),
+        )
+    )
+    return rows.select(pl.col(c).cast(t) for c, t in STAGED_SCHEMA.items()), failures
+
+
+def _predict(
+    model: Model, units: list[Unit], lines: pl.DataFrame, failures: dict[tuple[str, str], str]
+) -> pl.DataFrame:
+    """One model's predictions of the units (KEYS and PREDICTION_FIELDS): in one pass when
+    it can and the pass succeeds, else unit by unit, recording the units it fails in
+    `failures` (a unit failed by an earlier model is not predicted again)."""
+    if isinstance(model, PartitionModel):
         try:
-            produced = [(model.name, model.predict(lines)) for model in loaded]
-        except Exception as exc:  # a model bug fails this unit, never the batch
-            failures[(unit.player_key, unit.market)] = f"{type(exc).__name__}: {exc}"
+            found = model.predict_partition(lines)
+        except Exception:  # whose data it was is found unit by unit below
+            found = None
+        if found is not None and _one_row_each(found, units):
+            return found.select(*KEYS, *PREDICTION_FIELDS)
+    by_unit = lines.partition_by(list(KEYS), as_dict=True)
+    rows: list[dict[str, Any]] = []
+    for unit in units:
+        key = _key(unit)
+        if key in failures:
             continue
-        minutes = _minutes_before_tip(lines)
-        for name, prediction in produced:
-            rows.append(
-                {
-                    "slate_date": slate_date,
-                    "player_key": unit.player_key,
-                    "player_name": unit.player_name,
-                    "market": unit.market,
-                    "model": name,
-                    **{k: prediction.get(k) for k in PREDICTION_FIELDS},
-                    "line_source": "actual_prop" if prediction.get("line") is not None else "none",
-                    "minutes_before_tip": minutes,
-                    "input_fingerprint": unit.fingerprint,
-                }
-            )
-    schema = {
-        "slate_date": pl.Date,
-        "player_key": pl.String,
-        "player_name": pl.String,
-        "market": pl.String,
-        "model": pl.String,
-        "line": pl.Float64,
-        "predicted_value": pl.Float64,
-        "prob_over": pl.Float64,
-        "prob_under": pl.Float64,
-        "confidence": pl.Float64,
-        "recommendation": pl.String,
-        "bookmaker": pl.String,
-        "bookmaker_source": pl.String,
-        "price_american": pl.Int32,
-        "expected_value": pl.Float64,
-        "books": pl.Int32,
-        "margin": pl.Float64,
-        "line_source": pl.String,
-        "minutes_before_tip": pl.Float64,
-        "input_fingerprint": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row"), failures
+        try:
+            prediction = model.predict(by_unit.get(key, lines.clear()))
+        except Exception as exc:  # a model bug fails this unit, never the batch
+            failures[key] = f"{type(exc).__name__}: {exc}"
+            continue
+        rows.append(
+            {"player_key": unit.player_key, "market": unit.market}
+            | {k: prediction.get(k) for k in PREDICTION_FIELDS}
+        )
+    schema = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _minutes_before_tip(lines: pl.DataFrame) -> float | None:
-    """Minutes between the newest snapshot used and tip-off."""
-    gap = lines.select(
-        (pl.col("commence_time").min() - pl.col("snapshot_at").max()).dt.total_seconds() / 60
-    ).item()
-    return float(gap) if gap is not None else None
+def _one_row_each(found: pl.DataFrame, units: list[Unit]) -> bool:
+    """Whether a partition pass answered each unit exactly once."""
+    keys = found.select(KEYS).rows() if set(KEYS) <= set(found.columns) else []
+    return len(keys) == len(units) and set(keys) == {_key(u) for u in units}
+
+
+def minutes_before_tip(lines: pl.DataFrame) -> pl.DataFrame:
+    """Per unit (KEYS): minutes between the newest snapshot of its lines and its earliest
+    tip-off (`minutes_before_tip`; null without a tip-off)."""
+    return lines.group_by(KEYS).agg(
+        minutes_before_tip=(pl.col("commence_time").min() - pl.col("snapshot_at").max())
+        .dt.total_seconds()
+        .cast(pl.Float64)
+        / 60
+    )
 
 
 def _worker(
@@ -164,11 +206,13 @@ def _worker(
     staging: str,
     worker: int,
     models: list[ModelSpec],
-    units: list[tuple[Unit, pl.DataFrame]],
+    units: list[Unit],
+    lines: pl.DataFrame,
     slate_date: date,
 ) -> int:
-    """One worker process: predict its share, stage it as one Parquet file, report items."""
-    frame, failures = predict_units(models, units, slate_date)
+    """One worker (a process, or the stage's own when there is one): predict its share,
+    stage it as one Parquet file, report each unit."""
+    frame, failures = predict_units(models, units, lines, slate_date)
     target = Path(staging) / f"worker-{worker:03d}.parquet"
     tmp = target.with_suffix(".tmp")
     frame.write_parquet(tmp)
@@ -178,7 +222,7 @@ def _worker(
         batch_id,
         [
             (u.player_key, u.market, _status(u, failures), None, failures.get(_key(u)))
-            for u, _ in units
+            for u in units
         ],
     )
     return frame.height

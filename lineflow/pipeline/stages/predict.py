@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import PredictConfig
+from lineflow.models.base import QUOTE_COLUMNS, PartitionModel, load_model
 from lineflow.pipeline import figures
 from lineflow.pipeline.predictions import (
     COMPLETE,
@@ -59,30 +60,12 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
     wh = ctx.warehouse
     with wh.session():
         wh.ensure_feature("predictions")
-        if not _has_table(ctx, "line_quality"):
-            return None
-        quality = wh.query(
-            "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
-            "WHERE slate_date = ? AND list_contains(?, market) ORDER BY player_key, market",
-            [ctx.partition, config.markets],
-        )
-        lines = wh.query(
-            "SELECT * FROM prop_lines WHERE slate_date = ? AND list_contains(?, market)",
-            [ctx.partition, config.markets],
-        )
-        active = wh.query(
-            "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
-            "min(created_at) AS active_created "
-            "FROM predictions WHERE slate_date = ? AND is_active GROUP BY ALL",
-            [ctx.partition],
-        )
-        earlier = wh.query(
-            "SELECT exclusions FROM prediction_batches WHERE slate_date = ? "
-            "AND exclusions IS NOT NULL",
-            [ctx.partition],
-        )
+        inputs = wh.prediction_inputs(ctx.partition, config.markets, _columns(config))
+    if inputs is None:
+        return None
+    quality, lines, active = inputs.quality, inputs.lines, inputs.active
     excluded_before = {
-        tuple(key.split(":", 1)) for text in earlier["exclusions"] for key in json.loads(text)
+        tuple(key.split(":", 1)) for text in inputs.exclusions for key in json.loads(text)
     }
     passing = quality.filter(pl.col("passed"))
     excluded = quality.filter(~pl.col("passed"))
@@ -117,11 +100,11 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
     }
 
 
-def _has_table(ctx: RunContext, name: str) -> bool:
-    found = ctx.warehouse.query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [name]
-    )
-    return bool(found["n"][0])
+def _columns(config: PredictConfig) -> tuple[str, ...] | None:
+    """The prop_lines columns the batch reads: the quotes' when every model predicts a
+    partition in one pass (a third less to read), else all (a model's `predict` gets them)."""
+    models = [load_model(m.path, m.name, dict(m.params)) for m in config.models]
+    return QUOTE_COLUMNS if all(isinstance(m, PartitionModel) for m in models) else None
 
 
 def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run: bool) -> None:
@@ -166,10 +149,6 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
     staging = ctx.settings.home / "staging" / "predictions" / batch_id
     staging.mkdir(parents=True, exist_ok=True)
     lines: pl.DataFrame = work["lines"]
-    by_unit = {
-        key: frame
-        for key, frame in lines.partition_by(["player_key", "market"], as_dict=True).items()
-    }
     chunks = _chunks(units, config.workers)
     args = [
         (
@@ -178,7 +157,8 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
             str(staging),
             i,
             _specs(config),
-            [(u, by_unit[(u.player_key, u.market)]) for u in chunk],
+            chunk,
+            lines.join(_keys(chunk), on=["player_key", "market"], how="semi"),
             ctx.partition,
         )
         for i, chunk in enumerate(chunks)
@@ -223,9 +203,19 @@ def _specs(config: PredictConfig) -> list[ModelSpec]:
 
 
 def _chunks(units: list[Unit], workers: int) -> list[list[Unit]]:
-    """Small chunks (a few per worker) so progress moves and workers stay evenly busy."""
-    size = max(1, -(-len(units) // (max(1, workers) * 4)))
+    """One chunk, predicted in one pass, for a stage without worker processes; else small
+    chunks (a few per worker) so progress moves and the workers stay evenly busy."""
+    if workers <= 1:
+        return [units] if units else []
+    size = max(1, -(-len(units) // (workers * 4)))
     return [units[i : i + size] for i in range(0, len(units), size)]
+
+
+def _keys(units: list[Unit]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"player_key": [u.player_key for u in units], "market": [u.market for u in units]},
+        schema={"player_key": pl.String, "market": pl.String},
+    )
 
 
 @contextmanager

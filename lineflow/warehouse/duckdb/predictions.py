@@ -1,15 +1,18 @@
-"""Prediction batches: a batch's rows, the rows they supersede and the batch's record, committed
-together (`predictions`, `prediction_batches`, `self_heal_log`; see docs/predictions.md)."""
+"""Prediction batches: what a batch reads (the gate's verdicts, the lines, the active
+predictions), and its rows, the rows they supersede and the batch's record, committed together
+(`predictions`, `prediction_batches`, `self_heal_log`; see docs/predictions.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+import duckdb
 import polars as pl
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,62 @@ class PredictionBatch:
     failures: str | None
 
 
+@dataclass(frozen=True)
+class PredictionInputs:
+    """What a predict batch of a partition reads, for the markets it predicts."""
+
+    #: The line-quality gate's verdict per unit: player_key, market, player_name, passed, reasons.
+    quality: pl.DataFrame
+    #: The partition's `prop_lines` rows (the columns asked for).
+    lines: pl.DataFrame
+    #: Per unit with active predictions: player_key, market, active_fp, active_created.
+    active: pl.DataFrame
+    #: Earlier batches' exclusions (JSON texts, `prediction_batches.exclusions`).
+    exclusions: list[str]
+
+
 class Predictions(SharedConnection):
     """The predictions of each partition, active or superseded, and their batches."""
+
+    @in_session
+    def prediction_inputs(
+        self, slate_date: date, markets: Sequence[str], columns: Sequence[str] | None = None
+    ) -> PredictionInputs | None:
+        """The partition's inputs to a predict batch, in one session; None before validate
+        ever ran (no `line_quality` table). `columns`: of `prop_lines` (default all)."""
+        found = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'line_quality'"
+        ).fetchone()
+        if not found or not found[0]:
+            return None
+        bound = {"slate_date": slate_date, "markets": list(markets)}
+        in_partition = "slate_date = getvariable('slate_date')"
+        of_markets = f"{in_partition} AND list_contains(getvariable('markets'), market)"
+        select = ", ".join(columns) if columns else "*"
+        return PredictionInputs(
+            quality=_bound(
+                self.con,
+                "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
+                f"WHERE {of_markets} ORDER BY player_key, market",
+                bound,
+            ),
+            lines=_bound(self.con, f"SELECT {select} FROM prop_lines WHERE {of_markets}", bound),
+            active=_bound(
+                self.con,
+                "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
+                "min(created_at) AS active_created "
+                f"FROM predictions WHERE {in_partition} AND is_active GROUP BY ALL",
+                bound,
+            ),
+            exclusions=[
+                text
+                for (text,) in self.con.execute(
+                    "SELECT exclusions FROM prediction_batches WHERE slate_date = ? "
+                    "AND exclusions IS NOT NULL",
+                    [slate_date],
+                ).fetchall()
+            ],
+        )
 
     @writes
     def commit_batch(
@@ -101,3 +158,17 @@ class Predictions(SharedConnection):
                     "INSERT INTO self_heal_log VALUES (?, ?, ?, ?, ?, ?)",
                     [now, batch.slate_date, players, reasons, batch.run_id, batch.batch_id],
                 )
+
+
+def _bound(con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]) -> pl.DataFrame:
+    """`sql`'s rows, `getvariable(name)` reading `values`. Not `con.sql(sql, params=...)`:
+    with parameters DuckDB executes at once into a materialised relation, whose rows reach
+    polars at about 20 us a row (a season partition's 13k lines: 0.2-0.4 s, against 0.03 s
+    with the values set as variables, as fast as literals)."""
+    for name, value in values.items():
+        con.execute(f"SET VARIABLE {name} = ?", [value])
+    try:
+        return pl.DataFrame(con.sql(sql))
+    finally:
+        for name in values:
+            con.execute(f"RESET VARIABLE {name}")
