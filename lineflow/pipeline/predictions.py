@@ -14,7 +14,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -200,6 +200,31 @@ def minutes_before_tip(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def stage_units(
+    staging: Path,
+    worker: int,
+    models: list[ModelSpec],
+    units: list[Unit],
+    lines: pl.DataFrame,
+    slate_date: date,
+) -> dict[tuple[str, str], str]:
+    """Predict `units` and stage their rows as one Parquet file (`worker-NNN.parquet`).
+    Returns the failed units' errors."""
+    frame, failures = predict_units(models, units, lines, slate_date)
+    target = staging / f"worker-{worker:03d}.parquet"
+    tmp = target.with_suffix(".tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, target)  # staging appears whole or not at all
+    return failures
+
+
+def reported(units: list[Unit], failures: dict[tuple[str, str], str]) -> Items:
+    """The units' items once predicted: completed, or failed with the model's error."""
+    return [
+        (u.player_key, u.market, _status(u, failures), None, failures.get(_key(u))) for u in units
+    ]
+
+
 def _worker(
     state: StateStore,
     batch_id: str,
@@ -209,23 +234,13 @@ def _worker(
     units: list[Unit],
     lines: pl.DataFrame,
     slate_date: date,
-) -> int:
-    """One worker (a process, or the stage's own when there is one): predict its share,
-    stage it as one Parquet file, report each unit."""
-    frame, failures = predict_units(models, units, lines, slate_date)
-    target = Path(staging) / f"worker-{worker:03d}.parquet"
-    tmp = target.with_suffix(".tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, target)  # staging appears whole or not at all
+) -> dict[tuple[str, str], str]:
+    """One worker process: stage its share, report each unit into the batch's items (which
+    the stage and `status` watch). Returns the failed units' errors."""
+    failures = stage_units(Path(staging), worker, models, units, lines, slate_date)
     store = BatchStore(state)  # the parent's store, pickled: its address, no connection
-    store.set_items(
-        batch_id,
-        [
-            (u.player_key, u.market, _status(u, failures), None, failures.get(_key(u)))
-            for u in units
-        ],
-    )
-    return frame.height
+    store.set_items(batch_id, reported(units, failures))
+    return failures
 
 
 def _key(unit: Unit) -> tuple[str, str]:
@@ -234,6 +249,10 @@ def _key(unit: Unit) -> tuple[str, str]:
 
 def _status(unit: Unit, failures: dict[tuple[str, str], str]) -> str:
     return "failed" if _key(unit) in failures else "completed"
+
+
+#: Batch items as the state store takes them: (player_key, market, status, reasons, error).
+Items = Sequence[tuple[str, str, str, str | None, str | None]]
 
 
 class BatchStore:
@@ -252,20 +271,26 @@ class BatchStore:
             ).fetchone()
         return dict(row) if row else None
 
-    def create(self, batch_id: str, slate_date: date, run_id: str, now: datetime) -> None:
+    def create(
+        self, batch_id: str, slate_date: date, run_id: str, now: datetime, items: Items = ()
+    ) -> None:
+        """A running batch, and its `items` (as `set_items` takes them), in one transaction."""
         with self.store.transaction() as con:
             con.execute(
                 "INSERT INTO prediction_batch_state VALUES (?, ?, 'running', ?, ?, ?, ?)",
                 (batch_id, str(slate_date), owner(), run_id, now.isoformat(), now.isoformat()),
             )
+            self._set_items(con, batch_id, items)
 
-    def adopt(self, batch_id: str, run_id: str, now: datetime) -> None:
+    def adopt(self, batch_id: str, run_id: str, now: datetime, items: Items = ()) -> None:
+        """A dead process's batch taken over by this one, with its `items` now."""
         with self.store.transaction() as con:
             con.execute(
                 "UPDATE prediction_batch_state SET owner = ?, run_id = ?, heartbeat_at = ? "
                 "WHERE batch_id = ?",
                 (owner(), run_id, now.isoformat(), batch_id),
             )
+            self._set_items(con, batch_id, items)
 
     def heartbeat(self, batch_id: str, now: datetime) -> None:
         with self.store.transaction() as con:
@@ -274,9 +299,15 @@ class BatchStore:
                 (now.isoformat(), batch_id),
             )
 
-    def set_items(self, batch_id: str, items: list[tuple[str, str, str, str | None, str | None]]):
-        now = datetime.now(UTC).isoformat()
+    def set_items(self, batch_id: str, items: Items) -> None:
+        """Each item's (player_key, market, status, reasons, error), replacing what it was."""
         with self.store.transaction() as con:
+            self._set_items(con, batch_id, items)
+
+    @staticmethod
+    def _set_items(con: Any, batch_id: str, items: Items) -> None:
+        now = datetime.now(UTC).isoformat()
+        if items:
             con.executemany(
                 "INSERT INTO prediction_items VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (batch_id, player_key, market) DO UPDATE SET "
@@ -293,8 +324,10 @@ class BatchStore:
             ).fetchall()
         return [dict(r) for r in rows]
 
-    def finish(self, batch_id: str, status: str) -> None:
+    def finish(self, batch_id: str, status: str, items: Items = ()) -> None:
+        """The batch's end, with its last `items`, in one transaction."""
         with self.store.transaction() as con:
+            self._set_items(con, batch_id, items)
             con.execute(
                 "UPDATE prediction_batch_state SET status = ? WHERE batch_id = ?",
                 (status, batch_id),

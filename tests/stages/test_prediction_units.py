@@ -256,14 +256,15 @@ def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) 
     staging.mkdir()
     broken = ModelSpec("broken", f"{__name__}:Broken")
     lines = frame(pair(), pair(bookmaker="fd"))
-    n = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [unit()], lines, D)
-    assert n == 1
+    failures = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [unit()], lines, D)
+    assert failures == {}
     assert sorted(p.name for p in staging.iterdir()) == ["worker-007.parquet"]
     assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == [
         "luka_doncic"
     ]
     zion = lines.with_columns(player_key=pl.lit("zion"))
-    _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [unit("zion")], zion, D)
+    failures = _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [unit("zion")], zion, D)
+    assert failures == {("zion", "player_points"): "ZeroDivisionError: division by zero"}
     items = [(i["player_key"], i["status"], i["error"]) for i in store.items("b1")]
     assert items == [
         ("luka_doncic", "completed", None),
@@ -304,6 +305,15 @@ def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
     store.finish("old", "failed")
     assert store.open_batch(D) is None
     assert owner() == f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_a_batch_is_created_or_adopted_with_its_items_at_once(tmp_path: Path) -> None:
+    store = BatchStore(SqliteStore(tmp_path / "state.sqlite"))
+    store.create("b1", D, "run-1", SNAP, [("zion", "player_points", "pending", None, None)])
+    assert [(i["player_key"], i["status"]) for i in store.items("b1")] == [("zion", "pending")]
+    store.adopt("b1", "run-2", SNAP, [("zion", "player_points", "excluded", "stale", None)])
+    assert [(i["status"], i["reasons"]) for i in store.items("b1")] == [("excluded", "stale")]
+    assert store.open_batch(D)["run_id"] == "run-2"  # type: ignore[index]
 
 
 def test_items_are_upserted_per_player_and_market(tmp_path: Path) -> None:

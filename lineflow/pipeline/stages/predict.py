@@ -28,12 +28,15 @@ from lineflow.pipeline.predictions import (
     WITH_EXCLUSIONS,
     BatchStore,
     Heartbeat,
+    Items,
     ModelSpec,
     Unit,
     _worker,
     exclusions_json,
     fingerprints,
     is_stale,
+    reported,
+    stage_units,
 )
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import open_state
@@ -48,9 +51,10 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("no predict section in the pipeline config")
     else:
         predict(ctx, config, result, dry_run=False)
-        with ctx.warehouse.session():
-            ctx.warehouse.ensure_feature("predictions")
-            result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
+        if not result.figures:  # a batch counts them in its commit's session
+            with ctx.warehouse.session():
+                ctx.warehouse.ensure_feature("predictions")
+                result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
     result.finished_at = ctx.clock()
     return [result]
 
@@ -127,63 +131,61 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
         result.rows = 0
         result.notes.append(up_to_date(work["kept"], excluded.height))
         return
-    if dead is not None:
-        batch_id = dead["batch_id"]
-        state.adopt(batch_id, ctx.run_id, now)
-        result.notes.append(f"resumed batch {batch_id} (its process died)")
-    else:
-        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
-        state.create(batch_id, ctx.partition, ctx.run_id, now)
     units = [
         Unit(r["player_key"], r["market"], r["player_name"], r["fingerprint"], r["reason"])
         for r in todo.iter_rows(named=True)
     ]
-    state.set_items(
-        batch_id,
-        [
-            (r["player_key"], r["market"], "excluded", ",".join(r["reasons"]), None)
-            for r in excluded.iter_rows(named=True)
-        ]
-        + [(u.player_key, u.market, "pending", None, None) for u in units],
-    )
+    items = [
+        (r["player_key"], r["market"], "excluded", ",".join(r["reasons"]), None)
+        for r in excluded.iter_rows(named=True)
+    ] + [(u.player_key, u.market, "pending", None, None) for u in units]
+    if dead is not None:
+        batch_id = dead["batch_id"]
+        state.adopt(batch_id, ctx.run_id, now, items)
+        result.notes.append(f"resumed batch {batch_id} (its process died)")
+    else:
+        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
+        state.create(batch_id, ctx.partition, ctx.run_id, now, items)
     staging = ctx.settings.home / "staging" / "predictions" / batch_id
     staging.mkdir(parents=True, exist_ok=True)
     lines: pl.DataFrame = work["lines"]
-    chunks = _chunks(units, config.workers)
-    args = [
-        (
-            state.store,
-            batch_id,
-            str(staging),
-            i,
-            _specs(config),
-            chunk,
-            lines.join(_keys(chunk), on=["player_key", "market"], how="semi"),
-            ctx.partition,
-        )
-        for i, chunk in enumerate(chunks)
+    models = _specs(config)
+    shares = [
+        (chunk, lines.join(_keys(chunk), on=["player_key", "market"], how="semi"))
+        for chunk in _chunks(units, config.workers)
     ]
+    failures: dict[tuple[str, str], str] = {}
+    done: Items = []  # the units predicted in this process, reported with the batch's end
     with (
         Heartbeat(lambda: state.heartbeat(batch_id, ctx.clock()), config.heartbeat_s),
         _progress(len(units), f"predict {ctx.partition}") as advance,
     ):
-        if config.workers == 1 or len(chunks) <= 1:
-            for arg, chunk in zip(args, chunks, strict=True):
-                _worker(*arg)
+        if config.workers == 1 or len(shares) <= 1:
+            for i, (chunk, of_chunk) in enumerate(shares):
+                found = stage_units(staging, i, models, chunk, of_chunk, ctx.partition)
+                failures |= found
+                done = [*done, *reported(chunk, found)]
                 advance(len(chunk))
         else:
             with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
                 futures = {
-                    pool.submit(_worker, *arg): len(chunk)
-                    for arg, chunk in zip(args, chunks, strict=True)
-                }
+                    pool.submit(
+                        _worker, state.store, batch_id, str(staging), i, models, chunk,
+                        of_chunk, ctx.partition,
+                    ): len(chunk)
+                    for i, (chunk, of_chunk) in enumerate(shares)
+                }  # fmt: skip
                 for future in as_completed(futures):
-                    future.result()
+                    failures |= future.result()
                     advance(futures[future])
-    items = state.items(batch_id)
-    failed = [i for i in items if i["status"] == "failed"]
-    status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
-    state.finish(batch_id, status)
+    failed = [
+        {"player_key": key, "market": market, "error": failures[(key, market)]}
+        for key, market in sorted(failures)
+    ]
+    status = _consolidate(
+        ctx, batch_id, staging, units, excluded, failed, work["kept"], config.markets, result
+    )
+    state.finish(batch_id, status, done)
     shutil.rmtree(staging, ignore_errors=True)
     # rows: the predictions this run wrote (one per model and player market); it reads no files.
     result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
@@ -243,8 +245,11 @@ def _consolidate(
     excluded: pl.DataFrame,
     failed: list[dict[str, Any]],
     kept: int,
+    markets: list[str],
+    result: StageResult,
 ) -> str:
-    """The batch's rows into the warehouse, in one transaction with the rows they supersede."""
+    """The batch's rows into the warehouse, in one transaction with the rows they supersede;
+    the stage's figures counted in the same session (one wait for the warehouse, not two)."""
     now = ctx.clock()
     files = sorted(staging.glob("worker-*.parquet"))
     staged = pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
@@ -291,7 +296,11 @@ def _consolidate(
         if regenerated
         else None
     )
-    ctx.warehouse.commit_batch(batch, [(u.player_key, u.market) for u in units], rows, healed, now)
+    with ctx.warehouse.session():
+        ctx.warehouse.commit_batch(
+            batch, [(u.player_key, u.market) for u in units], rows, healed, now
+        )
+        result.figures = figures.predicted(ctx.warehouse, ctx.partition, markets)
     return status
 
 

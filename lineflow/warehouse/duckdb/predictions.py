@@ -4,7 +4,8 @@ predictions), and its rows, the rows they supersede and the batch's record, comm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lineflow.warehouse.duckdb.connection import SharedConnection, in_session, writes
+from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 
 
 @dataclass(frozen=True)
@@ -60,34 +61,31 @@ class Predictions(SharedConnection):
         ).fetchone()
         if not found or not found[0]:
             return None
-        bound = {"slate_date": slate_date, "markets": list(markets)}
         in_partition = "slate_date = getvariable('slate_date')"
         of_markets = f"{in_partition} AND list_contains(getvariable('markets'), market)"
         select = ", ".join(columns) if columns else "*"
-        return PredictionInputs(
-            quality=_bound(
-                self.con,
-                "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
-                f"WHERE {of_markets} ORDER BY player_key, market",
-                bound,
-            ),
-            lines=_bound(self.con, f"SELECT {select} FROM prop_lines WHERE {of_markets}", bound),
-            active=_bound(
-                self.con,
-                "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
-                "min(created_at) AS active_created "
-                f"FROM predictions WHERE {in_partition} AND is_active GROUP BY ALL",
-                bound,
-            ),
-            exclusions=[
-                text
-                for (text,) in self.con.execute(
-                    "SELECT exclusions FROM prediction_batches WHERE slate_date = ? "
-                    "AND exclusions IS NOT NULL",
-                    [slate_date],
-                ).fetchall()
-            ],
-        )
+        with _variables(self.con, slate_date=slate_date, markets=list(markets)):
+            return PredictionInputs(
+                quality=frame(
+                    self.con,
+                    "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
+                    f"WHERE {of_markets} ORDER BY player_key, market",
+                ),
+                lines=frame(self.con, f"SELECT {select} FROM prop_lines WHERE {of_markets}"),
+                active=frame(
+                    self.con,
+                    "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
+                    "min(created_at) AS active_created "
+                    f"FROM predictions WHERE {in_partition} AND is_active GROUP BY ALL",
+                ),
+                exclusions=[
+                    text
+                    for (text,) in self.con.execute(
+                        "SELECT exclusions FROM prediction_batches WHERE "
+                        f"{in_partition} AND exclusions IS NOT NULL"
+                    ).fetchall()
+                ],
+            )
 
     @writes
     def commit_batch(
@@ -160,15 +158,16 @@ class Predictions(SharedConnection):
                 )
 
 
-def _bound(con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]) -> pl.DataFrame:
-    """`sql`'s rows, `getvariable(name)` reading `values`. Not `con.sql(sql, params=...)`:
-    with parameters DuckDB executes at once into a materialised relation, whose rows reach
-    polars at about 20 us a row (a season partition's 13k lines: 0.2-0.4 s, against 0.03 s
-    with the values set as variables, as fast as literals)."""
+@contextmanager
+def _variables(con: duckdb.DuckDBPyConnection, **values: Any) -> Iterator[None]:
+    """DuckDB variables for the block's queries to read (`getvariable(name)`), instead of
+    parameters: with parameters `con.sql` executes at once into a materialised relation, whose
+    rows reach polars at about 20 us a row (a season partition's 13k lines: 0.2-0.4 s, against
+    0.03 s with variables, as fast as literals)."""
     for name, value in values.items():
         con.execute(f"SET VARIABLE {name} = ?", [value])
     try:
-        return pl.DataFrame(con.sql(sql))
+        yield
     finally:
         for name in values:
             con.execute(f"RESET VARIABLE {name}")
