@@ -11,11 +11,13 @@ once, over a partition; their `predict` is that pass over one player market's li
 from __future__ import annotations
 
 import importlib
+import math
+import sys
 from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
-from lineflow.core.quotes import book_quotes
+from lineflow.core.quotes import Frame, book_quotes
 
 #: What a model returns for one (player, market); the predict stage adds keys and lineage.
 PREDICTION_FIELDS = (
@@ -51,6 +53,7 @@ PREDICTION_TYPES: dict[str, type[pl.DataType]] = {
 
 #: A unit of prediction: one player's market.
 KEYS = ("player_key", "market")
+
 
 #: The `prop_lines` columns the built-in models and the input fingerprint read.
 QUOTE_COLUMNS = (
@@ -105,7 +108,7 @@ def one_unit(model: PartitionModel, lines: pl.DataFrame) -> dict[str, Any]:
     return found.select(PREDICTION_FIELDS).row(0, named=True) if found.height else no_line()
 
 
-def main_quotes(lines: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+def main_quotes(lines: Frame, keys: tuple[str, ...] = ()) -> Frame:
     """Each book's freshest priced main-line quote per side (per `keys`), whichever source
     carried it (`lineflow.core.quotes`): a book counts once however many sources quote it."""
     priced = lines.filter(
@@ -114,7 +117,7 @@ def main_quotes(lines: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame
     return book_quotes(priced, keys)
 
 
-def book_pairs(lines: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+def book_pairs(lines: Frame, keys: tuple[str, ...] = ()) -> Frame:
     """Each book's freshest main over/under pair (per `keys`) with its no-vig (fair)
     probabilities.
 
@@ -122,7 +125,11 @@ def book_pairs(lines: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
     source_under, fair_over, fair_under. The vig is removed by normalising the two implied
     probabilities to sum to 1. A book quoting one side only has no pair.
     """
-    latest = main_quotes(lines, keys)
+    return pairs_of(main_quotes(lines, keys), keys)
+
+
+def pairs_of(latest: Frame, keys: tuple[str, ...] = ()) -> Frame:
+    """`book_pairs` from `main_quotes`' rows."""
     over = latest.filter(pl.col("side") == "over").select(
         *keys,
         "bookmaker",
@@ -147,7 +154,7 @@ def book_pairs(lines: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
     ).sort([*keys, "bookmaker"])
 
 
-def consensus_lines(pairs: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+def consensus_lines(pairs: Frame, keys: tuple[str, ...] = ()) -> Frame:
     """Per `keys`, the line most books hang (ties: the lower line). Columns: keys, line."""
     counts = pairs.group_by([*keys, "line"]).len().sort(["len", "line"], descending=[True, False])
     first = counts.group_by(list(keys), maintain_order=True).first() if keys else counts.head(1)
@@ -163,25 +170,45 @@ def no_line() -> dict[str, Any]:
     return {field: None for field in PREDICTION_FIELDS} | {"recommendation": "NO_LINE", "books": 0}
 
 
-def with_no_line(lines: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
-    """One row per player market of `lines`: its row of `found` (KEYS and some prediction
-    fields), or NO_LINE when it has none. Columns: KEYS, PREDICTION_FIELDS, typed."""
-    units = lines.select(KEYS).unique()
-    missing = [f for f in PREDICTION_FIELDS if f not in found.columns]
-    found = found.with_columns(pl.lit(None).alias(f) for f in missing)
-    return (
-        units.join(found, on=list(KEYS), how="left")
-        .with_columns(
-            recommendation=pl.col("recommendation").fill_null("NO_LINE"),
-            books=pl.col("books").fill_null(0),
-        )
-        .select(*KEYS, *(pl.col(f).cast(PREDICTION_TYPES[f]) for f in PREDICTION_FIELDS))
-    )
+def predictions_frame(
+    units: pl.DataFrame, found: dict[tuple[str, str], dict[str, Any]]
+) -> pl.DataFrame:
+    """One row per unit of `units` (KEYS): its prediction in `found`, or NO_LINE."""
+    rows = []
+    for key, market in units.iter_rows():
+        prediction = found.get((key, market)) or no_line()
+        rows.append((key, market, *(prediction[f] for f in PREDICTION_FIELDS)))
+    schema = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def rounded(values: pl.Series, digits: int = 6) -> pl.Series:
-    """Python's `round` (correctly rounded) of each value: polars' own rounding scales by a
-    power of ten and can differ from it in the last digit kept."""
-    return pl.Series(
-        values.name, [None if v is None else round(v, digits) for v in values], pl.Float64
-    )
+def population_stdev(values: list[float]) -> float:
+    """`statistics.pstdev(values)` to the last bit, about ten times faster: the exact
+    variance in integers (a float is an integer over a power of two) rather than fractions,
+    then the same correctly rounded square root."""
+    ratios = [v.as_integer_ratio() for v in values]
+    shift = max(d.bit_length() for _, d in ratios) - 1
+    scaled = [n << (shift - d.bit_length() + 1) for n, d in ratios]
+    count, total = len(scaled), sum(scaled)
+    numerator = count * sum(a * a for a in scaled) - total * total
+    denominator = count * count << 2 * shift
+    common = math.gcd(numerator, denominator)
+    return _float_sqrt_of_frac(numerator // common, denominator // common)
+
+
+def _float_sqrt_of_frac(n: int, m: int) -> float:
+    """The square root of n/m as a float, correctly rounded: CPython's own
+    (`statistics._float_sqrt_of_frac`, https://bugs.python.org/msg407078), which is private."""
+    q = (n.bit_length() - m.bit_length() - _SQRT_BIT_WIDTH) // 2
+    if q >= 0:
+        return float(_isqrt_rto(n, m << 2 * q) << q)
+    return _isqrt_rto(n << -2 * q, m) / (1 << -q)
+
+
+def _isqrt_rto(n: int, m: int) -> int:
+    """The square root of n/m rounded to an integer, to odd."""
+    a = math.isqrt(n // m)
+    return a | (a * a * m != n)
+
+
+_SQRT_BIT_WIDTH = 2 * sys.float_info.mant_dig + 3

@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.models.base import KEYS, main_quotes, one_unit, rounded, with_no_line
-from lineflow.models.consensus import fair_prices
+from lineflow.models.base import KEYS, main_quotes, one_unit, predictions_frame
+from lineflow.models.consensus import consensus_of, fair_at_line, units_of
 
 
 @dataclass(frozen=True)
@@ -31,30 +31,34 @@ class BestPrice:
         return one_unit(self, lines)
 
     def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
-        fair = fair_prices(lines, self.max_dispersion)
-        offers = main_quotes(lines, KEYS).join(
-            fair.select(*KEYS, "line", "prob_over", "prob_under"), on=[*KEYS, "line"]
-        )
-        prob = pl.when(pl.col("side") == "over").then("prob_over").otherwise("prob_under")
+        quotes = main_quotes(lines, KEYS)
+        at_line = fair_at_line(quotes)
+        # Per player market and side, the best price at the consensus line (ties: the book
+        # first by name).
         best = (
-            offers.sort(["price_decimal", "bookmaker"], descending=[True, False])
+            quotes.join(at_line.select(*KEYS, "line"), on=[*KEYS, "line"], how="semi")
+            .sort(["price_decimal", "bookmaker"], descending=[True, False])
             .group_by([*KEYS, "side"], maintain_order=True)
             .first()
-            .with_columns(ev=prob * pl.col("price_decimal") - 1)
-            .sort(["ev", "side"], descending=[True, False])
-            .group_by(KEYS, maintain_order=True)
-            .first()
+            .select(*KEYS, "side", "bookmaker", "source", "price_american", "price_decimal")
         )
-        chosen = best.select(
-            *KEYS,
-            recommendation=pl.when(pl.col("ev") > self.edge)
-            .then(pl.col("side").str.to_uppercase())
-            .otherwise(pl.lit("PASS")),
-            bookmaker="bookmaker",
-            bookmaker_source="source",
-            price_american="price_american",
-            expected_value=rounded(best["ev"]),
-        )
-        return with_no_line(
-            lines, fair.drop("recommendation").join(chosen, on=list(KEYS), how="inner")
-        )
+        prices = {(k, m, side): rest for k, m, side, *rest in best.iter_rows()}
+        found = {}
+        for unit, consensus in consensus_of(at_line, self.max_dispersion).items():
+            sides = []
+            for side, prob in (
+                ("over", consensus["prob_over"]),
+                ("under", consensus["prob_under"]),
+            ):
+                offer = prices.get((*unit, side))
+                if offer is not None:
+                    sides.append((prob * offer[3] - 1, side, offer))
+            ev, side, (bookmaker, source, american, _) = max(sides, key=lambda s: s[0])
+            found[unit] = consensus | {
+                "recommendation": side.upper() if ev > self.edge else "PASS",
+                "bookmaker": bookmaker,
+                "bookmaker_source": source,
+                "price_american": american,
+                "expected_value": round(ev, 6),
+            }
+        return predictions_frame(units_of(lines), found)

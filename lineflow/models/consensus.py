@@ -8,7 +8,15 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.models.base import KEYS, book_pairs, consensus_lines, one_unit, with_no_line
+from lineflow.models.base import (
+    KEYS,
+    consensus_lines,
+    main_quotes,
+    one_unit,
+    pairs_of,
+    population_stdev,
+    predictions_frame,
+)
 
 
 @dataclass(frozen=True)
@@ -30,52 +38,54 @@ class Consensus:
         return one_unit(self, lines)
 
     def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
-        return with_no_line(lines, fair_prices(lines, self.max_dispersion))
+        fair = fair_at_line(main_quotes(lines, KEYS))
+        return predictions_frame(units_of(lines), consensus_of(fair, self.max_dispersion))
 
 
-def fair_prices(lines: pl.DataFrame, max_dispersion: float) -> pl.DataFrame:
-    """Per player market with at least one book's pair: the consensus fields (KEYS, line,
-    predicted_value, prob_over, prob_under, confidence, recommendation PASS, books, margin)."""
-    pairs = book_pairs(lines, KEYS)
-    lines_hung = consensus_lines(pairs, KEYS)
+def units_of(lines: pl.DataFrame) -> pl.DataFrame:
+    """The player markets (KEYS) of `lines`."""
+    return lines.select(KEYS).unique()
+
+
+def fair_at_line(quotes: pl.DataFrame) -> pl.DataFrame:
+    """From `main_quotes(lines, KEYS)`, per player market with at least one book's pair:
+    KEYS, the consensus line, `fair` (the fair over-probabilities of the books at that line)
+    and `books` (books with a pair)."""
+    pairs = pairs_of(quotes, KEYS)
     books = pairs.group_by(KEYS).agg(books=pl.len())
-    at_line = (
-        pairs.join(lines_hung, on=[*KEYS, "line"], how="semi")
+    return (
+        pairs.join(consensus_lines(pairs, KEYS), on=[*KEYS, "line"], how="semi")
         .group_by(KEYS)
         .agg(pl.col("line").first(), fair=pl.col("fair_over"))
         .join(books, on=list(KEYS))
-        .sort(KEYS)
     )
-    # The per-book work above is polars over the whole partition; the few probabilities of
-    # each player market are combined with `statistics` (exact sums, 20 us a player market)
-    # so that every number is the per-player model's to the last bit (polars' std differs).
-    rows = []
-    for key, market, line, fair, count in at_line.iter_rows():
-        prob_over = statistics.median(fair)
-        dispersion = statistics.pstdev(fair) if len(fair) > 1 else 0.0
+
+
+def consensus_of(
+    fair: pl.DataFrame, max_dispersion: float
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The consensus prediction of each player market of `fair` (`fair_at_line`'s rows).
+
+    The few probabilities of a player market are combined exactly as the per-player model
+    did (`statistics.median`, and `statistics.pstdev`'s exact sums), so every number is the
+    same to the last bit; polars' standard deviation can differ in the last place."""
+    found = {}
+    for key, market, line, probabilities, books in fair.iter_rows():
+        prob_over = statistics.median(probabilities)
+        dispersion = population_stdev(probabilities) if len(probabilities) > 1 else 0.0
         agreement = max(0.0, 1.0 - dispersion / max_dispersion)
-        rows.append(
-            (
-                key,
-                market,
-                line,
-                line,
-                round(prob_over, 6),
-                round(1 - prob_over, 6),
-                round(len(fair) / count * agreement, 6),
-                count,
-            )
-        )
-    schema = {
-        "player_key": pl.String,
-        "market": pl.String,
-        "line": pl.Float64,
-        "predicted_value": pl.Float64,
-        "prob_over": pl.Float64,
-        "prob_under": pl.Float64,
-        "confidence": pl.Float64,
-        "books": pl.Int32,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(
-        recommendation=pl.lit("PASS"), margin=pl.lit(0.0)
-    )
+        found[(key, market)] = {
+            "line": line,
+            "predicted_value": line,
+            "prob_over": round(prob_over, 6),
+            "prob_under": round(1 - prob_over, 6),
+            "confidence": round(len(probabilities) / books * agreement, 6),
+            "recommendation": "PASS",
+            "bookmaker": None,
+            "bookmaker_source": None,
+            "price_american": None,
+            "expected_value": None,
+            "books": books,
+            "margin": 0.0,
+        }
+    return found

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.core.quotes import book_quotes
+from lineflow.core.quotes import Frame, book_quotes
 from lineflow.models.base import (
     KEYS,
     PREDICTION_FIELDS,
@@ -71,7 +71,7 @@ class Unit:
     reason: str  # why it is (re)generated: new | repaired | lines_changed
 
 
-def fingerprints(lines: pl.DataFrame) -> pl.DataFrame:
+def fingerprints(lines: Frame) -> Frame:
     """Per (player_key, market): a digest of the quotes the models read, each book's freshest
     main line and price per side (`lineflow.core.quotes`) and the source that carried it.
 
@@ -131,15 +131,17 @@ def predict_units(
     for i, spec in enumerate(models):
         model = load_model(spec.path, spec.name, spec.params)
         predicted = _predict(model, units, lines, failures)
-        found.append(predicted.with_columns(model=pl.lit(spec.name), _model=pl.lit(i)))
-    failed = pl.DataFrame(
+        found.append(predicted.lazy().with_columns(model=pl.lit(spec.name), _model=pl.lit(i)))
+    failed = pl.LazyFrame(
         {"player_key": [k for k, _ in failures], "market": [m for _, m in failures]},
         schema={k: pl.String for k in KEYS},
     )
+    # One lazy query, collected once (see `lineflow.models.base` on the GIL).
     rows = (
-        order.join(failed, on=list(KEYS), how="anti")
+        order.lazy()
+        .join(failed, on=list(KEYS), how="anti")
         .join(pl.concat(found), on=list(KEYS))
-        .join(minutes_before_tip(lines), on=list(KEYS), how="left")
+        .join(minutes_before_tip(lines.lazy()), on=list(KEYS), how="left")
         .sort("_unit", "_model")
         .with_columns(
             slate_date=pl.lit(slate_date, pl.Date),
@@ -147,8 +149,9 @@ def predict_units(
             .then(pl.lit("actual_prop"))
             .otherwise(pl.lit("none")),
         )
+        .select(pl.col(c).cast(t) for c, t in STAGED_SCHEMA.items())
     )
-    return rows.select(pl.col(c).cast(t) for c, t in STAGED_SCHEMA.items()), failures
+    return rows.collect(), failures
 
 
 def _predict(
@@ -163,7 +166,8 @@ def _predict(
         except Exception:  # whose data it was is found unit by unit below
             found = None
         if found is not None and _one_row_each(found, units):
-            return found.select(*KEYS, *PREDICTION_FIELDS)
+            fields = [*KEYS, *PREDICTION_FIELDS]
+            return found if found.columns == fields else found.select(fields)
     by_unit = lines.partition_by(list(KEYS), as_dict=True)
     rows: list[dict[str, Any]] = []
     for unit in units:
@@ -184,12 +188,13 @@ def _predict(
 
 
 def _one_row_each(found: pl.DataFrame, units: list[Unit]) -> bool:
-    """Whether a partition pass answered each unit exactly once."""
-    keys = found.select(KEYS).rows() if set(KEYS) <= set(found.columns) else []
-    return len(keys) == len(units) and set(keys) == {_key(u) for u in units}
+    """Whether a partition pass answered each unit exactly once, with every field."""
+    if not {*KEYS, *PREDICTION_FIELDS} <= set(found.columns) or found.height != len(units):
+        return False
+    return set(zip(found["player_key"], found["market"], strict=True)) == set(map(_key, units))
 
 
-def minutes_before_tip(lines: pl.DataFrame) -> pl.DataFrame:
+def minutes_before_tip(lines: Frame) -> Frame:
     """Per unit (KEYS): minutes between the newest snapshot of its lines and its earliest
     tip-off (`minutes_before_tip`; null without a tip-off)."""
     return lines.group_by(KEYS).agg(

@@ -8,6 +8,7 @@ row for every player market.
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineflow.models.base import KEYS, PREDICTION_FIELDS, no_line
+from lineflow.models.base import KEYS, PREDICTION_FIELDS, no_line, population_stdev
 from lineflow.models.best_price import BestPrice
 from lineflow.models.consensus import Consensus
 from tests.models import per_player
@@ -126,3 +127,19 @@ def test_a_player_market_without_a_pair_is_no_line_in_the_partition_pass() -> No
     empty = lines.clear()
     assert Consensus().predict_partition(empty).is_empty()
     assert Consensus().predict(empty) == no_line()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(0, 1, allow_subnormal=False),
+            st.floats(-1e6, 1e6, allow_nan=False),
+            st.sampled_from([0.5, 0.4891650, 1 / 3, 2 / 3, 0.1, 1e-300, 5e-324]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_population_stdev_is_statistics_pstdev_to_the_last_bit(values) -> None:
+    assert population_stdev(values) == statistics.pstdev(values)

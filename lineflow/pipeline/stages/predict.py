@@ -67,39 +67,48 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
         inputs = wh.prediction_inputs(ctx.partition, config.markets, _columns(config))
     if inputs is None:
         return None
-    quality, lines, active = inputs.quality, inputs.lines, inputs.active
-    excluded_before = {
-        tuple(key.split(":", 1)) for text in inputs.exclusions for key in json.loads(text)
-    }
-    passing = quality.filter(pl.col("passed"))
-    excluded = quality.filter(~pl.col("passed"))
-    prints = fingerprints(lines).join(
-        passing.select("player_key", "market"), on=["player_key", "market"], how="semi"
+    quality, lines = inputs.quality, inputs.lines
+    excluded_before = sorted(
+        {tuple(key.split(":", 1)) for text in inputs.exclusions for key in json.loads(text)}
     )
-    joined = prints.join(active, on=["player_key", "market"], how="left")
-    todo = joined.filter(
-        pl.col("active_fp").is_null() | (pl.col("active_fp") != pl.col("fingerprint"))
+    was_excluded = pl.LazyFrame(
+        {
+            "player_key": [k for k, _ in excluded_before],
+            "market": [m for _, m in excluded_before],
+            "was_excluded": [True] * len(excluded_before),
+        },
+        schema={"player_key": pl.String, "market": pl.String, "was_excluded": pl.Boolean},
     )
-    was_excluded = (
-        pl.struct("player_key", "market").map_elements(
-            lambda k: (k["player_key"], k["market"]) in excluded_before, return_dtype=pl.Boolean
+    keys = ["player_key", "market"]
+    passing = quality.lazy().filter(pl.col("passed")).select(keys)
+    joined = (
+        fingerprints(lines.lazy())
+        .join(passing, on=keys, how="semi")
+        .join(inputs.active.lazy(), on=keys, how="left")
+    )
+    todo = (
+        joined.filter(
+            pl.col("active_fp").is_null() | (pl.col("active_fp") != pl.col("fingerprint"))
         )
-        if excluded_before
-        else pl.lit(False)
+        .join(was_excluded, on=keys, how="left")
+        .with_columns(
+            reason=pl.when(pl.col("active_fp").is_not_null())
+            .then(pl.lit("lines_changed"))
+            .when(pl.col("was_excluded").fill_null(False))
+            .then(pl.lit("repaired"))
+            .otherwise(pl.lit("new"))
+        )
+        .drop("was_excluded")
     )
-    todo = todo.with_columns(
-        reason=pl.when(pl.col("active_fp").is_not_null())
-        .then(pl.lit("lines_changed"))
-        .when(was_excluded)
-        .then(pl.lit("repaired"))
-        .otherwise(pl.lit("new"))
+    # One lazy query, collected once (see `lineflow.models.base` on the GIL).
+    excluded, todo_now, units = pl.collect_all(
+        [quality.lazy().filter(~pl.col("passed")), todo, joined.select(pl.len())]
     )
-    kept = joined.height - todo.height
     return {
         "quality": quality,
         "excluded": excluded,
-        "todo": todo,
-        "kept": kept,
+        "todo": todo_now,
+        "kept": units.item() - todo_now.height,
         "lines": lines,
     }
 
