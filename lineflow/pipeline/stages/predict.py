@@ -305,10 +305,12 @@ def _consolidate(
         if regenerated
         else None
     )
+    # Only regenerated units have active rows to supersede (a new one had none when planned,
+    # and the commit's duplicate check would roll back if one appeared); a first batch of a
+    # partition supersedes nothing and skips the update.
+    superseded = [(u.player_key, u.market) for u in regenerated]
     with ctx.warehouse.session():
-        ctx.warehouse.commit_batch(
-            batch, [(u.player_key, u.market) for u in units], rows, healed, now
-        )
+        ctx.warehouse.commit_batch(batch, superseded, rows, healed, now)
         result.figures = figures.predicted(ctx.warehouse, ctx.partition, markets)
     return status
 
