@@ -28,7 +28,7 @@ FRESHNESS = ("last_update", "snapshot_at", "source", "line", "price_decimal")
 def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
     """Per (keys, bookmaker, side) the freshest quote, at the line of its book's freshest
     quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns."""
-    book = [*keys, "bookmaker"]
+    book: list[str] = [*keys, "bookmaker"]
     ranked = lines.sort(list(FRESHNESS), nulls_last=False)
     freshest = ranked.group_by([*book, "side"], maintain_order=True).last()
     lead = pl.col("line").sort_by(list(FRESHNESS), nulls_last=False).last().over(book)

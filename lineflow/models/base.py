@@ -80,10 +80,7 @@ class Model(Protocol):
         ...
 
 
-@runtime_checkable
-class PartitionModel(Model, Protocol):
-    """A model that also predicts many player markets in one pass."""
-
+class PartitionPass(Protocol):
     def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
         """`lines`: prop_lines rows (at least `QUOTE_COLUMNS`) of any number of player
         markets. Returns one row per (player_key, market) in `lines`: `KEYS` and
@@ -91,6 +88,11 @@ class PartitionModel(Model, Protocol):
         An error fails the whole pass; the stage then predicts each player on its own, so
         one player's bad data fails only that player."""
         ...
+
+
+@runtime_checkable
+class PartitionModel(Model, PartitionPass, Protocol):
+    """A model that also predicts many player markets in one pass."""
 
 
 def load_model(path: str, name: str, params: dict[str, Any]) -> Model:
@@ -101,7 +103,7 @@ def load_model(path: str, name: str, params: dict[str, Any]) -> Model:
     return model
 
 
-def one_unit(model: PartitionModel, lines: pl.DataFrame) -> dict[str, Any]:
+def one_unit(model: PartitionPass, lines: pl.DataFrame) -> dict[str, Any]:
     """A partition model's prediction from one player market's lines (whatever their keys)."""
     unit = lines.with_columns(player_key=pl.lit("unit"), market=pl.lit("unit"))
     found = model.predict_partition(unit)
@@ -178,7 +180,7 @@ def predictions_frame(
     for key, market in units.iter_rows():
         prediction = found.get((key, market)) or no_line()
         rows.append((key, market, *(prediction[f] for f in PREDICTION_FIELDS)))
-    schema = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
+    schema: dict[str, type[pl.DataType]] = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

@@ -183,7 +183,7 @@ def _predict(
             {"player_key": unit.player_key, "market": unit.market}
             | {k: prediction.get(k) for k in PREDICTION_FIELDS}
         )
-    schema = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
+    schema: dict[str, type[pl.DataType]] = {**{k: pl.String for k in KEYS}, **PREDICTION_TYPES}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

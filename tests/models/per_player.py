@@ -1,7 +1,9 @@
 """The built-in models as they were before the partition pass: one player market at a time.
 
 Kept as the reference the partition pass is checked against (tests/models/test_partition.py,
-tests/stages/test_predict.py): the same rows, to the last bit. Not used by lineflow.
+tests/stages/test_predict.py): the same rows, to the last bit. Not used by lineflow. A
+player's quotes and pairs come from `lineflow.models.base` without keys, the code the models
+used before (its numbers are checked by hand in test_models.py and test_pairing.py).
 """
 
 from __future__ import annotations
@@ -11,39 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.core.quotes import book_quotes
-from lineflow.models.base import no_line
-
-
-def main_quotes(lines: pl.DataFrame) -> pl.DataFrame:
-    priced = lines.filter(
-        pl.col("is_main_line").fill_null(False) & pl.col("price_decimal").is_not_null()
-    )
-    return book_quotes(priced)
-
-
-def book_pairs(lines: pl.DataFrame) -> pl.DataFrame:
-    latest = main_quotes(lines)
-    over = latest.filter(pl.col("side") == "over").select(
-        "bookmaker",
-        "line",
-        dec_over=pl.col("price_decimal"),
-        am_over=pl.col("price_american"),
-        source_over=pl.col("source"),
-    )
-    under = latest.filter(pl.col("side") == "under").select(
-        "bookmaker",
-        "line",
-        dec_under=pl.col("price_decimal"),
-        am_under=pl.col("price_american"),
-        source_under=pl.col("source"),
-    )
-    pairs = over.join(under, on=["bookmaker", "line"], how="inner")
-    total = 1 / pl.col("dec_over") + 1 / pl.col("dec_under")
-    return pairs.with_columns(
-        fair_over=(1 / pl.col("dec_over")) / total,
-        fair_under=(1 / pl.col("dec_under")) / total,
-    ).sort("bookmaker")
+from lineflow.models.base import book_pairs, main_quotes, no_line
 
 
 def consensus_line(pairs: pl.DataFrame) -> float:
