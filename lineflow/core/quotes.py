@@ -14,17 +14,21 @@ without `last_update` is older than any quote with one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import polars as pl
+
+#: Eager or lazy: the predict stage builds its whole pass lazily and collects it once.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 #: Freshest last: the order quotes are ranked in (the trailing columns only break ties).
 FRESHNESS = ("last_update", "snapshot_at", "source", "line", "price_decimal")
 
 
-def book_quotes(lines: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
+def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
     """Per (keys, bookmaker, side) the freshest quote, at the line of its book's freshest
     quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns."""
-    book = [*keys, "bookmaker"]
+    book: list[str] = [*keys, "bookmaker"]
     ranked = lines.sort(list(FRESHNESS), nulls_last=False)
     freshest = ranked.group_by([*book, "side"], maintain_order=True).last()
     lead = pl.col("line").sort_by(list(FRESHNESS), nulls_last=False).last().over(book)

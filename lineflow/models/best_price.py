@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from lineflow.models.base import main_quotes, no_line
-from lineflow.models.consensus import Consensus
+from lineflow.models.base import KEYS, main_quotes, one_unit, predictions_frame
+from lineflow.models.consensus import consensus_of, fair_at_line, units_of
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class BestPrice:
     source carried it); `bookmaker_source` names the source of the price recommended.
 
     EV per unit staked = fair probability x decimal price - 1. The side with the larger EV is
-    recommended when it exceeds `edge`; otherwise PASS; NO_LINE when no book has a valid pair.
+    recommended when it exceeds `edge` (a tie goes to the over); otherwise PASS; NO_LINE when
+    no book has a valid pair.
     """
 
     name: str = "best_price"
@@ -27,27 +28,37 @@ class BestPrice:
     max_dispersion: float = 0.05
 
     def predict(self, lines: pl.DataFrame) -> dict[str, Any]:
-        fair = Consensus(max_dispersion=self.max_dispersion).predict(lines)
-        if fair["recommendation"] == "NO_LINE":
-            return no_line()
-        line = fair["line"]
-        latest = main_quotes(lines).filter(pl.col("line") == line)
-        sides = []
-        for side, prob in (("over", fair["prob_over"]), ("under", fair["prob_under"])):
-            offers = latest.filter(pl.col("side") == side).sort(
-                ["price_decimal", "bookmaker"], descending=[True, False]
-            )
-            if offers.is_empty():
-                continue
-            best = offers.row(0, named=True)
-            ev = prob * best["price_decimal"] - 1
-            sides.append((ev, side, best))
-        ev, side, best = max(sides, key=lambda s: s[0])
-        recommend = side.upper() if ev > self.edge else "PASS"
-        return fair | {
-            "recommendation": recommend,
-            "bookmaker": best["bookmaker"],
-            "bookmaker_source": best["source"],
-            "price_american": best["price_american"],
-            "expected_value": round(ev, 6),
-        }
+        return one_unit(self, lines)
+
+    def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
+        quotes = main_quotes(lines, KEYS)
+        at_line = fair_at_line(quotes)
+        # Per player market and side, the best price at the consensus line (ties: the book
+        # first by name).
+        best = (
+            quotes.join(at_line.select(*KEYS, "line"), on=[*KEYS, "line"], how="semi")
+            .sort(["price_decimal", "bookmaker"], descending=[True, False])
+            .group_by([*KEYS, "side"], maintain_order=True)
+            .first()
+            .select(*KEYS, "side", "bookmaker", "source", "price_american", "price_decimal")
+        )
+        prices = {(k, m, side): rest for k, m, side, *rest in best.iter_rows()}
+        found = {}
+        for unit, consensus in consensus_of(at_line, self.max_dispersion).items():
+            sides = []
+            for side, prob in (
+                ("over", consensus["prob_over"]),
+                ("under", consensus["prob_under"]),
+            ):
+                offer = prices.get((*unit, side))
+                if offer is not None:
+                    sides.append((prob * offer[3] - 1, side, offer))
+            ev, side, (bookmaker, source, american, _) = max(sides, key=lambda s: s[0])
+            found[unit] = consensus | {
+                "recommendation": side.upper() if ev > self.edge else "PASS",
+                "bookmaker": bookmaker,
+                "bookmaker_source": source,
+                "price_american": american,
+                "expected_value": round(ev, 6),
+            }
+        return predictions_frame(units_of(lines), found)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from datetime import date
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
+from bench.season import generate
+from lineflow.models.base import PREDICTION_FIELDS
+from lineflow.pipeline.predictions import fingerprints
 from tests.conftest import INCIDENT, query, run_cli, table_checksum
+from tests.models import per_player
 
 BAD = {
     "andres_kingsley": ["too_few_books"],
@@ -59,6 +66,74 @@ def test_predictions_hold_each_models_rows_once(incident):
     assert not staging.exists() or not any(staging.rglob("*.parquet")), "staging is cleared"
     lines = query(incident, "SELECT DISTINCT line - floor(line) FROM predictions")
     assert lines == [(0.5,)], "lines are kept exact (x.5), never truncated"
+
+
+@pytest.fixture(scope="module")
+def season_day(tmp_path_factory) -> tuple[Path, str]:
+    """A generated season date (the benchmark's), three snapshots of seven games, processed
+    and predicted."""
+    home = tmp_path_factory.mktemp("season") / "home"
+    day = "2025-10-24"
+    generate(home / "landing", [date.fromisoformat(day)], passes=3)
+    stages = "pipeline.stages=[process,validate,consolidate,predict]"
+    assert run_cli("run", f"date={day}", f"home={home}", stages).code == 0
+    return home, day
+
+
+def per_player_predictions(home: Path, day: str) -> tuple[list[dict], list[dict]]:
+    """The partition's active predictions, and what the per-player models as they were before
+    the partition pass (tests/models/per_player.py) make of each passing player's prop_lines,
+    with the config's parameters."""
+    con = duckdb.connect(str(home / "lineflow.duckdb"), read_only=True)
+    try:
+        lines = con.execute(
+            "SELECT * FROM prop_lines WHERE slate_date = ? AND market = 'player_points'", [day]
+        ).pl()
+        passing = con.execute(
+            "SELECT player_key, market FROM line_quality WHERE slate_date = ? AND passed "
+            "AND market = 'player_points'",
+            [day],
+        ).pl()
+        stored = con.execute(
+            "SELECT * FROM predictions WHERE slate_date = ? AND is_active", [day]
+        ).pl()
+    finally:
+        con.close()
+    prints = fingerprints(lines).join(passing, on=["player_key", "market"], how="semi")
+    expected = []
+    for unit in prints.iter_rows(named=True):
+        mine = lines.filter(
+            (pl.col("player_key") == unit["player_key"]) & (pl.col("market") == unit["market"])
+        )
+        for model, prediction in (
+            ("consensus", per_player.consensus(mine, max_dispersion=0.05)),
+            ("best_price", per_player.best_price(mine, edge=0.02)),
+        ):
+            expected.append(
+                {"player_key": unit["player_key"], "player_name": unit["player_name"],
+                 "market": unit["market"], "model": model, **prediction,
+                 "line_source": "actual_prop" if prediction["line"] is not None else "none",
+                 "minutes_before_tip": per_player.minutes_before_tip(mine),
+                 "input_fingerprint": unit["fingerprint"]}
+            )  # fmt: skip
+    columns = ["player_key", "player_name", "market", "model", *PREDICTION_FIELDS,
+               "line_source", "minutes_before_tip", "input_fingerprint"]  # fmt: skip
+    found = stored.select(columns).sort("player_key", "model").to_dicts()
+    return found, sorted(expected, key=lambda r: (r["player_key"], r["model"]))
+
+
+def test_the_incidents_predictions_are_the_per_player_models(incident):
+    found, expected = per_player_predictions(incident, INCIDENT)
+    assert len(found) == 2 * 77
+    assert found == expected
+
+
+def test_a_season_days_predictions_are_the_per_player_models(season_day):
+    home, day = season_day
+    found, expected = per_player_predictions(home, day)
+    assert len(found) == 2 * 86, "every player market with points lines passes on this day"
+    assert {r["recommendation"] for r in found} >= {"PASS", "OVER", "UNDER"}
+    assert found == expected
 
 
 def test_a_rerun_changes_nothing(incident):

@@ -14,6 +14,8 @@ from typing import Any
 import polars as pl
 import pytest
 
+from lineflow.models.base import one_unit
+from lineflow.models.consensus import Consensus
 from lineflow.pipeline.predictions import (
     COMPLETE,
     FAILED,
@@ -24,11 +26,11 @@ from lineflow.pipeline.predictions import (
     Heartbeat,
     ModelSpec,
     Unit,
-    _minutes_before_tip,
     _worker,
     exclusions_json,
     fingerprints,
     is_stale,
+    minutes_before_tip,
     owner,
     predict_units,
 )
@@ -139,10 +141,15 @@ def test_minutes_before_tip_are_from_the_newest_snapshot_to_the_earliest_tip() -
         pair(snapshot_at=SNAP - timedelta(hours=2)),
         pair(),
         pair(commence_time=TIP + timedelta(hours=1)),
+        pair(player_key="zion", snapshot_at=SNAP - timedelta(hours=1)),
     )
-    assert _minutes_before_tip(lines) == 360.0
+    minutes = minutes_before_tip(lines).sort("player_key")
+    assert minutes.rows() == [
+        ("luka_doncic", "player_points", 360.0),
+        ("zion", "player_points", 420.0),
+    ]
     no_tip = frame(pair()).with_columns(commence_time=pl.lit(None, pl.Datetime("us", "UTC")))
-    assert _minutes_before_tip(no_tip) is None
+    assert minutes_before_tip(no_tip)["minutes_before_tip"].to_list() == [None]
 
 
 def unit(key: str = "luka_doncic", fp: str = "fp1") -> Unit:
@@ -153,7 +160,9 @@ def test_predict_units_stages_one_row_per_model_with_keys_and_lineage() -> None:
     lines = frame(pair(), pair(bookmaker="fd"))
     no_pair = frame([line(player_key="zion")])
     models = [CONSENSUS, ModelSpec("bp", "lineflow.models.best_price:BestPrice", {"edge": 0.5})]
-    staged, failures = predict_units(models, [(unit(), lines), (unit("zion", "fp2"), no_pair)], D)
+    staged, failures = predict_units(
+        models, [unit(), unit("zion", "fp2")], pl.concat([lines, no_pair], how="diagonal"), D
+    )
     assert failures == {}
     assert tuple(staged.columns) == STAGED_COLUMNS
     assert staged.select("player_key", "model", "line", "recommendation", "line_source").rows() == [
@@ -180,11 +189,63 @@ def test_predict_units_stages_one_row_per_model_with_keys_and_lineage() -> None:
 def test_a_model_error_fails_its_unit_not_the_batch() -> None:
     broken = ModelSpec("broken", f"{__name__}:Broken")
     lines = frame(pair(), pair(bookmaker="fd"))
-    staged, failures = predict_units([CONSENSUS, broken], [(unit(), lines)], D)
+    staged, failures = predict_units([CONSENSUS, broken], [unit()], lines, D)
     assert staged.height == 0
     assert failures == {("luka_doncic", "player_points"): "ZeroDivisionError: division by zero"}
-    ok, none_failed = predict_units([CONSENSUS], [(unit(), lines), (unit("zion"), lines)], D)
+    both = pl.concat([lines, lines.with_columns(player_key=pl.lit("zion"))])
+    ok, none_failed = predict_units([CONSENSUS], [unit(), unit("zion")], both, D)
     assert ok["player_key"].to_list() == ["luka_doncic", "zion"] and none_failed == {}
+
+
+class Picky:
+    """A partition model that cannot stand a line below zero: its pass over a partition fails
+    on one player's bad line, and so does that player's own prediction."""
+
+    passes: list[int] = []  # the player markets each partition pass was given
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def predict_partition(self, lines: pl.DataFrame) -> pl.DataFrame:
+        Picky.passes.append(lines.select("player_key", "market").n_unique())
+        if (lines["line"] < 0).any():
+            raise ValueError(f"a line below zero: {lines['line'].min()}")
+        return Consensus(name=self.name).predict_partition(lines)
+
+    def predict(self, lines: pl.DataFrame) -> dict[str, Any]:
+        return one_unit(self, lines)
+
+
+PICKY = ModelSpec("picky", f"{__name__}:Picky")
+
+
+def test_one_players_bad_data_fails_that_player_not_the_partition() -> None:
+    good = frame(pair(), pair(bookmaker="fd"))
+    bad = frame(pair(player_key="zion", line=-3.5))
+    other = good.with_columns(player_key=pl.lit("ann"))
+    units = [unit(), unit("zion", "fp2"), unit("ann", "fp3")]
+    staged, failures = predict_units([CONSENSUS, PICKY], units, pl.concat([good, bad, other]), D)
+    assert failures == {("zion", "player_points"): "ValueError: a line below zero: -3.5"}
+    assert staged.select("player_key", "model").rows() == [
+        ("luka_doncic", "consensus"),
+        ("luka_doncic", "picky"),
+        ("ann", "consensus"),
+        ("ann", "picky"),
+    ]
+    without, _ = predict_units([CONSENSUS, PICKY], [unit()], good, D)
+    alone, _ = predict_units([CONSENSUS, PICKY], [unit("ann", "fp3")], other, D)
+    assert staged.equals(pl.concat([without, alone])), "the others' rows are as without him"
+
+
+def test_a_partition_model_predicts_every_unit_in_one_pass() -> None:
+    Picky.passes.clear()
+    keys = ["a", "b", "c", "d", "e", "f"]
+    lines = pl.concat(
+        [frame(pair(), pair(bookmaker="fd")).with_columns(player_key=pl.lit(k)) for k in keys]
+    )
+    staged, failures = predict_units([PICKY], [unit(k) for k in keys], lines, D)
+    assert failures == {} and staged["player_key"].to_list() == keys
+    assert Picky.passes == [6], "one pass over the six units, none per unit"
 
 
 def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) -> None:
@@ -195,13 +256,15 @@ def test_a_worker_stages_one_parquet_file_and_reports_each_unit(tmp_path: Path) 
     staging.mkdir()
     broken = ModelSpec("broken", f"{__name__}:Broken")
     lines = frame(pair(), pair(bookmaker="fd"))
-    n = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [(unit(), lines)], D)
-    assert n == 1
+    failures = _worker(SqliteStore(state), "b1", str(staging), 7, [CONSENSUS], [unit()], lines, D)
+    assert failures == {}
     assert sorted(p.name for p in staging.iterdir()) == ["worker-007.parquet"]
     assert pl.read_parquet(staging / "worker-007.parquet")["player_key"].to_list() == [
         "luka_doncic"
     ]
-    _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [(unit("zion"), lines)], D)
+    zion = lines.with_columns(player_key=pl.lit("zion"))
+    failures = _worker(SqliteStore(state), "b1", str(staging), 8, [broken], [unit("zion")], zion, D)
+    assert failures == {("zion", "player_points"): "ZeroDivisionError: division by zero"}
     items = [(i["player_key"], i["status"], i["error"]) for i in store.items("b1")]
     assert items == [
         ("luka_doncic", "completed", None),
@@ -242,6 +305,15 @@ def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
     store.finish("old", "failed")
     assert store.open_batch(D) is None
     assert owner() == f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_a_batch_is_created_or_adopted_with_its_items_at_once(tmp_path: Path) -> None:
+    store = BatchStore(SqliteStore(tmp_path / "state.sqlite"))
+    store.create("b1", D, "run-1", SNAP, [("zion", "player_points", "pending", None, None)])
+    assert [(i["player_key"], i["status"]) for i in store.items("b1")] == [("zion", "pending")]
+    store.adopt("b1", "run-2", SNAP, [("zion", "player_points", "excluded", "stale", None)])
+    assert [(i["status"], i["reasons"]) for i in store.items("b1")] == [("excluded", "stale")]
+    assert store.open_batch(D)["run_id"] == "run-2"  # type: ignore[index]
 
 
 def test_items_are_upserted_per_player_and_market(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.config import PredictConfig
+from lineflow.models.base import QUOTE_COLUMNS, PartitionModel, load_model
 from lineflow.pipeline import figures
 from lineflow.pipeline.predictions import (
     COMPLETE,
@@ -27,12 +28,15 @@ from lineflow.pipeline.predictions import (
     WITH_EXCLUSIONS,
     BatchStore,
     Heartbeat,
+    Items,
     ModelSpec,
     Unit,
     _worker,
     exclusions_json,
     fingerprints,
     is_stale,
+    reported,
+    stage_units,
 )
 from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.state import open_state
@@ -47,9 +51,10 @@ def run(ctx: RunContext) -> list[StageResult]:
         result.notes.append("no predict section in the pipeline config")
     else:
         predict(ctx, config, result, dry_run=False)
-        with ctx.warehouse.session():
-            ctx.warehouse.ensure_feature("predictions")
-            result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
+        if not result.figures:  # a batch counts them in its commit's session
+            with ctx.warehouse.session():
+                ctx.warehouse.ensure_feature("predictions")
+                result.figures = figures.predicted(ctx.warehouse, ctx.partition, config.markets)
     result.finished_at = ctx.clock()
     return [result]
 
@@ -59,69 +64,60 @@ def plan(ctx: RunContext, config: PredictConfig) -> dict[str, Any] | None:
     wh = ctx.warehouse
     with wh.session():
         wh.ensure_feature("predictions")
-        if not _has_table(ctx, "line_quality"):
-            return None
-        quality = wh.query(
-            "SELECT player_key, market, player_name, passed, reasons FROM line_quality "
-            "WHERE slate_date = ? AND list_contains(?, market) ORDER BY player_key, market",
-            [ctx.partition, config.markets],
-        )
-        lines = wh.query(
-            "SELECT * FROM prop_lines WHERE slate_date = ? AND list_contains(?, market)",
-            [ctx.partition, config.markets],
-        )
-        active = wh.query(
-            "SELECT player_key, market, any_value(input_fingerprint) AS active_fp, "
-            "min(created_at) AS active_created "
-            "FROM predictions WHERE slate_date = ? AND is_active GROUP BY ALL",
-            [ctx.partition],
-        )
-        earlier = wh.query(
-            "SELECT exclusions FROM prediction_batches WHERE slate_date = ? "
-            "AND exclusions IS NOT NULL",
-            [ctx.partition],
-        )
-    excluded_before = {
-        tuple(key.split(":", 1)) for text in earlier["exclusions"] for key in json.loads(text)
-    }
-    passing = quality.filter(pl.col("passed"))
-    excluded = quality.filter(~pl.col("passed"))
-    prints = fingerprints(lines).join(
-        passing.select("player_key", "market"), on=["player_key", "market"], how="semi"
+        inputs = wh.prediction_inputs(ctx.partition, config.markets, _columns(config))
+    if inputs is None:
+        return None
+    quality, lines = inputs.quality, inputs.lines
+    excluded_before = sorted(
+        {tuple(key.split(":", 1)) for text in inputs.exclusions for key in json.loads(text)}
     )
-    joined = prints.join(active, on=["player_key", "market"], how="left")
-    todo = joined.filter(
-        pl.col("active_fp").is_null() | (pl.col("active_fp") != pl.col("fingerprint"))
+    was_excluded = pl.LazyFrame(
+        {
+            "player_key": [k for k, _ in excluded_before],
+            "market": [m for _, m in excluded_before],
+            "was_excluded": [True] * len(excluded_before),
+        },
+        schema={"player_key": pl.String, "market": pl.String, "was_excluded": pl.Boolean},
     )
-    was_excluded = (
-        pl.struct("player_key", "market").map_elements(
-            lambda k: (k["player_key"], k["market"]) in excluded_before, return_dtype=pl.Boolean
+    keys = ["player_key", "market"]
+    passing = quality.lazy().filter(pl.col("passed")).select(keys)
+    joined = (
+        fingerprints(lines.lazy())
+        .join(passing, on=keys, how="semi")
+        .join(inputs.active.lazy(), on=keys, how="left")
+    )
+    todo = (
+        joined.filter(
+            pl.col("active_fp").is_null() | (pl.col("active_fp") != pl.col("fingerprint"))
         )
-        if excluded_before
-        else pl.lit(False)
+        .join(was_excluded, on=keys, how="left")
+        .with_columns(
+            reason=pl.when(pl.col("active_fp").is_not_null())
+            .then(pl.lit("lines_changed"))
+            .when(pl.col("was_excluded").fill_null(False))
+            .then(pl.lit("repaired"))
+            .otherwise(pl.lit("new"))
+        )
+        .drop("was_excluded")
     )
-    todo = todo.with_columns(
-        reason=pl.when(pl.col("active_fp").is_not_null())
-        .then(pl.lit("lines_changed"))
-        .when(was_excluded)
-        .then(pl.lit("repaired"))
-        .otherwise(pl.lit("new"))
+    # One lazy query, collected once (see `lineflow.models.base` on the GIL).
+    excluded, todo_now, units = pl.collect_all(
+        [quality.lazy().filter(~pl.col("passed")), todo, joined.select(pl.len())]
     )
-    kept = joined.height - todo.height
     return {
         "quality": quality,
         "excluded": excluded,
-        "todo": todo,
-        "kept": kept,
+        "todo": todo_now,
+        "kept": units.item() - todo_now.height,
         "lines": lines,
     }
 
 
-def _has_table(ctx: RunContext, name: str) -> bool:
-    found = ctx.warehouse.query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [name]
-    )
-    return bool(found["n"][0])
+def _columns(config: PredictConfig) -> tuple[str, ...] | None:
+    """The prop_lines columns the batch reads: the quotes' when every model predicts a
+    partition in one pass (a third less to read), else all (a model's `predict` gets them)."""
+    models = [load_model(m.path, m.name, dict(m.params)) for m in config.models]
+    return QUOTE_COLUMNS if all(isinstance(m, PartitionModel) for m in models) else None
 
 
 def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run: bool) -> None:
@@ -144,66 +140,61 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
         result.rows = 0
         result.notes.append(up_to_date(work["kept"], excluded.height))
         return
-    if dead is not None:
-        batch_id = dead["batch_id"]
-        state.adopt(batch_id, ctx.run_id, now)
-        result.notes.append(f"resumed batch {batch_id} (its process died)")
-    else:
-        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
-        state.create(batch_id, ctx.partition, ctx.run_id, now)
     units = [
         Unit(r["player_key"], r["market"], r["player_name"], r["fingerprint"], r["reason"])
         for r in todo.iter_rows(named=True)
     ]
-    state.set_items(
-        batch_id,
-        [
-            (r["player_key"], r["market"], "excluded", ",".join(r["reasons"]), None)
-            for r in excluded.iter_rows(named=True)
-        ]
-        + [(u.player_key, u.market, "pending", None, None) for u in units],
-    )
+    items = [
+        (r["player_key"], r["market"], "excluded", ",".join(r["reasons"]), None)
+        for r in excluded.iter_rows(named=True)
+    ] + [(u.player_key, u.market, "pending", None, None) for u in units]
+    if dead is not None:
+        batch_id = dead["batch_id"]
+        state.adopt(batch_id, ctx.run_id, now, items)
+        result.notes.append(f"resumed batch {batch_id} (its process died)")
+    else:
+        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
+        state.create(batch_id, ctx.partition, ctx.run_id, now, items)
     staging = ctx.settings.home / "staging" / "predictions" / batch_id
     staging.mkdir(parents=True, exist_ok=True)
     lines: pl.DataFrame = work["lines"]
-    by_unit = {
-        key: frame
-        for key, frame in lines.partition_by(["player_key", "market"], as_dict=True).items()
-    }
-    chunks = _chunks(units, config.workers)
-    args = [
-        (
-            state.store,
-            batch_id,
-            str(staging),
-            i,
-            _specs(config),
-            [(u, by_unit[(u.player_key, u.market)]) for u in chunk],
-            ctx.partition,
-        )
-        for i, chunk in enumerate(chunks)
+    models = _specs(config)
+    shares = [
+        (chunk, lines.join(_keys(chunk), on=["player_key", "market"], how="semi"))
+        for chunk in _chunks(units, config.workers)
     ]
+    failures: dict[tuple[str, str], str] = {}
+    done: Items = []  # the units predicted in this process, reported with the batch's end
     with (
         Heartbeat(lambda: state.heartbeat(batch_id, ctx.clock()), config.heartbeat_s),
         _progress(len(units), f"predict {ctx.partition}") as advance,
     ):
-        if config.workers == 1 or len(chunks) <= 1:
-            for arg, chunk in zip(args, chunks, strict=True):
-                _worker(*arg)
+        if config.workers == 1 or len(shares) <= 1:
+            for i, (chunk, of_chunk) in enumerate(shares):
+                found = stage_units(staging, i, models, chunk, of_chunk, ctx.partition)
+                failures |= found
+                done = [*done, *reported(chunk, found)]
                 advance(len(chunk))
         else:
             with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
                 futures = {
-                    pool.submit(_worker, *arg): len(chunk)
-                    for arg, chunk in zip(args, chunks, strict=True)
-                }
+                    pool.submit(
+                        _worker, state.store, batch_id, str(staging), i, models, chunk,
+                        of_chunk, ctx.partition,
+                    ): len(chunk)
+                    for i, (chunk, of_chunk) in enumerate(shares)
+                }  # fmt: skip
                 for future in as_completed(futures):
-                    future.result()
+                    failures |= future.result()
                     advance(futures[future])
-    items = state.items(batch_id)
-    failed = [i for i in items if i["status"] == "failed"]
-    status = _consolidate(ctx, batch_id, staging, units, excluded, failed, work["kept"])
-    state.finish(batch_id, status)
+    failed = [
+        {"player_key": key, "market": market, "error": failures[(key, market)]}
+        for key, market in sorted(failures)
+    ]
+    status = _consolidate(
+        ctx, batch_id, staging, units, excluded, failed, work["kept"], config.markets, result
+    )
+    state.finish(batch_id, status, done)
     shutil.rmtree(staging, ignore_errors=True)
     # rows: the predictions this run wrote (one per model and player market); it reads no files.
     result.rows = len(units) * len(config.models) - len(failed) * len(config.models)
@@ -223,9 +214,19 @@ def _specs(config: PredictConfig) -> list[ModelSpec]:
 
 
 def _chunks(units: list[Unit], workers: int) -> list[list[Unit]]:
-    """Small chunks (a few per worker) so progress moves and workers stay evenly busy."""
-    size = max(1, -(-len(units) // (max(1, workers) * 4)))
+    """One chunk, predicted in one pass, for a stage without worker processes; else small
+    chunks (a few per worker) so progress moves and the workers stay evenly busy."""
+    if workers <= 1:
+        return [units] if units else []
+    size = max(1, -(-len(units) // (workers * 4)))
     return [units[i : i + size] for i in range(0, len(units), size)]
+
+
+def _keys(units: list[Unit]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"player_key": [u.player_key for u in units], "market": [u.market for u in units]},
+        schema={"player_key": pl.String, "market": pl.String},
+    )
 
 
 @contextmanager
@@ -253,8 +254,11 @@ def _consolidate(
     excluded: pl.DataFrame,
     failed: list[dict[str, Any]],
     kept: int,
+    markets: list[str],
+    result: StageResult,
 ) -> str:
-    """The batch's rows into the warehouse, in one transaction with the rows they supersede."""
+    """The batch's rows into the warehouse, in one transaction with the rows they supersede;
+    the stage's figures counted in the same session (one wait for the warehouse, not two)."""
     now = ctx.clock()
     files = sorted(staging.glob("worker-*.parquet"))
     staged = pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
@@ -301,7 +305,13 @@ def _consolidate(
         if regenerated
         else None
     )
-    ctx.warehouse.commit_batch(batch, [(u.player_key, u.market) for u in units], rows, healed, now)
+    # Only regenerated units have active rows to supersede (a new one had none when planned,
+    # and the commit's duplicate check would roll back if one appeared); a first batch of a
+    # partition supersedes nothing and skips the update.
+    superseded = [(u.player_key, u.market) for u in regenerated]
+    with ctx.warehouse.session():
+        ctx.warehouse.commit_batch(batch, superseded, rows, healed, now)
+        result.figures = figures.predicted(ctx.warehouse, ctx.partition, markets)
     return status
 
 

@@ -7,14 +7,14 @@ Split by concern, each a part of `DuckDBWarehouse`:
 - `ledger`: the landing manifest and the processing ledger;
 - `staging`: staged rows, validation records, quarantine and consolidation;
 - `runs`: run history and blocked resources;
-- `predictions`: prediction batches, their rows and what they supersede;
+- `predictions`: prediction batches, what they read, their rows and what they supersede;
 - `reads`: the warehouse protocol (table specs, partitions) and ad-hoc queries;
 - `rows`: the row types the others take and give back.
 """
 
 from lineflow.warehouse.duckdb.connection import WarehouseBusy
 from lineflow.warehouse.duckdb.ledger import Ledger
-from lineflow.warehouse.duckdb.predictions import PredictionBatch, Predictions
+from lineflow.warehouse.duckdb.predictions import PredictionBatch, PredictionInputs, Predictions
 from lineflow.warehouse.duckdb.reads import Tables
 from lineflow.warehouse.duckdb.rows import LandedRow, RunRow, StagedFile, Validated, landed_frame
 from lineflow.warehouse.duckdb.runs import RunRecords
@@ -29,6 +29,7 @@ __all__ = [
     "DuckDBWarehouse",
     "LandedRow",
     "PredictionBatch",
+    "PredictionInputs",
     "RunRow",
     "StagedFile",
     "Validated",
