@@ -198,7 +198,8 @@ class WorkQueue:
                 "updated_at, result) VALUES (?, ?, ?, ?, 'done', ?, ?, ?) "
                 "ON CONFLICT (kind, key) DO UPDATE SET status = 'done', last_error = NULL, "
                 "next_attempt_at = NULL, claimed_by = NULL, updated_at = excluded.updated_at, "
-                "result = excluded.result, partition = coalesce(excluded.partition, partition)",
+                "result = excluded.result, "
+                "partition = coalesce(excluded.partition, work_items.partition)",
                 (kind, key, partition, payload_ref, now, now, result),
             )
 
