@@ -183,6 +183,17 @@ class WorkQueue:
             return "running", self.get(kind, key)
         return "claimed", WorkItem.from_row(row)
 
+    def renew(self, kind: str, key: str, claimed_by: str) -> bool:
+        """Renew a running claim (its `updated_at`, which `is_stale_claim` judges by); False
+        when the claim is no longer `claimed_by`'s."""
+        with self.store.connect() as con:
+            cur = con.execute(
+                "UPDATE work_items SET updated_at = ? "
+                "WHERE kind = ? AND key = ? AND status = 'running' AND claimed_by = ?",
+                (self.clock(), kind, key, claimed_by),
+            )
+            return cur.rowcount == 1
+
     def succeeded(
         self,
         kind: str,
