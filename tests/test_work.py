@@ -64,3 +64,18 @@ def test_a_running_claim_is_exclusive_until_its_owner_is_gone(state_target):
     assert work.claim("message", "m", "message:m", "b", is_stale_claim=lambda _i: True)[0] == (
         "claimed"
     )
+
+
+def test_a_claimed_item_succeeds_and_keeps_its_partition(state_target):
+    """A claim, then its success: the row the claim wrote is updated in place (on Postgres the
+    upsert named `partition` ambiguously, and every trigger message's success failed)."""
+    work = queue(state_target, [5.0])
+    assert work.claim("message", "m", "message:m", "a", partition="2026-01-23")[0] == "claimed"
+    work.succeeded("message", "m", "message:m", result="run-1")
+    work.claim("message", "n", "message:n", "a")
+    work.succeeded("message", "n", "message:n", partition="2026-01-22", result="run-2")
+    done = [work.get("message", key) for key in ("m", "n")]
+    assert [(i.status, i.partition, i.result, i.claimed_by) for i in done] == [
+        ("done", "2026-01-23", "run-1", None),
+        ("done", "2026-01-22", "run-2", None),
+    ]

@@ -183,6 +183,17 @@ class WorkQueue:
             return "running", self.get(kind, key)
         return "claimed", WorkItem.from_row(row)
 
+    def renew(self, kind: str, key: str, claimed_by: str) -> bool:
+        """Renew a running claim (its `updated_at`, which `is_stale_claim` judges by); False
+        when the claim is no longer `claimed_by`'s."""
+        with self.store.connect() as con:
+            cur = con.execute(
+                "UPDATE work_items SET updated_at = ? "
+                "WHERE kind = ? AND key = ? AND status = 'running' AND claimed_by = ?",
+                (self.clock(), kind, key, claimed_by),
+            )
+            return cur.rowcount == 1
+
     def succeeded(
         self,
         kind: str,
@@ -198,7 +209,8 @@ class WorkQueue:
                 "updated_at, result) VALUES (?, ?, ?, ?, 'done', ?, ?, ?) "
                 "ON CONFLICT (kind, key) DO UPDATE SET status = 'done', last_error = NULL, "
                 "next_attempt_at = NULL, claimed_by = NULL, updated_at = excluded.updated_at, "
-                "result = excluded.result, partition = coalesce(excluded.partition, partition)",
+                "result = excluded.result, "
+                "partition = coalesce(excluded.partition, work_items.partition)",
                 (kind, key, partition, payload_ref, now, now, result),
             )
 

@@ -295,6 +295,44 @@ def test_writers_of_two_partitions_both_commit_and_readers_see_the_snapshot_befo
     assert after.rows() == [(D1, 40, 40.0), (D2, 30, 30.0)]
 
 
+FIRST_ATTACH = """
+import sys
+from lineflow.config import WarehouseConfig
+from lineflow.warehouse import open_warehouse
+lake = open_warehouse(WarehouseConfig.model_validate_json(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.readline()  # the barrier: every instance attaches at once
+with lake.session():
+    print(lake.con.execute("SELECT count(*) FROM landed_files").fetchone()[0], flush=True)
+"""
+
+
+def test_instances_attaching_an_empty_catalog_at_once_all_attach(postgres_db, tmp_path):
+    """Several instances started together against a new lake (a first deploy scaling out): one
+    creates the catalog's tables, the others find them made meanwhile and attach to them."""
+    config = lake_config(CATALOG_ENV, tmp_path / "data")
+    children = []
+    for _ in range(4):
+        child = subprocess.Popen(
+            [sys.executable, "-c", FIRST_ATTACH, config.model_dump_json()],
+            cwd=ROOT,
+            env={**os.environ, CATALOG_ENV: postgres_db.dsn},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        children.append(child)
+    for child in children:
+        assert first_line(child, 120) == "ready\n", child.stderr.read()
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert (child.returncode, out, err) == (0, "0\n", "")
+
+
 # -- configuration: one line, and never the catalog's password ---------------------------------
 
 

@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lineflow.config import Settings
@@ -35,6 +36,7 @@ from lineflow.ops.triggers.messages import (
     read_message,
     to_work,
 )
+from lineflow.pipeline.predictions import Heartbeat
 from lineflow.state import open_state
 from lineflow.state.locks import pid_alive
 from lineflow.state.work import Failure, WorkItem, WorkQueue, is_permanent, reason
@@ -64,36 +66,57 @@ def run_work(settings: Settings, work: Work) -> str:
 
 
 class Coalescer:
-    """Messages naming the same work while a run for it waits share that run.
+    """Messages naming the same stages of a partition while a run for them waits share that
+    run, whichever sources they name: the run takes every source its messages named (all of
+    them, when one named none).
 
-    A burst of notifications for one partition then costs a few runs, not one per message, and
-    every message is still covered by a run that started after it arrived: a batch closes when
-    its run begins, and later arrivals form the next batch.
+    A burst of notifications for one partition, from every source, then costs a few runs, not
+    one per message or per source, and every message is still covered by a run that started
+    after it arrived and ran its stages for its source: a batch closes when its run begins, and
+    later arrivals form the next batch.
     """
 
     def __init__(self, fn: Callable[[Settings, Work], str]) -> None:
         self.fn = fn
         self._guard = threading.Lock()
-        self._pending: dict[Work, Future[str]] = {}
-        self._running: dict[Work, threading.Lock] = {}
+        self._pending: dict[tuple[date, tuple[str, ...]], _Batch] = {}
+        self._running: dict[tuple[date, tuple[str, ...]], threading.Lock] = {}
 
     def __call__(self, settings: Settings, work: Work) -> str:
+        group = (work.partition, work.stages)
         with self._guard:
-            batch = self._pending.get(work)
+            batch = self._pending.get(group)
             leader = batch is None
             if batch is None:
-                batch = self._pending[work] = Future()
-            running = self._running.setdefault(work, threading.Lock())
+                batch = self._pending[group] = _Batch(work)
+            else:
+                batch.widen(work)
+            running = self._running.setdefault(group, threading.Lock())
         if not leader:
-            return batch.result()
+            return batch.result.result()
         with running:  # one run per work at a time in this process; the batch fills meanwhile
             with self._guard:
-                del self._pending[work]
+                del self._pending[group]
+                todo = batch.work
             try:
-                batch.set_result(self.fn(settings, work))
+                batch.result.set_result(self.fn(settings, todo))
             except BaseException as exc:
-                batch.set_exception(exc)
-        return batch.result()
+                batch.result.set_exception(exc)
+        return batch.result.result()
+
+
+class _Batch:
+    """The work of the messages waiting for one run, and that run's outcome."""
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.result: Future[str] = Future()
+
+    def widen(self, work: Work) -> None:
+        """Take another message's sources in (`only=None`: every source)."""
+        mine, theirs = self.work.only, work.only
+        only = None if mine is None or theirs is None else tuple(dict.fromkeys(mine + theirs))
+        self.work = replace(self.work, only=only)
 
 
 class TriggerHandler:
@@ -146,9 +169,12 @@ class TriggerHandler:
         if check_age and (stale := self._stale(message)) is not None:
             return self._dead(key, ref, stale, text, str(work.partition))
         try:
-            if work.landed is not None and not self.landing.exists(LandingPath.parse(work.landed)):
-                raise TransientError(f"{work.landed} is not in the landing zone (yet)")
-            run_id = self.runner(self.settings, work)
+            with Heartbeat(lambda: self._renew(key, claimed_by), self.settings.locks.heartbeat_s):
+                if work.landed is not None and not self.landing.exists(
+                    LandingPath.parse(work.landed)
+                ):
+                    raise TransientError(f"{work.landed} is not in the landing zone (yet)")
+                run_id = self.runner(self.settings, work)
         except Exception as exc:  # by its family: dead letter at once (work this config
             # cannot do) or retry (a lock held too long, a failed stage, I/O), up to max_attempts
             error = reason(exc)
@@ -201,8 +227,15 @@ class TriggerHandler:
             f"ago (triggers.max_age_minutes={limit:g})"
         )
 
+    def _renew(self, key: str, claimed_by: str) -> None:
+        """The claim's heartbeat: a claim is a lease, renewed like a stage lock while its work
+        runs (a long wait for a lock included), so that no other instance takes it over."""
+        with suppress(Exception):  # a busy or unreachable store: the next beat tries again
+            self.queue.renew(KIND, key, claimed_by)
+
     def _gone(self, item: WorkItem) -> bool:
-        """A running claim whose process died (or that outlived a lock's TTL) can be retaken."""
+        """A running claim whose process died on this host, or whose holder stopped renewing
+        it for a lock's TTL (the only sign of a holder on another host that died), is free."""
         host, _, rest = (item.claimed_by or "").partition(":")
         pid = rest.partition(":")[0]
         if host == self.host and pid.isdigit() and not pid_alive(int(pid)):

@@ -54,6 +54,8 @@ EXTENSION_WHEELS = {
 #: run gives up (exit 4, as for a busy warehouse). Each conflict means another commit went
 #: through, so the lake made progress meanwhile; 30 allows for a few dozen concurrent writers.
 CONFLICT_ATTEMPTS = 30
+#: How often an attach is tried while other processes are creating the same empty catalog.
+INIT_ATTEMPTS = 5
 
 
 class LakeUnreachable(TransientError):
@@ -83,6 +85,15 @@ def extension_path(name: str) -> Path:
 def is_conflict(exc: BaseException) -> bool:
     """Whether DuckLake refused a commit because another process's commit touched its tables."""
     return isinstance(exc, duckdb.TransactionException) and "Transaction conflict" in str(exc)
+
+
+def is_init_race(exc: BaseException) -> bool:
+    """Whether an ATTACH failed because another process created the empty catalog's tables at
+    the same moment (Postgres refuses the second `CREATE TABLE`): the catalog is there now."""
+    text = str(exc)
+    return "Failed to initialize DuckLake" in text and (
+        "already exists" in text or "duplicate key value" in text
+    )
 
 
 def mask(text: str, secret: str) -> str:
@@ -177,6 +188,9 @@ class LakeConnection(SharedConnection):
         con = duckdb.connect(config=config)
         secret = self._catalog_dsn() if self.shared else ""
         try:
+            # DuckDB draws a progress bar on stdout for a statement past 2 s, terminal or not;
+            # a first attach of a Postgres catalog can take that long (and `query` prints CSV).
+            con.execute("SET enable_progress_bar = false")
             con.execute(f"LOAD {_quote(str(extension_path('ducklake')))}")
             if self.shared:
                 con.execute(f"LOAD {_quote(str(extension_path('postgres_scanner')))}")
@@ -192,7 +206,7 @@ class LakeConnection(SharedConnection):
                 at_option = "SNAPSHOT_VERSION" if at.isdigit() else "SNAPSHOT_TIME"
                 options.append(f"{at_option} {int(at) if at.isdigit() else _quote(at)}")
             uri = f"ducklake:postgres:{secret}" if self.shared else f"ducklake:{self.path}"
-            con.execute(f"ATTACH {_quote(uri)} AS warehouse ({', '.join(options)})")
+            _attach_catalog(con, f"ATTACH {_quote(uri)} AS warehouse ({', '.join(options)})")
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
         except duckdb.IOException as exc:
@@ -298,6 +312,21 @@ class LakeConnection(SharedConnection):
     @classmethod
     def configured(cls, config: WarehouseConfig, wait_s: float | None = None) -> Self:
         return cls(config, outside_wait_s=wait_s)
+
+
+def _attach_catalog(con: duckdb.DuckDBPyConnection, attach: str) -> None:
+    """Attach the lake. The first attach of an empty catalog creates its tables; instances
+    started together (a first deploy scaling out) all try to, and all but one find them
+    created meanwhile: those attach again, to the catalog the first one made."""
+    for _attempt in range(INIT_ATTEMPTS - 1):
+        try:
+            con.execute(attach)
+            return
+        except duckdb.Error as exc:
+            if not is_init_race(exc):
+                raise
+        time.sleep(random.uniform(0.05, 0.2))  # the creator's transaction is committing
+    con.execute(attach)
 
 
 def _first_line(exc: BaseException) -> str:
