@@ -45,7 +45,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.measure import ROOT, lineflow_command, run_command
+from bench.measure import ROOT, JobFailed, lineflow_command, run_command
 
 WORKERS = (1, 2, 4)
 ENGINES = ("embedded", "shared")
@@ -158,6 +158,7 @@ def _run(
             f"warehouse.data_path={home / 'lake'}",
         ]
         env = {STATE_DSN_ENV: server.dsn(STATE_DB), CATALOG_ENV: server.dsn(CATALOG_DB)}
+        before = _create_lake(server, overrides, env)
     command = [
         *lineflow_command(),
         "backfill",
@@ -170,11 +171,18 @@ def _run(
         *overrides,
     ]
     logged = server.log.stat().st_size
-    timed = run_command(command, env, marker="backfill bf-")
+    try:
+        timed = run_command(command, env, marker="backfill bf-")
+    except JobFailed:
+        with _environment(env):
+            failed = _failed_partitions(overrides)
+        raise RuntimeError(
+            f"scaling: the {engine} backfill with {n or 'default'} workers failed: {failed}"
+        ) from None
     if "backfill bf-" not in timed.stdout or not re.search(r": complete\s*$", timed.stdout):
         raise RuntimeError(f"scaling: the {engine} backfill with {n} workers did not complete")
     # The catalog first: its transaction counts are the tasks' alone, before any read here.
-    catalog = _catalog(server, CATALOG_DB, logged) if engine == "shared" else None
+    catalog = _catalog(server, CATALOG_DB, logged, before) if engine == "shared" else None
     with _environment(env):
         table = _lines(overrides)
     result: dict[str, Any] = {
@@ -209,6 +217,47 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _create_lake(server: Any, overrides: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """The lake's catalog and tables, made by one process before the run (as a deployment's
+    first run makes them, once), and the catalog's counters then, which the run's are taken
+    from. Several processes attaching an empty catalog at once race to create it: one fails
+    on a duplicate Postgres type (docs/benchmarks.md, scaling)."""
+    created = subprocess.run(
+        [sys.executable, "-m", "bench.scaling", "create-lake", json.dumps(overrides)],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if created.returncode != 0:
+        raise RuntimeError(f"scaling: creating the lake failed:\n{created.stderr[-2000:]}")
+    return _catalog(server, CATALOG_DB, server.log.stat().st_size)
+
+
+def create_lake(overrides: list[str]) -> None:
+    """Attach the configured lake once, read-write: its catalog and every table are made."""
+    from lineflow.config import compose
+    from lineflow.warehouse import open_warehouse
+
+    open_warehouse(compose(overrides).warehouse).query("SELECT count(*) FROM stg_prop_lines")
+
+
+def _failed_partitions(overrides: list[str]) -> list[tuple[str, str]]:
+    """The failed partitions of the run's backfill and their errors, from its manifest."""
+    from lineflow.config import compose
+    from lineflow.pipeline.backfill import FAILED, Manifest
+    from lineflow.state import open_state
+
+    manifest = Manifest(open_state(compose(overrides), create=False))
+    return [
+        (str(p["slate_date"]), str(p["last_error"]))
+        for backfill in manifest.list()
+        for p in manifest.partitions(backfill["id"])
+        if p["status"] == FAILED
+    ]
 
 
 def _lines(overrides: list[str]) -> dict[str, Any]:
@@ -250,7 +299,9 @@ def _recreate(server: Any, *names: str) -> None:
             con.execute(f'CREATE DATABASE "{name}"')
 
 
-def _catalog(server: Any, dbname: str, logged: int) -> dict[str, Any]:
+def _catalog(
+    server: Any, dbname: str, logged: int, before: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The lake's commits from its catalog: snapshots in all and per table (DuckLake writes
     each commit's changes as `kind:table_id` items, rows in Parquet files or inlined in the
     catalog), and the catalog database's committed and rolled-back transactions, read once
@@ -259,7 +310,8 @@ def _catalog(server: Any, dbname: str, logged: int) -> dict[str, Any]:
     meanwhile (`ducklake_max_retry_count`, 10 by default, with a growing pause): each is a
     unique violation on `ducklake_snapshot_pkey` in the server's log after byte `logged`.
     Rollbacks count those, the commits lineflow ran again on a conflict (`retrying`), and
-    read transactions DuckDB ended with a rollback (the one-worker run shows that floor)."""
+    read transactions DuckDB ended with a rollback (the one-worker run shows that floor).
+    Given `before` (this function's answer earlier), the counts since then."""
     import psycopg
 
     with psycopg.connect(server.dsn(dbname), autocommit=True) as con:
@@ -283,6 +335,10 @@ def _catalog(server: Any, dbname: str, logged: int) -> dict[str, Any]:
             name = tables.get(table_id, str(table_id))
             per_table[name] = per_table.get(name, 0) + 1
     hottest = max(per_table.items(), key=lambda kv: kv[1], default=("-", 0))
+    if before is not None:
+        commits -= before["commits"]
+        row = (row[0] - before["pg_transactions"], row[1] - before["pg_rollbacks"]) if row else row
+        per_table = {k: v - before["commits_by_table"].get(k, 0) for k, v in per_table.items()}
     return {
         "commits": int(commits),
         "commits_by_table": dict(sorted(per_table.items(), key=lambda kv: -kv[1])),
@@ -322,6 +378,7 @@ def _probe(work: Path, server: Any, writers: int) -> dict[str, Any]:
     # Each writer creates the table if missing; the first commit of a new table is DDL,
     # which would conflict with the others': make it once, before they start.
     _probe_child(env, {**config, "writer": 0, "commits": 0}).communicate("\n", timeout=120)
+    before = _catalog(server, CATALOG_DB, logged)
     children = [
         _probe_child(env, {**config, "writer": i + 1, "commits": PROBE_COMMITS})
         for i in range(writers)
@@ -349,7 +406,7 @@ def _probe(work: Path, server: Any, writers: int) -> dict[str, Any]:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    catalog = _catalog(server, CATALOG_DB, logged)
+    catalog = _catalog(server, CATALOG_DB, logged, before)
     times = sorted(t for r in reports for t in r["times"])
     commits = sum(r["commits"] for r in reports)
     attempts = sum(r["attempts"] for r in reports)
@@ -638,10 +695,14 @@ def markdown_lines(s: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["probe"] or len(argv) != 2:
-        print("usage: python -m bench.scaling probe JSON (a commit probe writer)", file=sys.stderr)
+    """`probe JSON`: one writer of the commit probe; `create-lake JSON`: make the lake."""
+    if len(argv) != 2 or argv[0] not in ("probe", "create-lake"):
+        print("usage: python -m bench.scaling probe|create-lake JSON", file=sys.stderr)
         return 2
-    print(json.dumps(probe_writer(json.loads(argv[1]))), flush=True)
+    if argv[0] == "create-lake":
+        create_lake(json.loads(argv[1]))
+    else:
+        print(json.dumps(probe_writer(json.loads(argv[1]))), flush=True)
     return 0
 
 
