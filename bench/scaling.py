@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import ROOT, JobFailed, lineflow_command, run_command
+from bench.parts import _rate_limits  # each source's configured rate, as the fetch part reads it
 
 WORKERS = (1, 2, 4)
 ENGINES = ("embedded", "shared")
@@ -540,10 +541,13 @@ def model(
     catalog: dict[str, Any],
 ) -> dict[str, Any]:
     """Where scaling stops, in partitions (a date of one league, every pass) a second, from
-    what was measured: the processing rate of the best run of each engine; the lake's: one
-    table's commit rate (the probe's best) over the busiest table's commits per partition;
-    each provider's: its rate limit per key (the default config's) over the requests a
-    partition's passes make (the season's landed files, one per request)."""
+    what was measured: the processing rate of the best run of each engine; the lake's: the
+    commit rate of writers racing on one table (the probe's best) over the commits a partition
+    makes, all of them (every commit takes the catalog's next snapshot id, one sequence for
+    the whole lake, which is what the racing writers retried on) and to its busiest table
+    (DuckLake's conflict check is per table); each provider's: its rate limit per key (the
+    default config's) over the requests a partition's passes make (the season's landed
+    files, one per request)."""
     partitions = len(season["dates"])
     best = {
         engine: max(
@@ -553,7 +557,8 @@ def model(
     }
     table_rate = max(p["commits_per_second"] for p in probe)
     hottest = catalog["hottest_table_commits"] / partitions
-    limits = _rate_limits()
+    commits = catalog["commits"] / partitions
+    limits = {name: per_second for name, (per_second, _burst) in _rate_limits().items()}
     requests: dict[str, float] = {}
     for key, count in season["files"].items():
         source = key.split("/", 1)[0]
@@ -574,18 +579,12 @@ def model(
             for engine, r in best.items()
         },
         "table_commits_per_second": table_rate,
+        "commits_per_partition": commits,
         "hottest_table_commits_per_partition": hottest,
-        "catalog_partitions_per_second": table_rate / hottest if hottest else None,
+        "catalog_partitions_per_second": table_rate / commits if commits else None,
+        "table_partitions_per_second": table_rate / hottest if hottest else None,
         "providers": providers,
     }
-
-
-def _rate_limits() -> dict[str, float]:
-    """Each source's requests per second per key, as the default config sets them."""
-    from lineflow.config import compose
-
-    settings = compose([])
-    return {name: float(s.rate_limit.per_second) for name, s in settings.sources.items()}
 
 
 def say_run(r: dict[str, Any]) -> str:
@@ -614,8 +613,12 @@ def say_scaling(s: dict[str, Any]) -> str:
         f"scaling over {s['canonical_rows']:,} rows ({s['cores']} cores): "
         + ", ".join(parts)
         + f"; shared/embedded at 1 worker {s['shared_over_embedded_at_1']:.2f}x; one lake table "
-        f"takes {best['commits_per_second']:.1f} commits/s ({best['writers']} writers)"
+        f"takes {best['commits_per_second']:.1f} commits/s ({_count(best['writers'], 'writer')})"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -672,13 +675,14 @@ def markdown_lines(s: dict[str, Any]) -> list[str]:
     ]
     m = s["model"]
     ceilings = [
-        f"processing {x['rate']:.2f} ({engine}, {x['workers']} workers)"
+        f"processing {x['rate']:.2f} ({engine}, {_count(x['workers'], 'worker')})"
         for engine, x in m["processing_partitions_per_second"].items()
     ]
     ceilings.append(
-        f"one lake table {m['table_commits_per_second']:.1f} commits/s / "
-        f"{m['hottest_table_commits_per_partition']:.1f} a partition = "
-        f"{m['catalog_partitions_per_second']:.2f}"
+        f"the lake's commits {m['table_commits_per_second']:.1f}/s / "
+        f"{m['commits_per_partition']:.1f} a partition = "
+        f"{m['catalog_partitions_per_second']:.2f} (its busiest table alone: / "
+        f"{m['hottest_table_commits_per_partition']:.1f} = {m['table_partitions_per_second']:.2f})"
     )
     ceilings += [
         f"{name} {p['per_second']:g} requests/s / {p['requests_per_partition']:.1f} a partition "
