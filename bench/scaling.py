@@ -88,6 +88,7 @@ def _missing() -> str | None:
     import importlib.util
 
     for module, extra in (
+        ("pytest", "test"),  # tests.support's Postgres module brings its fixtures along
         ("ray", "ray"),
         ("psycopg", "postgres"),
         ("duckdb_extension_ducklake", "lake"),
