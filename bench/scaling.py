@@ -531,7 +531,7 @@ def summarise(
         "commits_per_partition": catalog["commits"] / partitions,
         "hottest_table_commits_per_partition": catalog["hottest_table_commits"] / partitions,
         "probe": probe,
-        "model": model(runs, probe, season, catalog),
+        "model": model([local, *runs], probe, season, catalog),
     }
 
 
@@ -542,7 +542,8 @@ def model(
     catalog: dict[str, Any],
 ) -> dict[str, Any]:
     """Where scaling stops, in partitions (a date of one league, every pass) a second, from
-    what was measured: the processing rate of the best run of each engine; the lake's: the
+    what was measured: the processing rate of the best run of each engine and executor
+    (`runs` includes the local one); the lake's: the
     commit rate of writers racing on one table (the probe's best) over the commits a partition
     makes, all of them (every commit takes the catalog's next snapshot id, one sequence for
     the whole lake, which is what the racing writers retried on) and to its busiest table
@@ -551,10 +552,11 @@ def model(
     files, one per request)."""
     partitions = len(season["dates"])
     best = {
-        engine: max(
-            (r for r in runs if r["engine"] == engine), key=lambda r: r["rows_per_second"] or 0
+        f"{engine}/{executor}": max(
+            (r for r in runs if (r["engine"], r["executor"]) == (engine, executor)),
+            key=lambda r: r["rows_per_second"] or 0,
         )
-        for engine in ENGINES
+        for engine, executor in sorted({(r["engine"], r["executor"]) for r in runs})
     }
     table_rate = max(p["commits_per_second"] for p in probe)
     hottest = catalog["hottest_table_commits"] / partitions
@@ -576,7 +578,7 @@ def model(
     return {
         "passes": season["passes"],
         "processing_partitions_per_second": {
-            engine: {"workers": r["workers"], "rate": partitions / r["span_seconds"]}
+            engine: {"workers": r["workers"] or 0, "rate": partitions / r["span_seconds"]}
             for engine, r in best.items()
         },
         "table_commits_per_second": table_rate,
@@ -613,7 +615,8 @@ def say_scaling(s: dict[str, Any]) -> str:
     return (
         f"scaling over {s['canonical_rows']:,} rows ({s['cores']} cores): "
         + ", ".join(parts)
-        + f"; shared/embedded at 1 worker {s['shared_over_embedded_at_1']:.2f}x; one lake table "
+        + f"; shared/embedded at {_count(s['workers'][0], 'worker')} "
+        f"{s['shared_over_embedded_at_1']:.2f}x; one lake table "
         f"takes {best['commits_per_second']:.1f} commits/s ({_count(best['writers'], 'writer')})"
     )
 
@@ -676,7 +679,8 @@ def markdown_lines(s: dict[str, Any]) -> list[str]:
     ]
     m = s["model"]
     ceilings = [
-        f"processing {x['rate']:.2f} ({engine}, {_count(x['workers'], 'worker')})"
+        f"processing {x['rate']:.2f} ({engine}"
+        + (f", {_count(x['workers'], 'worker')})" if x["workers"] else ", one process)")
         for engine, x in m["processing_partitions_per_second"].items()
     ]
     ceilings.append(
