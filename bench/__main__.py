@@ -35,13 +35,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="the backfill's max_parallel (default: the backfill command's own, 4)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=parts.REPEATS,
+        help=f"runs of the floor and of lineflow, interleaved, in the processing part "
+        f"({parts.REPEATS}); dlt runs once",
+    )
+    parser.add_argument(
+        "--seasons-dates",
+        type=int,
+        default=480,
+        help="dates of the seasons part, a multiple of 3: all of them against the first third "
+        "(480: three seasons against one)",
+    )
     parser.add_argument("--latency-ms", type=int, default=50, help="stand-in delay per request")
     parser.add_argument("--startup-runs", type=int, default=9, help="runs per startup command")
     parser.add_argument(
         "--quick",
         action="store_true",
         help="a small run to check the harness: 6 dates, 2 passes, 2 fetched dates, "
-        "4 backfilled dates, 3 startups",
+        "4 backfilled dates, 3 startups, seasons of 6 dates (3 x 2)",
     )
     parser.add_argument(
         "--workers",
@@ -65,7 +79,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.dates, args.passes, args.fetch_dates, args.startup_runs = 6, 2, 2, 3
-        args.backfill_dates = 4
+        args.backfill_dates, args.seasons_dates = 4, 6
+    if args.repeats < 1:
+        parser.error(f"--repeats: at least 1, got {args.repeats}")
+    if args.seasons_dates < parts.SEASONS or args.seasons_dates % parts.SEASONS:
+        parser.error(f"--seasons-dates: a multiple of {parts.SEASONS}, got {args.seasons_dates}")
     chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in chosen if p not in PARTS]
     if unknown:
@@ -82,6 +100,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except parts.BenchError as error:
+        print(f"python -m bench: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.redraw:  # a change to the chart's drawing, without an hour of measuring
         chart = report.DOCS / "benchmarks.png"
         if not report.redraw(report.DOCS / "benchmarks.json", chart):
@@ -103,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             "backfill_dates": args.backfill_dates,
             "backfill_parallel": args.backfill_parallel,
             "latency_ms": args.latency_ms,
+            "repeats": args.repeats,
+            "seasons_dates": args.seasons_dates,
             "quick": args.quick,
             "parts": args.parts,
             "workers": list(args.workers),
@@ -115,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         results["season"] = parts.season(out, args.dates, args.passes, args.games, args.reuse)
         print(parts.say_season(results["season"]), flush=True)
     if "throughput" in args.parts or "memory" in args.parts or "rerun" in args.parts:
-        results["throughput"] = parts.throughput(out, results["season"], with_dlt=not args.no_dlt)
+        results["throughput"] = parts.throughput(
+            out, results["season"], with_dlt=not args.no_dlt, repeats=args.repeats
+        )
         print(parts.say_throughput(results["throughput"]), flush=True)
     if "fetch" in args.parts:
         results["fetch"] = parts.fetch(out, args.fetch_dates, args.latency_ms)
@@ -133,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in args.parts:
         results["memory"] = parts.memory(out, results["season"], results["throughput"])
         print(parts.say_memory(results["memory"]), flush=True)
+    if "seasons" in args.parts:
+        results["seasons"] = parts.seasons(
+            out, args.seasons_dates, args.passes, args.games, args.reuse, args.repeats
+        )
+        print(parts.say_seasons(results["seasons"]), flush=True)
     if "startup" in args.parts:
         results["startup"] = parts.startup(args.startup_runs)
         print(parts.say_startup(results["startup"]), flush=True)

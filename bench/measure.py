@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import selectors
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +219,62 @@ def startup_seconds(args: Sequence[str], repeats: int) -> dict[str, Any]:
         "median_seconds": statistics.median(times),
         "min_seconds": min(times),
         "runs": len(times),
+    }
+
+
+#: The import floor: the libraries every lineflow command loads, imported, and nothing else.
+FLOOR_IMPORTS = "import polars, duckdb, pydantic, httpx, rich, hydra"
+
+
+def _timed_process(command: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, its waited-for children included) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, timeout=300)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise JobFailed(f"{' '.join(command)} exited {done.returncode}:\n" + "\n".join(tail))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def against_floor(
+    label: str,
+    command_in: Callable[[int], tuple[list[str], Path]],
+    repeats: int,
+    where: str = "",
+) -> dict[str, Any]:
+    """A lineflow command against the import floor, as a user feels both: whole processes run
+    pair by pair (floor, then the command; `command_in(i)` gives the i-th run's arguments and
+    working folder), after one warm-up pair, with bytecode written as an installed package has
+    it. A pair shares the machine's load of its moment, so the ratio is the median of the
+    pairs' ratios, in wall and in CPU seconds (steadier on a machine others load)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    floor = [sys.executable, "-c", FLOOR_IMPORTS]
+    pairs = []
+    for attempt in range(repeats + 1):
+        base = _timed_process(floor, ROOT, env)
+        args, cwd = command_in(attempt)
+        mine = _timed_process([*lineflow_command(), *args], cwd, env)
+        if attempt:  # the first pair warms the page cache, the bytecode and the compose cache
+            pairs.append((base, mine))
+    return {
+        "command": " ".join(["lineflow", label]),
+        "where": where,  # what the command runs on, when it matters (a fresh home)
+        "median_seconds": statistics.median(m[0] for _, m in pairs),
+        "min_seconds": min(m[0] for _, m in pairs),
+        "cpu_seconds": statistics.median(m[1] for _, m in pairs),
+        "floor_seconds": statistics.median(b[0] for b, _ in pairs),
+        "floor_cpu_seconds": statistics.median(b[1] for b, _ in pairs),
+        "over_floor": statistics.median(m[0] / b[0] for b, m in pairs),
+        "over_floor_range": [
+            min(m[0] / b[0] for b, m in pairs),
+            max(m[0] / b[0] for b, m in pairs),
+        ],
+        "cpu_over_floor": statistics.median(m[1] / b[1] for b, m in pairs),
+        "runs": len(pairs),
     }
 
 

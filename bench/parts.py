@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import shutil
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -16,6 +17,7 @@ import httpx
 
 from bench.measure import (
     Measured,
+    against_floor,
     lineflow_command,
     run_command,
     run_job,
@@ -29,7 +31,13 @@ STANDIN_KEYS = {"ODDS_API_KEY": "standin-odds-key", "BETTINGPROS_API_KEY": "stan
 #: Fetched dates get a live pass at this UTC hour, before any tip-off.
 FETCH_HOUR = 16
 MEMORY_SIZES = (1, 30, 160)
+#: Runs of each of the floor and lineflow in the processing comparison (`--repeats`).
+REPEATS = 3
 MB = 1024 * 1024
+
+
+class BenchError(RuntimeError):
+    """A run the bench refuses before measuring anything (one line, exit 2)."""
 
 
 def _fresh(path: Path) -> Path:
@@ -45,15 +53,18 @@ def _rate(rows: int, seconds: float) -> float:
 # -- the season -----------------------------------------------------------------------------
 
 
-def season(out: Path, dates: int, passes: int, games: int | None, reuse: bool) -> dict[str, Any]:
-    """Generate the synthetic season under out/season/landing (or reuse an identical one)."""
-    root = out / "season"
+def season(
+    out: Path, dates: int, passes: int, games: int | None, reuse: bool, name: str = "season"
+) -> dict[str, Any]:
+    """Generate the synthetic season under out/NAME/landing (or reuse an identical one)."""
+    root = out / name
     stamp = root / "season.json"
     wanted = {"dates": dates, "passes": passes, "games": games}
     if reuse and stamp.is_file():
         known = json.loads(stamp.read_text())
         if known.get("config") == wanted:
             return {**known["stats"], "reused": True}
+    _check_room(out, dates, passes, games)
     landing = _fresh(root) / "landing"
     started = time.perf_counter()
     stats = generate(landing, season_dates(dates), passes, games)
@@ -73,6 +84,25 @@ def season(out: Path, dates: int, passes: int, games: int | None, reuse: bool) -
     return {**summary, "reused": False}
 
 
+#: Landed bytes per date and live pass with the whole slate (160 x 7 passes: 1,355 MB).
+BYTES_PER_DATE_PASS = 1.25 * MB
+#: Games a date on a whole slate, at most (datagen: 7-9).
+SLATE_GAMES = 9
+
+
+def _check_room(out: Path, dates: int, passes: int, games: int | None) -> None:
+    """Refuse to start a season the disk cannot hold: its files, and as much again for the
+    warehouses built from them (a 160-date warehouse is about a sixth of its landed JSON)."""
+    share_of_slate = min(games, SLATE_GAMES) / SLATE_GAMES if games else 1.0
+    landed = dates * passes * BYTES_PER_DATE_PASS * share_of_slate
+    free = shutil.disk_usage(out).free
+    if free < 2 * landed:
+        raise BenchError(
+            f"{dates} dates x {passes} passes need about {2 * landed / 1024**3:.1f} GB "
+            f"(landed files and warehouses), {out} has {free / 1024**3:.1f} GB free"
+        )
+
+
 def say_season(s: dict[str, Any]) -> str:
     return (
         f"season: {len(s['dates'])} dates x {s['passes']} passes, {s['games']} games, "
@@ -84,25 +114,64 @@ def say_season(s: dict[str, Any]) -> str:
 # -- 1. processing throughput ---------------------------------------------------------------
 
 
-def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
-    """lineflow's processing stages, the DuckDB floor and dlt over the same landed files."""
+def throughput(
+    out: Path, s: dict[str, Any], with_dlt: bool, repeats: int = REPEATS
+) -> dict[str, Any]:
+    """lineflow's processing stages, the DuckDB floor and dlt over the same landed files.
+
+    The floor and lineflow run `repeats` times each, interleaved (floor, lineflow, floor, ...),
+    each run into a fresh warehouse: a load that comes and goes on a shared machine weighs on
+    both of a pair alike. The ratio is taken per pair and the median of the pair ratios is the
+    headline; each tool's figures are its median run's, every run is kept. dlt (most of an hour
+    at 160 dates) runs once, against lineflow's median time. The last lineflow run's warehouse
+    stays for the parts that build on it (storage, rerun)."""
+    if repeats < 1:
+        raise ValueError(f"repeats: at least 1, got {repeats}")
     homes = out / "homes"
-    lineflow = run_job(
-        "lineflow",
-        {"home": str(_fresh(homes / "season")), "landing": s["landing"], "dates": s["dates"]},
-    )
-    rows = int(lineflow.result["rows"])
-    floor = run_job(
-        "floor", {"landing": s["landing"], "db": str(_fresh(homes / "floor") / "floor.duckdb")}
-    )
+    floors: list[Measured] = []
+    lineflows: list[Measured] = []
+    for _ in range(repeats):
+        floors.append(
+            run_job(
+                "floor",
+                {"landing": s["landing"], "db": str(_fresh(homes / "floor") / "floor.duckdb")},
+            )
+        )
+        lineflows.append(
+            run_job(
+                "lineflow",
+                {
+                    "home": str(_fresh(homes / "season")),
+                    "landing": s["landing"],
+                    "dates": s["dates"],
+                },
+            )
+        )
+    counted = {int(m.result["rows"]) for m in lineflows}
+    if len(counted) != 1:
+        raise RuntimeError(f"the processing runs left different row counts: {sorted(counted)}")
+    rows = counted.pop()
+    last = lineflows[-1].result
+    pairs = [
+        {
+            "floor_seconds": float(f.result["seconds"]),
+            "lineflow_seconds": float(lf.result["seconds"]),
+            "ratio": float(lf.result["seconds"]) / float(f.result["seconds"]),
+        }
+        for f, lf in zip(floors, lineflows, strict=True)
+    ]
+    ratios = [p["ratio"] for p in pairs]
     result: dict[str, Any] = {
         "canonical_rows": rows,
-        "staged_rows": lineflow.result["staged_rows"],
-        "lineflow": _tool(lineflow, rows)
-        | {"stages": lineflow.result["stages"], "via": lineflow.result["via"]},
-        "floor": _tool(floor, rows) | {"tables": floor.result["tables"]},
+        "staged_rows": last["staged_rows"],
+        "repeats": repeats,
+        "lineflow": _repeated(lineflows, rows) | {"stages": last["stages"], "via": last["via"]},
+        "floor": _repeated(floors, rows) | {"tables": floors[-1].result["tables"]},
+        "pairs": pairs,
+        "lineflow_over_floor": statistics.median(ratios),
+        "lineflow_over_floor_range": [min(ratios), max(ratios)],
     }
-    result["lineflow_over_floor"] = lineflow.result["seconds"] / floor.result["seconds"]
+    lineflow_seconds = result["lineflow"]["seconds"]
     # Informational: what DuckDB alone takes to store lineflow's rows the way lineflow does.
     storage = run_job(
         "storage",
@@ -113,7 +182,7 @@ def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
         },
     )
     result["storage"] = _tool(storage, rows)
-    result["lineflow_over_storage"] = lineflow.result["seconds"] / storage.result["seconds"]
+    result["lineflow_over_storage"] = lineflow_seconds / storage.result["seconds"]
     if not with_dlt:
         result["dlt"] = {"skipped": "--no-dlt given"}
     elif importlib.util.find_spec("dlt") is None:
@@ -123,10 +192,25 @@ def throughput(out: Path, s: dict[str, Any], with_dlt: bool) -> dict[str, Any]:
         result["dlt"] = _tool(dlt, rows) | {
             "version": dlt.result["version"],
             "tables": dlt.result["tables"],
+            "runs": 1,
         }
-        result["dlt_over_lineflow"] = dlt.result["seconds"] / lineflow.result["seconds"]
-    result["_lineflow_per_date"] = lineflow.result["per_date"]
+        result["dlt_over_lineflow"] = dlt.result["seconds"] / lineflow_seconds
+    result["_lineflow_per_date"] = last["per_date"]
     return result
+
+
+def _repeated(runs: list[Measured], rows: int) -> dict[str, Any]:
+    """A tool's median run (seconds, rate, memory) and every run's figures."""
+    each = [_tool(m, rows) for m in runs]
+    seconds = [t["seconds"] for t in each]
+    return {
+        "seconds": statistics.median(seconds),
+        "seconds_range": [min(seconds), max(seconds)],
+        "rows_per_second": _rate(rows, statistics.median(seconds)),
+        "process_wall_seconds": statistics.median(t["process_wall_seconds"] for t in each),
+        "peak_rss_bytes": int(statistics.median(t["peak_rss_bytes"] for t in each)),
+        "runs": each,
+    }
 
 
 def _tool(measured: Measured, rows: int) -> dict[str, Any]:
@@ -148,7 +232,16 @@ def say_throughput(t: dict[str, Any]) -> str:
         if "skipped" in tool:
             parts.append(f"{name} skipped ({tool['skipped']})")
         else:
-            parts.append(f"{name} {tool['seconds']:.1f} s ({tool['rows_per_second']:,.0f} rows/s)")
+            spread = tool.get("seconds_range")
+            shown = f" [{spread[0]:.1f}-{spread[1]:.1f}]" if spread else ""
+            parts.append(
+                f"{name} {tool['seconds']:.1f} s{shown} ({tool['rows_per_second']:,.0f} rows/s)"
+            )
+    low, high = t["lineflow_over_floor_range"]
+    parts.append(
+        f"; lineflow/floor {t['lineflow_over_floor']:.2f}x (median of {t['repeats']} pairs, "
+        f"{low:.2f}-{high:.2f}x)"
+    )
     return " ".join(parts)
 
 
@@ -466,7 +559,7 @@ def memory(out: Path, s: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     sizes = sorted({min(n, len(dates)) for n in MEMORY_SIZES})
     points = []
     for n in sizes:
-        if n == len(dates):  # the throughput run was exactly this job
+        if n == len(dates):  # the throughput runs were exactly this job: their median
             peak, seconds = t["lineflow"]["peak_rss_bytes"], t["lineflow"]["seconds"]
         else:
             home = _fresh(out / "homes" / f"memory-{n}")
@@ -483,19 +576,157 @@ def say_memory(m: dict[str, Any]) -> str:
     return f"memory: {shown} (x{m['growth']:.2f})"
 
 
+# -- 4b. three seasons ---------------------------------------------------------------------
+
+#: Seasons in the scaling-in-size part: its dates against a third of them (480 vs 160).
+SEASONS = 3
+
+
+def seasons(
+    out: Path, dates: int, passes: int, games: int | None, reuse: bool, repeats: int = REPEATS
+) -> dict[str, Any]:
+    """Processing three seasons' worth of dates against one season's: `dates` consecutive
+    dates (480: from the 2025-26 opening night through February 2027, every date with a
+    slate) generated under out/seasons/landing, then lineflow's processing job over the first
+    date, the first third and all of them, each into a fresh warehouse in its own process,
+    `repeats` times in that order. Per repeat: the time per canonical row of all the dates
+    over the third's, and peak memory of all the dates over one date's; the medians are
+    the figures, every run is kept."""
+    if dates < SEASONS or dates % SEASONS:
+        raise ValueError(f"seasons: dates a multiple of {SEASONS}, got {dates}")
+    landed = season(out, dates, passes, games, reuse, name="seasons")
+    days = landed["dates"]
+    sizes = (1, dates // SEASONS, dates)
+    repeats_run: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        points = []
+        for n in sizes:
+            job = run_job(
+                "lineflow",
+                {
+                    "home": str(_fresh(out / "homes" / "seasons")),
+                    "landing": landed["landing"],
+                    "dates": days[:n],
+                },
+            )
+            seconds, rows = float(job.result["seconds"]), int(job.result["rows"])
+            points.append(
+                {"dates": n, "seconds": seconds, "rows": rows, "peak_rss_bytes": job.peak_rss_bytes}
+            )
+        one, third, whole = points
+        repeats_run.append(
+            {
+                "points": points,
+                "per_row_ratio": share(_per_row(whole), _per_row(third)),
+                "memory_growth": whole["peak_rss_bytes"] / one["peak_rss_bytes"],
+            }
+        )
+    per_row = [r["per_row_ratio"] for r in repeats_run if r["per_row_ratio"] is not None]
+    growth = [r["memory_growth"] for r in repeats_run]
+    return {
+        "dates": dates,
+        "reference_dates": dates // SEASONS,
+        "first_date": days[0],
+        "last_date": days[-1],
+        "passes": passes,
+        "games": landed["games"],
+        "total_files": landed["total_files"],
+        "total_bytes": landed["total_bytes"],
+        "generate_seconds": landed["generate_seconds"],
+        "reused": landed["reused"],
+        "repeats": repeats,
+        "per_row_ratio": statistics.median(per_row) if per_row else None,
+        "per_row_ratio_range": [min(per_row), max(per_row)] if per_row else None,
+        "memory_growth": statistics.median(growth),
+        "memory_growth_range": [min(growth), max(growth)],
+        "points": [
+            {
+                "dates": n,
+                "rows": repeats_run[0]["points"][i]["rows"],
+                "seconds": statistics.median(r["points"][i]["seconds"] for r in repeats_run),
+                "peak_rss_bytes": int(
+                    statistics.median(r["points"][i]["peak_rss_bytes"] for r in repeats_run)
+                ),
+            }
+            for i, n in enumerate(sizes)
+        ],
+        "runs": repeats_run,
+    }
+
+
+def _per_row(point: dict[str, Any]) -> float:
+    return point["seconds"] / point["rows"] if point["rows"] else 0.0
+
+
+def say_seasons(z: dict[str, Any]) -> str:
+    one, third, whole = z["points"]
+    return (
+        f"seasons: {z['dates']} dates ({z['total_bytes'] / MB:,.0f} MB"
+        + (", reused" if z["reused"] else f", generated in {z['generate_seconds']:.0f} s")
+        + f"), {whole['rows']:,} rows in {whole['seconds']:.1f} s; {third['dates']} dates "
+        f"{third['rows']:,} rows in {third['seconds']:.1f} s: time per row "
+        f"{ratio_text(z['per_row_ratio'])}; memory {one['peak_rss_bytes'] / MB:.0f} -> "
+        f"{whole['peak_rss_bytes'] / MB:.0f} MB (x{z['memory_growth']:.2f}); medians of "
+        f"{z['repeats']}"
+    )
+
+
 # -- 5. startup -----------------------------------------------------------------------------
 
 
+#: The offline demo's partition (README: the first command a user runs).
+DEMO_DATE = "2026-01-23"
+#: Issue #23's targets for the quick commands, each against the import floor.
+STATUS_OVER_FLOOR = 1.4
+COMPLETE_OVER_FLOOR = 1.4
+DEMO_OVER_FLOOR = 3.0
+
+
 def startup(runs: int) -> dict[str, Any]:
-    return {
-        "help": startup_seconds(["--help"], runs),
-        "run_help": startup_seconds(["run", "--help"], runs),
-    }
+    """The help screens' time, and `status` and the offline demo against the import floor
+    (`against_floor`): the demo is README's first command, `lineflow run date=...` in an empty
+    folder (a fresh home, `var/`, under it); `status` reads the home of one such run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lineflow-startup-") as scratch:
+        folders = Path(scratch)
+
+        def demo(i: int) -> tuple[list[str], Path]:
+            fresh = folders / f"demo-{i}"
+            fresh.mkdir()
+            return ["run", f"date={DEMO_DATE}"], fresh
+
+        def complete(_i: int) -> tuple[list[str], Path]:
+            # The demo's first home again: every stage's work is done (its complete record).
+            return ["run", f"date={DEMO_DATE}"], folders / "demo-0"
+
+        def status(_i: int) -> tuple[list[str], Path]:
+            return ["status", f"date={DEMO_DATE}"], folders / "demo-0"
+
+        result = {
+            "help": startup_seconds(["--help"], runs),
+            "run_help": startup_seconds(["run", "--help"], runs),
+            "demo": against_floor(f"run date={DEMO_DATE}", demo, runs, "on a fresh home"),
+            "complete": against_floor(
+                f"run date={DEMO_DATE}", complete, runs, "on a complete partition"
+            ),
+            "status": against_floor(f"status date={DEMO_DATE}", status, runs),
+        }
+    result["demo"]["target"] = DEMO_OVER_FLOOR
+    result["complete"]["target"] = COMPLETE_OVER_FLOOR
+    result["status"]["target"] = STATUS_OVER_FLOOR
+    return result
 
 
 def say_startup(s: dict[str, Any]) -> str:
     return "startup: " + ", ".join(
-        f"`{v['command']}` {v['median_seconds'] * 1000:.0f} ms" for v in s.values()
+        f"`{v['command']}` {v['median_seconds'] * 1000:.0f} ms"
+        + (
+            f" ({v['over_floor']:.2f}x the import floor, CPU {v['cpu_over_floor']:.2f}x)"
+            if "over_floor" in v
+            else ""
+        )
+        for v in s.values()
     )
 
 

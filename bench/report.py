@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.measure import ROOT
+from bench.measure import FLOOR_IMPORTS, ROOT
 from bench.parts import percent_text, ratio_text, share
 from bench.scaling import WORKERS, markdown_lines
 
@@ -25,12 +25,13 @@ ALL_PARTS = (
     "backfill",
     "rerun",
     "memory",
+    "seasons",
     "startup",
     "declarative",
     "scaling",
 )
 #: Parts run only when `--parts` names them: scaling starts a Postgres and a Ray cluster and runs
-#: the season six times (docs/benchmarks.md, scaling).
+#: the season seven times (docs/benchmarks.md, scaling).
 OPT_IN_PARTS = ("scaling",)
 DEFAULT_PARTS = tuple(p for p in ALL_PARTS if p not in OPT_IN_PARTS)
 _PACKAGES = ("lineflow", "duckdb", "polars", "pyarrow", "httpx", "hydra-core", "dlt")
@@ -74,9 +75,126 @@ def machine() -> dict[str, Any]:
 # -- targets --------------------------------------------------------------------------------
 
 
-def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue #10 this run measured: what it asks, what was measured, met or not."""
+#: Round two's rows that the startup part measures, each a command against the import floor
+#: (a `python -c` importing the same libraries): the key under results["startup"] and the
+#: issue's target. The part stores under each key `over_import_floor` (the median of its
+#: paired ratios) and, if it has one, `over_import_floor_range` ([min, max]); a key that is
+#: absent (or without the ratio) makes the row "not measured".
+STARTUP_TARGETS = (
+    ("complete", "`lineflow run` on a complete partition vs the import floor", 1.4),
+    ("demo", "the offline demo on a fresh home vs the import floor", 3.0),
+    ("status", "`lineflow status` vs the import floor", 1.4),
+)
+#: The season size round two's processing targets are stated at.
+SEASON_SIZE = (160, 7)
+
+
+def round_two(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of issue #23's table, measured or "not measured": what it asks, the value."""
     out: list[dict[str, Any]] = []
+
+    def add(name: str, wanted: str, value: float | None, text: str, met: bool | None) -> None:
+        row = {"target": name, "wanted": wanted, "value": value, "shown": text, "met": met}
+        out.append(row | {"issue": 23})
+
+    def missing(name: str, wanted: str, why: str) -> None:
+        add(name, wanted, None, f"not measured ({why})", None)
+
+    t, s = r.get("throughput"), r.get("season")
+    name, wanted = "season processing vs the DuckDB `read_json` floor", "lineflow/floor <= 1.5x"
+    if t:
+        x, (low, high) = t["lineflow_over_floor"], t["lineflow_over_floor_range"]
+        size = _size_note(s)
+        add(
+            name,
+            wanted,
+            x,
+            f"{x:.2f}x (median of {t['repeats']} paired runs, {low:.2f}-{high:.2f}x{size})",
+            x <= 1.5,
+        )
+    else:
+        missing(name, wanted, "part throughput not run")
+    name, wanted = "dlt / lineflow on the same files", "dlt/lineflow >= 30x"
+    if t and "dlt_over_lineflow" in t:
+        y = t["dlt_over_lineflow"]
+        add(name, wanted, y, f"{y:.2f}x (dlt once, lineflow's median run)", y >= 30)
+    else:
+        missing(name, wanted, t["dlt"]["skipped"] if t else "part throughput not run")
+    b = r.get("backfill")
+    name, wanted = "predict, per partition, in the backfill", "<= 0.1 s, same predictions"
+    if b and b.get("partitions") and "predict" in b.get("stage_seconds", {}):
+        x = b["stage_seconds"]["predict"] / b["partitions"]
+        add(
+            name,
+            wanted,
+            x,
+            f"{x:.3f} s ({b['stage_seconds']['predict']:.1f} s / {b['partitions']} partitions)",
+            x <= 0.1,
+        )
+    else:
+        missing(name, wanted, "part backfill not run" if not b else "no predict stage timed")
+    rr = r.get("rerun")
+    name, wanted = "the date-by-date rerun of a processed season", "<= 10 % of the first run"
+    ratio = rr["season_processing"]["ratio"] if rr else None
+    if ratio is not None:
+        add(name, wanted, ratio, percent_text(ratio), ratio <= 0.10)
+    else:
+        missing(name, wanted, "part rerun not run" if not rr else "nothing to compare")
+    startup = r.get("startup") or {}
+    for key, name, limit in STARTUP_TARGETS:
+        wanted = f"<= {limit:g}x"
+        v = startup.get(key)
+        x = v.get("over_floor") if isinstance(v, dict) else None
+        if not isinstance(v, dict) or x is None:
+            missing(name, wanted, "the startup part does not measure it yet")
+            continue
+        spread = v.get("over_floor_range")
+        shown = (
+            f"{x:.2f}x"
+            + (f" ({spread[0]:.2f}-{spread[1]:.2f}x)" if spread else "")
+            + f", CPU {v['cpu_over_floor']:.2f}x"
+        )
+        add(name, wanted, x, shown, x <= limit)
+    z = r.get("seasons")
+    names = (
+        "three seasons: time per row, {} dates vs {}",
+        "three seasons: peak memory, 1 -> {} dates",
+    )
+    if z:
+        x, (low, high) = z["per_row_ratio"], z["per_row_ratio_range"] or (None, None)
+        add(
+            names[0].format(z["dates"], z["reference_dates"]),
+            "<= 1.1x",
+            x,
+            f"{ratio_text(x)} (median of {z['repeats']}, {ratio_text(low)}-{ratio_text(high)})",
+            None if x is None else x <= 1.1,
+        )
+        x, (low, high) = z["memory_growth"], z["memory_growth_range"]
+        add(
+            names[1].format(z["dates"]),
+            "<= 1.3x",
+            x,
+            f"x{x:.2f} (median of {z['repeats']}, x{low:.2f}-x{high:.2f})",
+            x <= 1.3,
+        )
+    else:
+        missing(names[0].format(480, 160), "<= 1.1x", "part seasons not run")
+        missing(names[1].format(480), "<= 1.3x", "part seasons not run")
+    return out
+
+
+def _size_note(s: dict[str, Any] | None) -> str:
+    """ ", at N dates x P passes" when the season is not the size the targets are stated at."""
+    if not s or (len(s["dates"]), s["passes"]) == SEASON_SIZE:
+        return ""
+    dates, passes = SEASON_SIZE
+    return f"; {len(s['dates'])} dates x {s['passes']} passes, not {dates} x {passes}"
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Round two's targets (issue #23, every row), then each target of issue #10 this run
+    measured: what it asks, what was measured, met or not."""
+    out: list[dict[str, Any]] = round_two(r)
 
     def add(name: str, wanted: str, value: float | None, text: str, met: bool | None) -> None:
         out.append({"target": name, "wanted": wanted, "value": value, "shown": text, "met": met})
@@ -154,6 +272,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     s = r.get("startup")
     if s:
         for v in s.values():
+            if "over_floor" in v:  # issue #23's, in round two's table (round_two)
+                continue
             x = v["median_seconds"]
             add(f"`{v['command']}`", "<= 0.5 s", x, f"{x * 1000:.0f} ms", x <= 0.5)
     d = r.get("declarative")
@@ -171,20 +291,28 @@ def target_lines(rows: list[dict[str, Any]]) -> list[str]:
 # -- files ----------------------------------------------------------------------------------
 
 
-def public(value: Any) -> Any:
-    """The results without working detail (keys starting with `_`) for the JSON file."""
+def public(value: Any, out: Path) -> Any:
+    """The results without working detail (keys starting with `_`) for the JSON file, and
+    without this machine's paths: one in the checkout relative to it, one under `out`
+    elsewhere as `<out>/...` (the file is published and compared across machines)."""
     if isinstance(value, dict):
-        return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+        return {k: public(v, out) for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
-        return [public(v) for v in value]
+        return [public(v, out) for v in value]
     if isinstance(value, float):
         return round(value, 6)
+    if isinstance(value, str) and value.startswith("/"):
+        path, out = Path(value), out.resolve()
+        if path.is_relative_to(ROOT):
+            return path.relative_to(ROOT).as_posix()
+        if path.is_relative_to(out):
+            return f"<out>/{path.relative_to(out).as_posix()}"
     return value
 
 
 def write(results: dict[str, Any], out: Path, publish: bool) -> list[Path]:
     written = []
-    data = json.dumps(public(results), indent=2) + "\n"
+    data = json.dumps(public(results, out), indent=2) + "\n"
     (out / "results.json").write_text(data)
     written.append(out / "results.json")
     chart = out / "chart.png"
@@ -220,14 +348,13 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         f"{m['memory_bytes'] / 1024**3:.0f} GB RAM, {m['platform']}; load average (1, 5, 15 min) "
         f"{_load(m['load_before'])} before, {_load(m.get('load_after', []))} after. "
         f"Python {m['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items() if x) + ".",
-        "",
-        "| target | wanted | measured | |",
-        "|---|---|---|---|",
     ]
-    mark = {True: "met", False: "**missed**", None: ""}
-    lines += [
-        f"| {t['target']} | {t['wanted']} | {t['shown']} | {mark[t['met']]} |" for t in r["targets"]
-    ]
+    two = [t for t in r["targets"] if t.get("issue") == 23]
+    lines += _target_table("Targets, round two (issue #23)", two)
+    lines += _target_table(
+        "Issue #10's targets (round one), still checked",
+        [t for t in r["targets"] if t.get("issue") != 23],
+    )
     if chart:
         lines += ["", f"![throughput and memory]({chart})"]
     s = r.get("season")
@@ -240,43 +367,7 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         ]
     t = r.get("throughput")
     if t:
-        lines += [
-            "",
-            f"**1. Processing** ({t['canonical_rows']:,} canonical rows in `prop_lines`, "
-            f"{t['staged_rows']:,} staged; lineflow stages: {', '.join(t['lineflow']['stages'])})",
-            "",
-            "| tool | seconds | canonical rows/s | peak memory |",
-            "|---|---:|---:|---:|",
-        ]
-        for name, label in (
-            ("floor", "floor: DuckDB `read_json`, one table per endpoint, any order"),
-            (
-                "lineflow",
-                f"lineflow: {' + '.join(t['lineflow']['stages'])}, "
-                + (
-                    "a reprocessing backfill"
-                    if t["lineflow"].get("via", "backfill") == "backfill"
-                    else "date by date"
-                ),
-            ),
-            ("dlt", "dlt to DuckDB, default normalisation"),
-            (
-                "storage",
-                "(informational) DuckDB storing lineflow's rows: each date's canonical rows "
-                "stored once in staging with the consolidation's file list (`prop_lines` is a "
-                "view), a transaction a date, lineflow's settings",
-            ),
-        ):
-            if name not in t:
-                continue
-            tool = t[name]
-            if "skipped" in tool:
-                lines.append(f"| {label} | skipped: {tool['skipped']} | | |")
-            else:
-                lines.append(
-                    f"| {label} | {tool['seconds']:.1f} | {tool['rows_per_second']:,.0f} | "
-                    f"{tool['peak_rss_bytes'] / MB:,.0f} MB |"
-                )
+        lines += _processing_lines(t)
     f = r.get("fetch")
     if f:
         lines += [
@@ -332,24 +423,133 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             f"| {p['dates']} | {p['peak_rss_bytes'] / MB:,.0f} MB | {p['seconds']:.1f} |"
             for p in mm["points"]
         ]
+    z = r.get("seasons")
+    if z:
+        lines += _seasons_lines(z)
     st = r.get("startup")
     if st:
         lines += [
             "",
-            "**5. Startup** (median of the runs after a warm-up)",
+            "**5. Startup** (median of the runs after a warm-up; against the import floor "
+            f"`python -c '{FLOOR_IMPORTS}'`, run pair by pair: the median of the pairs' ratios)",
             "",
-            "| command | median | min | runs |",
-            "|---|---:|---:|---:|",
+            "| command | median | min | runs | vs import floor (wall, CPU) |",
+            "|---|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| `{x['command']}` | {x['median_seconds'] * 1000:.0f} ms | "
-            f"{x['min_seconds'] * 1000:.0f} ms | {x['runs']} |"
+            f"| `{x['command']}`{' ' + x['where'] if x.get('where') else ''} | "
+            f"{x['median_seconds'] * 1000:.0f} ms | "
+            f"{x['min_seconds'] * 1000:.0f} ms | {x['runs']} | "
+            + (
+                f"{x['over_floor']:.2f}x, {x['cpu_over_floor']:.2f}x |"
+                if "over_floor" in x
+                else "- |"
+            )
             for x in st.values()
         ]
     sc = r.get("scaling")
     if sc:
         lines += ["", *markdown_lines(sc)]
     return "\n".join(lines) + "\n"
+
+
+def _target_table(title: str, rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    mark = {True: "met", False: "**missed**", None: ""}
+    return [
+        "",
+        f"**{title}**",
+        "",
+        "| target | wanted | measured | |",
+        "|---|---|---|---|",
+        *(f"| {t['target']} | {t['wanted']} | {t['shown']} | {mark[t['met']]} |" for t in rows),
+    ]
+
+
+def _processing_lines(t: dict[str, Any]) -> list[str]:
+    """The processing table (each tool's median run, the spread, runs) and the pairs."""
+    lines = [
+        "",
+        f"**1. Processing** ({t['canonical_rows']:,} canonical rows in `prop_lines`, "
+        f"{t['staged_rows']:,} staged; lineflow stages: {', '.join(t['lineflow']['stages'])}). "
+        f"The floor and lineflow ran {t['repeats']} times each, interleaved, each into a fresh "
+        "warehouse; each figure is the tool's median run, its spread is the fastest and "
+        "slowest run; dlt ran once.",
+        "",
+        "| tool | seconds (median) | spread | canonical rows/s | peak memory | runs |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (
+        ("floor", "floor: DuckDB `read_json`, one table per endpoint, any order"),
+        (
+            "lineflow",
+            f"lineflow: {' + '.join(t['lineflow']['stages'])}, "
+            + (
+                "a reprocessing backfill"
+                if t["lineflow"].get("via", "backfill") == "backfill"
+                else "date by date"
+            ),
+        ),
+        ("dlt", "dlt to DuckDB, default normalisation"),
+        (
+            "storage",
+            "(informational) DuckDB storing lineflow's rows: each date's canonical rows "
+            "stored once in staging with the consolidation's file list (`prop_lines` is a "
+            "view), a transaction a date, lineflow's settings",
+        ),
+    ):
+        if name not in t:
+            continue
+        tool = t[name]
+        if "skipped" in tool:
+            lines.append(f"| {label} | skipped: {tool['skipped']} | | | | |")
+            continue
+        spread = tool.get("seconds_range")
+        lines.append(
+            f"| {label} | {tool['seconds']:.1f} | "
+            + (f"{spread[0]:.1f}-{spread[1]:.1f}" if spread else "-")
+            + f" | {tool['rows_per_second']:,.0f} | {tool['peak_rss_bytes'] / MB:,.0f} MB | "
+            f"{len(tool.get('runs', [])) or 1} |"
+        )
+    pairs = "; ".join(
+        f"{p['floor_seconds']:.1f} s, {p['lineflow_seconds']:.1f} s: {p['ratio']:.2f}x"
+        for p in t["pairs"]
+    )
+    low, high = t["lineflow_over_floor_range"]
+    lines += [
+        "",
+        f"Pairs (floor, lineflow: lineflow/floor), in the order run: {pairs}. lineflow/floor is "
+        f"the median of the pair ratios, **{t['lineflow_over_floor']:.2f}x** "
+        f"({low:.2f}-{high:.2f}x).",
+    ]
+    return lines
+
+
+def _seasons_lines(z: dict[str, Any]) -> list[str]:
+    made = "earlier" if z["reused"] else f"in {z['generate_seconds']:.0f} s"
+    lines = [
+        "",
+        f"**4b. Three seasons** ({z['dates']} consecutive dates, {z['first_date']} .. "
+        f"{z['last_date']}, {z['passes']} live passes a date, {z['games']} games, "
+        f"{z['total_files']:,} files, {z['total_bytes'] / MB:,.0f} MB, generated {made}"
+        "): lineflow's processing job over the first date, the first "
+        f"{z['reference_dates']} and all {z['dates']}, each into a fresh warehouse, "
+        f"{z['repeats']} times in that order; medians. Time per row {z['dates']} vs "
+        f"{z['reference_dates']} dates: {ratio_text(z['per_row_ratio'])}; peak memory 1 -> "
+        f"{z['dates']} dates: x{z['memory_growth']:.2f} (each the median of the repeats' "
+        "ratios).",
+        "",
+        "| dates | canonical rows | seconds | seconds per million rows | peak memory |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {p['dates']} | {p['rows']:,} | {p['seconds']:.1f} | "
+        + (f"{p['seconds'] / p['rows'] * 1e6:.2f}" if p["rows"] else "-")
+        + f" | {p['peak_rss_bytes'] / MB:,.0f} MB |"
+        for p in z["points"]
+    ]
+    return lines
 
 
 def _backfill_lines(b: dict[str, Any]) -> list[str]:
@@ -406,6 +606,10 @@ def _flags(config: dict[str, Any]) -> str:
     if config.get("games"):
         words.append(f"--games {config['games']}")
     words.append(f"--fetch-dates {config['fetch_dates']}")
+    if "repeats" in config:
+        words.append(f"--repeats {config['repeats']}")
+    if "seasons" in config.get("parts", []):
+        words.append(f"--seasons-dates {config['seasons_dates']}")
     if "backfill" in config.get("parts", []):
         words.append(f"--backfill-dates {config['backfill_dates']}")
         if config.get("backfill_parallel"):
@@ -435,7 +639,8 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     """Rows/s of the tools and peak memory by dates in one small PNG (False: no matplotlib).
 
     Axes are marked at round numbers (1, 2 or 5 times a power of ten, with thousands
-    separators) and every bar and line is labelled."""
+    separators) and every bar and line is labelled; a tool that ran more than once has a line
+    across its bar's end from its slowest to its fastest run."""
     t, m = r.get("throughput"), r.get("memory")
     if not t and not m:
         return False
@@ -454,10 +659,18 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
         names = [n for n in CHART_BARS if n in t and "skipped" not in t[n]]
         values = [t[n]["rows_per_second"] for n in names]
         bars = left.barh(
-            [CHART_BARS[n][1] for n in names], values, color=[CHART_BARS[n][0] for n in names]
+            [CHART_BARS[n][1] for n in names],
+            values,
+            color=[CHART_BARS[n][0] for n in names],
+            xerr=_rate_spread(t, names),
+            # no caps: a tool that ran once has a zero-length bar, which then draws nothing
+            error_kw={"ecolor": "#333333", "capsize": 0, "linewidth": 1.5},
         )
         left.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
-        left.set_xlim(0, max(values) * 1.3)  # room for the labels
+        # room for the labels, past the fastest run's end of an error bar
+        left.set_xlim(
+            0, max(v + e for v, e in zip(values, _rate_spread(t, names)[1], strict=True)) * 1.3
+        )
         left.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
         left.xaxis.set_major_formatter(thousands)
         left.tick_params(axis="y", labelsize=8)
@@ -487,6 +700,20 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def _rate_spread(t: dict[str, Any], names: list[str]) -> list[list[float]]:
+    """Error bars from each tool's slowest to its fastest run, in rows/s around its median
+    (0 for a tool that ran once)."""
+    below, above = [], []
+    for name in names:
+        tool = t[name]
+        low, high = tool.get("seconds_range") or (tool["seconds"], tool["seconds"])
+        rate = tool["rows_per_second"]
+        # max(0, ...): the saved results are rounded, so a single run may land a hair off
+        below.append(max(0.0, rate - t["canonical_rows"] / high) if high > 0 else 0.0)
+        above.append(max(0.0, t["canonical_rows"] / low - rate) if low > 0 else 0.0)
+    return [below, above]
 
 
 def redraw(results: Path, chart: Path) -> bool:

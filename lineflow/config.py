@@ -714,6 +714,17 @@ def config_search_path() -> list[tuple[str, str]]:
     return entries
 
 
+def config_folders() -> list[Path]:
+    """The folders of `config_search_path`, in its order."""
+    return [_folder(location) for _provider, location in config_search_path()]
+
+
+def _folder(location: str) -> Path:
+    if location == PACKAGED_CONF:
+        return _packaged_dir("lineflow.conf")
+    return Path(location.removeprefix("file://"))
+
+
 def _packaged_dir(package: str) -> Path:
     """The folder of an installed data package (lineflow.conf, lineflow.fixtures)."""
     from importlib.resources import files
@@ -729,11 +740,12 @@ def _packaged_dir(package: str) -> Path:
 def hydra_search_path() -> Any:
     """Hydra's ConfigSearchPath: its own configs, lineflow's layers, plugins, structured configs."""
     from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
 
     search_path = create_config_search_path(None)
     for provider, location in reversed(config_search_path()):
         # After Hydra's own pkg://hydra.conf, before the plugins' entries and structured://.
-        search_path.append(provider, location, anchor="hydra")
+        search_path.append(provider, location, anchor=SearchPathQuery("hydra"))
     return search_path
 
 
@@ -791,11 +803,7 @@ def _compose_key(overrides: list[str]) -> str:
     fixtures = str(_packaged_dir("lineflow.fixtures"))
     digest.update(json.dumps([__version__, fixtures, entries, list(overrides)]).encode())
     for _provider, location in entries:
-        folder = (
-            _packaged_dir("lineflow.conf")
-            if location == PACKAGED_CONF
-            else Path(location.removeprefix("file://"))
-        )
+        folder = _folder(location)
         for path in sorted(folder.rglob("*.yaml")):
             digest.update(f"\0{path.relative_to(folder)}\0".encode())
             digest.update(path.read_bytes())

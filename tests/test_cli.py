@@ -256,6 +256,16 @@ def test_bash_completion_offers_commands_keys_choices_and_config_keys():
     dotted = _bash_complete("lineflow run locks.w", ["lineflow", "run", "locks.w"])
     assert dotted == ["locks.wait_s="]
     assert _bash_complete("lineflow run -", ["lineflow", "run", "-"])[:1] == ["--help"]
+    envs = _bash_complete("lineflow run env=", ["lineflow", "run", "env", "=", ""])
+    assert envs == ["local", "prod"]
+
+
+def test_env_completion_offers_the_environments_of_every_config_layer(tmp_path):
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "staging.yaml").write_text("{}\n")
+    out = run_cli("__complete", "lineflow status env=", env={"LINEFLOW_CONFIG_DIR": str(tmp_path)})
+    assert out.code == 0, out.stderr
+    assert out.stdout.split() == ["env=local", "env=prod", "env=staging"]
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])

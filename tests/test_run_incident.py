@@ -64,6 +64,9 @@ def test_draftkings_lands_one_file_per_stat_and_each_reaches_prop_lines(first_ru
         f"WHERE source = 'draftkings' AND {D} GROUP BY 1",
     )
     assert landed == [("props", 4, 4)]
+    # Its four calls go out two at a time, the first of the run among them: all are counted.
+    sql = f"SELECT requests FROM run_history WHERE processor = 'scrape:draftkings' AND {D}"
+    assert query(home, sql) == [(4,)]
     per_market = query(
         home,
         f"SELECT market, count(DISTINCT file_id), count(*) > 0 FROM prop_lines "

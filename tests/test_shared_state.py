@@ -75,9 +75,9 @@ def test_a_run_on_shared_state_equals_the_embedded_run(runs) -> None:
     assert "locks" in postgres.tables(), "the run took its locks there"
 
 
-def test_locks_dlq_and_status_read_the_shared_store(runs) -> None:
+def test_locks_dlq_status_and_proxies_read_the_shared_store(runs) -> None:
     embedded, shared, dsn, _one, _two = runs
-    for args in (["locks"], ["dlq"], ["status", f"date={INCIDENT}"]):
+    for args in (["locks"], ["dlq"], ["status", f"date={INCIDENT}"], ["proxies"]):
         here = run_cli(*args, f"home={embedded}")
         there = run_cli(*args, f"home={shared}", PG, env={DSN_ENV: dsn})
         assert there.code == here.code == 0, there.stdout + there.stderr

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from lineflow.cli.commands import COMMANDS
 from lineflow.cli.keys import Parsed
@@ -118,7 +118,7 @@ def inspect(parsed: Parsed) -> int:
     elif parsed.cfg is not None:
         from lineflow.config import render_config
 
-        which = "all" if parsed.cfg == "all" else "job"
+        which: Literal["job", "all"] = "all" if parsed.cfg == "all" else "job"
         print(render_config(parsed.overrides, which, resolve=parsed.resolve), end="")
     else:
         from lineflow.config import render_search_path

@@ -97,9 +97,10 @@ def _for_command(name: str, cur: str, first: bool) -> list[str]:
 
 
 def _config_options(group: str) -> list[str]:
-    from lineflow.config import default_config_dir
+    """The config files of `group` in every layer (packaged, ./conf, $LINEFLOW_CONFIG_DIR)."""
+    from lineflow.config import config_folders
 
-    return sorted(p.stem for p in (default_config_dir() / group).glob("*.yaml"))
+    return sorted({p.stem for folder in config_folders() for p in (folder / group).glob("*.yaml")})
 
 
 def _sections() -> list[str]:

@@ -1,2 +1,3 @@
 """The domain's vocabulary, importing nothing else of lineflow: the canonical line schema, odds
-arithmetic, player keys, slate dates, the error tree, kill points and allocator settings."""
+arithmetic, player keys, slate dates, the error tree, kill points, allocator settings and frames
+handed to DuckDB."""

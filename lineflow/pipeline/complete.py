@@ -120,21 +120,35 @@ def _eligible(settings: Settings, request: RunRequest) -> bool:
     )
 
 
-def _inputs(settings: Settings, request: RunRequest, now: datetime) -> dict[str, Any]:
-    """Everything a full run decides its work from, that can be read without the warehouse."""
-    from lineflow.http.session import plan_passes
-
-    active = request.active_sources(settings)
-    mode = request.http_mode or settings.http.mode
+def _listing(settings: Settings, request: RunRequest) -> dict[str, list[list[Any]]]:
+    """Each active source's landed files of the partition: path, size, modification time."""
     landing = LandingZone(settings.landing.root)
     files: dict[str, list[list[Any]]] = {}
-    passes: dict[str, list[str]] = {}
-    for source in active:
+    for source in request.active_sources(settings):
         listed = []
         for where in landing.discover(source.name, request.date):
             st = os.stat(landing.root / str(where))
             listed.append([str(where), st.st_size, st.st_mtime_ns])
         files[source.name] = listed
+    return files
+
+
+def _inputs(
+    settings: Settings,
+    request: RunRequest,
+    now: datetime,
+    files: dict[str, list[list[Any]]] | None = None,
+) -> dict[str, Any]:
+    """Everything a full run decides its work from, that can be read without the warehouse
+    (`files`: the `_listing` when the caller has just taken it)."""
+    from lineflow.http.session import plan_passes
+
+    active = request.active_sources(settings)
+    mode = request.http_mode or settings.http.mode
+    if files is None:
+        files = _listing(settings, request)
+    passes: dict[str, list[str]] = {}
+    for source in active:
         if "scrape" in request.stages:  # passes are scrape's question alone
             passes[source.name] = plan_passes(
                 mode, settings.http.cassettes, source, request.date, request.snapshot_at, now, False
@@ -198,20 +212,19 @@ def write(ctx: RunContext, results: list[StageResult]) -> None:
     blocks: dict[str, dict[str, Any]] = {}
     for result in results:
         if result.status == "blocked":
-            source = result.processor.split(":", 1)[1]
-            block = ctx.warehouse.open_block(source, ctx.partition)
+            name = result.processor.split(":", 1)[1]
+            block = ctx.warehouse.open_block(name, ctx.partition)
             if block is None:
                 return  # a block without a cooldown: the next run asks again
-            blocks[source] = block
+            blocks[name] = block
     # Inputs first, then the warehouse: a file landing in between changes the inputs.
-    inputs = _inputs(settings, request, ctx.clock())
-    landing = LandingZone(settings.landing.root)
-    for source in request.active_sources(settings):
-        on_disk = {str(w) for w in landing.discover(source.name, ctx.partition)}
-        if not on_disk <= ctx.warehouse.landed_paths(source.name, ctx.partition):
-            return  # a dropped file not registered (waiting for a retry, a dead letter)
-        if ctx.warehouse.unprocessed(ctx.partition, source.name).height:
-            return  # a landed file not in the ledger: the next run processes it
+    files = _listing(settings, request)
+    inputs = _inputs(settings, request, ctx.clock(), files)
+    for source, listed in files.items():
+        # Not settled: a dropped file not registered (waiting for a retry, a dead letter), or
+        # a landed file not in the ledger (the next run processes it).
+        if not ctx.warehouse.settled(ctx.partition, source, [path for path, _, _ in listed]):
+            return
     retry = [b["retry_after"] for b in blocks.values()]
     record = {
         "format": FORMAT,

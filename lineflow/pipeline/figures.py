@@ -30,8 +30,16 @@ def verdicts(warehouse: DuckDBWarehouse, partition: date) -> dict[str, int]:
     }
 
 
-def consolidated(warehouse: DuckDBWarehouse, partition: date) -> dict[str, int]:
-    """Files whose lines `prop_lines` shows, and its rows."""
+def consolidated(
+    warehouse: DuckDBWarehouse, partition: date, rows: int | None = None
+) -> dict[str, int]:
+    """Files whose lines `prop_lines` shows, and its rows (`rows`: counted already by a caller
+    that scanned the partition's `prop_lines`, as `status` does)."""
+    if rows is not None:
+        files = warehouse.query(
+            "SELECT count(*) AS files FROM consolidated_files WHERE slate_date = ?", [partition]
+        ).item()
+        return {"files_consolidated": int(files), "rows_consolidated": rows}
     row = warehouse.query(
         "SELECT (SELECT count(*) FROM consolidated_files WHERE slate_date = $1) AS files, "
         "(SELECT count(*) FROM prop_lines WHERE slate_date = $1) AS rows",

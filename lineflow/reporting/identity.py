@@ -71,8 +71,9 @@ class IdentityReport:
         }
 
 
-def unresolved(partition: date, lines: pl.DataFrame) -> IdentityReport:
-    """The report over a date's `prop_lines` rows (source, player_name, player_key, teams)."""
+def unresolved(partition: date, lines: pl.DataFrame, candidates: bool = True) -> IdentityReport:
+    """The report over a date's `prop_lines` rows (source, player_name, player_key, teams).
+    `candidates=False`: the names alone, for a summary that only counts them."""
     sources = tuple(sorted(lines["source"].unique().drop_nulls().to_list()))
     if len(sources) < 2:
         return IdentityReport(partition, sources, ())
@@ -92,19 +93,27 @@ def unresolved(partition: date, lines: pl.DataFrame) -> IdentityReport:
         .unique()
         .with_columns(name=pl.col("key"), game=pl.lit(None, dtype=pl.String))
     )
-    found = _one_source_only(players, "player") + _one_source_only(teams, "team")
+    found = _one_source_only(players, "player", candidates) + _one_source_only(
+        teams, "team", candidates
+    )
     return IdentityReport(partition, sources, tuple(found))
 
 
-def _one_source_only(names: pl.DataFrame, kind: str) -> list[Unresolved]:
+def _one_source_only(names: pl.DataFrame, kind: str, candidates: bool) -> list[Unresolved]:
     """Keys (source, key, name, game) of exactly one source, each with the closest names the
     other sources have and it lacks (in the same game when the others have that game)."""
+    names = names.sort("source", "key")
+    alone = names.filter(pl.len().over("key") == 1)
+    if not candidates:  # rapidfuzz and the scoring: a third of `status`'s warehouse reading
+        return [
+            Unresolved(kind, row["source"], row["name"], row["key"], row["game"], ())
+            for row in alone.iter_rows(named=True)
+        ]
     from rapidfuzz import fuzz, process, utils
 
-    names = names.sort("source", "key")
     keys_of = {source: set(group["key"]) for (source,), group in names.group_by("source")}
     found = []
-    for row in names.filter(pl.len().over("key") == 1).iter_rows(named=True):
+    for row in alone.iter_rows(named=True):
         theirs = names.filter(
             (pl.col("source") != row["source"]) & ~pl.col("key").is_in(keys_of[row["source"]])
         )
@@ -121,12 +130,10 @@ def _one_source_only(names: pl.DataFrame, kind: str) -> list[Unresolved]:
             limit=CANDIDATES,
             score_cutoff=MIN_SCORE,
         )
-        candidates = tuple(
+        closest = tuple(
             Candidate(pool["name"][i], pool["source"][i], round(score, 1)) for _, score, i in best
         )
-        found.append(
-            Unresolved(kind, row["source"], row["name"], row["key"], row["game"], candidates)
-        )
+        found.append(Unresolved(kind, row["source"], row["name"], row["key"], row["game"], closest))
     return found
 
 
@@ -134,14 +141,14 @@ def _text(row: dict[str, Any], kind: str) -> str:
     return row["key"].replace("_", " ") if kind == "player" else row["name"]
 
 
-def read(stores: Stores, partition: date) -> IdentityReport:
-    """The report for a date of the home's warehouse."""
+def read(stores: Stores, partition: date, candidates: bool = True) -> IdentityReport:
+    """The report for a date of the home's warehouse (`candidates`: see `unresolved`)."""
     lines = stores.warehouse.query(
         "SELECT DISTINCT source, player_name, player_key, home_team, away_team "
         "FROM prop_lines WHERE slate_date = ?",
         [partition],
     )
-    return unresolved(partition, lines)
+    return unresolved(partition, lines, candidates)
 
 
 def line(summary: dict[str, Any] | None, partition: date) -> str:

@@ -225,16 +225,31 @@ def last_runs(stores: Stores, partition: date) -> list[dict[str, Any]]:
     return list(frame.iter_rows(named=True))
 
 
-def source_rows(stores: Stores, partition: date) -> dict[str, tuple[int, int]]:
-    """Per source: consolidated rows, and the players it delivered (staging, so a player whose
-    lines validation quarantined still counts as delivered by the source)."""
-    frame = stores.warehouse.query(
-        "SELECT source, (SELECT count(*) FROM prop_lines p WHERE p.slate_date = s.slate_date "
-        "AND p.source = s.source) AS rows, count(DISTINCT player_key) AS players "
-        "FROM stg_prop_lines s WHERE slate_date = ? GROUP BY source, slate_date",
+def partition_lines(stores: Stores, partition: date) -> pl.DataFrame:
+    """The partition's `prop_lines` as status uses them: each distinct (source, player, teams)
+    with its rows (`n`). One scan of the view for its three uses (rows per source, rows
+    consolidated, the identity counts), each of which was a query of its own."""
+    return stores.warehouse.query(
+        "SELECT source, player_name, player_key, home_team, away_team, count(*) AS n "
+        "FROM prop_lines WHERE slate_date = ? GROUP BY ALL",
         [partition],
     )
-    return {r["source"]: (int(r["rows"]), int(r["players"])) for r in frame.iter_rows(named=True)}
+
+
+def source_rows(stores: Stores, partition: date, lines: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """Per source with staged lines: consolidated rows (of `partition_lines`), and the players
+    it delivered (staging, so a player whose lines validation quarantined still counts as
+    delivered by the source)."""
+    delivered = stores.warehouse.query(
+        "SELECT source, count(DISTINCT player_key) AS players FROM stg_prop_lines "
+        "WHERE slate_date = ? GROUP BY source",
+        [partition],
+    )
+    consolidated = dict(lines.group_by("source").agg(pl.col("n").sum()).iter_rows())
+    return {
+        r["source"]: (int(consolidated.get(r["source"]) or 0), int(r["players"]))
+        for r in delivered.iter_rows(named=True)
+    }
 
 
 def blocked_sources(stores: Stores, partition: date, runs: list[dict[str, Any]]) -> dict[str, str]:
@@ -255,10 +270,16 @@ def blocked_sources(stores: Stores, partition: date, runs: list[dict[str, Any]])
 
 
 def partition_figures(
-    settings: Settings, stores: Stores, partition: date, names: list[str], files: list[FileCounts]
+    settings: Settings,
+    stores: Stores,
+    partition: date,
+    names: list[str],
+    files: list[FileCounts],
+    lines: pl.DataFrame,
 ) -> dict[str, dict[str, int]]:
     """Per processor, the partition's figures under the keys its stage reports in
-    `lineflow run` (docs/health.md, "What the figures count"), read from what was recorded."""
+    `lineflow run` (docs/health.md, "What the figures count"), read from what was recorded
+    (`lines`: `partition_lines`)."""
     stages = settings.pipeline.stages
     staged = {
         r["source"]: int(r["n"])
@@ -282,7 +303,8 @@ def partition_figures(
     if "validate" in stages:
         out["validate"] = figures.verdicts(stores.warehouse, partition)
     if "consolidate" in stages:
-        out["consolidate"] = figures.consolidated(stores.warehouse, partition)
+        rows = int(lines["n"].sum())
+        out["consolidate"] = figures.consolidated(stores.warehouse, partition, rows)
     predict = settings.pipeline.predict
     # no predictions table: predict never ran on this home, it has no figures yet
     if "predict" in stages and predict is not None and "predictions" in stores.duck_tables():
@@ -293,9 +315,10 @@ def partition_figures(
 def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
     """Everything `lineflow status` shows for one partition."""
     enabled = [s.name for s in settings.sources.values() if s.enabled]
-    with stores.warehouse.session():
+    with stores.warehouse.read_session():  # writes nothing: no schema check, no checkpoint
         games = count_games(settings, stores, partition)
-        rows = source_rows(stores, partition)
+        lines = partition_lines(stores, partition)
+        rows = source_rows(stores, partition, lines)
         runs = last_runs(stores, partition)
         blocked = blocked_sources(stores, partition, runs)
         components = [
@@ -324,8 +347,8 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             last_runs=runs,
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
-            figures=partition_figures(settings, stores, partition, enabled, files),
-            identity=identity.read(stores, partition).summary(),
+            figures=partition_figures(settings, stores, partition, enabled, files, lines),
+            identity=identity.unresolved(partition, lines.drop("n"), candidates=False).summary(),
         )
     report.locks = recorded.read_locks(stores)
     report.dead_letters = recorded.read_dead_letters(stores)

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import SQL_TYPES
 
 _db: duckdb.DuckDBPyConnection | None = None
@@ -33,17 +34,19 @@ def sql_holds(frame: pl.DataFrame, condition: str) -> pl.Series:
 
     Only the columns the condition names are handed to DuckDB (a third of the time for a
     partition's 35k rows and 20 columns), and the answer comes back in the frame's row order
-    (DuckDB keeps insertion order unless told otherwise)."""
+    (DuckDB keeps insertion order unless told otherwise). Frames go both ways as Arrow C
+    streams, without pyarrow (`lineflow.core.frames`): a condition is a row's expression, so
+    `t` is scanned once (`check_sql` refuses a query of a table `t`)."""
     sql = f"SELECT coalesce(({condition}), false) AS holds FROM t"
     con = _private_db().cursor()
     try:
-        con.register("t", frame.select(_named_columns(frame, condition)))
+        con.register("t", arrow_stream(frame.select(_named_columns(frame, condition))))
         try:
-            holds = con.execute(sql).pl()
+            holds = pl.DataFrame(con.sql(sql))
         except duckdb.BinderException:  # names a column some other way, e.g. COLUMNS('re')
             con.unregister("t")
-            con.register("t", frame)
-            holds = con.execute(sql).pl()
+            con.register("t", arrow_stream(frame))
+            holds = pl.DataFrame(con.sql(sql))
     finally:
         con.close()
     return holds.get_column("holds").alias("holds")

@@ -38,6 +38,10 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
             "0",
             "--startup-runs",
             "1",
+            "--repeats",
+            "2",
+            "--seasons-dates",
+            "3",
             "--out",
             str(out),
         ],
@@ -58,6 +62,7 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "backfill",
         "rerun",
         "memory",
+        "seasons",
         "startup",
         "declarative",
         "targets",
@@ -71,6 +76,15 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         assert throughput[tool]["seconds"] > 0 and throughput[tool]["rows_per_second"] > 0
         assert throughput[tool]["peak_rss_bytes"] > 0
     assert sum(throughput["floor"]["tables"].values()) > 0
+    # Two interleaved pairs, every run kept; the headline is the median of the pair ratios.
+    assert len(throughput["lineflow"]["runs"]) == len(throughput["floor"]["runs"]) == 2
+    pairs = throughput["pairs"]
+    assert [p["lineflow_seconds"] for p in pairs] == [
+        r["seconds"] for r in throughput["lineflow"]["runs"]
+    ]
+    ratios = sorted(p["lineflow_seconds"] / p["floor_seconds"] for p in pairs)
+    assert throughput["lineflow_over_floor"] == pytest.approx(sum(ratios) / 2, rel=1e-4)
+    assert throughput["lineflow_over_floor_range"] == pytest.approx(ratios, rel=1e-4)
     if importlib.util.find_spec("dlt") is None:
         assert "not installed" in throughput["dlt"]["skipped"]
     else:
@@ -92,7 +106,19 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
     assert rerun["partition"]["requests"] == 0 and rerun["range"]["requests"] == 0
     assert rerun["partition"]["rows_equal"] and rerun["range"]["rows_equal"]
     assert [p["dates"] for p in results["memory"]["points"]] == [1, 2]
-    assert set(results["startup"]) == {"help", "run_help"}
+    assert set(results["startup"]) == {"help", "run_help", "complete", "demo", "status"}
+    # Whole processes against the import floor, pair by pair.
+    for quick in ("complete", "demo", "status"):
+        measured = results["startup"][quick]
+        assert measured["over_floor"] > 0 and measured["cpu_over_floor"] > 0
+        low, high = measured["over_floor_range"]
+        assert low <= measured["over_floor"] <= high
+    seasons = results["seasons"]
+    # Three dates against the first one: the same landing, each size its own fresh warehouse.
+    assert [p["dates"] for p in seasons["points"]] == [1, 1, 3]
+    assert 0 < seasons["points"][0]["rows"] < seasons["points"][2]["rows"]
+    assert len(seasons["runs"]) == 2 and seasons["per_row_ratio"] > 0
+    assert seasons["memory_growth"] > 0 and seasons["total_files"] > 0
     declarative = results["declarative"]
     # The same files, the same rows, whichever form parses them; no timing asserted.
     assert declarative["odds_api_module"]["rows"] == declarative["odds_api_declared"]["rows"] > 0
@@ -107,8 +133,28 @@ def test_bench_runs_every_part_on_a_tiny_season(tmp_path: Path) -> None:
         "`lineflow run --help`",
         "declarative parser vs module",
     }
+    # Round two's table has every row of issue #23's, measured or saying it was not.
+    two = {t["target"]: t for t in results["targets"] if t.get("issue") == 23}
+    assert len(two) == 9
+    assert two["season processing vs the DuckDB `read_json` floor"]["value"] == pytest.approx(
+        throughput["lineflow_over_floor"]
+    )
+    assert two["three seasons: time per row, 3 dates vs 1"]["value"] == pytest.approx(
+        seasons["per_row_ratio"]
+    )
+    assert two["predict, per partition, in the backfill"]["value"] > 0
+    for name, key in (
+        ("the offline demo on a fresh home vs the import floor", "demo"),
+        ("`lineflow run` on a complete partition vs the import floor", "complete"),
+        ("`lineflow status` vs the import floor", "status"),
+    ):
+        assert two[name]["value"] == pytest.approx(results["startup"][key]["over_floor"])
     markdown = (out / "results.md").read_text()
     assert "| target | wanted | measured |" in markdown and "**2b. Backfill**" in markdown
+    assert "**Targets, round two (issue #23)**" in markdown and "**4b. Three seasons**" in markdown
+    assert "--repeats 2" in markdown and "median of the pair ratios" in markdown
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra draws the chart
+        assert (out / "chart.png").stat().st_size > 0
 
 
 def test_a_part_with_nothing_to_compare_reports_n_a(tmp_path: Path) -> None:
@@ -134,6 +180,27 @@ def test_a_part_with_nothing_to_compare_reports_n_a(tmp_path: Path) -> None:
     assert (
         "| rerun of a partition | <= 2 % of the first run, 0 requests | n/a, 0 requests |" in report
     )
+
+
+def test_bad_sizes_are_one_line_errors(tmp_path: Path) -> None:
+    """--seasons-dates not a multiple of 3, --repeats 0, and a season the disk cannot hold:
+    exit 2, one line saying why, nothing generated."""
+    out = tmp_path / "bench"
+    for flags, said in (
+        (["--seasons-dates", "4"], "--seasons-dates: a multiple of 3, got 4"),
+        (["--repeats", "0"], "--repeats: at least 1, got 0"),
+        (["--seasons-dates", "3000000", "--parts", "seasons"], "GB free"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", *flags, "--no-dlt", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr and "Traceback" not in done.stderr
+        assert not (out / "seasons").exists()
 
 
 def test_the_scaling_part_leaves_the_same_rows_with_every_engine_and_worker_count(

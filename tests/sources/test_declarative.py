@@ -240,6 +240,13 @@ def test_nested_lists_with_the_main_line_closest_to_even():
         (("props", "outage_when", 0, "when"), "not a JMESPath expression"),
         (("props", "rows", "selection"), "props: empty or padded path ''"),
         (("props", "colour"), "props.colour: unknown key"),
+        (
+            ("props", "lookups", "market", "list"),
+            "props: lookups.market.list: 'selection.markets' starts at 'selection', read per "
+            "row; a lookup's list is read once per body: start it at doc, root or a lookup "
+            "matched there",
+        ),
+        (("props", "lookups", "event", "match"), "lookups.event.match: path 'game.id' starts at"),
     ],
 )
 def test_a_malformed_spec_is_one_line_naming_the_key(change, said):
@@ -251,6 +258,8 @@ def test_a_malformed_spec_is_one_line_naming_the_key(change, said):
         ("props", "outage_when", 0, "when"): "error.[",
         ("props", "rows", "selection"): "",
         ("props", "colour"): "red",
+        ("props", "lookups", "market", "list"): "selection.markets",
+        ("props", "lookups", "event", "match"): "game.id",
     }
     node = spec
     for key in change[:-1]:
@@ -277,6 +286,23 @@ def test_a_malformed_spec_stops_the_command_with_exit_2_before_anything_is_writt
     assert result.stderr.splitlines() == [
         "lineflow: error: sources.odds_api.rest: props.fields: price.format: one of "
         "american, decimal, fractional, auto (got 'roman')"
+    ]
+    assert not home.exists()
+
+
+def test_a_lookup_list_read_per_row_stops_the_command_with_exit_2(tmp_path):
+    home = tmp_path / "home"
+    result = run_cli(
+        "run",
+        "date=2026-01-23",
+        f"home={home}",
+        "sources.draftkings.rest.props.lookups.market.list=selection.markets",
+    )
+    assert result.code == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "lineflow: error: sources.draftkings.rest: props: lookups.market.list: "
+        "'selection.markets' starts at 'selection', read per row; a lookup's list is read once "
+        "per body: start it at doc, root or a lookup matched there"
     ]
     assert not home.exists()
 

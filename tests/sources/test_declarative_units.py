@@ -240,6 +240,58 @@ def test_rows_join_their_lookup_by_key_as_text_and_read_file_values():
     assert rows["market"].to_list() == [None]
 
 
+def test_a_lookup_matched_at_the_file_joins_once_per_body():
+    lookups = {
+        **FLAT["props"]["lookups"],
+        "game": {"list": "doc.games", "key": "id", "match": "doc.event"},
+        "team": {"list": "doc.teams", "key": "code", "match": "game.away"},
+        "book": {"list": "doc.books", "key": "src", "match": "meta.source"},
+        "player": {"list": "game.players", "key": "id", "match": "sel.pid"},
+    }
+    spec = with_fields(
+        FLAT,
+        lookups=lookups,
+        fields={
+            "commence_time": {"path": "game.tip"},
+            "home_team": {"path": "game.home"},
+            "away_team": {"path": "team.name"},
+            "bookmaker": {"path": "book.title"},
+            "player_name": {"path": "player.name"},
+        },
+    )
+    doc = flat([{**sel(1), "pid": 7}, {**sel(2, "under"), "pid": "8"}])
+    doc["data"].update(
+        games=[
+            {"home": "Nobody", "players": [{"name": "Keyless"}]},  # no id: joins nothing
+            {"id": "e1", "tip": "2026-01-24T00:30:00Z", "home": "Celtics", "away": "NYK"},
+        ],
+        teams=[{"code": "NYK", "name": "Knicks"}],
+        books=[{"src": "other", "title": "Other"}, {"src": "acme", "title": "Acme Book"}],
+    )
+    doc["data"]["games"][1]["players"] = [{"id": "7", "name": "Al"}, {"id": 8, "name": "Bo"}]
+    rows = parse_with(spec, doc)
+    assert rows.select("home_team", "away_team", "bookmaker", "player_name").rows() == [
+        ("Celtics", "Knicks", "Acme Book", "Al"),
+        ("Celtics", "Knicks", "Acme Book", "Bo"),
+    ]
+    assert rows["commence_time"].to_list() == [datetime(2026, 1, 24, 0, 30, tzinfo=UTC)] * 2
+    doc["data"]["event"] = "e9"  # no such game: its values and those joined through it are null
+    rows = parse_with(with_fields(spec, fields={"player_name": {"path": "sel.name"}}), doc)
+    no_game = (None, None, "Acme Book")
+    assert rows.select("home_team", "away_team", "bookmaker").rows() == [no_game, no_game]
+    assert parse_with(spec, doc).height == 0  # no player name: no line
+    del doc["data"]["event"]  # nothing to match: not the game without an id
+    rows = parse_with(with_fields(spec, fields={"player_name": {"path": "sel.name"}}), doc)
+    assert rows["home_team"].to_list() == [None, None]
+
+
+def test_a_row_without_a_value_to_match_joins_no_object_without_the_key():
+    markets = [{"kind": "keyless"}, {"id": 1, "kind": "points"}]
+    without = {key: value for key, value in sel(1).items() if key != "m"}
+    rows = parse_with(FLAT, flat([sel(1), without, sel(None)], markets))
+    assert rows["market"].to_list() == ["points", None, None]
+
+
 def test_a_body_without_the_wrapper_is_read_as_it_is():
     spec = json.loads(json.dumps(FLAT))
     del spec["props"]["error_when"]

@@ -11,10 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lineflow import sources
 from lineflow.config import compose
 from lineflow.core.names import player_key
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import run_partition
+from lineflow.sources.base import FileMeta, ParseContext
 from tests.conftest import ROOT, query
 from tests.support.standin import StandIn, datagen, draftkings
 
@@ -90,6 +92,25 @@ def test_there_is_no_python_module_for_draftkings():
     settings = compose(["home=var"])
     assert settings.sources["draftkings"].module == ""
     assert settings.sources["draftkings"].rest is not None
+
+
+def test_a_lookup_matched_at_the_file_is_joined_once_per_body():
+    settings = compose(
+        [
+            "home=var",
+            "+sources.draftkings.rest.props.lookups.league="
+            "{list: doc.leagues, key: id, match: 'doc.events[0].leagueId'}",
+            "~sources.draftkings.rest.props.fields.bookmaker.value",
+            "+sources.draftkings.rest.props.fields.bookmaker.path=league.name",
+        ]
+    )
+    source = sources.load(settings.sources["draftkings"])
+    body = draftkings.body("12488", NOW)
+    meta = FileMeta("f1", "draftkings", "props", DAY, NOW)
+    ctx = ParseContext(markets=dict(settings.sources["draftkings"].markets))
+    rows = source.prop_parsers["props"](body, meta, ctx)
+    assert rows.height > 0
+    assert set(rows["bookmaker"].to_list()) == {"NBA"}
 
 
 def test_a_live_run_lands_one_file_per_subcategory_and_stages_their_lines(landed):

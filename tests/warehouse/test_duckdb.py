@@ -162,6 +162,43 @@ def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path)
         assert "f3" in prop_lines(wh)["file_id"].to_list()
 
 
+def test_a_read_session_reads_without_writing_the_file(tmp_path):
+    """`status` reads in a read-only session: the same rows, the file's bytes untouched (no
+    schema check, no checkpoint), and a write inside it fails rather than land."""
+    path = tmp_path / "lineflow.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=3))
+        consolidate(wh)
+        expected = prop_lines(wh)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    wh = DuckDBWarehouse(path)
+    with wh.read_session():
+        assert prop_lines(wh).equals(expected)
+        with pytest.raises(duckdb.Error, match="read-only"):
+            wh.record_landed_many([landed("late.json")])
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert not path.with_name("lineflow.duckdb.wal").exists()
+    wh.record_landed_many([landed("late.json")])  # an ordinary session writes again
+    assert landed_count(wh) == 1
+
+
+def test_a_read_session_on_an_older_layout_brings_it_up_to_date_first(tmp_path):
+    path = tmp_path / "lineflow.duckdb"
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=2))
+        consolidate(wh)
+        expected = prop_lines(wh)
+    con = duckdb.connect(str(path))  # as an older lineflow left it: no row numbers
+    con.execute("DROP VIEW prop_lines")
+    con.execute("ALTER TABLE stg_prop_lines DROP COLUMN row_no")
+    con.close()
+    wh = DuckDBWarehouse(path)
+    with wh.read_session():
+        assert prop_lines(wh).equals(expected)
+        rows = wh.query("SELECT row_no FROM stg_prop_lines ORDER BY row_no")
+        assert rows["row_no"].to_list() == [0, 1]
+
+
 def test_a_failed_stage_write_leaves_nothing_half_done(wh):
     bad = lines("f1").with_columns(pl.lit("x").alias("line"))  # wrong type: insert fails
     with pytest.raises(duckdb.Error):
@@ -176,6 +213,21 @@ def landed(path: str) -> LandedRow:
 
 def landed_count(wh) -> int:
     return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
+
+
+def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
+    """The partition-complete record's last check: files on disk all in the manifest, and
+    every manifest file of the partition in the processing ledger."""
+    path = "odds_api/player_props/2026-01-23/live-20260123T140800Z/a.json"
+    row = LandedRow(path, "f1", "odds_api", "player_props", D, "p1", 1, None, None, T0, "r1")
+    wh.record_landed_many([row])
+    assert not wh.settled(D, "odds_api", [path])  # registered, not processed yet
+    stage(wh, "f1", lines("f1"))
+    assert wh.settled(D, "odds_api", [path])
+    assert wh.settled(D, "odds_api", [])  # nothing on disk: nothing left to register
+    dropped = path.replace("a.json", "b.json")  # on disk, not registered (a dead letter)
+    assert not wh.settled(D, "odds_api", [path, dropped])
+    assert wh.settled(D, "bettingpros", [])  # another source's partition has nothing
 
 
 def test_threads_share_the_connection_one_session_at_a_time(tmp_path):

@@ -127,12 +127,28 @@ def test_a_notebook_holding_the_file_makes_a_run_wait_then_exit_4_in_one_line(ho
         "(close it, and read the warehouse with `lineflow query`)",
     ]
     assert last_log_entry(home)["exit_code"] == 4, "the log records the real exit code"
-    assert status.code == 4 and "Traceback" not in status.stderr
-    assert status.stderr.splitlines()[-1].startswith("lineflow: error: warehouse ")
+    # status only reads, read-only as the notebook does: both read the file at once
+    assert status.code == 0, status.stderr
+    assert "odds_api props" in status.stdout and "6,268" in status.stdout
 
     again = run(home)  # the notebook closed its connection
     assert again.code == 0, again.stderr
     assert last_log_entry(home)["exit_code"] == 0
+
+
+#: A program with the file open read-write (a notebook that writes): it keeps readers out too.
+WRITER = NOTEBOOK.replace("read_only=True", "read_only=False")
+
+
+def test_a_program_writing_the_file_makes_status_wait_then_exit_4_in_one_line(home):
+    notebook = Process(WRITER, str(home / "lineflow.duckdb"))
+    try:
+        status = run_cli("status", f"date={INCIDENT}", f"home={home}", "locks.wait_s=0.2")
+    finally:
+        notebook.release()
+    assert status.code == 4 and "Traceback" not in status.stderr
+    assert status.stderr.splitlines()[-1].startswith("lineflow: error: warehouse ")
+    assert "is open in another program" in status.stderr
 
 
 def test_a_waiting_run_goes_on_once_the_notebook_closes(home):

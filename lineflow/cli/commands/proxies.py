@@ -22,9 +22,9 @@ COMMAND = Command(
     about="""\
 Show what live runs under `home` have seen through each proxy, per target host: breaker state
 (closed, open, half_open), success rate, requests, last status, mean latency and last error.
-Health lives in {home}/state.sqlite and is shared by every run on the machine; replays do not
-touch it. `reset` closes the breakers of POOL (a pool name from conf/proxy, or `direct`), or
-of every pool; counts are kept.""",
+Health lives in the state store ({home}/state.sqlite, shared by every run on the machine, or
+Postgres with state.backend=postgres); replays do not touch it. `reset` closes the breakers
+of POOL (a pool name from conf/proxy, or `direct`), or of every pool; counts are kept.""",
     keys=(output_format(),),
     run_keys=("now",),
     notes={"now": "judge breakers at this time instead of the wall clock (UTC)"},
@@ -58,23 +58,24 @@ def main(args: Parsed) -> int:
     if len(words) > 2:
         raise ConfigError(f"proxies reset: one pool at most, got {' '.join(words[1:])}")
     store = state_store(settings)
+    # Nothing recorded yet: no SQLite file under home, or a Postgres database no run has used.
+    recorded = bool(store.tables())
     if words:
         pool = words[1] if len(words) == 2 else None
         known = [*settings.proxy.pools, DIRECT]
         if pool is not None and pool not in known:
             raise ConfigError(f"proxies reset: unknown pool {pool!r} (known: {', '.join(known)})")
         count = 0
-        if store.path.is_file():
+        if recorded:
             count = ProxyHealth(store, settings.proxy.breaker).reset(pool)
         if json_out:
             emit({"pool": pool, "breakers_closed": count})
-        elif not store.path.is_file():
-            out.print(f"no proxy health under {store.path}: nothing to reset")
+        elif not recorded:
+            out.print(f"no proxy health under {store.where()}: nothing to reset")
         else:
             out.print(f"closed {count} breaker{'s' if count != 1 else ''} ({pool or 'all pools'})")
         return 0
     now = settings.now or datetime.now(UTC)
-    recorded = store.path.is_file()
     health = ProxyHealth(store, settings.proxy.breaker).all() if recorded else []
     quotas = stored_quotas(store) if recorded else []
     pools = configured_pools(settings)

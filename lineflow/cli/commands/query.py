@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from lineflow.cli.keys import Command, Key, choice, path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import polars as pl
 
     from lineflow.cli.keys import Parsed
@@ -104,7 +106,11 @@ def main(args: Parsed) -> int:
         assert out is not None
         frame.write_parquet(out)
         return 0
-    text = {"csv": frame.write_csv, "json": lambda: frame.write_json() + "\n"}.get(kind)
+    writers: dict[str, Callable[[], str]] = {
+        "csv": frame.write_csv,
+        "json": lambda: frame.write_json() + "\n",
+    }
+    text = writers.get(kind)
     if out is None:
         sys.stdout.write(text() if text else _table(frame))
     else:

@@ -34,7 +34,7 @@ from lineflow.sources.base import (
     ProviderOutage,
     one_line,
 )
-from lineflow.state.work import is_permanent, reason
+from lineflow.state.work import WorkItem, is_permanent, reason
 from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
@@ -78,7 +78,10 @@ def _register_dropped_files(ctx: RunContext, source: str, result: StageResult) -
     found = [
         where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
     ]
-    new = [where for where in found if not _registration_waits(ctx, where)]
+    # The partition's work items in one query, not one per file: a state store connection per
+    # file was a tenth of a backfill's main-process CPU (docs/benchmarks.md).
+    items = ctx.work.items("file", str(ctx.partition)) if ctx.work and found else {}
+    new = [where for where in found if not _registration_waits(ctx, items, where)]
     if len(new) < len(found):
         waiting = len(found) - len(new)
         result.notes.append(f"{waiting} dropped files waiting for a retry or in the dead letters")
@@ -119,11 +122,12 @@ def _registration_key(ctx: RunContext, path: str) -> str:
     return f"{ctx.partition}/{path}"
 
 
-def _registration_waits(ctx: RunContext, where: LandingPath) -> bool:
-    """A dropped file whose registration is dead-lettered or backing off is not read again."""
+def _registration_waits(ctx: RunContext, items: dict[str, WorkItem], where: LandingPath) -> bool:
+    """A dropped file whose registration is dead-lettered or backing off is not read again
+    (`items`: the partition's file work items, by key)."""
     if ctx.work is None:
         return False
-    item = ctx.work.get("file", _registration_key(ctx, str(where)))
+    item = items.get(_registration_key(ctx, str(where)))
     if item is None or item.status == "done":
         return False
     return item.status == "dead" or (item.next_attempt_at or 0) > ctx.work.clock()

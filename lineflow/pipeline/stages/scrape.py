@@ -14,6 +14,7 @@ run's notes) and the request is sent again; a landed body is never overwritten.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,9 @@ class PassFetch(Fetch):
         self.pid = pid
         self.result = result
         self._client: SourceClient | None = None
+        # get_many's threads may be the first to ask for the client: one must make it, or each
+        # makes its own and the run counts (and closes) only the last one's requests.
+        self._client_lock = threading.Lock()
         landed = ctx.warehouse.landed(ctx.partition, source.name)
         #: the manifest's content id of every landed path of the source's partition
         self._landed: dict[str, str] = dict(zip(landed["path"], landed["file_id"], strict=True))
@@ -46,9 +50,10 @@ class PassFetch(Fetch):
 
     @property
     def client(self) -> SourceClient:
-        if self._client is None:
-            self._client = self.ctx.http.client(self.source, self.ctx.partition, self.pid)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = self.ctx.http.client(self.source, self.ctx.partition, self.pid)
+            return self._client
 
     def where(self, call: Call) -> LandingPath:
         return LandingPath(self.source.name, call.endpoint, self.ctx.partition, self.pid, call.stem)

@@ -233,8 +233,8 @@ class MainLine(_Model):
 
 
 #: Columns every props mapping gives, and those it may leave out.
-REQUIRED_FIELDS = ("event_id", "commence_time", "bookmaker", "market", "player_name", "side")
-REQUIRED_FIELDS += ("line", "price")
+REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "commence_time", "bookmaker", "market")
+REQUIRED_FIELDS += ("player_name", "side", "line", "price")
 OPTIONAL_FIELDS = ("home_team", "away_team", "last_update", "snapshot_at")
 EVENT_FIELDS = ("event_id", "commence_time", "home_team", "away_team")
 TIME_FIELDS = ("commence_time", "last_update", "snapshot_at")
@@ -269,11 +269,26 @@ class RowMapping(_Model):
             if name in known:
                 raise ValueError(f"rows.{name}: the name is taken")
             known.add(name)
+        # A lookup's list is indexed once per body, so it starts at the file: `doc`, `root`,
+        # `meta` or a lookup matched there (joined once per body too).
+        at_file = set(ANCHORS)
         for name, lookup in self.lookups.items():
-            _check_path(lookup.list, known)
-            _check_path(lookup.match, known)
+            for key in ("list", "match"):
+                try:
+                    _check_path(getattr(lookup, key), known)
+                except ValueError as exc:
+                    raise ValueError(f"lookups.{name}.{key}: {exc}") from None
             if name in known:
                 raise ValueError(f"lookups.{name}: the name is taken")
+            start = parse_path(lookup.list)[0]
+            if start not in at_file:
+                raise ValueError(
+                    f"lookups.{name}.list: {lookup.list!r} starts at {start!r}, read per row; "
+                    "a lookup's list is read once per body: start it at doc, root or a lookup "
+                    "matched there"
+                )
+            if parse_path(lookup.match)[0] in at_file:
+                at_file.add(name)
             known.add(name)
         for column, spec in self.fields.items():
             for path in spec.paths():
@@ -329,8 +344,8 @@ def _columns(
 
 
 class CostSpec(_Model):
-    requests: int = Field(0, ge=0)
-    credits: int = Field(0, ge=0)
+    requests: int = Field(default=0, ge=0)
+    credits: int = Field(default=0, ge=0)
 
 
 class PricingSpec(_Model):

@@ -1,7 +1,8 @@
 """One body of a declarative source walked into flat columns: the only per-file Python work.
 
 A mapping's paths are compiled once into getters, each placed at the shallowest scope it can be
-read at: the file (`doc`, `root`, `meta`), or a level of `rows` (with the lookups joined there).
+read at: the file (`doc`, `root`, `meta` and the lookups matched there, joined once per body),
+or a level of `rows` (with the lookups matched there joined per object).
 Walking a body evaluates each getter once per object of its scope, not once per row, and emits
 one tuple per row; everything after (conversions, filters, the main line) is `finish`'s polars
 pass over a whole batch. Paths that lead nowhere give None, never an error: the rows they
@@ -19,6 +20,8 @@ from lineflow.sources.base import FileMeta, Flat, ParseError, ProviderOutage, de
 from lineflow.sources.declarative.spec import RowMapping, Step, parse_path
 
 Getter = Callable[[dict[str, Any]], Any]
+#: Where a lookup matched at the file reads its value: (anchor, steps).
+_Match = tuple[str, tuple[Step, ...]]
 
 
 def follow(value: Any, steps: tuple[Step, ...]) -> Any:
@@ -89,15 +92,19 @@ class Walker:
         depth = {"doc": -1, "root": -1, "meta": -1}
         for i, (name, _) in enumerate(levels):
             depth[name] = i
-        lookup_specs = {}
+        # Each lookup's list is indexed once per body. One matched at a level of `rows` is
+        # joined there, once per object of that level; one matched at the file (`doc`, `root`,
+        # `meta` or such a lookup) is joined once per body, in `flatten`, before the walk.
+        self.lookups: list[tuple[str, str, tuple[Step, ...], str, _Match | None]] = []
+        level_lookups: list[list[tuple[str, str]]] = [[] for _ in levels]
         for name, lookup in mapping.lookups.items():
-            anchor, _ = parse_path(lookup.match)
+            anchor, steps = parse_path(lookup.match)
             depth[name] = depth[anchor]
             list_anchor, list_steps = parse_path(lookup.list)
-            lookup_specs[name] = (depth[name], list_anchor, list_steps, lookup.key, lookup.match)
-        self.lookup_lists = [
-            (name, anchor, steps, key) for name, (_, anchor, steps, key, _) in lookup_specs.items()
-        ]
+            at_file = (anchor, steps) if depth[name] < 0 else None
+            self.lookups.append((name, list_anchor, list_steps, lookup.key, at_file))
+            if at_file is None:
+                level_lookups[depth[name]].append((name, lookup.match))
         #: column name of each path; which are read per file
         self.columns: dict[str, str] = {}
         self.file_paths: list[tuple[str, Getter]] = []
@@ -113,10 +120,6 @@ class Walker:
                 per_level[level].append((name, path))
         self.int_flags = {self.columns[p] for p in int_flags}
         self.row_names = [name for level in per_level for name, _ in level]
-        level_lookups = [
-            [(lk, spec[4]) for lk, spec in lookup_specs.items() if spec[0] == i]
-            for i in range(len(levels))
-        ]
         self._walk = _compile(
             [(name, path) for name, path in levels],
             level_lookups,
@@ -137,10 +140,12 @@ class Walker:
         for path, (_, get) in self.require:
             if get(scope) is None:
                 raise ParseError(one_line(f"{self.what}: body lacks {path.split('.', 1)[-1]}"))
-        indexes = {
-            name: self._index(follow(scope.get(anchor), steps), key)
-            for name, anchor, steps, key in self.lookup_lists
-        }
+        indexes: dict[str, dict[str, Any]] = {}
+        for name, anchor, steps, key, at_file in self.lookups:
+            index = indexes[name] = self._index(follow(scope.get(anchor), steps), key)
+            if at_file is not None:
+                value = text(follow(scope.get(at_file[0]), at_file[1]))
+                scope[name] = index.get(value) if value is not None else None
         lists: list[list[Any]] = [[] for _ in self.row_names]
         self._walk(scope, indexes, lists)
         out = dict(zip(self.row_names, lists, strict=True))
@@ -161,9 +166,14 @@ class Walker:
 
     @staticmethod
     def _index(items: Any, key: str) -> dict[str, Any]:
+        """Objects of `items` by their key as text; one without a key is joined by nothing."""
         if not isinstance(items, list):
             return {}
-        return {text(item.get(key)): item for item in items if isinstance(item, dict)}
+        index = {}
+        for item in items:
+            if isinstance(item, dict) and (value := text(item.get(key))) is not None:
+                index[value] = item
+        return index
 
 
 def _truthy(value: Any) -> bool:

@@ -32,6 +32,7 @@ import duckdb
 import polars as pl
 
 from lineflow.core.errors import LineflowError
+from lineflow.core.frames import arrow_stream
 from lineflow.state.locks import EXIT_BUSY
 from lineflow.warehouse.duckdb import schema
 
@@ -389,6 +390,44 @@ class SharedConnection:
         return con
 
     @contextmanager
+    def read_session(self) -> Iterator[Self]:
+        """A session for a command that only reads (`status`): the file opened read-only, taken
+        in turn like any session. Nothing is written: no schema check on connect and nothing to
+        checkpoint on close, which a read-write session pays (docs/benchmarks.md); a method
+        that writes fails in it. A file of an older layout, or one this process has open
+        already, gets the ordinary session (which brings the layout up to date first)."""
+        link = self._link
+        with link.mutex:
+            con = None
+            if link.con is None and self.exists():
+                con = self._connect(self._open_read_only)
+                current = False
+                try:
+                    current = schema.is_current(con)
+                finally:
+                    if not current:  # an older layout (or the check failed): not this way
+                        con.close()
+                        self._release()
+                if not current:
+                    con = None
+            if con is None:
+                with self.session():
+                    yield self
+                return
+            link.con = con
+            link.depth += 1
+            try:
+                yield self
+            finally:
+                link.depth -= 1
+                self._release()  # a read-only connection serves no later session
+
+    def _open_read_only(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(self.path), read_only=True, config=self.config)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for readers outside the pipeline (`lineflow query`, a
         notebook), taken in turn like a session and closed at the end of the block: it never
@@ -404,10 +443,8 @@ class SharedConnection:
                     finally:
                         self.con.execute("ROLLBACK")
                 return
-            path = str(self.path)
-            con = self._connect(lambda: duckdb.connect(path, read_only=True, config=self.config))
+            con = self._connect(self._open_read_only)
             try:
-                con.execute("SET TimeZone = 'UTC'")
                 yield con
             finally:
                 con.close()
@@ -467,7 +504,7 @@ class SharedConnection:
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
         names = ", ".join(frame.columns)
-        self.con.register("_frame", frame)
+        self.con.register("_frame", arrow_stream(frame))  # scanned once, below
         try:
             self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _frame {suffix}")
         finally:

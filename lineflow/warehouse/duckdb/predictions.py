@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from lineflow.core.frames import arrow_stream
 from lineflow.warehouse.duckdb.connection import SharedConnection, writes
 
 
@@ -50,7 +51,7 @@ class Predictions(SharedConnection):
                 keys = pl.DataFrame(
                     {"player_key": [u[0] for u in units], "market": [u[1] for u in units]}
                 )
-                con.register("_units", keys)
+                con.register("_units", arrow_stream(keys))  # scanned once
                 con.execute(
                     "UPDATE predictions SET is_active = false, superseded_at = ? "
                     "WHERE slate_date = ? AND is_active AND (player_key, market) IN "
@@ -59,7 +60,7 @@ class Predictions(SharedConnection):
                 )
                 con.unregister("_units")
             if rows.height:
-                con.register("_staged", rows)
+                con.register("_staged", arrow_stream(rows))  # scanned once
                 con.execute("INSERT INTO predictions BY NAME SELECT * FROM _staged")
                 con.unregister("_staged")
             dupes = con.execute(

@@ -136,6 +136,30 @@ WHERE EXISTS (SELECT 1 FROM consolidated_files f
 """
 
 
+#: The tables `TABLES` creates: with them, the view and staging's row numbers, a file has the
+#: current layout (`is_current`).
+TABLE_NAMES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", TABLES))
+
+
+def is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connected file has the current layout, that is `ensure` would change nothing:
+    every table of `TABLES`, `prop_lines` a view and staging numbered per file (`upgrade`). A
+    read-only session reads such a file as it is (`SharedConnection.read_session`). DuckDB's
+    own catalog functions, not `information_schema` (a third of the cost on a fresh
+    connection)."""
+    here = "database_name = current_database() AND schema_name = 'main'"
+    tables, views = con.execute(
+        f"SELECT (SELECT list(table_name) FROM duckdb_tables() WHERE {here}), "
+        f"       (SELECT list(view_name) FROM duckdb_views() WHERE {here})"
+    ).fetchone() or (None, None)
+    if not set(TABLE_NAMES) <= set(tables or ()) or "prop_lines" not in (views or ()):
+        return False
+    numbered = con.execute(
+        "SELECT count(*) FROM pragma_table_info('stg_prop_lines') WHERE name = 'row_no'"
+    ).fetchone()
+    return numbered == (1,)
+
+
 def upgrade(con: duckdb.DuckDBPyConnection) -> None:
     """A warehouse written before `prop_lines` became a view over staging (PROP_LINES_VIEW)
     is converted in one transaction: staged rows are numbered per file in the order they were

@@ -13,6 +13,7 @@ from datetime import date, datetime
 import polars as pl
 
 from lineflow.core.faults import kill_point
+from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 from lineflow.warehouse.duckdb.rows import Validated
@@ -61,7 +62,7 @@ class Staging(SharedConnection):
                 ],
             )
             for name, frame in (("_results", results), ("_q", quarantined), ("_lq", quality)):
-                con.register(name, frame)
+                con.register(name, arrow_stream(frame))  # each scanned once, below
             try:
                 con.execute(
                     f"INSERT INTO validation_results SELECT ?, ?, {', '.join(results.columns)}, ? "

@@ -255,6 +255,13 @@ class LakeConnection(SharedConnection):
 
     # -- reading ---------------------------------------------------------------------------------
     @contextmanager
+    def read_session(self) -> Iterator[Self]:
+        """A lake's catalog is attached, not opened as a file: readers take the ordinary
+        session, as before."""
+        with self.session():
+            yield self
+
+    @contextmanager
     def reading(self, at: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for readers outside the pipeline, on the lake as it is now or,
         given `at` (a snapshot id or an ISO time), as it was then. With a Postgres catalog it

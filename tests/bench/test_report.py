@@ -1,0 +1,39 @@
+"""The published benchmark results name no path of the machine that measured them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.measure import ROOT
+from bench.report import public
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_paths_are_written_relative_to_the_checkout_or_the_out_folder(tmp_path: Path) -> None:
+    results = {
+        "season": {"landing": str(ROOT / "bench" / "out" / "season" / "landing"), "passes": 2},
+        "memory": {"homes": [str(tmp_path / "homes" / "season")], "_scratch": str(tmp_path)},
+        "fetch": {"route": "/v4/sports/basketball_nba/events"},  # not a file: kept as it is
+        "ratio": 1.23456789,
+    }
+    assert public(results, tmp_path) == {
+        "season": {"landing": "bench/out/season/landing", "passes": 2},
+        "memory": {"homes": ["<out>/homes/season"]},
+        "fetch": {"route": "/v4/sports/basketball_nba/events"},
+        "ratio": 1.234568,
+    }
+
+
+def test_the_committed_results_hold_no_absolute_path() -> None:
+    published = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
+    assert [s for s in strings(published) if s.startswith("/")] == []
+    assert published["season"]["landing"] == "bench/out/season/landing"
