@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import parts, report
+from bench import parts, report, scaling
 from bench.measure import ROOT
 
 PARTS = report.ALL_PARTS
@@ -57,7 +57,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a small run to check the harness: 6 dates, 2 passes, 2 fetched dates, "
         "4 backfilled dates, 3 startups, seasons of 6 dates (3 x 2)",
     )
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument(
+        "--workers",
+        default=",".join(map(str, scaling.WORKERS)),
+        help="the scaling part's worker counts (1,2,4)",
+    )
+    parser.add_argument(
+        "--parts",
+        default=",".join(report.DEFAULT_PARTS),
+        help=f"subset of {','.join(PARTS)} (default: all but {','.join(report.OPT_IN_PARTS)})",
+    )
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt even when installed")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="work directory")
     parser.add_argument("--reuse", action="store_true", help="reuse a season generated earlier")
@@ -82,6 +91,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if "rerun" in chosen and "fetch" not in chosen:
         chosen.append("fetch")  # the partition rerun is the second run of the fetched range
     args.parts = [p for p in PARTS if p in chosen]
+    try:
+        args.workers = scaling.parse_workers(args.workers)
+    except ValueError as exc:
+        parser.error(f"--workers: {exc}")
     return args
 
 
@@ -120,9 +133,10 @@ def _run(args: argparse.Namespace) -> int:
             "seasons_dates": args.seasons_dates,
             "quick": args.quick,
             "parts": args.parts,
+            "workers": list(args.workers),
         },
     }
-    needs_season = {"throughput", "memory", "declarative"} & set(
+    needs_season = {"throughput", "memory", "declarative", "scaling"} & set(
         args.parts
     ) or "rerun" in args.parts
     if needs_season:
@@ -160,6 +174,9 @@ def _run(args: argparse.Namespace) -> int:
     if "declarative" in args.parts:
         results["declarative"] = parts.declarative(results["season"])
         print(parts.say_declarative(results["declarative"]), flush=True)
+    if "scaling" in args.parts:
+        results["scaling"] = scaling.scaling(out, results["season"], args.workers)
+        print(scaling.say_scaling(results["scaling"]), flush=True)
     results["machine"]["load_after"] = report.load_average()
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["targets"] = report.targets(results)

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.measure import FLOOR_IMPORTS, ROOT
 from bench.parts import percent_text, ratio_text, share
+from bench.scaling import WORKERS, markdown_lines
 
 MB = 1024 * 1024
 DOCS = ROOT / "docs"
@@ -27,7 +28,12 @@ ALL_PARTS = (
     "seasons",
     "startup",
     "declarative",
+    "scaling",
 )
+#: Parts run only when `--parts` names them: scaling starts a Postgres and a Ray cluster and runs
+#: the season seven times (docs/benchmarks.md, scaling).
+OPT_IN_PARTS = ("scaling",)
+DEFAULT_PARTS = tuple(p for p in ALL_PARTS if p not in OPT_IN_PARTS)
 _PACKAGES = ("lineflow", "duckdb", "polars", "pyarrow", "httpx", "hydra-core", "dlt")
 
 
@@ -441,6 +447,9 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             )
             for x in st.values()
         ]
+    sc = r.get("scaling")
+    if sc:
+        lines += ["", *markdown_lines(sc)]
     return "\n".join(lines) + "\n"
 
 
@@ -605,7 +614,9 @@ def _flags(config: dict[str, Any]) -> str:
         words.append(f"--backfill-dates {config['backfill_dates']}")
         if config.get("backfill_parallel"):
             words.append(f"--backfill-parallel {config['backfill_parallel']}")
-    if config.get("parts") and len(config["parts"]) < len(ALL_PARTS):
+    if "scaling" in config.get("parts", []) and tuple(config.get("workers", WORKERS)) != WORKERS:
+        words.append(f"--workers {','.join(map(str, config['workers']))}")
+    if config.get("parts") and tuple(config["parts"]) != DEFAULT_PARTS:
         words.append(f"--parts {','.join(config['parts'])}")
     return " ".join(words)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 
 def test_the_server_answers_on_loopback_as_postgres(postgres) -> None:
@@ -35,3 +36,22 @@ def test_a_database_is_dropped_when_its_block_ends(postgres) -> None:
     with psycopg.connect(postgres.dsn()) as con:
         left = con.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name])
         assert left.fetchone()[0] == 0
+
+
+def test_the_server_keeps_its_log_where_it_says(postgres) -> None:
+    with psycopg.connect(postgres.dsn()) as con, pytest.raises(psycopg.errors.UndefinedTable):
+        con.execute("SELECT * FROM no_such_table_here")
+    assert "no_such_table_here" in postgres.log.read_text()
+
+
+def test_without_binaries_no_server_is_started_and_the_reason_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support import postgres as support
+
+    monkeypatch.setattr(support, "binaries", lambda: None)
+    with (
+        pytest.raises(support.PostgresUnavailable, match="apt-get install postgresql"),
+        support.postgres_server(),
+    ):
+        pass

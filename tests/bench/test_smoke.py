@@ -201,3 +201,67 @@ def test_bad_sizes_are_one_line_errors(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert said in done.stderr and "Traceback" not in done.stderr
         assert not (out / "seasons").exists()
+
+
+def test_the_scaling_part_leaves_the_same_rows_with_every_engine_and_worker_count(
+    tmp_path: Path,
+) -> None:
+    """`--parts scaling` on a tiny season, 1 and 2 workers: the embedded and the shared engines
+    (a real Postgres and a real local Ray cluster, started by the part) leave the same lines in
+    every run, and the figures docs/benchmarks.md's model is built from are there."""
+    from tests.support.postgres import binaries
+
+    if binaries() is None:
+        pytest.skip("Postgres binaries not found (apt-get install postgresql): the part needs one")
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed (pip install -e '.[test]')")
+    out = tmp_path / "bench"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "--parts", "scaling", "--workers", "1,2"),
+            *("--dates", "2", "--games", "1", "--passes", "1", "--out", str(out)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    scaling = json.loads((out / "results.json").read_text())["scaling"]
+    assert "skipped" not in scaling, scaling.get("skipped")
+
+    runs = scaling["runs"]
+    assert [(r["engine"], r["workers"]) for r in runs] == [
+        ("embedded", 1),
+        ("shared", 1),
+        ("embedded", 2),
+        ("shared", 2),
+    ]
+    # What a user reads: the same lines whichever engine and however many workers.
+    assert scaling["canonical_rows"] > 0
+    assert {(r["canonical_rows"], r["digest"]) for r in [scaling["local"], *runs]} == {
+        (scaling["canonical_rows"], runs[0]["digest"])
+    }
+    for r in runs:
+        assert r["span_seconds"] > 0 and r["rows_per_second"] > 0 and r["speedup"] > 0
+        assert r["wall_seconds"] >= r["span_seconds"]
+    # The same stage runs recorded by every run (each partition's stages, once).
+    assert len({r["stage_runs"] for r in [scaling["local"], *runs]}) == 1
+    assert set(scaling["shared_over_embedded"]) == {"1", "2"}
+    for r in runs[1::2]:
+        catalog = r["catalog"]
+        # Each partition commits to the lake's staging, validation and consolidation tables.
+        assert catalog["commits"] >= 2 * 3 and catalog["commits_per_second"] > 0
+        assert {"stg_prop_lines", "consolidated_files"} <= set(catalog["commits_by_table"])
+        assert catalog["pg_rollbacks"] >= catalog["commit_retries"] >= 0  # a retry rolls back
+    assert [p["writers"] for p in scaling["probe"]] == [1, 2, 4]
+    for p in scaling["probe"]:
+        assert p["commits"] == p["writers"] * 40 and p["commits_per_second"] > 0
+        assert 0 < p["commit_seconds_median"] <= p["commit_seconds_p90"]
+    assert scaling["probe"][0]["conflicts"] == scaling["probe"][0]["commit_retries"] == 0
+    model = scaling["model"]
+    assert model["catalog_partitions_per_second"] > 0
+    assert set(model["providers"]) == {"odds_api", "bettingpros"}
+    assert model["providers"]["bettingpros"]["per_second"] == 0.5
+    report = (out / "results.md").read_text()
+    assert "**7. Scaling**" in report and "| shared | 2 |" in report

@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,11 @@ READY_TIMEOUT = 60.0
 
 class PostgresError(RuntimeError):
     """The test server could not be created or started; the message says why (with its log)."""
+
+
+class PostgresUnavailable(Exception):
+    """No server can exist on this machine (no binaries, or root without setpriv): the reason.
+    The fixtures skip with it; the benchmark (`bench/scaling.py`) reports its part skipped."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,11 @@ class PostgresServer:
 
     def dsn(self, dbname: str = "postgres") -> str:
         return f"host={self.host} port={self.port} user=postgres dbname={dbname}"
+
+    @property
+    def log(self) -> Path:
+        """The server's log (its errors: what the benchmark counts DuckLake's retries from)."""
+        return self.data_dir.parent / f"postgres-{self.port}.log"
 
     @contextmanager
     def database(self, prefix: str = "test") -> Iterator[PostgresDatabase]:
@@ -92,10 +102,10 @@ def binaries() -> Path | None:
 
 @contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
-    """A running throwaway cluster; skips the calling test where none can exist."""
+    """A running throwaway cluster; `PostgresUnavailable` where none can exist."""
     bindir = binaries()
     if bindir is None or not (bindir / "postgres").exists():
-        pytest.skip(
+        raise PostgresUnavailable(
             "Postgres binaries not found (no /usr/lib/postgresql/*/bin/initdb, no initdb on "
             "PATH): apt-get install postgresql"
         )
@@ -146,7 +156,9 @@ def _unprivileged_prefix() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("Postgres cannot run as root and setpriv (util-linux) is not installed")
+        raise PostgresUnavailable(
+            "Postgres cannot run as root and setpriv (util-linux) is not installed"
+        )
     return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
@@ -230,7 +242,11 @@ def _identifier(text: str) -> str:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """The session's Postgres server on 127.0.0.1 (skipped, with the reason, without binaries)."""
-    with postgres_server() as server:
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server())
+        except PostgresUnavailable as exc:
+            pytest.skip(str(exc))
         yield server
 
 

@@ -98,10 +98,10 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def ray_cluster(env: dict[str, str] | None = None) -> Iterator[RayCluster]:
-    """A head and a worker node, one CPU each, their logs and sockets in a temp dir (short:
-    Ray's socket paths must fit 107 bytes); `env` is the nodes' environment, which their
-    tasks see (provider keys, as on a real node)."""
+def ray_cluster(env: dict[str, str] | None = None, cpus: int = 1) -> Iterator[RayCluster]:
+    """A head and a worker node, `cpus` task slots each (one by default), their logs and
+    sockets in a temp dir (short: Ray's socket paths must fit 107 bytes); `env` is the nodes'
+    environment, which their tasks see (provider keys, as on a real node)."""
     temp = Path(tempfile.mkdtemp(prefix="lf-ray-"))
     port = free_port()
     node_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
@@ -113,7 +113,7 @@ def ray_cluster(env: dict[str, str] | None = None) -> Iterator[RayCluster]:
                     "--head",
                     f"--port={port}",
                     f"--ray-client-server-port={free_port()}",
-                    "--num-cpus=1",
+                    f"--num-cpus={cpus}",
                     "--include-dashboard=false",
                     f"--temp-dir={temp}",
                 ],
@@ -123,7 +123,7 @@ def ray_cluster(env: dict[str, str] | None = None) -> Iterator[RayCluster]:
         )
         address = f"127.0.0.1:{port}"
         procs.append(
-            _start([f"--address={address}", "--num-cpus=1"], temp / "worker.log", node_env)
+            _start([f"--address={address}", f"--num-cpus={cpus}"], temp / "worker.log", node_env)
         )
         yield RayCluster(address, nodes=2)
     finally:
