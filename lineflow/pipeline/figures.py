@@ -1,6 +1,9 @@
 """The figures of a partition's validate, consolidate and predict stages, read from the
-warehouse: what a stage reports in `lineflow run` and what `status` and `health` show for the
-partition come from these same queries, so they agree (docs/health.md, "What the figures count").
+warehouse: what `status` and `health` show for the partition, and what a stage reports in
+`lineflow run` when it wrote nothing, come from these queries. A validation or consolidation
+just written reports the counts of what it wrote instead (`verdict_counts`, `consolidation`: the
+same numbers without reading them back through `prop_lines` and staging), so they agree
+(docs/health.md, "What the figures count"; tests/test_output.py checks they do).
 
 Each key names its unit. The caller holds a warehouse session (or lets each query open one).
 """
@@ -22,11 +25,18 @@ def verdicts(warehouse: DuckDBWarehouse, partition: date) -> dict[str, int]:
         "(SELECT count(*) FROM line_quality WHERE slate_date = $1 AND NOT passed) AS failing",
         [partition],
     ).row(0, named=True)
+    return verdict_counts(
+        int(row["checked"]), int(row["quarantined"]), int(row["judged"]), int(row["failing"])
+    )
+
+
+def verdict_counts(checked: int, quarantined: int, judged: int, failing: int) -> dict[str, int]:
+    """`verdicts`' figures from counts already known (a validation just written)."""
     return {
-        "rows_checked": int(row["checked"]),
-        "rows_quarantined": int(row["quarantined"]),
-        "player_markets_judged": int(row["judged"]),
-        "player_markets_failing": int(row["failing"]),
+        "rows_checked": checked,
+        "rows_quarantined": quarantined,
+        "player_markets_judged": judged,
+        "player_markets_failing": failing,
     }
 
 
@@ -45,7 +55,12 @@ def consolidated(
         "(SELECT count(*) FROM prop_lines WHERE slate_date = $1) AS rows",
         [partition],
     ).row(0, named=True)
-    return {"files_consolidated": int(row["files"]), "rows_consolidated": int(row["rows"])}
+    return consolidation(int(row["files"]), int(row["rows"]))
+
+
+def consolidation(files: int, rows: int) -> dict[str, int]:
+    """`consolidated`'s figures from counts already known (a consolidation just written)."""
+    return {"files_consolidated": files, "rows_consolidated": rows}
 
 
 def predicted(warehouse: DuckDBWarehouse, partition: date, markets: list[str]) -> dict[str, int]:

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import lineflow.warehouse.duckdb.staging as staging
+from lineflow.pipeline import figures
 from lineflow.pipeline.stages import consolidate
 from lineflow.warehouse import DuckDBWarehouse
 from tests.warehouse.test_duckdb import T0, D, lines, stage
@@ -54,6 +55,8 @@ def wh(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
 
 def run(wh: DuckDBWarehouse, run_id: str = "run-1", rules: str = "rules-1"):
     (result,) = consolidate.run(Context(wh, Rules(rules), run_id))  # type: ignore[arg-type]
+    # counted from what the consolidation wrote, or read back: what `status` reads agrees
+    assert result.figures == figures.consolidated(wh, D)
     return result
 
 

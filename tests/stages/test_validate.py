@@ -11,6 +11,7 @@ import pytest
 
 from lineflow.config import compose
 from lineflow.core.schema import PROP_LINES
+from lineflow.pipeline import figures
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import open_context
 from lineflow.pipeline.stages import validate
@@ -319,6 +320,9 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
         ctx.handover.staged = StagedRows(("older", 0), nothing)
         (judged,) = validate.run(ctx)
         assert judged.rows == staged > 0, "read back: the handed rows were out of date"
+        # counted from what it wrote: what `status` reads back agrees (quarantine included)
+        assert judged.figures == figures.verdicts(ctx.warehouse, ctx.partition)
+        assert judged.figures["rows_quarantined"] > 0
         ctx.handover.staged = StagedRows(current, nothing)
         (taken,) = validate.run(ctx)
         assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"

@@ -61,7 +61,7 @@ def test_consolidate_keeps_one_row_per_natural_key(wh):
     stage(wh, "f2", lines("f2", n=3, last_update=newer))
     fingerprint, staged = wh.staging_fingerprint(D)
     assert staged == 6
-    assert wh.consolidate(D, fingerprint, "r1", T0) == 3
+    assert wh.consolidate(D, fingerprint, "r1", T0).rows == 3
     kept = wh.query("SELECT DISTINCT file_id FROM prop_lines")["file_id"].to_list()
     assert kept == ["f2"]
 
@@ -71,7 +71,7 @@ def test_lines_are_kept_exact(wh):
     stage(wh, "f1", lines("f1", line=20.5))
     stage(wh, "f2", lines("f2", line=20.0))
     fingerprint, _ = wh.staging_fingerprint(D)
-    assert wh.consolidate(D, fingerprint, "r1", T0) == 2
+    assert wh.consolidate(D, fingerprint, "r1", T0).rows == 2
     assert sorted(wh.query("SELECT line FROM prop_lines")["line"].to_list()) == [20.0, 20.5]
 
 
@@ -87,7 +87,7 @@ def test_consolidate_twice_gives_the_same_table(wh):
 
 def consolidate(wh) -> int:
     fingerprint, _ = wh.staging_fingerprint(D)
-    return wh.consolidate(D, fingerprint, "r1", T0)
+    return wh.consolidate(D, fingerprint, "r1", T0).rows
 
 
 def prop_lines(wh) -> pl.DataFrame:

@@ -29,10 +29,14 @@ def _consolidate(ctx: RunContext) -> StageResult:
     fingerprint = hashlib.md5(f"{staged}|{held}|{rules}".encode()).hexdigest()
     if ctx.warehouse.consolidated_fingerprint(ctx.partition) == fingerprint:
         result.notes.append("unchanged since the last consolidation")
+        result.figures = figures.consolidated(ctx.warehouse, ctx.partition)
     else:
-        ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
+        done = ctx.warehouse.consolidate(ctx.partition, fingerprint, ctx.run_id, ctx.clock())
         kill_point("after_consolidate")
-    result.figures = figures.consolidated(ctx.warehouse, ctx.partition)
+        # Counted in the consolidation's own transaction: the partition's lock keeps anyone
+        # else from changing what it wrote, so reading it back through the view (a join of
+        # staging with the file and drop lists, 9 ms a partition) would say the same.
+        result.figures = figures.consolidation(done.files, done.rows)
     result.files = result.figures["files_consolidated"]
     result.rows = result.figures["rows_consolidated"]
     if held:

@@ -42,6 +42,14 @@ class Validated:
 
 
 @dataclass(frozen=True)
+class Consolidation:
+    """What a consolidation made `prop_lines` show for its partition: files and rows."""
+
+    files: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class StagedFile:
     """One processed file: its manifest row, how many canonical rows it gave, how it went."""
 

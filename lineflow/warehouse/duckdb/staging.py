@@ -16,7 +16,7 @@ from lineflow.core.faults import kill_point
 from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
-from lineflow.warehouse.duckdb.rows import Validated
+from lineflow.warehouse.duckdb.rows import Consolidation, Validated
 
 
 class Staging(SharedConnection):
@@ -128,23 +128,27 @@ class Staging(SharedConnection):
         return row[0] if row else None
 
     @writes
-    def consolidate(self, slate_date: date, fingerprint: str, run_id: str, now: datetime) -> int:
+    def consolidate(
+        self, slate_date: date, fingerprint: str, run_id: str, now: datetime
+    ) -> Consolidation:
         """Make the partition's staged rows, deduplicated, what `prop_lines` shows, atomically.
 
         The consolidation takes every file staged for the partition and leaves out rows in
         quarantine (same file, same natural key) and, of rows with the same natural key, all
         but the latest. Only those choices are written (`schema.PROP_LINES_VIEW`), not the rows.
+        Returns the files and rows `prop_lines` now shows for the partition, counted from what
+        was written (the same numbers `figures.consolidated` reads through the view).
         """
         key = ", ".join(PROP_LINES_KEY)
         with self.transaction() as con:
             con.execute("DELETE FROM consolidated_files WHERE slate_date = ?", [slate_date])
             con.execute("DELETE FROM consolidation_drops WHERE slate_date = ?", [slate_date])
             kill_point("mid_consolidate")
-            con.execute(
+            inserted = con.execute(
                 "INSERT INTO consolidated_files "
                 "SELECT DISTINCT slate_date, file_id FROM stg_prop_lines WHERE slate_date = ?",
                 [slate_date],
-            )
+            ).fetchone()
             # Distinct hashes of the key prove there are no duplicate keys, at a third of the
             # cost of distinct keys; a partition with fewer (duplicates, or a collision) goes
             # the exact way.
@@ -163,7 +167,7 @@ class Staging(SharedConnection):
                 "INSERT INTO consolidations VALUES (?, ?, ?, ?, ?)",
                 [slate_date, fingerprint, rows, now, run_id],
             )
-        return int(rows)
+        return Consolidation(int(inserted[0]) if inserted else 0, int(rows))
 
     def _drop_rows(self, slate_date: date) -> int:
         """Write which of the partition's staged rows its consolidation leaves out: rows in
