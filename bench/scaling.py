@@ -224,8 +224,8 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 def _create_lake(server: Any, overrides: list[str], env: dict[str, str]) -> dict[str, Any]:
     """The lake's catalog and tables, made by one process before the run (as a deployment's
     first run makes them, once), and the catalog's counters then, which the run's are taken
-    from. Several processes attaching an empty catalog at once race to create it: one fails
-    on a duplicate Postgres type (docs/benchmarks.md, scaling)."""
+    from (an attach that loses the race to create an empty catalog attaches again, but the
+    counters would then include the catalog's creation)."""
     created = subprocess.run(
         [sys.executable, "-m", "bench.scaling", "create-lake", json.dumps(overrides)],
         cwd=ROOT,
