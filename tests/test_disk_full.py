@@ -39,7 +39,7 @@ def no_space(out, mount) -> None:
     "size",
     [
         "64k",  # the state store cannot start: `lineflow: error: .../state.sqlite: No space...`
-        "3m",  # the landing zone fits, the warehouse's log does not: the process stage fails
+        "2m",  # the landing zone fits, the warehouse's log does not: the process stage fails
     ],
 )
 def test_a_full_disk_mid_run_is_one_line_and_the_next_run_completes(tmp_path, clean, size):
@@ -52,6 +52,21 @@ def test_a_full_disk_mid_run_is_one_line_and_the_next_run_completes(tmp_path, cl
         remount(disk, "size=64m")
         again = run_cli(*RUN, f"home={home}", cwd=tmp_path)
         assert again.code == 0, again.stdout + again.stderr
+        assert table_checksum(home, PROPS) == clean
+
+
+def test_a_run_whose_last_checkpoint_finds_no_room_keeps_its_rows_in_the_log(tmp_path, clean):
+    """Room for the landing zone and the warehouse's write-ahead log, not for the checkpoint
+    that folds the log into the file when the run's connection closes: every commit is in the
+    log, which is durable, so the run is complete (exit 0) and nothing is lost; the next
+    connection with room replays the log."""
+    with mounted(tmp_path / "disk", "size=3m") as disk:
+        home = disk / "home"
+        out = run_cli(*RUN, f"home={home}", cwd=tmp_path)
+        assert out.code == 0, out.stdout + out.stderr
+        assert "Traceback" not in out.stdout + out.stderr
+        assert (home / "lineflow.duckdb.wal").stat().st_size > 0  # the checkpoint had no room
+        remount(disk, "size=64m")
         assert table_checksum(home, PROPS) == clean
 
 

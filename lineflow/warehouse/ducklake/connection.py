@@ -89,7 +89,7 @@ def is_conflict(exc: BaseException) -> bool:
 
 def is_init_race(exc: BaseException) -> bool:
     """Whether an ATTACH failed because another process created the empty catalog's tables at
-    the same moment (Postgres refuses the second `CREATE TABLE`): the catalog is there now."""
+    the same moment (Postgres refuses to make the same table twice): the catalog is there now."""
     text = str(exc)
     return "Failed to initialize DuckLake" in text and (
         "already exists" in text or "duplicate key value" in text
