@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from lineflow.config import LocksConfig
-from lineflow.state.locks import LockHeld, Locks
+from lineflow.state.locks import LockHeld, Locks, lock_key, pid_alive, this_host
 from tests.conftest import INCIDENT, ROOT, first_line, run_cli
 from tests.support import child_env
 from tests.support.state import StateTarget, python_child
@@ -197,3 +198,36 @@ def test_pid_of_this_process_counts_as_alive(state):
     with pytest.raises(LockHeld):  # another run in the same process (a server thread) waits
         locks.acquire("nba_props", "process", INCIDENT, "b")
     assert os.getpid() == locks.pid
+
+
+def test_a_holder_in_another_pid_namespace_is_another_host_even_with_our_host_name(state):
+    """Containers (or sandboxes) may share a host name while their pids live apart: a pid
+    that is gone here may be a live process there. Such a holder is recognised by its lease's
+    expiry only, never taken over because its pid is absent from this namespace."""
+    probe = "from lineflow.state.locks import this_host; print(this_host())"
+    try:
+        there = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", probe],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, env=child_env(state.env),
+        )  # fmt: skip
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) here: a second pid namespace cannot be made")
+    if there.returncode != 0:
+        pytest.skip(f"unshare --pid is not permitted here: {there.stderr.strip()[:200]}")
+    theirs = there.stdout.strip()
+    ours = this_host()
+    assert theirs.split("~")[0] == ours.split("~")[0] == socket.gethostname()
+    assert theirs != ours
+
+    gone_here = 2**22 + 1  # above any pid_max: no such process in this namespace
+    assert not pid_alive(gone_here)
+    holder = Locks(state.store(), LocksConfig(), host=theirs, pid=gone_here)
+    assert holder.try_acquire("nba_props", "process", INCIDENT, "their-run")[0]
+    mine = Locks(state.store(), LocksConfig())
+    ok, held = mine.try_acquire("nba_props", "process", INCIDENT, "my-run")
+    assert not ok and held.host == theirs and held.run_id == "their-run"
+    # The same absent pid recorded under our own host is a dead process of ours: taken over.
+    assert holder.release(lock_key("nba_props", "process", INCIDENT), "their-run")
+    ours_dead = Locks(state.store(), LocksConfig(), host=ours, pid=gone_here)
+    assert ours_dead.try_acquire("nba_props", "process", INCIDENT, "dead-run")[0]
+    assert mine.try_acquire("nba_props", "process", INCIDENT, "my-run")[0]

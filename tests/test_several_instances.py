@@ -54,6 +54,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from lineflow.state.locks import host_mark
 from lineflow.warehouse import open_warehouse
 from tests.conftest import FIXTURES, ROOT, first_line, run_cli
 from tests.support.postgres import PostgresServer
@@ -153,7 +154,10 @@ def start_instance(
             stderr=err,
             text=True,
         )
-    return Instance(name, name if own_host is not None else socket.gethostname(), proc, log)
+    # The host the state records: the name, and the kernel's and pid namespace's mark, which
+    # `unshare --uts` leaves as they are.
+    host = (name if own_host is not None else socket.gethostname()) + host_mark()
+    return Instance(name, host, proc, log)
 
 
 def listening(instance: Instance) -> None:

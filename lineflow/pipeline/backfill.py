@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import threading
 import time
 import uuid
@@ -38,7 +37,7 @@ from lineflow.pipeline.request import RunRequest, snapshot_instant
 from lineflow.pipeline.runner import RunReport, run_partition
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore, upsert_sql
-from lineflow.state.locks import pid_alive
+from lineflow.state.locks import pid_alive, this_host
 from lineflow.warehouse import open_warehouse
 
 #: How often a parse worker looks whether its backfill is still there.
@@ -273,7 +272,7 @@ class Manifest:
             con.execute("UPDATE backfills SET status = 'running' WHERE id = ?", (backfill_id,))
             con.execute(
                 upsert_sql("backfill_owners", OWNER_COLUMNS, ("backfill_id",)),
-                (backfill_id, socket.gethostname(), os.getpid(), _now()),
+                (backfill_id, this_host(), os.getpid(), _now()),
             )
 
     def release_running(self, backfill_id: str) -> None:
@@ -321,7 +320,7 @@ class Manifest:
 
 def _status(row: dict) -> str:
     pid = row["owner_pid"]
-    if row["status"] != RUNNING or pid is None or row["owner_host"] != socket.gethostname():
+    if row["status"] != RUNNING or pid is None or row["owner_host"] != this_host():
         return str(row["status"])  # another host's pid cannot be checked from here
     if pid_alive(pid):
         return RUNNING

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from lineflow.models.base import (
     load_model,
 )
 from lineflow.state import StateStore
+from lineflow.state.locks import this_host
 
 #: A staged prediction row: model output plus keys and lineage, typed as the table stores it.
 STAGED_SCHEMA: dict[str, type[pl.DataType]] = {
@@ -340,7 +340,7 @@ class BatchStore:
 
 
 def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{this_host()}:{os.getpid()}"
 
 
 def is_stale(batch: dict[str, Any], now: datetime, stale_after: timedelta) -> bool:

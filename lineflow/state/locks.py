@@ -2,13 +2,17 @@
 
 The code decides itself when a lock is free (the original pipeline waited for its store to
 delete expired documents, which happened late): a lock is free when nobody holds it, when its
-`expires_at` has passed, or when its owner process is gone from this host. Taking over such a
+`expires_at` has passed, or when its owner process is gone from this host (`this_host`: the
+host name marked with its kernel and pid namespace, since a pid means something only there).
+Taking over such a
 lock is logged. The holder renews `expires_at` from a heartbeat thread and deletes the row when
 the stage ends, in `finally`, also on SIGTERM/SIGINT (see `signals_raise`).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import signal
 import socket
@@ -76,6 +80,28 @@ class LockInfo:
         )
 
 
+def host_mark() -> str:
+    """What tells this process's pid namespace apart beyond the host name: `~` and a short
+    digest of the kernel's boot id and the pid namespace, or "" where /proc does not say."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            kernel = boot.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return "~" + hashlib.sha256(f"{kernel} {namespace}".encode()).hexdigest()[:6]
+
+
+@functools.cache
+def this_host() -> str:
+    """This process's host as the state store records it for locks, claims and manifests: the
+    host name and `host_mark`. Two containers or sandboxes may share a host name (a platform's
+    fixed one, or the same `--hostname`) while their pids live in different namespaces; were
+    they one host, each would judge the other's pids by its own and take live locks over. With
+    the mark, a holder elsewhere is recognised by its lease's expiry only, as any other host."""
+    return socket.gethostname() + host_mark()
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists on this host (a zombie counts as gone)."""
     try:
@@ -108,7 +134,7 @@ class Locks:
         self.config = config
         self.log = log
         self.clock = clock
-        self.host = host or socket.gethostname()
+        self.host = host or this_host()
         self.pid = pid or os.getpid()
         store.ensure("locks")
 

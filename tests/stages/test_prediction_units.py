@@ -35,6 +35,7 @@ from lineflow.pipeline.predictions import (
     predict_units,
 )
 from lineflow.state import SqliteStore
+from lineflow.state.locks import host_mark
 
 SNAP = datetime(2026, 1, 23, 18, 30, tzinfo=UTC)
 TIP = datetime(2026, 1, 24, 0, 30, tzinfo=UTC)
@@ -304,7 +305,7 @@ def test_batch_state_create_adopt_heartbeat_finish(tmp_path: Path) -> None:
     assert store.open_batch(D)["batch_id"] == "old"  # type: ignore[index]
     store.finish("old", "failed")
     assert store.open_batch(D) is None
-    assert owner() == f"{socket.gethostname()}:{os.getpid()}"
+    assert owner() == f"{socket.gethostname()}{host_mark()}:{os.getpid()}"
 
 
 def test_a_batch_is_created_or_adopted_with_its_items_at_once(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from lineflow.ops.triggers.messages import (
 )
 from lineflow.pipeline.predictions import Heartbeat
 from lineflow.state import open_state
-from lineflow.state.locks import pid_alive
+from lineflow.state.locks import pid_alive, this_host
 from lineflow.state.work import Failure, WorkItem, WorkQueue, is_permanent, reason
 
 KIND = "message"
@@ -136,7 +135,7 @@ class TriggerHandler:
         #: Where a notified file must be before its stages run: the configured landing zone
         #: (`landing.url`'s bucket, else `landing.root`), as the stages themselves read it.
         self.landing = open_landing(settings.landing)
-        self.host = socket.gethostname()
+        self.host = this_host()
 
     def handle(self, body: bytes, header_id: str | None = None, check_age: bool = True) -> Answer:
         try:
