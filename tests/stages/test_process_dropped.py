@@ -4,6 +4,7 @@ partition's: the other files load, the later stages run, and the entry is dead-l
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import INCIDENT, query, run_cli
 
@@ -33,12 +34,11 @@ def test_bad_sidecars_and_a_directory_are_dead_lettered_and_the_partition_goes_o
     assert "fetched_at 'garbage' is not an ISO time" in out
     assert "sidecar is not a JSON object" in out
     assert "x.json: a directory, not a landed file" in out
+    # This run's processors, by the id it printed (two runs in one second have ids that do not
+    # sort by time: the second is their resolution).
+    (run_id,) = re.findall(r"^run (\S+): ", result.stdout, re.M)
     status = dict(
-        query(
-            home,
-            "SELECT processor, status FROM run_history WHERE run_id = "
-            "(SELECT max(run_id) FROM run_history)",
-        )
+        query(home, "SELECT processor, status FROM run_history WHERE run_id = ?", [run_id])
     )
     assert status["process:odds_api"] == "partial"
     assert {"validate", "consolidate", "predict"} <= {p.split(":")[0] for p in status}
