@@ -2,6 +2,8 @@
 processes, rollback on failure, rows read by name and position."""
 
 import multiprocessing
+import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +78,36 @@ def test_a_read_only_store_creates_nothing_and_reads_features_as_empty(state_tar
     Locks(state_target.store(), LocksConfig()).acquire("p", "s", "2026-01-23", "r")
     assert [lock.key for lock in Locks(reader, LocksConfig()).held()] == ["p:s:2026-01-23"]
     assert "locks" in reader.tables() and "work_items" not in reader.tables()
+
+
+def test_processes_opening_a_new_store_together_all_open_it(tmp_path):
+    """Setting WAL mode needs the file to itself and SQLite runs no busy handler for it: jobs
+    of a multirun opening a fresh home's state together once got "database is locked". Each
+    process imports, says so, and opens the store when the test tells all of them at once."""
+    path = tmp_path / "state.sqlite"
+    script = (
+        "import sys; from pathlib import Path; from lineflow.state.store import SqliteStore\n"
+        "store = SqliteStore(Path(sys.argv[1]))\n"
+        "print('ready', flush=True); sys.stdin.readline()\n"
+        "with store.transaction() as con:\n"
+        "    print(con.execute('PRAGMA journal_mode').fetchone()[0])\n"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(12)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    said = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0] * 12, [err for _, err in said]
+    assert {out.strip() for out, _ in said} == {"wal"}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -129,6 +130,27 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
+def _write_ahead_log(con: sqlite3.Connection, budget_s: float) -> None:
+    """Put the file in WAL mode. WAL is a property of the file, so it is read first and set
+    only by the first connection ever. Setting it needs the file to itself, and SQLite does not
+    run the busy handler for that statement: processes opening a new store together (a multirun's
+    jobs) got "database is locked" at once. So it is retried, with a growing pause, within the
+    busy timeout, until it is WAL (set here or by another process meanwhile)."""
+    deadline = time.monotonic() + budget_s
+    pause = 0.005
+    while con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return  # set, or refused without an error (a file system without WAL): as before
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)  # a lock poll's back-off, as SQLite's own busy handler does
+            pause = min(pause * 2, 0.1)
+
+
 class SqliteStore(StateStore):
     """`{home}/state.sqlite`: SQLite in WAL mode, shared by the processes of one machine.
 
@@ -164,9 +186,9 @@ class SqliteStore(StateStore):
             con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             try:
                 con.row_factory = sqlite3.Row
-                con.execute("PRAGMA journal_mode=WAL")
-                con.execute("PRAGMA synchronous=NORMAL")
                 con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+                _write_ahead_log(con, self.busy_timeout_s)
+                con.execute("PRAGMA synchronous=NORMAL")
                 yield con
             finally:
                 con.close()
