@@ -215,6 +215,18 @@ def landed_count(wh) -> int:
     return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
 
 
+def test_a_path_keeps_its_first_manifest_row(wh):
+    """The path is the manifest's key: a path twice in one insert lands once, with its first
+    row, and a path already in the manifest keeps the row it has."""
+    first = LandedRow("a.json", "f1", "odds_api", "events", D, "p1", 1, None, None, T0, "r1")
+    again = LandedRow("a.json", "f2", "odds_api", "events", D, "p2", 2, None, None, T0, "r1")
+    other = LandedRow("b.json", "f3", "odds_api", "events", D, "p1", 3, None, None, T0, "r1")
+    wh.record_landed_many([first, again])
+    wh.record_landed_many([again, other])
+    rows = wh.query("SELECT path, file_id, pass_id FROM landed_files ORDER BY path").rows()
+    assert rows == [("a.json", "f1", "p1"), ("b.json", "f3", "p1")]
+
+
 def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
     """The partition-complete record's last check: files on disk all in the manifest, and
     every manifest file of the partition in the processing ledger."""
