@@ -233,13 +233,20 @@ def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
     path = "odds_api/player_props/2026-01-23/live-20260123T140800Z/a.json"
     row = LandedRow(path, "f1", "odds_api", "player_props", D, "p1", 1, None, None, T0, "r1")
     wh.record_landed_many([row])
-    assert not wh.settled(D, "odds_api", [path])  # registered, not processed yet
+    assert not wh.settled(D, {"odds_api": [path]})  # registered, not processed yet
+    assert not wh.settled(D, {"odds_api": []})  # landed, not processed: the run's work
+    assert wh.settled(D, {"bettingpros": []})  # another source's partition has nothing
     stage(wh, "f1", lines("f1"))
-    assert wh.settled(D, "odds_api", [path])
-    assert wh.settled(D, "odds_api", [])  # nothing on disk: nothing left to register
+    assert wh.settled(D, {"odds_api": [path]})
+    assert wh.settled(D, {"odds_api": []})  # nothing on disk: nothing left to register
     dropped = path.replace("a.json", "b.json")  # on disk, not registered (a dead letter)
-    assert not wh.settled(D, "odds_api", [path, dropped])
-    assert wh.settled(D, "bettingpros", [])  # another source's partition has nothing
+    assert not wh.settled(D, {"odds_api": [path, dropped]})
+    assert not wh.settled(D, {"odds_api": [path], "bettingpros": [dropped]})
+    assert wh.settled(D, {"odds_api": [path], "bettingpros": []})
+    other = LandedRow(dropped, "f2", "bettingpros", "props", D, "p1", 1, None, None, T0, "r1")
+    wh.record_landed_many([other])  # another source's file, landed, not processed
+    assert wh.settled(D, {"odds_api": [path]})
+    assert not wh.settled(D, {"odds_api": [path], "bettingpros": [dropped]})
 
 
 def test_threads_share_the_connection_one_session_at_a_time(tmp_path):

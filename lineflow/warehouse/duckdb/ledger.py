@@ -8,7 +8,7 @@ smaller digest of staging.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -92,21 +92,27 @@ class Ledger(SharedConnection):
         return pending.unique("file_id", keep="first", maintain_order=True)
 
     @in_session
-    def settled(self, slate_date: date, source: str, paths: Sequence[str]) -> bool:
-        """Whether every one of `paths` is in the manifest and every landed file of the
-        partition is processed (the partition-complete record's last check: reading
-        `unprocessed` as a frame for it cost 4 ms a source, this 1.7 ms)."""
-        if not set(paths) <= self.landed_paths(source, slate_date):
-            return False
-        row = self.con.execute(
+    def settled(self, slate_date: date, listed: Mapping[str, Sequence[str]]) -> bool:
+        """Whether, for each source of `listed`, every one of its paths is in the manifest and
+        every landed file of its partition is processed (the partition-complete record's last
+        check). One statement for every source: the partition's manifest paths, each marked
+        whether its content is in the ledger (two statements a source cost 2.7 ms each)."""
+        rows = self.con.execute(
             """
-            SELECT count(*) FROM landed_files l
-            ANTI JOIN (SELECT file_id FROM processed_files WHERE slate_date = $1) p USING (file_id)
-            WHERE l.slate_date = $1 AND l.source = $2
+            SELECT l.source, l.path, p.file_id IS NULL FROM landed_files l
+            LEFT JOIN (SELECT DISTINCT file_id FROM processed_files WHERE slate_date = $1) p
+                USING (file_id)
+            WHERE l.slate_date = $1
             """,
-            [slate_date, source],
-        ).fetchone()
-        return row is not None and row[0] == 0
+            [slate_date],
+        ).fetchall()
+        landed: dict[str, set[str]] = {source: set() for source in listed}
+        for source, path, pending in rows:
+            if source in landed:
+                if pending:
+                    return False
+                landed[source].add(path)
+        return all(set(paths) <= landed[source] for source, paths in listed.items())
 
     @writes
     def stage_files(
