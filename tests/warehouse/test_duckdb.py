@@ -85,6 +85,22 @@ def test_consolidate_twice_gives_the_same_table(wh):
     assert wh.consolidated_fingerprint(D) == fingerprint
 
 
+def test_the_staging_fingerprint_is_the_digest_earlier_records_hold(wh):
+    """Validations and consolidations store the staging fingerprint: it stays the digest
+    DuckDB computed for them (md5 of the staged files' ids, sorted, comma-joined), or every
+    partition would look changed and be validated and consolidated again."""
+    assert wh.staging_fingerprint(D) == ("", 0)
+    stage(wh, "f2", lines("f2", n=2))
+    stage(wh, "f10", lines("f10", n=3))
+    wh.stage_files([StagedFile(file("f0"), 0)], lines("f0", n=0), "r1", T0)  # staged nothing
+    earlier = wh.query(
+        "SELECT md5(string_agg(file_id, ',' ORDER BY file_id)) AS digest FROM processed_files "
+        "WHERE slate_date = ? AND rows > 0",
+        [D],
+    ).item()
+    assert wh.staging_fingerprint(D) == (earlier, 5)
+
+
 def consolidate(wh) -> int:
     fingerprint, _ = wh.staging_fingerprint(D)
     return wh.consolidate(D, fingerprint, "r1", T0).rows
