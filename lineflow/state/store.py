@@ -178,6 +178,16 @@ class SqliteStore(StateStore):
         self._ensured: set[str] = set()
         self._kept = _Kept()  # each thread's connection (`connect`)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (predict's workers): without this process's connections."""
+        state = self.__dict__.copy()
+        del state["_kept"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._kept = _Kept()
+
     def _absent(self) -> bool:
         return not self.create and not self.path.exists()
 

@@ -2,6 +2,7 @@
 must never change for the other threads and processes sharing the file."""
 
 import os
+import pickle
 import sqlite3
 import threading
 
@@ -97,3 +98,14 @@ def test_a_forked_child_opens_its_own_connection(store):
     with store.connect() as con:
         assert con is parent  # the parent's own is still kept, and sees the child's row
     assert keys(store) == ["child"]
+
+
+def test_a_store_sent_to_another_process_takes_no_connection_along(store):
+    """predict sends the store to its spawned workers: the copy opens connections of its own."""
+    with store.connect() as con:
+        mine = con
+    copy = pickle.loads(pickle.dumps(store))
+    with copy.transaction() as con:
+        assert con is not mine
+        con.execute("INSERT INTO t VALUES ('copy', 1)")
+    assert keys(store) == ["copy"]
