@@ -204,7 +204,10 @@ class SqliteStore(StateStore):
         connection for its next use, as long as this store object lives (a run's). A use
         nested in another of the same thread, or a forked child, opens its own, as before; a
         connection that raised, or that a caller left inside a transaction, is rolled back
-        and closed, never kept. An idle connection holds no lock on the file."""
+        and closed, never kept. An idle connection holds no lock on the file, provided no
+        cursor of the block outlives it half read (a live one would keep its snapshot for the
+        thread's next use): callers read their rows inside the block, as before, when the
+        connection closed at its end."""
         if self._absent():
             con = sqlite3.connect(":memory:", isolation_level=None)
             try:
