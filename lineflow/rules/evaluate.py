@@ -96,7 +96,9 @@ class Evaluation:
         frames = [
             f.failing_rows.select(pl.lit(f.rule.id).alias("rule_id"), *schema)
             for f in self.findings
-            if f.rule.severity == "quarantine" and f.failing_rows is not None
+            if f.rule.severity == "quarantine"
+            and f.failing_rows is not None
+            and f.failing_rows.height
         ]
         empty = pl.DataFrame(schema={"rule_id": pl.String(), **schema})
         return pl.concat([empty, *frames]) if frames else empty
