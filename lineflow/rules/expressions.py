@@ -63,9 +63,8 @@ def sql_holds_each(frame: pl.DataFrame, conditions: Sequence[str]) -> dict[str, 
 
     A query costs 1.5-2 ms over a partition's rows however few its columns; five conditions
     a partition cost five. Each condition is a row's expression over the columns it names, so
-    a column of the one query says what the condition's own query would, and DuckDB computes
-    each select item on its own: a window over `t` sees the same rows either way. An error in
-    any condition fails the whole query; the caller answers them alone to find whose it is."""
+    a column of the one query says what the condition's own query would. An error in any
+    condition fails the whole query; the caller answers them alone to find whose it is."""
     distinct = list(dict.fromkeys(conditions))
     together = [c for c in distinct if _UNNAMED.search(c) is None]
     answers = {c: sql_holds(frame, c) for c in distinct if c not in together}
