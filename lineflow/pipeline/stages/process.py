@@ -20,8 +20,8 @@ from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.faults import kill_point
-from lineflow.core.identity import resolve
-from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines
+from lineflow.core.identity import Identity, resolve
+from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines, number_rows
 from lineflow.landing import Landing, LandingPath, LandingZone, check_sidecar, file_id
 from lineflow.pipeline.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
 from lineflow.sources import Source
@@ -292,11 +292,9 @@ def _process_source(
     )
     failures: list[str] = []
     chunks = list(_chunks(todo))
-    identity = ctx.settings.identity.compiled()
-    for chunk, (outcomes, parsed) in zip(
+    for chunk, (outcomes, rows) in zip(
         chunks, _parsed(ctx, source, parse_ctx, chunks, bodies), strict=True
     ):
-        rows = resolve(parsed, identity)  # one identity per player, team, book: core/identity
         for _ in chunk:
             kill_point("before_stage_file")
         staged = [
@@ -304,7 +302,7 @@ def _process_source(
         ]
         _flush(ctx, staged, rows, result, failures)
         if handed is not None:
-            handed.append(rows)
+            handed.append(rows.select(*PROP_LINES))
     if failures:
         result.status = "partial"
         result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
@@ -390,11 +388,12 @@ def _parsed(
     write meanwhile. With a parse pool every chunk is sent to it at once and the worker
     processes read and parse while this thread stages what came back: parsing is Python work
     that holds the GIL, and a season's parse took as long as DuckDB storing its rows."""
+    identity = ctx.settings.identity.compiled()
     pool = _pool(ctx)
     if pool is None:
         for chunk in chunks:
             files = [file for _, file in chunk]
-            yield parse_files(source, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
+            yield parse_files(source, parse_ctx, files, ctx.landing, ctx.run_id, identity, bodies)
         return
     futures = deque(
         pool.submit(
@@ -404,6 +403,7 @@ def _parsed(
             [file for _, file in chunk],
             ctx.landing,
             ctx.run_id,
+            identity,
         )
         for chunk in chunks
     )
@@ -425,10 +425,13 @@ def _parse_in_worker(
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
+    identity: Identity,
 ) -> tuple[list[StagedFile], Shipped]:
     """`parse_files` in a parse pool's worker process (the source loaded there: its config
     crosses the process boundary, its functions need not)."""
-    outcomes, rows = parse_files(sources.load(config), parse_ctx, files, landing, run_id, {})
+    outcomes, rows = parse_files(
+        sources.load(config), parse_ctx, files, landing, run_id, identity, {}
+    )
     shipped = Shipped(rows)
     del rows
     give_back_freed_memory()  # the batch's bodies and documents: lineflow.core.allocator
@@ -441,11 +444,16 @@ def parse_files(
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
+    identity: Identity,
     bodies: dict[str, bytes],
 ) -> tuple[list[StagedFile], pl.DataFrame]:
-    """A batch of landed files parsed into what `stage_files` writes: per file its row count or
-    why it has none, and the rows of all of them (one polars pass per endpoint). Bodies
-    already read are taken from `bodies`, the others read from `landing`."""
+    """A batch of landed files parsed into what `stage_files` inserts as it is: per file its
+    row count or why it has none, and the rows of all of them (one polars pass per endpoint),
+    cast to the staging schema, resolved to one identity per player, team and bookmaker
+    (`identity`: core/identity.py), with their lineage (file_id, run_id) and numbered per file
+    (`row_no`). All of it happens here, in a parse worker when there is a pool: the process
+    that writes the warehouse only inserts. Bodies already read are taken from `bodies`, the
+    others read from `landing`."""
     outcomes: dict[int, StagedFile] = {}
     props: dict[str, list[tuple[int, bytes]]] = {}
     parsers: dict[str, BatchParser | None] = {}
@@ -487,7 +495,8 @@ def parse_files(
                 )
             )
         )
-    return [outcomes[i] for i in range(len(files))], pl.concat(frames, how="vertical")
+    rows = resolve(pl.concat(frames, how="vertical"), identity)
+    return [outcomes[i] for i in range(len(files))], number_rows(rows)
 
 
 def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from lineflow.core.schema import number_rows
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
 from lineflow.warehouse.duckdb.rows import (
     LANDED_SCHEMA,
@@ -101,17 +102,21 @@ class Ledger(SharedConnection):
         ).fetchone()
         return row is not None and row[0] == 0
 
-    @writes
     def stage_files(
         self, staged: Sequence[StagedFile], rows: pl.DataFrame, run_id: str, now: datetime
     ) -> None:
         """Stage the files' rows and mark them processed, all together or not at all.
 
         One transaction for many files: every DuckDB commit flushes the write-ahead log, and a
-        commit per file was most of the time `process` took (see docs/benchmarks.md).
+        commit per file was most of the time `process` took (see docs/benchmarks.md). Rows
+        come numbered per file (`row_no`, as `process`'s parse workers number them:
+        core/schema.number_rows); rows without the column are numbered here. Both frames are
+        built before the session, which holds the inserts only.
         """
         if not staged:
             return
+        if rows.height and "row_no" not in rows.columns:
+            rows = number_rows(rows)
         ledger = pl.DataFrame(
             [
                 (
@@ -130,14 +135,13 @@ class Ledger(SharedConnection):
             schema=LEDGER_SCHEMA,
             orient="row",
         )
+        self._stage(ledger, rows)
+
+    @writes
+    def _stage(self, ledger: pl.DataFrame, rows: pl.DataFrame) -> None:
         with self.transaction():
             if rows.height:
-                # A file's rows come in one batch: numbered per file, they stay addressable
-                # (a consolidation's drop list names rows by file and number).
-                numbered = rows.with_columns(
-                    row_no=pl.int_range(pl.len(), dtype=pl.Int32).over("file_id")
-                )
-                self._insert_frame("stg_prop_lines", numbered)
+                self._insert_frame("stg_prop_lines", rows)
             self._insert_frame("processed_files", ledger)
 
     @writes
