@@ -154,6 +154,10 @@ def _process_dropped_files(
     for landed, unreadable, outcomes, rows in batches:
         staging.stage(landed, unreadable, outcomes, rows)
     staging.stage(landed_frame([]), [], [], pl.DataFrame())  # what is held, if no batch came
+    # The manifest as it is now, without reading it back (validate asks for it): a path
+    # already there keeps its row, as the insert leaves it.
+    manifest = pl.concat([known, *staging.registered]).unique("path", keep="first")
+    ctx.handover.landed[source.name] = manifest.sort("path")
     return known.is_empty() and not staging.pending
 
 
@@ -175,6 +179,7 @@ class _Staging:
         self.seen: set[str] = set()  # content ids this run took (staged or left waiting)
         self.held: tuple[pl.DataFrame, list[Unreadable], list[StagedFile]] | None = None
         self.pending = False  # a file registered here is left for a retry
+        self.registered: list[pl.DataFrame] = []  # the manifest rows written
 
     def hold(
         self, landed: pl.DataFrame, unreadable: list[Unreadable], outcomes: list[StagedFile]
@@ -216,6 +221,7 @@ class _Staging:
         for _ in batch:
             kill_point("before_stage_file")
         _flush(ctx, batch, rows, result, self.failures, self.handed, landed)
+        self.registered.append(landed)
 
 
 def _in_worker(task: Any, *args: Any) -> tuple[Any, ...]:
