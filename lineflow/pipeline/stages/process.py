@@ -2,7 +2,10 @@
 
 Driven by the ledger of landed files, never by "this date already succeeded": a file that lands
 after an earlier run is processed by the next one. A file that cannot be parsed is recorded with
-its reason and the others go on.
+its reason and the others go on. A file dropped into the landing zone without a manifest row is
+read once: its manifest row, staged rows and ledger row are written in one transaction. The
+warehouse sessions hold inserts only: parsing, identities and row numbers happen before them,
+in parse workers when the run has a pool.
 """
 
 from __future__ import annotations
