@@ -162,6 +162,27 @@ def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path)
         assert "f3" in prop_lines(wh)["file_id"].to_list()
 
 
+def test_a_checkpoint_leaves_stored_rows_where_they_are(tmp_path):
+    """Staged rows are compressed and written once: a later batch and its checkpoint do not
+    rewrite the row groups already in the file (DuckDB's vacuum merged the partly filled row
+    group each batch ends in with the next batch's, compressing the rows a second time)."""
+    path = tmp_path / "lineflow.duckdb"
+    where = (
+        "SELECT row_group_id, column_id, block_id, block_offset "
+        "FROM pragma_storage_info('stg_prop_lines') WHERE block_id >= 0"
+    )
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=10_000))  # a full row group and a partly filled one
+    with DuckDBWarehouse(path) as wh:
+        first = set(wh.con.execute(where).fetchall())
+        assert {row_group for row_group, *_ in first} == {0, 1}
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f2", lines("f2", n=10_000))
+    with DuckDBWarehouse(path) as wh:
+        assert first <= set(wh.con.execute(where).fetchall())
+        assert wh.query("SELECT count(*) AS n FROM stg_prop_lines").item() == 20_000
+
+
 def test_a_read_session_reads_without_writing_the_file(tmp_path):
     """`status` reads in a read-only session: the same rows, the file's bytes untouched (no
     schema check, no checkpoint), and a write inside it fails rather than land."""
