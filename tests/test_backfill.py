@@ -221,7 +221,8 @@ def test_a_backfill_without_scrape_reprocesses_the_landed_files_of_every_source(
 def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_workers(tmp_path):
     """Files restored by hand (a bucket synced into the landing zone, no manifest rows) are
     registered, read and parsed by the backfill's parse workers: the same prop_lines as the
-    daily run, and a truncated file is reported by name with its parse error, not lost."""
+    daily run, a copy of a file processed once, and a truncated file is reported by name with
+    its parse error, not lost."""
     day = "2026-01-20"
     daily, restored = tmp_path / "daily", tmp_path / "restored"
     assert run_cli("run", f"date={day}", f"home={daily}").code == 0
@@ -229,6 +230,9 @@ def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_work
     some_pass = sorted((restored / "landing" / "odds_api" / "player_props" / day).iterdir())[0]
     broken = some_pass / "zz-truncated.json"
     broken.write_bytes(b'{"id": "e1", "bookmakers": [{"key": "fanduel", "mark')
+    # Identical bodies are processed once, whichever batch and worker read them.
+    copied = sorted(some_pass.glob("*.json"))[0]
+    (some_pass / "zz-copy.json").write_bytes(copied.read_bytes())
 
     refill = run_cli(
         "backfill", f"start={day}", f"end={day}", f"home={restored}",
@@ -237,7 +241,9 @@ def test_a_reprocessing_backfill_registers_and_parses_restored_files_in_its_work
     )  # fmt: skip
     assert lines_without_run_ids(restored) == lines_without_run_ids(daily)
     landed = "SELECT count(*) FROM landed_files"
-    assert query(restored, landed) == [(query(daily, landed)[0][0] + 1,)]
+    assert query(restored, landed) == [(query(daily, landed)[0][0] + 2,)]
+    processed = "SELECT count(*) FROM processed_files"
+    assert query(restored, processed) == [(query(daily, processed)[0][0] + 1,)]
     failed = query(
         restored,
         "SELECT l.path, p.status, p.error FROM processed_files p "

@@ -60,6 +60,13 @@ def empty_prop_lines() -> pl.DataFrame:
     return pl.DataFrame(schema=PROP_LINES)
 
 
+def number_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Staged rows with `row_no`, their number within their file (0, 1, ... in the order they
+    come): a consolidation's drop list names rows by file and number. A file's rows are
+    numbered in one batch, as a file is staged in one."""
+    return rows.with_columns(row_no=pl.int_range(pl.len(), dtype=pl.Int32).over("file_id"))
+
+
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
     """Cast and order a frame to the prop_lines schema; missing columns become null."""
     if not frame.columns:  # selecting literals from no columns would make one all-null row

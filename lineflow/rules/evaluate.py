@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from lineflow.rules import model as m
-from lineflow.rules.expressions import polars_expr, sql_holds
+from lineflow.rules.expressions import polars_expr, sql_holds, sql_holds_each
 
 #: How many failing keys a finding keeps as samples.
 SAMPLES = 5
@@ -96,7 +96,9 @@ class Evaluation:
         frames = [
             f.failing_rows.select(pl.lit(f.rule.id).alias("rule_id"), *schema)
             for f in self.findings
-            if f.rule.severity == "quarantine" and f.failing_rows is not None
+            if f.rule.severity == "quarantine"
+            and f.failing_rows is not None
+            and f.failing_rows.height
         ]
         empty = pl.DataFrame(schema={"rule_id": pl.String(), **schema})
         return pl.concat([empty, *frames]) if frames else empty
@@ -111,26 +113,108 @@ class Evaluation:
 def evaluate(
     rules: Iterable[Any], frame: pl.DataFrame, facts: Circumstances | None = None
 ) -> Evaluation:
-    """Every rule over `frame` (the partition's rows of the rules' table)."""
+    """Every rule over `frame` (the partition's rows of the rules' table).
+
+    In one pass (`_together`): every SQL condition in one DuckDB query, every row kind's mask in
+    one polars select. When that fails, some rule's expression fails on these rows: the rules
+    are judged one by one (`evaluate_rule`), so that the error raised is that rule's own, the
+    same as when nothing was evaluated together."""
     facts = facts or Circumstances()
-    return Evaluation([evaluate_rule(rule, frame, facts) for rule in rules])
+    rules = list(rules)
+    try:
+        return Evaluation(_together(rules, frame, facts))
+    except Exception:  # noqa: BLE001 - re-raised, as its rule's own, by the loop below
+        return Evaluation([evaluate_rule(rule, frame, facts) for rule in rules])
 
 
 def evaluate_rule(rule: Any, frame: pl.DataFrame, facts: Circumstances) -> Finding:
+    """One rule over `frame`, alone: its own `where` query, its own pass over the rows."""
     rows = frame if rule.where is None else frame.filter(sql_holds(frame, rule.where))
+    if isinstance(rule, _GROUP_KINDS):
+        return _group_finding(rule, rows, facts)
+    if isinstance(rule, m.LineRange):
+        rows = rows.filter(pl.col("market").is_in(list(rule.markets)))
+    failing = _row_failures(rule, rows)
+    bad = rows.filter(failing)
+    return _judge(rule, rows.height, bad.height, _samples(bad, m.ROW_KEY), bad, "rows")
+
+
+#: Kinds that judge groups, pairs or the partition, each its own query over the rule's rows.
+_GROUP_KINDS = (m.Completeness, m.CrossSource, m.MinCount, m.PairSum)
+
+
+def _group_finding(rule: Any, rows: pl.DataFrame, facts: Circumstances) -> Finding:
     if isinstance(rule, m.Completeness):
         return _completeness(rule, rows, facts)
     if isinstance(rule, m.CrossSource):
         return _cross_source(rule, rows)
     if isinstance(rule, m.MinCount):
         return _min_count(rule, rows)
-    if isinstance(rule, m.PairSum):
-        return _pair_sum(rule, rows)
-    if isinstance(rule, m.LineRange):
-        rows = rows.filter(pl.col("market").is_in(list(rule.markets)))
-    failing = _row_failures(rule, rows)
-    bad = rows.filter(failing)
-    return _judge(rule, rows.height, bad.height, _samples(bad, m.ROW_KEY), bad, "rows")
+    return _pair_sum(rule, rows)
+
+
+def _alone(rule: Any) -> bool:
+    """A row check with a `where` judges its expression over the `where` rows only, as an
+    expression that looks past its row (a mean, a window) would see them: it is judged alone."""
+    return isinstance(rule, m.RowCheck) and rule.where is not None
+
+
+def _together(rules: list[Any], frame: pl.DataFrame, facts: Circumstances) -> list[Finding]:
+    """What `evaluate_rule` finds of each rule, every SQL condition answered in one query and
+    every row kind's rows counted in one select."""
+    together = [rule for rule in rules if not _alone(rule)]
+    # every `where` (over the whole frame, as alone) and the row checks' SQL without one
+    conditions = [rule.where for rule in together if rule.where is not None]
+    conditions += [r.sql for r in together if isinstance(r, m.RowCheck) and r.sql is not None]
+    holds = sql_holds_each(frame, conditions)
+    row_rules = [rule for rule in together if not isinstance(rule, _GROUP_KINDS)]
+    counted = iter(_row_counts(row_rules, frame, holds))
+    where_rows: dict[str | None, pl.DataFrame] = {None: frame}  # rules sharing a where share it
+    findings = []
+    for rule in rules:
+        if _alone(rule):
+            findings.append(evaluate_rule(rule, frame, facts))
+        elif isinstance(rule, _GROUP_KINDS):
+            if rule.where not in where_rows:
+                where_rows[rule.where] = frame.filter(holds[rule.where])
+            findings.append(_group_finding(rule, where_rows[rule.where], facts))
+        else:
+            checked, failed, mask = next(counted)
+            bad = frame.filter(mask) if failed else frame.clear()
+            findings.append(_judge(rule, checked, failed, _samples(bad, m.ROW_KEY), bad, "rows"))
+    return findings
+
+
+def _row_counts(
+    rules: list[Any], frame: pl.DataFrame, holds: dict[str, pl.Series]
+) -> list[tuple[int, int, pl.Series]]:
+    """Per row rule, in one select over the frame: how many rows it checks, how many fail, and
+    which (the rows of its `where` and, for line_range, its markets; a row failing is one of
+    those that fails the check)."""
+    scopes, fails = [], []
+    for rule in rules:
+        scope = pl.lit(True) if rule.where is None else pl.lit(holds[rule.where])
+        if isinstance(rule, m.LineRange):
+            scope = scope & pl.col("market").is_in(list(rule.markets)).fill_null(False)
+        if isinstance(rule, m.RowCheck) and rule.sql is not None:
+            failing = ~pl.lit(holds[rule.sql])
+        elif isinstance(rule, m.RowCheck):
+            failing = ~polars_expr(rule.polars or "").fill_null(False)
+        else:
+            failing = _failing_expr(rule).fill_null(True)
+        scopes.append(scope)
+        fails.append(scope & failing)
+    if not rules:
+        return []
+    # with_columns, not select: a rule's expression of one value holds for every row, as a
+    # filter by it does alone; each expression reads the frame's columns only.
+    names = [f"{kind}{i}" for kind in ("s", "f") for i in range(len(rules))]
+    masks = frame.with_columns(
+        [e.alias(n) for e, n in zip([*scopes, *fails], names, strict=True)]
+    ).select(names)
+    sums = masks.sum().row(0)
+    n = len(rules)
+    return [(int(sums[i]), int(sums[n + i]), masks.get_column(f"f{i}")) for i in range(n)]
 
 
 def _judge(
@@ -180,8 +264,13 @@ def _failing_expr(rule: Any) -> pl.Expr:
     if isinstance(rule, m.DecimalOdds):
         return ~(pl.col(rule.column) > 1.0)
     if isinstance(rule, m.LineRange):
-        low = pl.col("market").replace_strict({k: v[0] for k, v in rule.markets.items()})
-        high = pl.col("market").replace_strict({k: v[1] for k, v in rule.markets.items()})
+        # other markets' rows are no line_range's to check: no bound (None), never counted
+        low = pl.col("market").replace_strict(
+            {k: v[0] for k, v in rule.markets.items()}, default=None, return_dtype=pl.Float64
+        )
+        high = pl.col("market").replace_strict(
+            {k: v[1] for k, v in rule.markets.items()}, default=None, return_dtype=pl.Float64
+        )
         return ~pl.col("line").is_between(low, high)
     if isinstance(rule, m.PlaceholderLine):
         return (pl.col("line") == rule.value) & pl.col("source").is_in(rule.sources)

@@ -8,6 +8,7 @@ but `pl` in scope (rule files are configuration, trusted like code).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -50,6 +51,35 @@ def sql_holds(frame: pl.DataFrame, condition: str) -> pl.Series:
     finally:
         con.close()
     return holds.get_column("holds").alias("holds")
+
+
+#: Conditions whose columns are not all named in their text (`COLUMNS('re')`, `*`): each is
+#: answered alone over its own columns (`sql_holds`), never beside other conditions' columns.
+_UNNAMED = re.compile(r"\*|\bcolumns\s*\(", re.IGNORECASE)
+
+
+def sql_holds_each(frame: pl.DataFrame, conditions: Sequence[str]) -> dict[str, pl.Series]:
+    """`sql_holds` of each condition, all of them in one query (one column each), by condition.
+
+    A query costs 1.5-2 ms over a partition's rows however few its columns; five conditions
+    a partition cost five. Each condition is a row's expression over the columns it names, so
+    a column of the one query says what the condition's own query would. An error in any
+    condition fails the whole query; the caller answers them alone to find whose it is."""
+    distinct = list(dict.fromkeys(conditions))
+    together = [c for c in distinct if _UNNAMED.search(c) is None]
+    answers = {c: sql_holds(frame, c) for c in distinct if c not in together}
+    if not together:
+        return answers
+    named = {column for c in together for column in _named_columns(frame, c)}
+    items = ", ".join(f"coalesce(({c}), false) AS c{i}" for i, c in enumerate(together))
+    con = _private_db().cursor()
+    try:
+        con.register("t", arrow_stream(frame.select([c for c in frame.columns if c in named])))
+        holds = pl.DataFrame(con.sql(f"SELECT {items} FROM t"))
+    finally:
+        con.close()
+    answers.update({c: holds.get_column(f"c{i}").alias("holds") for i, c in enumerate(together)})
+    return answers
 
 
 def _named_columns(frame: pl.DataFrame, condition: str) -> list[str]:

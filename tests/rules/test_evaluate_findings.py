@@ -368,3 +368,62 @@ def test_an_evaluation_without_quarantine_findings_holds_nothing() -> None:
     empty = Evaluation([]).quarantine(PROP_LINES)
     assert empty.height == 0 and empty.columns == ["rule_id", *PROP_LINES]
     assert Evaluation([]).results().schema == pl.Schema(RESULT_SCHEMA)
+
+
+# -- judged together ----------------------------------------------------------------------------
+
+
+def test_rules_judged_together_treat_missing_values_as_each_rule_alone() -> None:
+    rows = frame(
+        pair(),
+        quote(line=None),
+        quote(side=None, price_decimal=None, price_american=None),
+        quote(player_key=None, implied_prob=None, last_update=None),
+        quote(market=None, line=60.25),
+        quote(market="player_threes", line=None, is_main_line=None),
+    )
+    rules = RuleFile.model_validate(
+        {
+            "table": "prop_lines",
+            "checks": [
+                {"id": "a", "kind": "not_null", "column": "line"},
+                {"id": "b", "kind": "between", "column": "line", "min": 1, "max": 50},
+                {"id": "c", "kind": "in_set", "column": "side", "values": ["over", "under"]},
+                {"id": "d", "kind": "decimal_odds"},
+                {"id": "e", "kind": "american_odds"},
+                {"id": "f", "kind": "row", "sql": "implied_prob < 1"},
+                {"id": "g", "kind": "row", "polars": "pl.col('implied_prob') < 1"},
+                {"id": "h", "kind": "line_range", "markets": {"player_points": [5.5, 50.5]}},
+                {"id": "i", "kind": "line_granularity", "where": "is_main_line"},
+                {"id": "j", "kind": "freshness", "max_age_hours": 4},
+                {"id": "k", "kind": "regex", "column": "market", "pattern": "^player_"},
+                {"id": "l", "kind": "placeholder_line", "value": 60.25, "sources": ["odds_api"]},
+            ],
+        }
+    ).rules()
+    alone = Evaluation([evaluate_rule(rule, rows, Circumstances()) for rule in rules])
+    together = evaluate(rules, rows)
+    assert together.results().equals(alone.results())
+    assert together.quarantine(PROP_LINES).equals(alone.quarantine(PROP_LINES))
+    assert all(f.failed for f in together.findings), "each rule fails a row with a missing value"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"kind": "row", "sql": "CAST(player_key AS INTEGER) > 0"},
+        {"kind": "row", "polars": "pl.col('player_key').str.to_integer() > 0"},
+        {"kind": "decimal_odds", "where": "CAST(player_key AS INTEGER) > 0"},
+    ],
+)
+def test_a_rule_that_fails_on_the_rows_raises_its_own_error_judged_together(check) -> None:
+    """An expression that cannot be computed over these rows (valid on an empty table, as the
+    configuration checks it) raises what it raises alone, whichever rules are judged with it."""
+    rows = frame(pair(), quote(player_key="p12"))
+    bad = rule(**check)
+    with pytest.raises(Exception) as alone:
+        evaluate_rule(bad, rows, Circumstances())
+    others = [rule(id="odds", kind="decimal_odds"), rule(id="sane", kind="row", sql="line > 0")]
+    with pytest.raises(type(alone.value)) as together:
+        evaluate([*others, bad], rows)
+    assert str(together.value) == str(alone.value)

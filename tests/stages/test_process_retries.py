@@ -10,6 +10,7 @@ import pytest
 
 from lineflow.config import SourceConfig, compose
 from lineflow.core.errors import ParseError, ProviderOutage, SourceFailed
+from lineflow.core.identity import Identity
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import run_partition
 from lineflow.pipeline.stages.process import parse_files
@@ -126,6 +127,9 @@ def test_a_parser_error_s_family_decides_dead_letter_or_retry(error, status, rec
         "fetched_at": datetime(2026, 1, 23, 15, tzinfo=UTC),
     }
     bodies = {file["path"]: b"{}"}
-    (outcome,), rows = parse_files(_Raising(error), ParseContext(), [file], None, "r1", bodies)
+    nobody = Identity.from_aliases({}, {}, {})
+    (outcome,), rows = parse_files(
+        _Raising(error), ParseContext(), [file], None, "r1", nobody, bodies
+    )
     assert (outcome.status, outcome.rows, rows.height) == (status, 0, 0)
     assert outcome.error is not None and outcome.error.startswith(recorded)

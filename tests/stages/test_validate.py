@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from lineflow.config import compose
-from lineflow.core.schema import PROP_LINES
+from lineflow.core.schema import PROP_LINES, conform
 from lineflow.pipeline import figures
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import open_context
 from lineflow.pipeline.stages import validate
 from lineflow.pipeline.stages.base import StagedRows
+from lineflow.rules import Circumstances, Evaluation, RuleFile
+from lineflow.rules.evaluate import evaluate_rule
 from tests.conftest import FIXTURES, INCIDENT, query, run_cli, table_checksum
 from tests.rules.test_rule_files import conf_with_rules
 from tests.support.standin import draftkings
@@ -326,3 +330,77 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
         ctx.handover.staged = StagedRows(current, nothing)
         (taken,) = validate.run(ctx)
         assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"
+
+
+#: Rules beyond the configured ones that fail some of the incident's rows, one of each path
+#: through a partition's one pass: SQL `where`s shared and not, a column named by pattern, row
+#: checks judged alone (an expression with a `where`).
+MORE_RULES = [
+    {"id": "short_odds", "kind": "between", "column": "line", "max": 25,
+     "where": "source = 'odds_api'"},
+    {"id": "favourites", "kind": "row", "sql": "price_american < 0", "where": "is_main_line",
+     "severity": "warn"},
+    {"id": "near_even", "kind": "row", "sql": "abs(price_american) < 150"},
+    {"id": "below_mean", "kind": "row", "polars": "pl.col('line') < pl.col('line').mean()",
+     "where": "market = 'player_points'"},
+    {"id": "cheap", "kind": "row", "polars": "pl.col('implied_prob') < 0.55"},
+    {"id": "mid_lines", "kind": "line_range", "where": "side = 'over'",
+     "markets": {"player_points": [10.5, 30.5], "player_rebounds": [2.5, 12.5]}},
+    {"id": "early_names", "kind": "regex", "column": "player_key", "pattern": "^[a-m]"},
+    {"id": "two_books", "kind": "in_set", "column": "bookmaker",
+     "values": ["draftkings", "fanduel"]},
+    {"id": "very_fresh", "kind": "freshness", "max_age_hours": 0.5},
+    {"id": "tight_odds", "kind": "american_odds", "max_abs": 150,
+     "where": "line > 20 AND market = 'player_points'"},
+    {"id": "sure_things", "kind": "between", "column": "price_decimal", "min": 1.8,
+     "where": "COLUMNS('implied_.*') > 0.5"},
+    {"id": "twenties", "kind": "placeholder_line", "value": 20.5, "sources": ["odds_api"]},
+    {"id": "whole_only", "kind": "line_granularity", "default": ["whole"],
+     "markets": {"player_points": ["half"]}, "where": "is_main_line"},
+    {"id": "three_books", "kind": "min_count", "group_by": ["market", "player_key"],
+     "count_distinct": "bookmaker", "min": 3, "where": "side = 'over'"},
+    {"id": "tight_pairs", "kind": "pair_sum", "min": 1.0, "max": 1.05, "where": "is_main_line"},
+]  # fmt: skip
+
+
+def test_rules_judged_in_one_pass_conclude_what_each_rule_alone_does(incident, monkeypatch):
+    """A partition's rules are judged together (one query for the SQL conditions, one select for
+    the row checks): the results, the quarantine and each finding's rows are those of every rule
+    judged alone, the slow way."""
+    home, _, _ = incident
+    con = duckdb.connect(str(home / "lineflow.duckdb"), read_only=True)
+    try:
+        staging = conform(
+            con.execute(f"SELECT {', '.join(PROP_LINES)} FROM stg_prop_lines WHERE {D}").pl()
+        )
+    finally:
+        con.close()
+    added = RuleFile.model_validate(
+        {"table": "prop_lines", "checks": [{"severity": "quarantine", **r} for r in MORE_RULES]}
+    ).rules()
+    rules = [*compose([]).rule_list(), *added]
+    facts = Circumstances(games=8, blocked={"bettingpros": "HTTP 403"})
+    alone = [evaluate_rule(rule, staging, facts) for rule in rules]
+    judged_alone = []
+    one_by_one = evaluate_rule
+    rules_evaluate = sys.modules["lineflow.rules.evaluate"]  # the package names the function
+    monkeypatch.setattr(
+        rules_evaluate,
+        "evaluate_rule",
+        lambda rule, *a: judged_alone.append(rule.id) or one_by_one(rule, *a),
+    )
+    together = rules_evaluate.evaluate(rules, staging, facts)
+    assert judged_alone == ["favourites", "below_mean"], "only row checks with a where alone"
+    assert together.results().equals(Evaluation(alone).results())
+    assert (
+        together.quarantine(PROP_LINES)
+        .sort(pl.all())
+        .equals(Evaluation(alone).quarantine(PROP_LINES).sort(pl.all()))
+    )
+    for mine, theirs in zip(together.findings, alone, strict=True):
+        assert (mine.failing_rows is None) == (theirs.failing_rows is None), mine.rule.id
+        if mine.failing_rows is not None and theirs.failing_rows is not None:
+            assert mine.failing_rows.sort(pl.all()).equals(theirs.failing_rows.sort(pl.all()))
+    failing = {f.rule.id for f in alone if f.failed}
+    assert failing >= {r["id"] for r in MORE_RULES}, "every added rule fails some rows"
+    assert {f.rule.id for f in alone if f.failed < f.checked} >= {r["id"] for r in MORE_RULES}

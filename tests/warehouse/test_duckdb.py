@@ -7,9 +7,11 @@ import duckdb
 import polars as pl
 import pytest
 
+from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import conform
 from lineflow.warehouse import DuckDBWarehouse
-from lineflow.warehouse.duckdb import LandedRow, StagedFile
+from lineflow.warehouse.duckdb import LandedRow, StagedFile, schema
+from lineflow.warehouse.duckdb.connection import STORAGE_VERSION
 from tests.conftest import ROOT
 
 D = date(2026, 1, 23)
@@ -176,6 +178,51 @@ def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path)
         assert numbers.rows() == [("f1", 0), ("f1", 1), ("f1", 2), ("f2", 0), ("f3", 0)]
         assert consolidate(wh) == 4
         assert "f3" in prop_lines(wh)["file_id"].to_list()
+
+
+def test_a_checkpoint_leaves_stored_rows_where_they_are(tmp_path):
+    """Staged rows are compressed and written once: a later batch and its checkpoint do not
+    rewrite the row groups already in the file (DuckDB's vacuum merged the partly filled row
+    group each batch ends in with the next batch's, compressing the rows a second time)."""
+    path = tmp_path / "lineflow.duckdb"
+    where = (
+        "SELECT row_group_id, column_id, block_id, block_offset "
+        "FROM pragma_storage_info('stg_prop_lines') WHERE block_id >= 0"
+    )
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f1", lines("f1", n=10_000))  # a full row group and a partly filled one
+    with DuckDBWarehouse(path) as wh:
+        first = set(wh.con.execute(where).fetchall())
+        assert {row_group for row_group, *_ in first} == {0, 1}
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f2", lines("f2", n=10_000))
+    with DuckDBWarehouse(path) as wh:
+        assert first <= set(wh.con.execute(where).fetchall())
+        assert wh.query("SELECT count(*) AS n FROM stg_prop_lines").item() == 20_000
+
+
+def test_a_file_of_an_older_storage_format_is_upgraded_and_keeps_its_rows(tmp_path):
+    """A warehouse file DuckDB wrote in its default (older) storage format: its rows read the
+    same after lineflow connects, new rows are stored beside them, and the file is now in
+    the format lineflow writes (`connection.STORAGE_VERSION`)."""
+    path = tmp_path / "lineflow.duckdb"
+    tags = "SELECT tags['storage_version'] FROM duckdb_databases() WHERE path = ?"
+    con = duckdb.connect(str(path))
+    schema.ensure(con)
+    old = lines("f1", n=3).with_columns(row_no=pl.int_range(3, dtype=pl.Int32))
+    con.register("old", arrow_stream(old))
+    con.execute("INSERT INTO stg_prop_lines SELECT * FROM old")
+    assert con.execute(tags, [str(path)]).fetchone() != (f"{STORAGE_VERSION}+",)
+    con.close()
+    with DuckDBWarehouse(path) as wh:
+        stage(wh, "f2", lines("f2", n=10_000))
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    assert con.execute(tags, [str(path)]).fetchone() == (f"{STORAGE_VERSION}+",)
+    staged = pl.DataFrame(con.sql("SELECT * FROM stg_prop_lines WHERE file_id = 'f1'"))
+    assert staged.equals(old)
+    assert con.execute("SELECT count(*) FROM stg_prop_lines").fetchone() == (10_003,)
+    con.close()
 
 
 def test_a_read_session_reads_without_writing_the_file(tmp_path):

@@ -35,10 +35,13 @@ class StagedRows:
 @dataclass(frozen=True)
 class Events:
     """A source's events of the partition (EVENT_COLUMNS) and the listings (path, endpoint)
-    they were parsed from: new listings make them out of date."""
+    they were parsed from: new listings make them out of date. `failed`: the listings that
+    could not be read or parsed, path -> (status, error) as the ledger records them, so
+    that processing a listing needs no second parse."""
 
     listings: tuple[tuple[str, str], ...]
     frame: pl.DataFrame
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass

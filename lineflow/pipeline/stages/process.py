@@ -2,15 +2,18 @@
 
 Driven by the ledger of landed files, never by "this date already succeeded": a file that lands
 after an earlier run is processed by the next one. A file that cannot be parsed is recorded with
-its reason and the others go on.
+its reason and the others go on. A file dropped into the landing zone without a manifest row is
+read once: its manifest row, staged rows and ledger row are written in one transaction. The
+warehouse sessions hold inserts only: parsing, identities and row numbers happen before them,
+in parse workers when the run has a pool.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -20,8 +23,8 @@ from lineflow import sources
 from lineflow.config import SourceConfig
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.faults import kill_point
-from lineflow.core.identity import resolve
-from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines
+from lineflow.core.identity import Identity, resolve
+from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines, number_rows
 from lineflow.landing import Landing, LandingPath, LandingZone, check_sidecar, file_id
 from lineflow.pipeline.stages.base import Events, RunContext, Shipped, StagedRows, StageResult
 from lineflow.sources import Source
@@ -51,8 +54,14 @@ def run(ctx: RunContext) -> list[StageResult]:
     for source in ctx.request.active_sources(ctx.settings):
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
-        bodies = _register_dropped_files(ctx, source.name, result)
-        _process_source(ctx, sources.load(source), result, bodies, staged)
+        loaded, failures = sources.load(source), list[str]()
+        if not _process_dropped_files(ctx, loaded, result, staged, failures):
+            _process_source(ctx, loaded, result, staged, failures)
+        if failures:
+            result.status = "partial"
+            result.error = (
+                f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
+            )
         result.figures = {"files_processed": result.files, "rows_staged": result.rows}
         result.finished_at = ctx.clock()
     if staged is not None:
@@ -64,20 +73,36 @@ def run(ctx: RunContext) -> list[StageResult]:
     return results
 
 
-def _register_dropped_files(ctx: RunContext, source: str, result: StageResult) -> dict[str, bytes]:
-    """Files put into the landing zone by hand (restored from a bucket, say) join the manifest,
-    in one insert. Returns the bodies it read (up to BATCH_BYTES), which parsing needs next;
-    with a parse pool the files are read, hashed and described there, and no body comes back.
-    The files are read outside any warehouse session.
+def _process_dropped_files(
+    ctx: RunContext,
+    source: Source,
+    result: StageResult,
+    handed: list[pl.DataFrame] | None,
+    failures: list[str],
+) -> bool:
+    """Files put into the landing zone by hand (restored from a bucket, say), which have no
+    manifest row, are read once: each batch is described (content id, how it was fetched) and
+    parsed in one go, in a parse worker when there is a pool, and its manifest rows and staged
+    rows are written in one transaction. The partition's event listings go first (parsing the
+    other files needs their events), in a trip of their own. Nothing is read inside a
+    warehouse session.
 
-    A file that cannot be described (a sidecar that does not say how it was fetched, a
-    directory where a file belongs, a read error) is that file's failure, never the
-    partition's: it is not registered, its error's family decides dead letter or retry (work
-    kind "file", keyed by its path), and it is not looked at again until replayed or due."""
-    known = set(landed_files(ctx, source)["path"])
-    found = [
-        where for where in ctx.landing.discover(source, ctx.partition) if str(where) not in known
-    ]
+    As if the files were registered first and then processed: a file whose content the ledger
+    already has for the partition, or another file of this run has, joins the manifest and is
+    not staged again; a file whose content is waiting for a retry or dead-lettered joins the
+    manifest and waits. A file that cannot be described (a sidecar that does not say how it
+    was fetched, a directory where a file belongs, a read error) is that file's failure, never
+    the partition's: it is not registered, its error's family decides dead letter or retry
+    (work kind "file", keyed by its path), and it is not looked at again until replayed or
+    due.
+
+    Returns whether the source's manifest rows of the partition are all processed now: they
+    were all written here (there were none before) and none waits for a retry. The query for
+    unprocessed files then has nothing to find (a file landing meanwhile is the next run's, as
+    one landing just after that query would be)."""
+    known = landed_files(ctx, source.name)
+    paths = set(known["path"])
+    found = [w for w in ctx.landing.discover(source.name, ctx.partition) if str(w) not in paths]
     # The partition's work items in one query, not one per file: a state store connection per
     # file was a tenth of a backfill's main-process CPU (docs/benchmarks.md).
     items = ctx.work.items("file", str(ctx.partition)) if ctx.work and found else {}
@@ -86,27 +111,206 @@ def _register_dropped_files(ctx: RunContext, source: str, result: StageResult) -
         waiting = len(found) - len(new)
         result.notes.append(f"{waiting} dropped files waiting for a retry or in the dead letters")
     if not new:
-        return {}
-    ctx.handover.landed.pop(source, None)  # the manifest grows here
-    bodies: dict[str, bytes] = {}
+        return False
+    ctx.handover.landed.pop(source.name, None)  # the manifest grows here
+    listed = known.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
+    listings = [w for w in new if w.endpoint in source.event_parsers]
+    others = [w for w in new if w.endpoint not in source.event_parsers]
     pool = _pool(ctx)
+    staging = _Staging(ctx, result, items, handed, failures)
+    config, landing, partition, run_id = source.config, ctx.landing, ctx.partition, ctx.run_id
+    old = tuple(zip(listed["path"], listed["endpoint"], strict=True))
+    args = (config, landing, old, listings, partition, run_id)
+    trip = _unshipped(
+        _land_listings(*args) if pool is None else pool.submit(_in_worker, _land_listings, *args)
+    )
+    landed, unreadable, outcomes, events = trip
+    ctx.handover.events[source.name] = events
+    staging.hold(landed, unreadable, outcomes)  # staged with the first batch: one session
+    parse_ctx = ParseContext(
+        markets=source.config.markets, books=source.config.books, events=events.frame
+    )
+    identity = ctx.settings.identity.compiled()
+    parts = [others[i : i + BATCH_FILES] for i in range(0, len(others), BATCH_FILES)]
+    batches: Iterator[Any]
     if pool is None:
-        described, unreadable = describe(
-            ctx.landing, new, source, ctx.partition, ctx.run_id, bodies
-        )
-    else:
-        parts = [new[i : i + BATCH_FILES] for i in range(0, len(new), BATCH_FILES)]
-        futures = [
-            pool.submit(_describe_in_worker, ctx.landing, part, source, ctx.partition, ctx.run_id)
+        batches = (
+            _land_batch(config, landing, part, partition, run_id, parse_ctx, identity)
             for part in parts
-        ]
-        shipped = [future.result() for future in futures]
-        described = pl.concat([frame.frame() for frame, _ in shipped])
-        unreadable = [failure for _, failures in shipped for failure in failures]
-    ctx.warehouse.record_landed_many(described)
-    for failure in unreadable:
-        _unregistered(ctx, failure, result)
-    return bodies
+        )
+    else:  # all at once: the workers read and parse while this thread stages what came back
+        futures = deque(
+            pool.submit(
+                _in_worker,
+                _land_batch,
+                config,
+                landing,
+                part,
+                partition,
+                run_id,
+                parse_ctx,
+                identity,
+            )
+            for part in parts
+        )
+        batches = (_unshipped(futures.popleft().result()) for _ in parts)
+    for landed, unreadable, outcomes, rows in batches:
+        staging.stage(landed, unreadable, outcomes, rows)
+    staging.stage(landed_frame([]), [], [], pl.DataFrame())  # what is held, if no batch came
+    # The manifest as it is now, without reading it back (validate asks for it): a path
+    # already there keeps its row, as the insert leaves it.
+    manifest = pl.concat([known, *staging.registered]).unique("path", keep="first")
+    ctx.handover.landed[source.name] = manifest.sort("path")
+    return known.is_empty() and not staging.pending
+
+
+class _Staging:
+    """Staging what a trip to the landing zone described and parsed (`_land_listings`,
+    `_land_batch`): a file with content the ledger or an earlier batch has is left out, so is
+    one whose content waits for a retry; the rest is staged with the manifest rows."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        result: StageResult,
+        items: dict[str, WorkItem],
+        handed: list[pl.DataFrame] | None,
+        failures: list[str],
+    ) -> None:
+        self.ctx, self.result, self.items = ctx, result, items
+        self.handed, self.failures = handed, failures
+        self.seen: set[str] = set()  # content ids this run took (staged or left waiting)
+        self.held: tuple[pl.DataFrame, list[Unreadable], list[StagedFile]] | None = None
+        self.pending = False  # a file registered here is left for a retry
+        self.registered: list[pl.DataFrame] = []  # the manifest rows written
+
+    def hold(
+        self, landed: pl.DataFrame, unreadable: list[Unreadable], outcomes: list[StagedFile]
+    ) -> None:
+        """Files with no rows (event listings) staged with the next batch."""
+        self.held = (landed, unreadable, outcomes)
+
+    def stage(
+        self,
+        landed: pl.DataFrame,
+        unreadable: list[Unreadable],
+        outcomes: list[StagedFile],
+        rows: pl.DataFrame,
+    ) -> None:
+        ctx, result = self.ctx, self.result
+        if self.held is not None:
+            held, self.held = self.held, None
+            landed = pl.concat([held[0], landed])
+            unreadable, outcomes = [*held[1], *unreadable], [*held[2], *outcomes]
+        for failure in unreadable:
+            _unregistered(ctx, failure, result)
+        now = ctx.work.clock() if ctx.work else 0.0
+        batch, left = [], set()
+        for outcome in outcomes:
+            key = outcome.file["file_id"]
+            item = self.items.get(file_work_key(outcome.file))
+            if key in self.seen:
+                left.add(key)
+                continue
+            self.seen.add(key)
+            if item is not None and (item.status == "dead" or (item.next_attempt_at or 0) > now):
+                left.add(key)
+                self.pending = True
+                continue
+            self.pending |= outcome.status == "retry"
+            batch.append((item.attempts if item else 0, outcome))
+        if left and rows.height:
+            rows = rows.filter(~pl.col("file_id").is_in(list(left)))
+        for _ in batch:
+            kill_point("before_stage_file")
+        _flush(ctx, batch, rows, result, self.failures, self.handed, landed)
+        self.registered.append(landed)
+
+
+def _in_worker(task: Any, *args: Any) -> tuple[Any, ...]:
+    """`task(*args)` in a parse pool's worker process, its frames shipped back (`Shipped`)."""
+    out = tuple(_ship(part) for part in task(*args))
+    give_back_freed_memory()  # the batch's bodies and documents: lineflow.core.allocator
+    return out
+
+
+def _ship(part: Any) -> Any:
+    if isinstance(part, pl.DataFrame):
+        return Shipped(part)
+    if isinstance(part, Events):
+        return replace(part, frame=Shipped(part.frame))  # type: ignore[arg-type]  # in transit
+    return part
+
+
+def _unshipped(parts: Any) -> tuple[Any, ...]:
+    """A trip's result as `_land_listings` or `_land_batch` returns it, from a worker's
+    future or from this process."""
+    if not isinstance(parts, tuple):
+        parts = parts.result()
+    return tuple(
+        part.frame()
+        if isinstance(part, Shipped)
+        else replace(part, frame=part.frame.frame())
+        if isinstance(part, Events) and isinstance(part.frame, Shipped)
+        else part
+        for part in parts
+    )
+
+
+def _land_listings(
+    config: SourceConfig,
+    landing: Landing,
+    known: tuple[tuple[str, str], ...],
+    found: list[LandingPath],
+    partition: date,
+    run_id: str,
+) -> tuple[pl.DataFrame, list[Unreadable], list[StagedFile], Events]:
+    """Dropped event listings described and parsed, each read once, with the partition's
+    listings already in the manifest (`known`: path, endpoint): their manifest rows, the
+    files that could not be described, each new listing's outcome, and the source's events
+    of the partition (`source_events`'s answer once these are registered)."""
+    source = sources.load(config)
+    bodies: dict[str, bytes] = {}
+    landed, unreadable = describe(landing, found, config.name, partition, run_id, bodies)
+    files = tuple(sorted([*known, *zip(landed["path"], landed["endpoint"], strict=True)]))
+    events = parse_listings(source, landing, files, bodies)
+    outcomes = [_listing_outcome(file, events) for file in landed.iter_rows(named=True)]
+    return landed, unreadable, outcomes, events
+
+
+def _land_batch(
+    config: SourceConfig,
+    landing: Landing,
+    found: list[LandingPath],
+    partition: date,
+    run_id: str,
+    parse_ctx: ParseContext,
+    identity: Identity,
+) -> tuple[pl.DataFrame, list[Unreadable], list[StagedFile], pl.DataFrame]:
+    """Dropped files described and parsed, each read once, BATCH_BYTES of bodies at a time:
+    their manifest rows, the files that could not be described, and `parse_files`'s outcomes
+    and rows of the first file of each content id (identical bodies are processed once)."""
+    source = sources.load(config)
+    files = iter(found)
+    landed, unreadable, outcomes, rows = [], [], [], [_empty_staged()]
+    taken: set[str] = set()  # content ids parsed
+    while True:
+        bodies: dict[str, bytes] = {}
+        part, failed = describe(landing, files, config.name, partition, run_id, bodies, BATCH_BYTES)
+        if part.is_empty() and not failed:
+            break
+        first = part.filter(~pl.col("file_id").is_in(list(taken))).unique(
+            "file_id", keep="first", maintain_order=True
+        )
+        taken.update(first["file_id"])
+        parsed = parse_files(
+            source, parse_ctx, list(first.iter_rows(named=True)), landing, run_id, identity, bodies
+        )
+        landed.append(part)
+        unreadable.extend(failed)
+        outcomes.extend(parsed[0])
+        rows.append(parsed[1])
+    return pl.concat([landed_frame([]), *landed]), unreadable, outcomes, pl.concat(rows)
 
 
 @dataclass(frozen=True)
@@ -155,16 +359,18 @@ def _unregistered(ctx: RunContext, failure: Unreadable, result: StageResult) -> 
 
 def describe(
     landing: Landing,
-    found: list[LandingPath],
+    found: Iterable[LandingPath],
     source: str,
     partition: date,
     run_id: str,
     bodies: dict[str, bytes] | None = None,
+    budget: int | None = None,
 ) -> tuple[pl.DataFrame, list[Unreadable]]:
     """The manifest rows of files found in the landing zone: path, content id, endpoint, pass,
     size and how it was fetched, from its sidecar (a file without one is dated by its pass);
     and the files that could not be read or dated, each with its reason.
-    Keeps up to BATCH_BYTES of the bodies in `bodies` when given."""
+    Keeps the bodies in `bodies` when given, for parsing next, and then stops once they reach
+    `budget` bytes (what is left of an iterator `found` is for the next call)."""
     rows = []
     unreadable = []
     kept = 0
@@ -181,7 +387,7 @@ def describe(
         except Exception as exc:  # noqa: BLE001 - that file's failure, the others go on
             unreadable.append(Unreadable(path, one_line(reason(exc)), is_permanent(exc)))
             continue
-        if bodies is not None and kept + len(body) <= BATCH_BYTES:
+        if bodies is not None:
             bodies[path] = body
             kept += len(body)
         rows.append(
@@ -199,15 +405,9 @@ def describe(
                 run_id=run_id,
             )
         )
+        if budget is not None and kept >= budget:
+            break
     return landed_frame(rows), unreadable
-
-
-def _describe_in_worker(
-    landing: Landing, found: list[LandingPath], source: str, partition: date, run_id: str
-) -> tuple[Shipped, list[Unreadable]]:
-    """`describe` in a parse pool's worker process: the rows come back as one frame."""
-    frame, unreadable = describe(landing, found, source, partition, run_id)
-    return Shipped(frame), unreadable
 
 
 def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
@@ -221,53 +421,70 @@ def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
 
 def source_events(ctx: RunContext, source: Source) -> pl.DataFrame:
     """Every event this source listed for the partition, newest listing winning."""
+    return _events(ctx, source).frame
+
+
+def _events(ctx: RunContext, source: Source) -> Events:
     landed = landed_files(ctx, source.name)
     listings = landed.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
     files = tuple(zip(listings["path"], listings["endpoint"], strict=True))
     known = ctx.handover.events.get(source.name)
     if known is not None and known.listings == files:
-        return known.frame
+        return known
     pool = _pool(ctx)
     if pool is None:
-        frame = parse_listings(source, ctx.landing, files)
+        events = parse_listings(source, ctx.landing, files)
     else:  # Python parsing JSON: the worker's core, not this process's
-        frame = pool.submit(_listings_in_worker, source.config, ctx.landing, files).result().frame()
-    ctx.handover.events[source.name] = Events(files, frame)
-    return frame
+        (events,) = _unshipped(
+            pool.submit(_in_worker, _listings, source.config, ctx.landing, files).result()
+        )
+    ctx.handover.events[source.name] = events
+    return events
 
 
 def parse_listings(
-    source: Source, landing: Landing, files: Sequence[tuple[str, str]]
-) -> pl.DataFrame:
-    """The events of the listings (path, endpoint), newest last, one row per event."""
+    source: Source,
+    landing: Landing,
+    files: Sequence[tuple[str, str]],
+    bodies: dict[str, bytes] | None = None,
+) -> Events:
+    """The events of the listings (path, endpoint), newest last, one row per event, and why
+    each listing that gave none failed (its status and error, as `_failed` records them).
+    Bodies already read are taken from `bodies`, the others read from `landing`."""
     frames = []
+    failed: dict[str, tuple[str, str]] = {}
     for path, endpoint in files:
         try:
-            frames.append(source.event_parsers[endpoint](landing.read(path)))
-        except ParseError:
-            continue  # reported when the file itself is processed
-    if not frames:
-        return pl.DataFrame(schema=EVENT_COLUMNS)
-    return pl.concat(frames).unique("event_id", keep="last", maintain_order=True)
+            body = (bodies or {}).pop(path, None) or landing.read(path)
+            frames.append(source.event_parsers[endpoint](body))
+        except Exception as exc:  # noqa: BLE001 - that listing's failure, recorded with it
+            failed[path] = _verdict(exc)
+    frame = (
+        pl.concat(frames).unique("event_id", keep="last", maintain_order=True)
+        if frames
+        else pl.DataFrame(schema=EVENT_COLUMNS)
+    )
+    return Events(tuple(files), frame, failed)
 
 
-def _listings_in_worker(
-    config: SourceConfig, landing: Landing, files: Sequence[tuple[str, str]]
-) -> Shipped:
-    """`parse_listings` in a parse pool's worker process (the source loaded there)."""
-    return Shipped(parse_listings(sources.load(config), landing, files))
+def _listings(config: SourceConfig, landing: Landing, files: tuple[tuple[str, str], ...]):
+    """`parse_listings` with the source loaded here (a parse worker's)."""
+    return (parse_listings(sources.load(config), landing, files),)
 
 
 def _process_source(
     ctx: RunContext,
     source: Source,
     result: StageResult,
-    bodies: dict[str, bytes],
     handed: list[pl.DataFrame] | None,
+    failures: list[str],
 ) -> None:
+    """The manifest's files of the partition whose content is not in the ledger (scraped
+    files, and files to retry), parsed in batches and staged a batch a transaction."""
     pending = ctx.warehouse.unprocessed(ctx.partition, source.name)
     if pending.is_empty():
-        result.notes.append("nothing new to process")
+        if not result.files:
+            result.notes.append("nothing new to process")
         return
     items = ctx.work.items("file", str(ctx.partition)) if ctx.work else {}
     now = ctx.work.clock() if ctx.work else 0.0
@@ -285,29 +502,20 @@ def _process_source(
         result.notes.append(f"{waiting} files waiting for a retry or in the dead-letter store")
     if not todo:
         return
+    events = _events(ctx, source)
     parse_ctx = ParseContext(
-        markets=source.config.markets,
-        books=source.config.books,
-        events=source_events(ctx, source),
+        markets=source.config.markets, books=source.config.books, events=events.frame
     )
-    failures: list[str] = []
     chunks = list(_chunks(todo))
-    identity = ctx.settings.identity.compiled()
-    for chunk, (outcomes, parsed) in zip(
-        chunks, _parsed(ctx, source, parse_ctx, chunks, bodies), strict=True
+    for chunk, (outcomes, rows) in zip(
+        chunks, _parsed(ctx, source, parse_ctx, chunks, events), strict=True
     ):
-        rows = resolve(parsed, identity)  # one identity per player, team, book: core/identity
         for _ in chunk:
             kill_point("before_stage_file")
         staged = [
             (attempts, outcome) for (attempts, _), outcome in zip(chunk, outcomes, strict=True)
         ]
-        _flush(ctx, staged, rows, result, failures)
-        if handed is not None:
-            handed.append(rows)
-    if failures:
-        result.status = "partial"
-        result.error = f"{len(failures)} of {result.files} files not loaded; first: {failures[0]}"
+        _flush(ctx, staged, rows, result, failures, handed)
 
 
 def _chunks(
@@ -360,15 +568,27 @@ def _flush(
     rows: pl.DataFrame,
     result: StageResult,
     failures: list[str],
+    handed: list[pl.DataFrame] | None,
+    landed: pl.DataFrame | None = None,
 ) -> None:
-    """Stage a batch of parsed files and their ledger rows in one transaction, then record each
-    file's attempt. A commit per file cost more than parsing it."""
-    if not batch:
+    """Stage a batch of parsed files and their ledger rows in one transaction (with `landed`,
+    the manifest rows of dropped files, in the same one), then record each file's attempt.
+    A commit per file cost more than parsing it."""
+    if not batch and (landed is None or landed.is_empty()):
         return
-    ctx.warehouse.stage_files(
-        [staged for _, staged in batch if staged.status != "retry"], rows, ctx.run_id, ctx.clock()
+    known = ctx.warehouse.stage_files(
+        [staged for _, staged in batch if staged.status != "retry"],
+        rows,
+        ctx.run_id,
+        ctx.clock(),
+        landed=landed,
     )
+    if handed is not None and rows.height:
+        kept = rows if not known else rows.filter(~pl.col("file_id").is_in(list(known)))
+        handed.append(kept.select(*PROP_LINES))
     for attempts, staged in batch:
+        if staged.file["file_id"] in known:
+            continue  # the ledger had its content: not processed again
         kill_point("after_stage_file")
         file = staged.file
         result.files += 1
@@ -384,33 +604,37 @@ def _parsed(
     source: Source,
     parse_ctx: ParseContext,
     chunks: list[list[tuple[int, dict[str, Any]]]],
-    bodies: dict[str, bytes],
+    events: Events,
 ) -> Iterator[tuple[list[StagedFile], pl.DataFrame]]:
     """Each chunk parsed, in order. Parsing needs no warehouse: another partition's thread may
     write meanwhile. With a parse pool every chunk is sent to it at once and the worker
     processes read and parse while this thread stages what came back: parsing is Python work
     that holds the GIL, and a season's parse took as long as DuckDB storing its rows."""
+    identity = ctx.settings.identity.compiled()
     pool = _pool(ctx)
     if pool is None:
         for chunk in chunks:
             files = [file for _, file in chunk]
-            yield parse_files(source, parse_ctx, files, ctx.landing, ctx.run_id, bodies)
+            yield parse_files(
+                source, parse_ctx, files, ctx.landing, ctx.run_id, identity, {}, events
+            )
         return
     futures = deque(
         pool.submit(
-            _parse_in_worker,
+            _in_worker,
+            _parse,
             source.config,
             parse_ctx,
             [file for _, file in chunk],
             ctx.landing,
             ctx.run_id,
+            identity,
+            events,
         )
         for chunk in chunks
     )
     while futures:  # each result dropped once staged, not kept until the last is
-        outcomes, shipped = futures.popleft().result()
-        rows = shipped.frame()
-        del shipped  # its bytes (more than the frame's) are not kept while the rows are staged
+        outcomes, rows = _unshipped(futures.popleft())
         yield outcomes, rows
 
 
@@ -419,20 +643,19 @@ def _pool(ctx: RunContext) -> Executor | None:
     return ctx.parse_pool if isinstance(ctx.landing, LandingZone) else None
 
 
-def _parse_in_worker(
+def _parse(
     config: SourceConfig,
     parse_ctx: ParseContext,
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
-) -> tuple[list[StagedFile], Shipped]:
-    """`parse_files` in a parse pool's worker process (the source loaded there: its config
-    crosses the process boundary, its functions need not)."""
-    outcomes, rows = parse_files(sources.load(config), parse_ctx, files, landing, run_id, {})
-    shipped = Shipped(rows)
-    del rows
-    give_back_freed_memory()  # the batch's bodies and documents: lineflow.core.allocator
-    return outcomes, shipped
+    identity: Identity,
+    events: Events,
+) -> tuple[list[StagedFile], pl.DataFrame]:
+    """`parse_files` with the source loaded here (a parse worker's: its config crosses the
+    process boundary, its functions need not)."""
+    source = sources.load(config)
+    return parse_files(source, parse_ctx, files, landing, run_id, identity, {}, events)
 
 
 def parse_files(
@@ -441,11 +664,19 @@ def parse_files(
     files: list[dict[str, Any]],
     landing: Landing,
     run_id: str,
+    identity: Identity,
     bodies: dict[str, bytes],
+    events: Events | None = None,
 ) -> tuple[list[StagedFile], pl.DataFrame]:
-    """A batch of landed files parsed into what `stage_files` writes: per file its row count or
-    why it has none, and the rows of all of them (one polars pass per endpoint). Bodies
-    already read are taken from `bodies`, the others read from `landing`."""
+    """A batch of landed files parsed into what `stage_files` inserts as it is: per file its
+    row count or why it has none, and the rows of all of them (one polars pass per endpoint),
+    cast to the staging schema, resolved to one identity per player, team and bookmaker
+    (`identity`: core/identity.py), with their lineage (file_id, run_id) and numbered per file
+    (`row_no`). All of it happens here, in a parse worker when there is a pool: the process
+    that writes the warehouse only inserts. Bodies already read are taken from `bodies`, the
+    others read from `landing`; an event listing `events` was parsed from is judged by that
+    parse, not read again."""
+    listed = {path for path, _ in events.listings} if events is not None else set()
     outcomes: dict[int, StagedFile] = {}
     props: dict[str, list[tuple[int, bytes]]] = {}
     parsers: dict[str, BatchParser | None] = {}
@@ -453,6 +684,9 @@ def parse_files(
         endpoint = file["endpoint"]
         if endpoint not in parsers:
             parsers[endpoint] = source.batch_parser(endpoint)
+        if events is not None and file["path"] in listed:
+            outcomes[i] = _listing_outcome(file, events)
+            continue
         try:
             body = bodies.pop(file["path"], None) or landing.read(file["path"])
             if endpoint in source.event_parsers:
@@ -487,18 +721,34 @@ def parse_files(
                 )
             )
         )
-    return [outcomes[i] for i in range(len(files))], pl.concat(frames, how="vertical")
+    rows = resolve(pl.concat(frames, how="vertical"), identity)
+    return [outcomes[i] for i in range(len(files))], number_rows(rows)
+
+
+def _empty_staged() -> pl.DataFrame:
+    """No staged rows, as `parse_files` returns them (with `row_no`)."""
+    return number_rows(empty_prop_lines())
 
 
 def _failed(file: dict[str, Any], exc: Exception) -> StagedFile:
-    """An outage body is recorded as the provider's (the body never changes: parsing it again
-    would say the same; a later scrape lands a new one); otherwise the error's family decides:
-    permanent (an unparseable body) fails the file for good, anything else retries."""
+    return StagedFile(file, 0, *_verdict(exc))
+
+
+def _verdict(exc: Exception) -> tuple[str, str]:
+    """A file's status and error for what parsing it raised. An outage body is recorded as
+    the provider's (the body never changes: parsing it again would say the same; a later
+    scrape lands a new one); otherwise the error's family decides: permanent (an
+    unparseable body) fails the file for good, anything else retries."""
     if isinstance(exc, ProviderOutage):
-        return StagedFile(file, 0, "outage", one_line(str(exc)))
+        return "outage", one_line(str(exc))
     # One line: a polars error's text spans many (the expression it failed in).
-    status = "failed" if is_permanent(exc) else "retry"
-    return StagedFile(file, 0, status, one_line(reason(exc)))
+    return ("failed" if is_permanent(exc) else "retry"), one_line(reason(exc))
+
+
+def _listing_outcome(file: dict[str, Any], events: Events) -> StagedFile:
+    """An event listing's outcome, from parsing it for the partition's events (`events`)."""
+    failed = events.failed.get(file["path"])
+    return StagedFile(file, 0) if failed is None else StagedFile(file, 0, *failed)
 
 
 def _meta(file: dict[str, Any]) -> FileMeta:

@@ -84,6 +84,17 @@ CHECKPOINT_THRESHOLD = "64MB"
 #: analysing every string segment for it was a quarter of storing staged rows
 #: (docs/benchmarks.md).
 DISABLED_COMPRESSION = "fsst"
+#: The storage format of the warehouse file: DuckDB 1.4's, not the 1.0 format DuckDB writes by
+#: default for readers as old as 0.10 (storing staged rows 0.5 of 3.0 s cheaper, its string
+#: dictionaries and statistics cheaper to build; docs/benchmarks.md). A file of an older format
+#: is upgraded when attached (its rows stay as written); DuckDB before 1.4 cannot open it then.
+STORAGE_VERSION = "v1.4.0"
+#: Row groups a checkpoint may merge and rewrite (DuckDB's "vacuum"): none. Every batch of
+#: staged rows larger than a row group is written straight to the file and ends in a partly
+#: filled row group; vacuuming merged each such tail with its neighbours, so the checkpoints
+#: compressed most of the staged rows a second time (1.1 of the 3.9 s of storing 40 dates'
+#: rows; docs/benchmarks.md). Row groups whose rows were all deleted are still dropped.
+VACUUM_TASKS = 0
 
 
 class WarehouseBusy(LineflowError):
@@ -373,7 +384,10 @@ class SharedConnection:
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
             # cost more as the warehouse grew; a full row group costs the log less (a season:
             # 32k 122 s, 16k 108 s; with FSST off, 16k 68.0 s, 8k 62.1 s; docs/benchmarks.md).
-            con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+            con.execute(
+                f"ATTACH '{path}' AS warehouse "
+                f"(ROW_GROUP_SIZE {ROW_GROUP_SIZE}, STORAGE_VERSION '{STORAGE_VERSION}')"
+            )
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
             # Past memory_limit, DuckDB spills next to the warehouse (not the working directory).
@@ -383,6 +397,7 @@ class SharedConnection:
             # a second one to most partitions' sessions mid-way (docs/benchmarks.md).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             con.execute(f"SET disabled_compression_methods = '{DISABLED_COMPRESSION}'")
+            con.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS}")
             schema.ensure(con)  # every connect (2 ms): the file may be new since the last one
         except BaseException:
             con.close()

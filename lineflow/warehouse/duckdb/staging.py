@@ -44,44 +44,50 @@ class Staging(SharedConnection):
         outcome: Validated,
     ) -> None:
         """Append the rules' results; replace the partition's quarantine and line quality, and
-        what the stage concluded from which inputs (so that a rerun can say it again)."""
+        what the stage concluded from which inputs (so that a rerun can say it again).
+
+        One `execute` of seven statements, in one transaction: ten statements took 11 ms of
+        thread CPU a partition. Only the last statement of a batch takes parameters, so the
+        run id and time travel as columns of the frames, and the date as a DATE literal (a
+        date's ISO form has nothing to escape)."""
+        day = f"DATE '{slate_date.isoformat()}'"
+        stamp = {"_run_id": pl.lit(run_id), "_at": pl.lit(now)}
+        frames = {
+            "_results": results.with_columns(**stamp),
+            "_q": quarantined.with_columns(**stamp),
+            "_lq": quality.with_columns(**stamp),
+        }
         with self.transaction() as con:
-            # The partition's row replaced: deleted and inserted, in one transaction (a lake
-            # has no key for INSERT OR REPLACE).
-            con.execute("DELETE FROM validations WHERE slate_date = ?", [slate_date])
-            con.execute(
-                "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    slate_date,
-                    outcome.fingerprint,
-                    outcome.status,
-                    outcome.error,
-                    json.dumps(outcome.notes),
-                    outcome.rows,
-                    now,
-                    run_id,
-                ],
-            )
-            for name, frame in (("_results", results), ("_q", quarantined), ("_lq", quality)):
+            for name, frame in frames.items():
                 con.register(name, arrow_stream(frame))  # each scanned once, below
             try:
+                # The partition's rows replaced: deleted and inserted, in one transaction (a
+                # lake has no key for INSERT OR REPLACE).
                 con.execute(
-                    f"INSERT INTO validation_results SELECT ?, ?, {', '.join(results.columns)}, ? "
-                    "FROM _results",
-                    [run_id, slate_date, now],
-                )
-                con.execute("DELETE FROM quarantine WHERE slate_date = ?", [slate_date])
-                con.execute(
-                    f"INSERT INTO quarantine SELECT rule_id, ?, ?, {', '.join(PROP_LINES)} FROM _q",
-                    [run_id, now],
-                )
-                con.execute("DELETE FROM line_quality WHERE slate_date = ?", [slate_date])
-                con.execute(
-                    f"INSERT INTO line_quality SELECT {', '.join(quality.columns)}, ?, ? FROM _lq",
-                    [run_id, now],
+                    f"""
+                    INSERT INTO validation_results
+                    SELECT _run_id, {day}, {", ".join(results.columns)}, _at FROM _results;
+                    DELETE FROM quarantine WHERE slate_date = {day};
+                    INSERT INTO quarantine
+                    SELECT rule_id, _run_id, _at, {", ".join(PROP_LINES)} FROM _q;
+                    DELETE FROM line_quality WHERE slate_date = {day};
+                    INSERT INTO line_quality SELECT {", ".join(quality.columns)}, _run_id, _at
+                    FROM _lq;
+                    DELETE FROM validations WHERE slate_date = {day};
+                    INSERT INTO validations VALUES ({day}, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        outcome.fingerprint,
+                        outcome.status,
+                        outcome.error,
+                        json.dumps(outcome.notes),
+                        outcome.rows,
+                        now,
+                        run_id,
+                    ],
                 )
             finally:
-                for name in ("_results", "_q", "_lq"):
+                for name in frames:
                     con.unregister(name)
 
     @in_session
