@@ -762,24 +762,47 @@ def open_hydra() -> Any:
 
 
 def compose(overrides: list[str]) -> Settings:
-    """Hydra-compose the config layers with command-line overrides and validate the result."""
-    container = compose_raw(overrides)
-    return validate(container)
+    """Hydra-compose the config layers with command-line overrides and validate the result.
+
+    A composition the cache holds is validated again on every use; only the rules' SQL and
+    polars expressions are not run again once a validation ran them with the DuckDB and
+    polars this process has (`rules.expressions.checked_by`): their verdict is a function of
+    the text, the table's columns (the lineflow version, in the key) and those engines, and
+    running them costs a command an in-memory DuckDB of its own (13 ms of `lineflow status`'s
+    CPU, docs/benchmarks.md)."""
+    from lineflow.rules.expressions import checked_by
+
+    key, entry = _composed(overrides)
+    engines = checked_by()
+    checked = entry["expressions_checked_by"] == engines
+    settings = validate(entry["container"], expressions_checked=checked)
+    if key is not None and not checked:
+        _cache_store(key, entry | {"expressions_checked_by": engines})
+    return settings
 
 
 def compose_raw(overrides: list[str]) -> dict[str, Any]:
+    """The composed, resolved config as a plain dict, not validated."""
+    return _composed(overrides)[1]["container"]
+
+
+def _composed(overrides: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """The composition's cache entry (`container`, and `expressions_checked_by`: the engines
+    that ran its rules' expressions, or None), from the cache or composed now; and its cache
+    key, None when the composition cannot be kept (it read something outside the key)."""
     key = _compose_key(overrides)
     cached = _cache_read(key)
     if cached is not None:
-        return cached
+        return key, cached
     cfg = _compose_hydra(overrides)
-    container = to_settings_dict(cfg)
-    _cache_write(key, cfg, container)
-    return container
+    entry = {"container": to_settings_dict(cfg), "expressions_checked_by": None}
+    return (key if _cache_write(key, cfg, entry) else None), entry
 
 
 #: Composed configs kept in the cache folder; the oldest go beyond this.
 COMPOSE_CACHE_SIZE = 256
+#: The form of a cache entry, part of its key: an entry of another form is never read.
+COMPOSE_CACHE_FORM = 2
 #: Interpolations whose value the cache key fixes: another key of the config, the installed
 #: fixtures. A config with any other (`${oc.env:...}`, `${now:...}`) is composed every time.
 _FIXED_INTERPOLATION = re.compile(r"lineflow_fixtures:|[\w.]+")
@@ -801,7 +824,8 @@ def _compose_key(overrides: list[str]) -> str:
     digest = hashlib.sha256()
     entries = config_search_path()
     fixtures = str(_packaged_dir("lineflow.fixtures"))
-    digest.update(json.dumps([__version__, fixtures, entries, list(overrides)]).encode())
+    header = [COMPOSE_CACHE_FORM, __version__, fixtures, entries, list(overrides)]
+    digest.update(json.dumps(header).encode())
     for _provider, location in entries:
         folder = _folder(location)
         for path in sorted(folder.rglob("*.yaml")):
@@ -817,13 +841,18 @@ def _cache_read(key: str) -> dict[str, Any] | None:
         raw = json.loads((compose_cache_dir() / f"{key}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # not composed yet, or a file a crash cut short: compose
-    return raw if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or not isinstance(raw.get("container"), dict):
+        return None
+    return {
+        "container": raw["container"],
+        "expressions_checked_by": raw.get("expressions_checked_by"),
+    }
 
 
-def _cache_write(key: str, cfg: Any, container: dict[str, Any]) -> None:
+def _cache_write(key: str, cfg: Any, entry: dict[str, Any]) -> bool:
     """Keep the composed, resolved config for the next command with the same inputs (Hydra's
     composition is most of a quick command's own time) when nothing outside the key went into
-    it; a cache that cannot be written is no error."""
+    it; whether it was kept (a cache that cannot be written is no error)."""
     import json
 
     from omegaconf import OmegaConf
@@ -831,10 +860,18 @@ def _cache_write(key: str, cfg: Any, container: dict[str, Any]) -> None:
     unresolved = json.dumps(OmegaConf.to_container(cfg, resolve=False))
     used = re.findall(r"\$\{([^}]*)\}", unresolved)
     if not all(_FIXED_INTERPOLATION.fullmatch(u) for u in used):
-        return
+        return False
+    return _cache_store(key, entry)
+
+
+def _cache_store(key: str, entry: dict[str, Any]) -> bool:
+    """Write one cache entry whole (written aside, then renamed over the old one) and drop the
+    oldest beyond `COMPOSE_CACHE_SIZE`; whether it was written."""
+    import json
+
     folder = compose_cache_dir()
     try:
-        text = json.dumps(container)
+        text = json.dumps(entry)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{key}.{os.getpid()}.tmp"
         tmp.write_text(text, encoding="utf-8")
@@ -843,7 +880,8 @@ def _cache_write(key: str, cfg: Any, container: dict[str, Any]) -> None:
         for old in kept[:-COMPOSE_CACHE_SIZE]:
             old.unlink(missing_ok=True)
     except (OSError, TypeError):  # TypeError: a value JSON does not hold
-        pass
+        return False
+    return True
 
 
 def compose_sweep(overrides: list[str]) -> Settings:
@@ -939,9 +977,15 @@ def register_resolvers() -> None:
         )
 
 
-def validate(container: dict[str, Any]) -> Settings:
+def validate(container: dict[str, Any], expressions_checked: bool = False) -> Settings:
+    """The settings of a composed container, every key checked; `expressions_checked`: the
+    rules' SQL and polars expressions are known to run (`compose`), so they are not run."""
+    from lineflow.rules.model import EXPRESSIONS_CHECKED
+
     try:
-        return Settings.model_validate(container)
+        return Settings.model_validate(
+            container, context={EXPRESSIONS_CHECKED: expressions_checked}
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "config"

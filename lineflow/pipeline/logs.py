@@ -13,8 +13,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lineflow.http.secrets import Redactor
+if TYPE_CHECKING:  # the HTTP layer loads with a run, not with every command's log level
+    from lineflow.http.secrets import Redactor
 
 LOGGER = "lineflow"
 

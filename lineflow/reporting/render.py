@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from lineflow.reporting import charts
-from lineflow.reporting.health import HealthReport
 from lineflow.reporting.identity import line as identity_line
 from lineflow.reporting.output import figures_text
 from lineflow.reporting.recorded import NOT_RECORDED
 from lineflow.reporting.status import StatusReport
+
+if TYPE_CHECKING:  # health's report and charts load with `lineflow health`, not with `status`
+    from lineflow.reporting import charts
+    from lineflow.reporting.health import HealthReport
 
 STYLE = {
     "ok": "green",
@@ -339,6 +341,8 @@ def _html_table(columns: list[str], rows: list[list[Any]], status_col: int | Non
 
 def health_charts(report: HealthReport) -> list[str | charts.NoData]:
     """The report's three charts; one with nothing to draw is `NoData` (a line, not a box)."""
+    from lineflow.reporting import charts
+
     days = sorted({r["day"] for r in report.rows_history})
     labels = [f"{d:%m-%d}" for d in days]
     names = list(dict.fromkeys(r["source"] for r in report.rows_history))
@@ -389,6 +393,8 @@ def health_charts(report: HealthReport) -> list[str | charts.NoData]:
 
 def health_html(report: HealthReport) -> str:
     """One self-contained page: inline CSS and SVG, no script, nothing fetched."""
+    from lineflow.reporting import charts
+
     lists = {
         "Problems (failures and alerts, by reason)": problem_lines(report),
         "State": extra_lines(report.status),

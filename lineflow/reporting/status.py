@@ -159,22 +159,31 @@ def count_games(settings: Settings, stores: Stores, partition: date) -> int | No
     """Games of the day from the landed events files: the most any one source listed.
 
     Sources name events differently, so the lists are not merged; None when no events file
-    landed (the schedule is unknown).
+    landed (the schedule is unknown). Only the events files are asked for (their endpoints
+    are those of the sources' event parsers), never the partition's whole manifest.
     """
+    parsers = {
+        source.name: sources.load(source).event_parsers for source in settings.sources.values()
+    }
+    endpoints = sorted({endpoint for named in parsers.values() for endpoint in named})
+    if not endpoints:
+        return None
     landing = open_landing(settings.landing)
     start, end = slate_window(partition)
-    landed = stores.warehouse.landed(partition)
+    files = stores.warehouse.query(
+        "SELECT source, endpoint, path FROM landed_files "
+        "WHERE slate_date = ? AND list_contains(?, endpoint) ORDER BY path",
+        [partition, endpoints],
+    ).rows()
     counts: list[int] = []
-    for source in settings.sources.values():
-        parsers = sources.load(source).event_parsers
-        files = landed.filter(
-            (pl.col("source") == source.name) & pl.col("endpoint").is_in(list(parsers))
-        )
+    for name, named in parsers.items():
         events: set[str] = set()
         parsed = False
-        for file in files.iter_rows(named=True):
+        for source, endpoint, path in files:
+            if source != name or endpoint not in named:
+                continue
             try:
-                frame = parsers[file["endpoint"]](landing.read(file["path"]))
+                frame = named[endpoint](landing.read(path))
             except (ParseError, OSError):
                 continue
             parsed = True
@@ -236,19 +245,27 @@ def partition_lines(stores: Stores, partition: date) -> pl.DataFrame:
     )
 
 
-def source_rows(stores: Stores, partition: date, lines: pl.DataFrame) -> dict[str, tuple[int, int]]:
-    """Per source with staged lines: consolidated rows (of `partition_lines`), and the players
-    it delivered (staging, so a player whose lines validation quarantined still counts as
-    delivered by the source)."""
-    delivered = stores.warehouse.query(
-        "SELECT source, count(DISTINCT player_key) AS players FROM stg_prop_lines "
-        "WHERE slate_date = ? GROUP BY source",
+def staged_by_source(stores: Stores, partition: date) -> dict[str, tuple[int, int]]:
+    """Per source with staged lines: its staged rows and the players they name (staging, so a
+    player whose lines validation quarantined still counts as delivered by the source). One
+    scan of staging for the figures' rows staged and the verdicts' players delivered."""
+    frame = stores.warehouse.query(
+        "SELECT source, count(*) AS n, count(DISTINCT player_key) AS players "
+        "FROM stg_prop_lines WHERE slate_date = ? GROUP BY source",
         [partition],
     )
+    return {source: (int(n), int(players)) for source, n, players in frame.iter_rows()}
+
+
+def source_rows(
+    lines: pl.DataFrame, staged: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Per source with staged lines: consolidated rows (of `partition_lines`), and the players
+    it delivered (`staged_by_source`)."""
     consolidated = dict(lines.group_by("source").agg(pl.col("n").sum()).iter_rows())
     return {
-        r["source"]: (int(consolidated.get(r["source"]) or 0), int(r["players"]))
-        for r in delivered.iter_rows(named=True)
+        source: (int(consolidated.get(source) or 0), players)
+        for source, (_rows, players) in staged.items()
     }
 
 
@@ -276,18 +293,12 @@ def partition_figures(
     names: list[str],
     files: list[FileCounts],
     lines: pl.DataFrame,
+    staged: dict[str, tuple[int, int]],
 ) -> dict[str, dict[str, int]]:
     """Per processor, the partition's figures under the keys its stage reports in
     `lineflow run` (docs/health.md, "What the figures count"), read from what was recorded
-    (`lines`: `partition_lines`)."""
+    (`lines`: `partition_lines`; `staged`: `staged_by_source`)."""
     stages = settings.pipeline.stages
-    staged = {
-        r["source"]: int(r["n"])
-        for r in stores.warehouse.query(
-            "SELECT source, count(*) AS n FROM stg_prop_lines WHERE slate_date = ? GROUP BY 1",
-            [partition],
-        ).iter_rows(named=True)
-    }
     out: dict[str, dict[str, int]] = {}
     by_source = {f.source: f for f in files}
     if "scrape" in stages:
@@ -296,7 +307,7 @@ def partition_figures(
         out |= {
             f"process:{n}": {
                 "files_processed": by_source[n].processed,
-                "rows_staged": staged.get(n, 0),
+                "rows_staged": staged.get(n, (0, 0))[0],
             }
             for n in names
         }
@@ -318,7 +329,8 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
     with stores.warehouse.read_session():  # writes nothing: no schema check, no checkpoint
         games = count_games(settings, stores, partition)
         lines = partition_lines(stores, partition)
-        rows = source_rows(stores, partition, lines)
+        staged = staged_by_source(stores, partition)
+        rows = source_rows(lines, staged)
         runs = last_runs(stores, partition)
         blocked = blocked_sources(stores, partition, runs)
         components = [
@@ -347,7 +359,7 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             last_runs=runs,
             prediction_batch=batch,
             line_quality=recorded.read_line_quality(stores, partition),
-            figures=partition_figures(settings, stores, partition, enabled, files, lines),
+            figures=partition_figures(settings, stores, partition, enabled, files, lines, staged),
             identity=identity.unresolved(partition, lines.drop("n"), candidates=False).summary(),
         )
     report.locks = recorded.read_locks(stores)

@@ -175,7 +175,7 @@ def _together(rules: list[Any], frame: pl.DataFrame, facts: Circumstances) -> li
         if _alone(rule):
             findings.append(evaluate_rule(rule, frame, facts))
         elif isinstance(rule, _GROUP_KINDS):
-            if rule.where not in where_rows:
+            if rule.where is not None and rule.where not in where_rows:
                 where_rows[rule.where] = frame.filter(holds[rule.where])
             findings.append(_group_finding(rule, where_rows[rule.where], facts))
         else:

@@ -102,6 +102,12 @@ def polars_expr(text: str) -> pl.Expr:
     return value
 
 
+def checked_by() -> str:
+    """What `check_sql`'s and `check_polars`' verdicts depend on besides the expression and the
+    table's columns: the engines that run them (a composition's cache records it)."""
+    return f"duckdb {duckdb.__version__}, polars {pl.__version__}"
+
+
 def check_sql(condition: str, schema: dict[str, Any], what: str) -> str | None:
     """None when the condition runs on an empty table of `schema`; else the problem, one line.
 

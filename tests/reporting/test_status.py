@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -134,3 +136,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, week_home):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr
     assert not (tmp_path / "none").exists()
+
+
+#: What `status` has no use for, and once loaded for nothing (docs/benchmarks.md, issue #23's
+#: second round): the HTTP layer, health's report and charts, pyarrow.
+NOT_FOR_STATUS = ("lineflow.http", "lineflow.reporting.health", "lineflow.reporting.charts")
+
+
+def test_status_loads_nothing_it_does_not_use(week_home):
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from lineflow.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['status', 'date=2026-01-23', 'home={week_home}']) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = json.loads(out.stdout)
+    assert "lineflow.reporting.status" in modules
+    assert [m for m in modules if m.startswith(NOT_FOR_STATUS) or m == "pyarrow"] == []

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from lineflow.config import compose
+from lineflow.core.errors import ConfigError
+from lineflow.rules import expressions
+from lineflow.rules.expressions import checked_by
 from tests.conftest import ROOT, run_cli
 
 
@@ -131,3 +136,50 @@ def test_an_unknown_table_is_refused(tmp_path):
     out = run_cli("rules", env=env)
     assert out.code == 2
     assert "rules.extra: table: unknown table 'props' (known: prop_lines)" in out.stderr
+
+
+@pytest.mark.parametrize("bad", [BAD[3], BAD[4]], ids=["sql", "polars"])
+def test_a_bad_expression_is_refused_every_time_the_composition_comes_from_the_cache(tmp_path, bad):
+    body, message = bad
+    cache = tmp_path / "cache"
+    env = conf_with_rules(tmp_path, "extra", "table: prop_lines\n" + body)
+    env["XDG_CACHE_HOME"] = str(cache)
+    for attempt in ("composed", "from the cache"):
+        out = run_cli("rules", env=env)
+        assert out.code == 2, attempt
+        assert message in out.stderr, attempt
+        entries = list((cache / "lineflow" / "compose").glob("*.json"))
+        assert len(entries) == 1, "the composition is kept, so the second attempt reads it"
+        assert json.loads(entries[0].read_text())["expressions_checked_by"] is None
+
+
+def test_a_cached_composition_runs_its_rules_expressions_only_with_new_engines(
+    tmp_path, monkeypatch
+):
+    """The expressions' verdict is recorded with the engines that ran them: the next compose
+    validates everything else again and runs no expression (no private DuckDB is made), until
+    the recorded engines are not this process's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ["date=2026-01-23", f"home={tmp_path / 'home'}"]
+    first = compose(args)
+    (entry,) = (tmp_path / "lineflow" / "compose").glob("*.json")
+    assert json.loads(entry.read_text())["expressions_checked_by"] == checked_by()
+    assert any(getattr(rule, "sql", None) or rule.where for rule in first.rule_list())
+
+    monkeypatch.setattr(expressions, "_db", None)
+    assert compose(args) == first
+    assert expressions._db is None, "the recorded verdict stands: no expression ran"
+
+    entry.write_text(json.dumps(json.loads(entry.read_text()) | {"expressions_checked_by": "x"}))
+    assert compose(args) == first
+    assert expressions._db is not None, "other engines: the expressions ran again"
+    assert json.loads(entry.read_text())["expressions_checked_by"] == checked_by()
+
+
+def test_a_home_that_became_unusable_is_refused_from_the_cache_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    home = tmp_path / "home"
+    compose(["date=2026-01-23", f"home={home}"])
+    home.write_text("a file where the home folder was")
+    with pytest.raises(ConfigError, match="^home: "):
+        compose(["date=2026-01-23", f"home={home}"])
