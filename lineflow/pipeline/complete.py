@@ -123,12 +123,14 @@ def _eligible(settings: Settings, request: RunRequest) -> bool:
 def _listing(settings: Settings, request: RunRequest) -> dict[str, list[list[Any]]]:
     """Each active source's landed files of the partition: path, size, modification time."""
     landing = LandingZone(settings.landing.root)
+    root = str(landing.root)
     files: dict[str, list[list[Any]]] = {}
     for source in request.active_sources(settings):
         listed = []
         for where in landing.discover(source.name, request.date):
-            st = os.stat(landing.root / str(where))
-            listed.append([str(where), st.st_size, st.st_mtime_ns])
+            path = str(where)
+            st = os.stat(f"{root}/{path}")  # a string, not a Path joined: a third of the cost
+            listed.append([path, st.st_size, st.st_mtime_ns])
         files[source.name] = listed
     return files
 
@@ -220,11 +222,11 @@ def write(ctx: RunContext, results: list[StageResult]) -> None:
     # Inputs first, then the warehouse: a file landing in between changes the inputs.
     files = _listing(settings, request)
     inputs = _inputs(settings, request, ctx.clock(), files)
-    for source, listed in files.items():
-        # Not settled: a dropped file not registered (waiting for a retry, a dead letter), or
-        # a landed file not in the ledger (the next run processes it).
-        if not ctx.warehouse.settled(ctx.partition, source, [path for path, _, _ in listed]):
-            return
+    # Not settled: a dropped file not registered (waiting for a retry, a dead letter), or a
+    # landed file not in the ledger (the next run processes it).
+    paths = {source: [path for path, _, _ in listed] for source, listed in files.items()}
+    if not ctx.warehouse.settled(ctx.partition, paths):
+        return
     retry = [b["retry_after"] for b in blocks.values()]
     record = {
         "format": FORMAT,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -151,6 +152,18 @@ def _write_ahead_log(con: sqlite3.Connection, budget_s: float) -> None:
             pause = min(pause * 2, 0.1)
 
 
+#: Connections a forked child inherited from its parent: kept referenced, never closed.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+class _Kept(threading.local):
+    """A thread's kept connection to one store, and whether a use of it is under way."""
+
+    con: sqlite3.Connection | None = None
+    pid = 0  # the process that opened it
+    busy = False
+
+
 class SqliteStore(StateStore):
     """`{home}/state.sqlite`: SQLite in WAL mode, shared by the processes of one machine.
 
@@ -163,6 +176,17 @@ class SqliteStore(StateStore):
         self.busy_timeout_s = busy_timeout_s
         self.create = create
         self._ensured: set[str] = set()
+        self._kept = _Kept()  # each thread's connection (`connect`)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (predict's workers): without this process's connections."""
+        state = self.__dict__.copy()
+        del state["_kept"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._kept = _Kept()
 
     def _absent(self) -> bool:
         return not self.create and not self.path.exists()
@@ -172,6 +196,18 @@ class SqliteStore(StateStore):
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode: this thread's, kept open between uses.
+
+        Opening one (the file, its WAL mode, its schema read on the first statement) cost 0.7
+        ms of CPU, more than the short statement it was for: a 40-date backfill opened 568,
+        0.40 s of the main process's CPU (docs/benchmarks.md). So each thread keeps its
+        connection for its next use, as long as this store object lives (a run's). A use
+        nested in another of the same thread, or a forked child, opens its own, as before; a
+        connection that raised, or that a caller left inside a transaction, is rolled back
+        and closed, never kept. An idle connection holds no lock on the file, provided no
+        cursor of the block outlives it half read (a live one would keep its snapshot for the
+        thread's next use): callers read their rows inside the block, as before, when the
+        connection closed at its end."""
         if self._absent():
             con = sqlite3.connect(":memory:", isolation_level=None)
             try:
@@ -181,22 +217,64 @@ class SqliteStore(StateStore):
             finally:
                 con.close()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        kept = self._kept
+        if kept.pid != os.getpid() and kept.con is not None:
+            # A forked child's copy of its parent's connection: neither used nor closed here
+            # (SQLite's rule for a connection across a fork).
+            _INHERITED.append(kept.con)
+            kept.con = None
+        with self._storage_errors():
+            if kept.busy:  # nested in another use of this thread's: one of its own, as before
+                con = self._open()
+                try:
+                    yield con
+                finally:
+                    con.close()
+                return
+            con = kept.con
+            if con is None:
+                con = self._open()
+                kept.con, kept.pid = con, os.getpid()
+            kept.busy = True
             try:
-                con.row_factory = sqlite3.Row
-                con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-                _write_ahead_log(con, self.busy_timeout_s)
-                con.execute("PRAGMA synchronous=NORMAL")
                 yield con
+            except BaseException:
+                self._drop()
+                raise
             finally:
-                con.close()
+                kept.busy = False
+            if con.in_transaction:  # left open by the caller: closing rolled it back before
+                self._drop()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            _write_ahead_log(con, self.busy_timeout_s)
+            con.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A SQLite error that is the disk's, said in one line naming the file."""
+        try:
+            yield
         except sqlite3.Error as exc:
             problem = storage_problem(self.path, exc)
             if problem is None:
                 raise
             raise StateUnwritable(f"{self.path}: {problem}") from None
+
+    def _drop(self) -> None:
+        """Close this thread's kept connection (rolling back what it left open)."""
+        con, self._kept.con = self._kept.con, None
+        if con is not None:
+            con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -87,6 +87,22 @@ def test_consolidate_twice_gives_the_same_table(wh):
     assert wh.consolidated_fingerprint(D) == fingerprint
 
 
+def test_the_staging_fingerprint_is_the_digest_earlier_records_hold(wh):
+    """Validations and consolidations store the staging fingerprint: it stays the digest
+    DuckDB computed for them (md5 of the staged files' ids, sorted, comma-joined), or every
+    partition would look changed and be validated and consolidated again."""
+    assert wh.staging_fingerprint(D) == ("", 0)
+    stage(wh, "f2", lines("f2", n=2))
+    stage(wh, "f10", lines("f10", n=3))
+    wh.stage_files([StagedFile(file("f0"), 0)], lines("f0", n=0), "r1", T0)  # staged nothing
+    earlier = wh.query(
+        "SELECT md5(string_agg(file_id, ',' ORDER BY file_id)) AS digest FROM processed_files "
+        "WHERE slate_date = ? AND rows > 0",
+        [D],
+    ).item()
+    assert wh.staging_fingerprint(D) == (earlier, 5)
+
+
 def consolidate(wh) -> int:
     fingerprint, _ = wh.staging_fingerprint(D)
     return wh.consolidate(D, fingerprint, "r1", T0).rows
@@ -262,19 +278,38 @@ def landed_count(wh) -> int:
     return int(wh.query("SELECT count(*) AS n FROM landed_files").item())
 
 
+def test_a_path_keeps_its_first_manifest_row(wh):
+    """The path is the manifest's key: a path twice in one insert lands once, with its first
+    row, and a path already in the manifest keeps the row it has."""
+    first = LandedRow("a.json", "f1", "odds_api", "events", D, "p1", 1, None, None, T0, "r1")
+    again = LandedRow("a.json", "f2", "odds_api", "events", D, "p2", 2, None, None, T0, "r1")
+    other = LandedRow("b.json", "f3", "odds_api", "events", D, "p1", 3, None, None, T0, "r1")
+    wh.record_landed_many([first, again])
+    wh.record_landed_many([again, other])
+    rows = wh.query("SELECT path, file_id, pass_id FROM landed_files ORDER BY path").rows()
+    assert rows == [("a.json", "f1", "p1"), ("b.json", "f3", "p1")]
+
+
 def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
     """The partition-complete record's last check: files on disk all in the manifest, and
     every manifest file of the partition in the processing ledger."""
     path = "odds_api/player_props/2026-01-23/live-20260123T140800Z/a.json"
     row = LandedRow(path, "f1", "odds_api", "player_props", D, "p1", 1, None, None, T0, "r1")
     wh.record_landed_many([row])
-    assert not wh.settled(D, "odds_api", [path])  # registered, not processed yet
+    assert not wh.settled(D, {"odds_api": [path]})  # registered, not processed yet
+    assert not wh.settled(D, {"odds_api": []})  # landed, not processed: the run's work
+    assert wh.settled(D, {"bettingpros": []})  # another source's partition has nothing
     stage(wh, "f1", lines("f1"))
-    assert wh.settled(D, "odds_api", [path])
-    assert wh.settled(D, "odds_api", [])  # nothing on disk: nothing left to register
+    assert wh.settled(D, {"odds_api": [path]})
+    assert wh.settled(D, {"odds_api": []})  # nothing on disk: nothing left to register
     dropped = path.replace("a.json", "b.json")  # on disk, not registered (a dead letter)
-    assert not wh.settled(D, "odds_api", [path, dropped])
-    assert wh.settled(D, "bettingpros", [])  # another source's partition has nothing
+    assert not wh.settled(D, {"odds_api": [path, dropped]})
+    assert not wh.settled(D, {"odds_api": [path], "bettingpros": [dropped]})
+    assert wh.settled(D, {"odds_api": [path], "bettingpros": []})
+    other = LandedRow(dropped, "f2", "bettingpros", "props", D, "p1", 1, None, None, T0, "r1")
+    wh.record_landed_many([other])  # another source's file, landed, not processed
+    assert wh.settled(D, {"odds_api": [path]})
+    assert not wh.settled(D, {"odds_api": [path], "bettingpros": [dropped]})
 
 
 def test_threads_share_the_connection_one_session_at_a_time(tmp_path):
