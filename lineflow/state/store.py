@@ -209,13 +209,13 @@ class SqliteStore(StateStore):
         thread's next use): callers read their rows inside the block, as before, when the
         connection closed at its end."""
         if self._absent():
-            con = sqlite3.connect(":memory:", isolation_level=None)
+            empty = sqlite3.connect(":memory:", isolation_level=None)
             try:
-                con.row_factory = sqlite3.Row
-                con.executescript("".join(ddl(f, "sqlite") for f in FEATURES))
-                yield con
+                empty.row_factory = sqlite3.Row
+                empty.executescript("".join(ddl(f, "sqlite") for f in FEATURES))
+                yield empty
             finally:
-                con.close()
+                empty.close()
             return
         kept = self._kept
         if kept.pid != os.getpid() and kept.con is not None:
@@ -225,11 +225,11 @@ class SqliteStore(StateStore):
             kept.con = None
         with self._storage_errors():
             if kept.busy:  # nested in another use of this thread's: one of its own, as before
-                con = self._open()
+                nested = self._open()
                 try:
-                    yield con
+                    yield nested
                 finally:
-                    con.close()
+                    nested.close()
                 return
             con = kept.con
             if con is None:
