@@ -76,11 +76,17 @@ def resolve(rows: pl.DataFrame, identity: Identity) -> pl.DataFrame:
     both = pl.concat([rows["home_team"], rows["away_team"]])
     teams = _lookup(both, name_key_expr, identity.teams, keyed=False)
     books = _lookup(rows["bookmaker"], name_key_expr, identity.bookmakers, keyed=False)
+    # A team or bookmaker already written canonically maps to itself: replacing with the
+    # other names only (none, usually) leaves each column as it was without a pass over it.
+    teams = {name: to for name, to in teams.items() if name != to}
+    books = {name: to for name, to in books.items() if name != to}
+    renamed = {
+        column: rows[column].replace(table)
+        for column, table in (("home_team", teams), ("away_team", teams), ("bookmaker", books))
+        if table
+    }
     return rows.with_columns(
-        player_key=rows["player_name"].replace_strict(players, default=None),
-        home_team=rows["home_team"].replace(teams),
-        away_team=rows["away_team"].replace(teams),
-        bookmaker=rows["bookmaker"].replace(books),
+        player_key=rows["player_name"].replace_strict(players, default=None), **renamed
     )
 
 
