@@ -37,5 +37,12 @@ def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
         list(FRESHNESS), nulls_last=False
     )
     freshest = ranked.group_by([*book, "side"], maintain_order=True).last()
-    lead = pl.col("line").sort_by(list(FRESHNESS), nulls_last=False).last().over(book)
-    return freshest.filter(pl.col("line").eq_missing(lead)).sort([*book, "side"])
+    # Sorted once by freshness, a book's last side is its freshest quote: its line leads (a
+    # sort within each book's window cost twice as much; sides tied on every freshness
+    # column are at the same line, so which comes last does not matter).
+    lead = pl.col("line").last().over(book)
+    return (
+        freshest.sort(list(FRESHNESS), nulls_last=False)
+        .filter(pl.col("line").eq_missing(lead))
+        .sort([*book, "side"])
+    )
