@@ -29,7 +29,20 @@ def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
     """Per (keys, bookmaker, side) the freshest quote, at the line of its book's freshest
     quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns."""
     book: list[str] = [*keys, "bookmaker"]
-    ranked = lines.sort(list(FRESHNESS), nulls_last=False)
+    # Only a side's quotes of its latest `last_update` can be its freshest (NULL, the oldest,
+    # is kept only where no quote has one): sorting just those, not every snapshot's quote,
+    # ranks a seventh of the gate's rows (13 -> 9 ms a partition of ~33k rows).
+    newest = pl.col("last_update").max().over([*book, "side"])
+    ranked = lines.filter(pl.col("last_update").eq_missing(newest)).sort(
+        list(FRESHNESS), nulls_last=False
+    )
     freshest = ranked.group_by([*book, "side"], maintain_order=True).last()
-    lead = pl.col("line").sort_by(list(FRESHNESS), nulls_last=False).last().over(book)
-    return freshest.filter(pl.col("line").eq_missing(lead)).sort([*book, "side"])
+    # Sorted once by freshness, a book's last side is its freshest quote: its line leads (a
+    # sort within each book's window cost twice as much; sides tied on every freshness
+    # column are at the same line, so which comes last does not matter).
+    lead = pl.col("line").last().over(book)
+    return (
+        freshest.sort(list(FRESHNESS), nulls_last=False)
+        .filter(pl.col("line").eq_missing(lead))
+        .sort([*book, "side"])
+    )

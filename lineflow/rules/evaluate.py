@@ -308,8 +308,11 @@ _PAIR = ("slate_date", "source", "event_id", "bookmaker", "market", "player_key"
 
 def _pair_sum(rule: m.PairSum, rows: pl.DataFrame) -> Finding:
     pair = [*_PAIR, "snapshot_at"]
+    # lazily: the group-by reads only the pair's columns, not every column of the rows
     pairs = (
-        rows.filter(pl.col("side").is_in(["over", "under"]))
+        rows.lazy()
+        .select(*pair, "side", "implied_prob")
+        .filter(pl.col("side").is_in(["over", "under"]))
         .group_by(pair)
         .agg(
             pl.col("implied_prob").filter(pl.col("side") == "over").first().alias("over"),
@@ -317,6 +320,7 @@ def _pair_sum(rule: m.PairSum, rows: pl.DataFrame) -> Finding:
         )
         .drop_nulls(["over", "under"])  # a one-sided quote is not a pair
         .with_columns(total=pl.col("over") + pl.col("under"))
+        .collect()
     )
     off = pairs.filter(~pl.col("total").is_between(rule.min, rule.max))
     bad = rows.join(off.select(pair), on=pair, nulls_equal=True)
