@@ -9,11 +9,9 @@ Split by concern, each a part of `DuckDBWarehouse`:
 - `runs`: run history and blocked resources;
 - `predictions`: prediction batches, what they read, their rows and what they supersede;
 - `reads`: the warehouse protocol (table specs, partitions) and ad-hoc queries;
-- `rows`: the row types the others take and give back;
-- `client`: what the DuckDB client looks for in the process, settled once.
+- `rows`: the row types the others take and give back.
 """
 
-from lineflow.warehouse.duckdb.client import mark_pandas_absent
 from lineflow.warehouse.duckdb.connection import WarehouseBusy
 from lineflow.warehouse.duckdb.ledger import Ledger
 from lineflow.warehouse.duckdb.predictions import PredictionBatch, PredictionInputs, Predictions
@@ -21,8 +19,6 @@ from lineflow.warehouse.duckdb.reads import Tables
 from lineflow.warehouse.duckdb.rows import LandedRow, RunRow, StagedFile, Validated, landed_frame
 from lineflow.warehouse.duckdb.runs import RunRecords
 from lineflow.warehouse.duckdb.staging import Staging
-
-mark_pandas_absent()  # before any statement binds a parameter
 
 
 class DuckDBWarehouse(Ledger, Staging, RunRecords, Predictions, Tables):
