@@ -168,3 +168,45 @@ def test_the_wheel_ships_only_the_lineflow_package() -> None:
     assert {p: f for p, f in folders.items() if not f.is_dir()} == {}
     outside = [ROOT / name for name in sorted(REPOSITORY_ONLY)]
     assert [p for p, f in folders.items() if any(f.is_relative_to(o) for o in outside)] == []
+
+
+# Runs in the child: every module of the package imported and a warehouse statement with a
+# bound parameter run; then what other libraries see of the import system.
+LEAVES_IMPORTS_ALONE = """
+import importlib, sys, tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+before = {name: sys.modules.get(name, "unset") for name in ("pandas", "numpy", "pyarrow")}
+for path in sorted(Path("lineflow").rglob("*.py")):
+    importlib.import_module(".".join(path.with_suffix("").parts).removesuffix(".__init__"))
+from lineflow.warehouse import DuckDBWarehouse
+
+with tempfile.TemporaryDirectory() as home:
+    warehouse = DuckDBWarehouse(Path(home) / "w.duckdb")
+    with warehouse.session():
+        assert warehouse.con.execute("SELECT ?", [1]).fetchone() == (1,)
+import pyarrow as pa
+
+# pyarrow asks whether pandas is there (Cython reads sys.modules directly) when it converts a
+# timestamp: the prod publish test reads BigQuery's rows this way in lineflow's process.
+stamp = pa.scalar(datetime(2026, 1, 23, tzinfo=timezone.utc), type=pa.timestamp("us", tz="UTC"))
+assert stamp.as_py().year == 2026
+left = [n for n, v in before.items() if v == "unset" and n in sys.modules and sys.modules[n] is None]
+assert not left, f"marked absent in sys.modules: {left}"
+print("ok")
+"""
+
+
+def test_lineflow_leaves_other_libraries_imports_alone():
+    """No module of lineflow changes what another library of the same process imports: a
+    performance mark once put None in sys.modules['pandas'], and pyarrow then failed on its
+    next timestamp in a user's (and the publish test's) process."""
+    out = subprocess.run(
+        [sys.executable, "-c", LEAVES_IMPORTS_ALONE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
