@@ -192,7 +192,7 @@ import pyarrow as pa
 # timestamp: the prod publish test reads BigQuery's rows this way in lineflow's process.
 stamp = pa.scalar(datetime(2026, 1, 23, tzinfo=timezone.utc), type=pa.timestamp("us", tz="UTC"))
 assert stamp.as_py().year == 2026
-left = [n for n, v in before.items() if v == "unset" and n in sys.modules and sys.modules[n] is None]
+left = [n for n, v in before.items() if v == "unset" and sys.modules.get(n, 0) is None]
 assert not left, f"marked absent in sys.modules: {left}"
 print("ok")
 """
