@@ -45,6 +45,10 @@ class WorkItem:
     def from_row(cls, row: Any) -> WorkItem:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
+    def waits(self, now: float) -> bool:
+        """Whether its unit is not to be tried at `now`: dead-lettered, or backing off."""
+        return self.status == "dead" or (self.next_attempt_at or 0) > now
+
 
 @dataclass(frozen=True)
 class DeadLetter:

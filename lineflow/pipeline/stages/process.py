@@ -213,7 +213,7 @@ class _Staging:
                 left.add(key)
                 continue
             self.seen.add(key)
-            if item is not None and (item.status == "dead" or (item.next_attempt_at or 0) > now):
+            if item is not None and item.waits(now):
                 left.add(key)
                 self.pending = True
                 continue
@@ -334,7 +334,7 @@ def _registration_waits(ctx: RunContext, items: dict[str, WorkItem], where: Land
     item = items.get(_registration_key(ctx, str(where)))
     if item is None or item.status == "done":
         return False
-    return item.status == "dead" or (item.next_attempt_at or 0) > ctx.work.clock()
+    return item.waits(ctx.work.clock())
 
 
 def _unregistered(ctx: RunContext, failure: Unreadable, result: StageResult) -> None:
@@ -467,7 +467,9 @@ def parse_listings(
     return Events(tuple(files), frame, failed)
 
 
-def _listings(config: SourceConfig, landing: Landing, files: tuple[tuple[str, str], ...]):
+def _listings(
+    config: SourceConfig, landing: Landing, files: tuple[tuple[str, str], ...]
+) -> tuple[Events]:
     """`parse_listings` with the source loaded here (a parse worker's)."""
     return (parse_listings(sources.load(config), landing, files),)
 
@@ -493,7 +495,7 @@ def _process_source(
     todo, waiting = [], 0
     for file in pending.iter_rows(named=True):
         item = items.get(file_work_key(file))
-        if item is not None and (item.status == "dead" or (item.next_attempt_at or 0) > now):
+        if item is not None and item.waits(now):
             waiting += 1
             continue
         todo.append((item.attempts if item else 0, file))
