@@ -196,14 +196,9 @@ def _row_counts(
         scope = pl.lit(True) if rule.where is None else pl.lit(holds[rule.where])
         if isinstance(rule, m.LineRange):
             scope = scope & pl.col("market").is_in(list(rule.markets)).fill_null(False)
-        if isinstance(rule, m.RowCheck) and rule.sql is not None:
-            failing = ~pl.lit(holds[rule.sql])
-        elif isinstance(rule, m.RowCheck):
-            failing = ~polars_expr(rule.polars or "").fill_null(False)
-        else:
-            failing = _failing_expr(rule).fill_null(True)
+        sql = rule.sql if isinstance(rule, m.RowCheck) else None
         scopes.append(scope)
-        fails.append(scope & failing)
+        fails.append(scope & _failing_row(rule, None if sql is None else holds[sql]))
     if not rules:
         return []
     # with_columns, not select: a rule's expression of one value holds for every row, as a
@@ -235,12 +230,21 @@ def _judge(
 
 
 def _row_failures(rule: Any, rows: pl.DataFrame) -> pl.Series:
-    """Per row, whether it fails the rule (a missing value fails every value check)."""
+    """Per row, whether it fails the rule, the rule alone over `rows`."""
+    sql = rule.sql if isinstance(rule, m.RowCheck) else None
+    holds = None if sql is None else sql_holds(rows, sql)
+    return rows.select(_failing_row(rule, holds).alias("f"))["f"]
+
+
+def _failing_row(rule: Any, holds: pl.Series | None) -> pl.Expr:
+    """Whether a row fails a row rule (a missing value fails every value check; a row check's
+    expression that gives none passes). `holds`: a SQL row check's condition, answered per
+    row beforehand (alone, or with the partition's other conditions in one query)."""
     if isinstance(rule, m.RowCheck):
-        if rule.sql is not None:
-            return ~sql_holds(rows, rule.sql)
-        return rows.select((~polars_expr(rule.polars or "").fill_null(False)).alias("f"))["f"]
-    return rows.select(_failing_expr(rule).fill_null(True).alias("f"))["f"]
+        if holds is not None:
+            return ~pl.lit(holds)
+        return ~polars_expr(rule.polars or "").fill_null(False)
+    return _failing_expr(rule).fill_null(True)
 
 
 def _failing_expr(rule: Any) -> pl.Expr:
