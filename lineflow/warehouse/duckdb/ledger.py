@@ -24,9 +24,15 @@ from lineflow.warehouse.duckdb.rows import (
     landed_frame,
 )
 
-#: Manifest rows whose path is not in the manifest yet (the rows come unique by path: made so
-#: in polars, where a window in the insert cost 3 of its 7 ms for a partition's 245 rows).
+#: Manifest rows whose path is not in the manifest yet (the rows come unique by path,
+#: `_manifest_rows`: made so in polars, where a window in the insert cost 3 of its 7 ms for a
+#: partition's 245 rows).
 _NEW_PATHS = "WHERE NOT EXISTS (SELECT 1 FROM landed_files l WHERE l.path = _frame.path)"
+
+
+def _manifest_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Manifest rows as inserted with `_NEW_PATHS`: a path given twice keeps its first row."""
+    return frame.unique("path", keep="first", maintain_order=True).select(*LANDED_SCHEMA)
 
 
 class Ledger(SharedConnection):
@@ -44,8 +50,7 @@ class Ledger(SharedConnection):
         frame = rows if isinstance(rows, pl.DataFrame) else landed_frame(rows)
         if frame.is_empty():
             return  # no session either
-        frame = frame.unique("path", keep="first", maintain_order=True)  # `_NEW_PATHS`
-        self._record_landed(frame.select(*LANDED_SCHEMA))
+        self._record_landed(_manifest_rows(frame))
 
     @writes
     def _record_landed(self, frame: pl.DataFrame) -> None:
@@ -157,9 +162,7 @@ class Ledger(SharedConnection):
             schema=LEDGER_SCHEMA,
             orient="row",
         )
-        if landed is not None:  # a path twice: its first row (`_NEW_PATHS`)
-            landed = landed.unique("path", keep="first", maintain_order=True).select(*LANDED_SCHEMA)
-        return self._stage(ledger, rows, landed)
+        return self._stage(ledger, rows, None if landed is None else _manifest_rows(landed))
 
     @writes
     def _stage(
