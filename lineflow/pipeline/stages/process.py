@@ -11,7 +11,7 @@ in parse workers when the run has a pool.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -120,41 +120,19 @@ def _process_dropped_files(
     staging = _Staging(ctx, result, items, handed, failures)
     config, landing, partition, run_id = source.config, ctx.landing, ctx.partition, ctx.run_id
     old = tuple(zip(listed["path"], listed["endpoint"], strict=True))
-    args = (config, landing, old, listings, partition, run_id)
-    trip = _unshipped(
-        _land_listings(*args) if pool is None else pool.submit(_in_worker, _land_listings, *args)
-    )
-    landed, unreadable, outcomes, events = trip
+    trip = (config, landing, old, listings, partition, run_id)
+    landed, unreadable, outcomes, events = next(_trips(pool, _land_listings, [trip]))
     ctx.handover.events[source.name] = events
     staging.hold(landed, unreadable, outcomes)  # staged with the first batch: one session
     parse_ctx = ParseContext(
         markets=source.config.markets, books=source.config.books, events=events.frame
     )
     identity = ctx.settings.identity.compiled()
-    parts = [others[i : i + BATCH_FILES] for i in range(0, len(others), BATCH_FILES)]
-    batches: Iterator[Any]
-    if pool is None:
-        batches = (
-            _land_batch(config, landing, part, partition, run_id, parse_ctx, identity)
-            for part in parts
-        )
-    else:  # all at once: the workers read and parse while this thread stages what came back
-        futures = deque(
-            pool.submit(
-                _in_worker,
-                _land_batch,
-                config,
-                landing,
-                part,
-                partition,
-                run_id,
-                parse_ctx,
-                identity,
-            )
-            for part in parts
-        )
-        batches = (_unshipped(futures.popleft().result()) for _ in parts)
-    for landed, unreadable, outcomes, rows in batches:
+    trips = [
+        (config, landing, others[i : i + BATCH_FILES], partition, run_id, parse_ctx, identity)
+        for i in range(0, len(others), BATCH_FILES)
+    ]
+    for landed, unreadable, outcomes, rows in _trips(pool, _land_batch, trips):
         staging.stage(landed, unreadable, outcomes, rows)
     staging.stage(landed_frame([]), [], [], pl.DataFrame())  # what is held, if no batch came
     # The manifest as it is now, without reading it back (validate asks for it): a path
@@ -242,11 +220,23 @@ def _ship(part: Any) -> Any:
     return part
 
 
-def _unshipped(parts: Any) -> tuple[Any, ...]:
-    """A trip's result as `_land_listings` or `_land_batch` returns it, from a worker's
-    future or from this process."""
-    if not isinstance(parts, tuple):
-        parts = parts.result()
+def _trips(
+    pool: Executor | None, task: Callable[..., tuple[Any, ...]], calls: list[tuple[Any, ...]]
+) -> Iterator[tuple[Any, ...]]:
+    """`task(*args)` for each of `calls`, the results in order: here, one by one; with a pool,
+    all sent at once, so the workers read and parse while this thread stages what came back
+    (each result dropped once taken, not kept until the last is)."""
+    if pool is None:
+        for args in calls:
+            yield task(*args)
+        return
+    futures = deque(pool.submit(_in_worker, task, *args) for args in calls)
+    while futures:
+        yield _unshipped(futures.popleft().result())
+
+
+def _unshipped(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A trip's result as its task returned it, from what a worker sent back (`_in_worker`)."""
     return tuple(
         part.frame()
         if isinstance(part, Shipped)
@@ -621,23 +611,11 @@ def _parsed(
                 source, parse_ctx, files, ctx.landing, ctx.run_id, identity, {}, events
             )
         return
-    futures = deque(
-        pool.submit(
-            _in_worker,
-            _parse,
-            source.config,
-            parse_ctx,
-            [file for _, file in chunk],
-            ctx.landing,
-            ctx.run_id,
-            identity,
-            events,
-        )
+    calls = [
+        (source.config, parse_ctx, [f for _, f in chunk], ctx.landing, ctx.run_id, identity, events)
         for chunk in chunks
-    )
-    while futures:  # each result dropped once staged, not kept until the last is
-        outcomes, rows = _unshipped(futures.popleft())
-        yield outcomes, rows
+    ]
+    yield from _trips(pool, _parse, calls)
 
 
 def _pool(ctx: RunContext) -> Executor | None:
