@@ -1,7 +1,9 @@
 """`lineflow maintain`: compact a lake's small files and expire its old snapshots.
 
-For `warehouse.kind=ducklake` only (a DuckDB file compacts itself at its checkpoints). Run it from
-the scheduler, daily, not inside runs: see lineflow/warehouse/ducklake/maintenance.py.
+For `warehouse.kind=ducklake` only. A DuckDB file has nothing to compact: it is one file, and its
+checkpoints free the blocks of deleted row groups for reuse (they do not merge partly filled row
+groups: `VACUUM_TASKS` in lineflow/warehouse/duckdb/connection.py says why). Run it from the
+scheduler, daily, not inside runs: see lineflow/warehouse/ducklake/maintenance.py.
 """
 
 from __future__ import annotations
