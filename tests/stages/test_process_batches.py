@@ -1,0 +1,106 @@
+"""process: a partition's parsed batches, every source's, are staged in one transaction; a file
+whose content an earlier batch of that transaction has is left out, as the ledger would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+
+from lineflow.core.schema import conform, number_rows
+from lineflow.pipeline.stages import process
+from lineflow.pipeline.stages.base import StageResult
+from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import StagedFile
+
+D = date(2026, 1, 23)
+T0 = datetime(2026, 1, 23, 14, 8, tzinfo=UTC)
+
+
+def rows(source: str, file_id: str, n: int) -> pl.DataFrame:
+    return conform(
+        pl.DataFrame(
+            {
+                "slate_date": [D] * n,
+                "source": [source] * n,
+                "event_id": ["e1"] * n,
+                "bookmaker": ["draftkings"] * n,
+                "market": ["player_points"] * n,
+                "player_name": [f"P {i}" for i in range(n)],
+                "player_key": [f"p_{i}" for i in range(n)],
+                "side": ["over"] * n,
+                "line": [20.5] * n,
+                "price_american": [-110] * n,
+                "last_update": [T0] * n,
+                "snapshot_at": [T0] * n,
+                "file_id": [file_id] * n,
+                "run_id": ["r1"] * n,
+            }
+        )
+    )
+
+
+def parsed(source: str, files: dict[str, int]) -> tuple[list, pl.DataFrame]:
+    """A parsed batch of `source`: files (content id -> rows) and their numbered rows."""
+    batch = [
+        (0, StagedFile({"file_id": f, "slate_date": D, "source": source, "endpoint": "x"}, n))
+        for f, n in files.items()
+    ]
+    return batch, number_rows(pl.concat([rows(source, f, n) for f, n in files.items()]))
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    with DuckDBWarehouse(tmp_path / "lineflow.duckdb") as warehouse:
+        yield SimpleNamespace(warehouse=warehouse, run_id="r1", clock=lambda: T0, work=None)
+
+
+def staged(ctx) -> list[tuple[str, str, int]]:
+    return ctx.warehouse.query(
+        "SELECT p.source, p.file_id, count(s.file_id)::INT FROM processed_files p "
+        "LEFT JOIN stg_prop_lines s USING (file_id) GROUP BY ALL ORDER BY ALL"
+    ).rows()
+
+
+def test_every_sources_batches_are_staged_together_and_a_content_once(ctx):
+    handed: list[pl.DataFrame] = []
+    batches = process._Batches(ctx, handed)
+    odds, props = StageResult("process:odds_api", "process"), StageResult("process:bp", "process")
+    batches.add(*parsed("odds_api", {"f1": 2}), odds, [])
+    # The other source has a file of the same content, and one of its own.
+    batches.add(*parsed("bettingpros", {"f1": 2, "f2": 3}), props, [])
+    assert staged(ctx) == [], "nothing is written before the partition's transaction"
+
+    batches.flush()
+
+    assert staged(ctx) == [("bettingpros", "f2", 3), ("odds_api", "f1", 2)]
+    assert (odds.files, odds.rows, props.files, props.rows) == (1, 2, 1, 3)
+    assert [frame.height for frame in handed] == [5]  # the rows validate judges
+    batches.flush()  # nothing waits: nothing written again
+    assert staged(ctx) == [("bettingpros", "f2", 3), ("odds_api", "f1", 2)]
+
+
+def test_a_content_the_ledger_has_is_not_staged_again(ctx):
+    first = process._Batches(ctx, None)
+    first.add(*parsed("odds_api", {"f1": 2}), StageResult("process:odds_api", "process"), [])
+    first.flush()
+    again = StageResult("process:odds_api", "process")
+    later = process._Batches(ctx, None)
+    landed = pl.DataFrame(schema=process.landed_frame([]).schema)  # dropped files' manifest rows
+    later.add(*parsed("odds_api", {"f1": 2, "f3": 1}), again, [], landed)
+    later.flush()
+    assert staged(ctx) == [("odds_api", "f1", 2), ("odds_api", "f3", 1)]
+    assert (again.files, again.rows) == (1, 1)
+
+
+def test_batches_are_written_once_batch_files_wait(ctx, monkeypatch):
+    monkeypatch.setattr(process, "BATCH_FILES", 2)
+    batches = process._Batches(ctx, None)
+    result = StageResult("process:odds_api", "process")
+    batches.add(*parsed("odds_api", {"f1": 1}), result, [])
+    assert staged(ctx) == []
+    batches.add(*parsed("odds_api", {"f2": 1}), result, [])
+    assert staged(ctx) == [("odds_api", "f1", 1), ("odds_api", "f2", 1)]
+    assert result.files == 2
