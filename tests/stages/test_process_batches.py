@@ -3,43 +3,17 @@ whose content an earlier batch of that transaction has is left out, as the ledge
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-from lineflow.core.schema import conform, number_rows
+from lineflow.core.schema import number_rows
 from lineflow.pipeline.stages import process
 from lineflow.pipeline.stages.base import StageResult
 from lineflow.warehouse import DuckDBWarehouse
-from lineflow.warehouse.duckdb import StagedFile
-
-D = date(2026, 1, 23)
-T0 = datetime(2026, 1, 23, 14, 8, tzinfo=UTC)
-
-
-def rows(source: str, file_id: str, n: int) -> pl.DataFrame:
-    return conform(
-        pl.DataFrame(
-            {
-                "slate_date": [D] * n,
-                "source": [source] * n,
-                "event_id": ["e1"] * n,
-                "bookmaker": ["draftkings"] * n,
-                "market": ["player_points"] * n,
-                "player_name": [f"P {i}" for i in range(n)],
-                "player_key": [f"p_{i}" for i in range(n)],
-                "side": ["over"] * n,
-                "line": [20.5] * n,
-                "price_american": [-110] * n,
-                "last_update": [T0] * n,
-                "snapshot_at": [T0] * n,
-                "file_id": [file_id] * n,
-                "run_id": ["r1"] * n,
-            }
-        )
-    )
+from lineflow.warehouse.duckdb import StagedFile, landed_frame
+from tests.warehouse.test_duckdb import T0, D, lines
 
 
 def parsed(source: str, files: dict[str, int]) -> tuple[list, pl.DataFrame]:
@@ -48,7 +22,7 @@ def parsed(source: str, files: dict[str, int]) -> tuple[list, pl.DataFrame]:
         (0, StagedFile({"file_id": f, "slate_date": D, "source": source, "endpoint": "x"}, n))
         for f, n in files.items()
     ]
-    return batch, number_rows(pl.concat([rows(source, f, n) for f, n in files.items()]))
+    return batch, number_rows(pl.concat([lines(f, n=n) for f, n in files.items()]))
 
 
 @pytest.fixture
@@ -88,8 +62,8 @@ def test_a_content_the_ledger_has_is_not_staged_again(ctx):
     first.flush()
     again = StageResult("process:odds_api", "process")
     later = process._Batches(ctx, None)
-    landed = pl.DataFrame(schema=process.landed_frame([]).schema)  # dropped files' manifest rows
-    later.add(*parsed("odds_api", {"f1": 2, "f3": 1}), again, [], landed)
+    # With manifest rows (dropped files: none here), the ledger is asked for the contents.
+    later.add(*parsed("odds_api", {"f1": 2, "f3": 1}), again, [], landed_frame([]))
     later.flush()
     assert staged(ctx) == [("odds_api", "f1", 2), ("odds_api", "f3", 1)]
     assert (again.files, again.rows) == (1, 1)
