@@ -1,7 +1,7 @@
 """Rows the DuckDB warehouse takes and gives back: manifest, ledger, validation and run rows.
 
 Plain data, no I/O. The frame schemas match the warehouse's tables (`schema.TABLES`), so a frame
-of them inserts by name; a few rows go into a statement as SQL literals (`literal`).
+of them inserts by name.
 """
 
 from __future__ import annotations
@@ -109,29 +109,3 @@ class RunRow:
     rows: int
     requests: int
     error: str | None
-
-
-def literal(value: object) -> str:
-    """A Python value as a DuckDB SQL literal of the same type, for the few values of a
-    bookkeeping statement (run rows, a partition's date). DuckDB's Python client looks for
-    pandas twice for every parameter it binds (0.1 ms a parameter: pandas is not installed,
-    so each look is a failed search of `sys.path`), which made a run row's insert cost three
-    times the statement (docs/benchmarks.md). Strings are quoted the SQL way (DuckDB reads no
-    escapes in them); a NUL, which ends a statement's text, is written as `chr(0)`."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"'{value!r}'::DOUBLE"  # read as text: a decimal literal would round twice
-    if isinstance(value, datetime):  # before date: a datetime is a date
-        kind = "TIMESTAMP" if value.tzinfo is None else "TIMESTAMPTZ"
-        return f"{kind} '{value.isoformat()}'"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, str):
-        parts = ["'" + part.replace("'", "''") + "'" for part in value.split("\0")]
-        return parts[0] if len(parts) == 1 else f"({' || chr(0) || '.join(parts)})"
-    raise TypeError(f"no SQL literal for {type(value).__name__}")

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
-from lineflow.warehouse.duckdb.rows import RunRow, literal
+from lineflow.warehouse.duckdb.literals import literal
+from lineflow.warehouse.duckdb.rows import RunRow
 
 
 class RunRecords(SharedConnection):

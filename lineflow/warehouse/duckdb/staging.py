@@ -17,7 +17,8 @@ from lineflow.core.faults import kill_point
 from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import PROP_LINES, PROP_LINES_KEY
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
-from lineflow.warehouse.duckdb.rows import Consolidation, Validated, literal
+from lineflow.warehouse.duckdb.literals import literal
+from lineflow.warehouse.duckdb.rows import Consolidation, Validated
 
 
 class Staging(SharedConnection):
@@ -152,7 +153,7 @@ class Staging(SharedConnection):
         """
         key = ", ".join(PROP_LINES_KEY)
         # The date, fingerprint and run written into the statements, not bound: the client
-        # looks for pandas twice for every parameter (`rows.literal`), which was a fifth of a
+        # looks for pandas twice for every parameter (`literals`), which was a fifth of a
         # consolidation. Statements without results go several to an `execute`.
         day = literal(slate_date)
         with self.transaction() as con:
