@@ -55,3 +55,29 @@ def test_discover_finds_files_dropped_by_hand(tmp_path):
     (target.parent / "notes.txt").write_text("ignored")
     assert list(zone.discover("odds_api", date(2026, 1, 23))) == [WHERE]
     assert list(zone.discover("odds_api", date(2026, 1, 22))) == []
+
+
+def test_discover_lists_the_partitions_layout_files_in_path_order(tmp_path):
+    zone = LandingZone(tmp_path)
+    day = "2026-01-23"
+    layout = [
+        f"odds_api/events/{day}/live-20260123T130000Z/x.json",
+        f"odds_api/player_props/{day}/history-20260123T140000Z/z.json",
+        f"odds_api/player_props/{day}/live-20260123T140000Z/a-b.json",
+        f"odds_api/player_props/{day}/live-20260123T140000Z/a.b.json",
+        f"odds_api/player_props/{day}/live-20260123T140000Z/a.json",
+    ]
+    outside = [
+        f"odds_api/player_props/{day}/live-20260123T140000Z/.a.json.meta",  # a sidecar
+        f"odds_api/Player-Props/{day}/live-20260123T130000Z/x.json",  # not a layout name
+        f"odds_api/events/{day}/not-a-pass/x.json",
+        "odds_api/events/2026-01-22/live-20260122T130000Z/x.json",  # another partition
+        f"bettingpros/events/{day}/live-20260123T130000Z/x.json",  # another source
+    ]
+    for name in reversed(layout + outside):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"{}")
+    (tmp_path / "odds_api" / "a_file_not_a_folder").write_bytes(b"{}")
+    found = [str(where) for where in zone.discover("odds_api", date(2026, 1, 23))]
+    assert found == layout
+    assert list(zone.discover("draftkings", date(2026, 1, 23))) == []  # nothing landed

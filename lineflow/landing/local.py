@@ -75,12 +75,31 @@ class LandingZone:
         return (self.root / str(where)).is_file()
 
     def discover(self, source: str, slate_date: date) -> Iterator[LandingPath]:
-        """Every file of a source's partition on disk that follows the layout."""
-        base = self.root / source
-        if not base.is_dir():
-            return
-        for path in sorted(base.glob(f"*/{slate_date}/*/*.json")):
+        """Every file of a source's partition on disk that follows the layout, in path order.
+
+        Walked as text (`source/*/date/*/*.json`, what `Path.glob` matched): globbing `Path`s
+        and making each relative cost 2.6 ms for a partition's 240 files, strings 0.9 ms
+        (docs/benchmarks.md). Layout names sort as text the way their paths sort."""
+        found = []
+        day = str(slate_date)
+        base = f"{self.root}/{source}"
+        for endpoint in _entries(base, dirs=True):
+            for pass_id in _entries(f"{base}/{endpoint}/{day}", dirs=True):
+                for name in _entries(f"{base}/{endpoint}/{day}/{pass_id}", dirs=False):
+                    if name.endswith(".json"):
+                        found.append(f"{source}/{endpoint}/{day}/{pass_id}/{name}")
+        for relative in sorted(found):
             try:
-                yield LandingPath.parse(path.relative_to(self.root).as_posix())
+                yield LandingPath.parse(relative)
             except ValueError:
                 continue
+
+
+def _entries(folder: str, *, dirs: bool) -> list[str]:
+    """The names in `folder` (only its folders, with `dirs`); none when it is not a readable
+    folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if not dirs or e.is_dir()]
+    except OSError:  # absent, not a folder, unreadable: nothing of the partition there
+        return []

@@ -363,3 +363,32 @@ def test_a_hold_lets_another_process_in_between_sessions(tmp_path):
         assert other.stdout.strip() == "1", "it saw the holder's committed row"
         with wh.session():
             assert landed_count(wh) == 2, "and the holder sees the other's row"
+
+
+def test_run_rows_are_stored_as_given(wh):
+    # Written into the statement as literals, not bound: quotes, a NUL, a missing date and
+    # error, an offset other than UTC and microseconds come back as they went in.
+    from zoneinfo import ZoneInfo
+
+    from lineflow.warehouse.duckdb import RunRow
+
+    started = datetime(2026, 1, 23, 9, 8, 7, 654321, tzinfo=ZoneInfo("America/New_York"))
+    rows = [
+        RunRow(
+            "r1",
+            "process:odds_api",
+            "process",
+            D,
+            "partial",
+            started,
+            T0,
+            3,
+            40,
+            0,
+            "file 'a.json': bad\x00byte; -- not SQL",
+        ),
+        RunRow("r1", "consolidate", "consolidate", None, "success", T0, T0, 0, 2**40, 7, None),
+    ]
+    wh.record_runs(rows)
+    stored = wh.con.execute("SELECT * FROM run_history ORDER BY processor DESC").fetchall()
+    assert [RunRow(*row) for row in stored] == rows

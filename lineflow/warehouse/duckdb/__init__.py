@@ -9,7 +9,8 @@ Split by concern, each a part of `DuckDBWarehouse`:
 - `runs`: run history and blocked resources;
 - `predictions`: prediction batches, what they read, their rows and what they supersede;
 - `reads`: the warehouse protocol (table specs, partitions) and ad-hoc queries;
-- `rows`: the row types the others take and give back.
+- `rows`: the row types the others take and give back;
+- `literals`: values written into statements as SQL literals, where binding costs more.
 """
 
 from lineflow.warehouse.duckdb.connection import WarehouseBusy
