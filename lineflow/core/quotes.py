@@ -25,9 +25,12 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 FRESHNESS = ("last_update", "snapshot_at", "source", "line", "price_decimal")
 
 
-def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
+def book_quotes(lines: Frame, keys: Sequence[str] = (), lead_source: str | None = None) -> Frame:
     """Per (keys, bookmaker, side) the freshest quote, at the line of its book's freshest
-    quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns."""
+    quote; sorted by keys, bookmaker, side. `lines` has the prop_lines columns. `lead_source`:
+    a column of that name says, on each of a book's rows, the source of its freshest quote
+    (whatever the tie-break between sides, the same: tied on every freshness column, they
+    are tied on the source too)."""
     book: list[str] = [*keys, "bookmaker"]
     # Only a side's quotes of its latest `last_update` can be its freshest (NULL, the oldest,
     # is kept only where no quote has one): sorting just those, not every snapshot's quote,
@@ -40,9 +43,13 @@ def book_quotes(lines: Frame, keys: Sequence[str] = ()) -> Frame:
     # Sorted once by freshness, a book's last side is its freshest quote: its line leads (a
     # sort within each book's window cost twice as much; sides tied on every freshness
     # column are at the same line, so which comes last does not matter).
-    lead = pl.col("line").last().over(book)
+    leads = {"_lead": pl.col("line").last().over(book)}
+    if lead_source is not None:
+        leads[lead_source] = pl.col("source").last().over(book)
     return (
         freshest.sort(list(FRESHNESS), nulls_last=False)
-        .filter(pl.col("line").eq_missing(lead))
+        .with_columns(**leads)
+        .filter(pl.col("line").eq_missing(pl.col("_lead")))
+        .drop("_lead")
         .sort([*book, "side"])
     )

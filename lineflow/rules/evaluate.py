@@ -7,6 +7,7 @@ keys) and, for row-level kinds, the failing rows themselves, so quarantine can h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,13 @@ class Finding:
     failed: int = 0
     samples: tuple[str, ...] = ()
     detail: str = ""
-    failing_rows: pl.DataFrame | None = None
+    #: The failing rows (row-level kinds), or the query that reads them: only quarantine rules'
+    #: are kept, so the others' are read only if asked for (`failing_rows`).
+    failing: pl.DataFrame | pl.LazyFrame | None = None
+
+    @functools.cached_property
+    def failing_rows(self) -> pl.DataFrame | None:
+        return self.failing.collect() if isinstance(self.failing, pl.LazyFrame) else self.failing
 
     @property
     def passed(self) -> bool | None:
@@ -131,7 +138,8 @@ def evaluate_rule(rule: Any, frame: pl.DataFrame, facts: Circumstances) -> Findi
     """One rule over `frame`, alone: its own `where` query, its own pass over the rows."""
     rows = frame if rule.where is None else frame.filter(sql_holds(frame, rule.where))
     if isinstance(rule, _GROUP_KINDS):
-        return _group_finding(rule, rows, facts)
+        plan = _group_plan(rule, rows.lazy())
+        return _group_finding(rule, rows.lazy(), pl.collect_all(plan), facts)
     if isinstance(rule, m.LineRange):
         rows = rows.filter(pl.col("market").is_in(list(rule.markets)))
     failing = _row_failures(rule, rows)
@@ -143,14 +151,30 @@ def evaluate_rule(rule: Any, frame: pl.DataFrame, facts: Circumstances) -> Findi
 _GROUP_KINDS = (m.Completeness, m.CrossSource, m.MinCount, m.PairSum)
 
 
-def _group_finding(rule: Any, rows: pl.DataFrame, facts: Circumstances) -> Finding:
+def _group_plan(rule: Any, rows: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """The queries a group kind judges by, over the rule's rows, lazily: each reads only the
+    columns it needs, and a partition's are collected at once (`_together`)."""
     if isinstance(rule, m.Completeness):
-        return _completeness(rule, rows, facts)
+        return [_completeness_plan(rule, rows)]
     if isinstance(rule, m.CrossSource):
-        return _cross_source(rule, rows)
+        return [_cross_source_plan(rule, rows)]
     if isinstance(rule, m.MinCount):
-        return _min_count(rule, rows)
-    return _pair_sum(rule, rows)
+        return [_min_count_plan(rule, rows)]
+    return _pair_sum_plan(rows)
+
+
+def _group_finding(
+    rule: Any, rows: pl.LazyFrame, found: list[pl.DataFrame], facts: Circumstances
+) -> Finding:
+    """The finding of a group kind from what its plan (`_group_plan`) found; the failing
+    rows, if any, are read from `rows` only then."""
+    if isinstance(rule, m.Completeness):
+        return _completeness(rule, found[0], facts)
+    if isinstance(rule, m.CrossSource):
+        return _cross_source(rule, found[0])
+    if isinstance(rule, m.MinCount):
+        return _min_count(rule, rows, found[0])
+    return _pair_sum(rule, rows, *found)
 
 
 def _alone(rule: Any) -> bool:
@@ -160,53 +184,63 @@ def _alone(rule: Any) -> bool:
 
 
 def _together(rules: list[Any], frame: pl.DataFrame, facts: Circumstances) -> list[Finding]:
-    """What `evaluate_rule` finds of each rule, every SQL condition answered in one query and
-    every row kind's rows counted in one select."""
+    """What `evaluate_rule` finds of each rule, every SQL condition answered in one query, every
+    row kind's rows counted in one select, and those and the group kinds' queries collected
+    at once (one `collect_all`: polars shares what the plans have in common)."""
     together = [rule for rule in rules if not _alone(rule)]
     # every `where` (over the whole frame, as alone) and the row checks' SQL without one
     conditions = [rule.where for rule in together if rule.where is not None]
     conditions += [r.sql for r in together if isinstance(r, m.RowCheck) and r.sql is not None]
     holds = sql_holds_each(frame, conditions)
     row_rules = [rule for rule in together if not isinstance(rule, _GROUP_KINDS)]
-    counted = iter(_row_counts(row_rules, frame, holds))
-    where_rows: dict[str | None, pl.DataFrame] = {None: frame}  # rules sharing a where share it
+    group_rules = [rule for rule in together if isinstance(rule, _GROUP_KINDS)]
+    lazy = frame.lazy()
+    scoped = {w: lazy.filter(holds[w]) for w in {r.where for r in group_rules} - {None}}
+    scoped[None] = lazy  # rules sharing a where share its rows
+    plans = [_group_plan(rule, scoped[rule.where]) for rule in group_rules]
+    collected = iter(
+        pl.collect_all([_row_masks(row_rules, frame, holds), *(p for ps in plans for p in ps)])
+    )
+    counted = iter(_row_counts(row_rules, next(collected)))
+    found = iter(plans)
     findings = []
     for rule in rules:
         if _alone(rule):
             findings.append(evaluate_rule(rule, frame, facts))
         elif isinstance(rule, _GROUP_KINDS):
-            if rule.where is not None and rule.where not in where_rows:
-                where_rows[rule.where] = frame.filter(holds[rule.where])
-            findings.append(_group_finding(rule, where_rows[rule.where], facts))
+            mine = [next(collected) for _ in next(found)]
+            findings.append(_group_finding(rule, scoped[rule.where], mine, facts))
         else:
             checked, failed, mask = next(counted)
-            bad = frame.filter(mask) if failed else frame.clear()
-            findings.append(_judge(rule, checked, failed, _samples(bad, m.ROW_KEY), bad, "rows"))
+            samples = _samples(frame.select(m.ROW_KEY).filter(mask), m.ROW_KEY) if failed else ()
+            bad = frame.lazy().filter(pl.lit(mask)) if failed else frame.clear()
+            findings.append(_judge(rule, checked, failed, samples, bad, "rows"))
     return findings
 
 
-def _row_counts(
-    rules: list[Any], frame: pl.DataFrame, holds: dict[str, pl.Series]
-) -> list[tuple[int, int, pl.Series]]:
-    """Per row rule, in one select over the frame: how many rows it checks, how many fail, and
-    which (the rows of its `where` and, for line_range, its markets; a row failing is one of
-    those that fails the check)."""
+def _row_masks(rules: list[Any], frame: pl.DataFrame, holds: dict[str, pl.Expr]) -> pl.LazyFrame:
+    """Per row rule, two masks over the frame: the rows it checks (those of its `where` and, for
+    line_range, its markets), and those of them that fail the check."""
     scopes, fails = [], []
     for rule in rules:
-        scope = pl.lit(True) if rule.where is None else pl.lit(holds[rule.where])
+        scope = pl.lit(True) if rule.where is None else holds[rule.where]
         if isinstance(rule, m.LineRange):
             scope = scope & pl.col("market").is_in(list(rule.markets)).fill_null(False)
         sql = rule.sql if isinstance(rule, m.RowCheck) else None
         scopes.append(scope)
         fails.append(scope & _failing_row(rule, None if sql is None else holds[sql]))
-    if not rules:
-        return []
     # with_columns, not select: a rule's expression of one value holds for every row, as a
     # filter by it does alone; each expression reads the frame's columns only.
     names = [f"{kind}{i}" for kind in ("s", "f") for i in range(len(rules))]
-    masks = frame.with_columns(
-        [e.alias(n) for e, n in zip([*scopes, *fails], names, strict=True)]
-    ).select(names)
+    exprs = [e.alias(n) for e, n in zip([*scopes, *fails], names, strict=True)]
+    return frame.lazy().with_columns(exprs).select(names)
+
+
+def _row_counts(rules: list[Any], masks: pl.DataFrame) -> list[tuple[int, int, pl.Series]]:
+    """Per row rule, from its masks (`_row_masks`): how many rows it checks, how many fail, and
+    which."""
+    if not rules:
+        return []
     sums = masks.sum().row(0)
     n = len(rules)
     return [(int(sums[i]), int(sums[n + i]), masks.get_column(f"f{i}")) for i in range(n)]
@@ -232,17 +266,18 @@ def _judge(
 def _row_failures(rule: Any, rows: pl.DataFrame) -> pl.Series:
     """Per row, whether it fails the rule, the rule alone over `rows`."""
     sql = rule.sql if isinstance(rule, m.RowCheck) else None
-    holds = None if sql is None else sql_holds(rows, sql)
+    holds = None if sql is None else pl.lit(sql_holds(rows, sql))
     return rows.select(_failing_row(rule, holds).alias("f"))["f"]
 
 
-def _failing_row(rule: Any, holds: pl.Series | None) -> pl.Expr:
+def _failing_row(rule: Any, holds: pl.Expr | None) -> pl.Expr:
     """Whether a row fails a row rule (a missing value fails every value check; a row check's
-    expression that gives none passes). `holds`: a SQL row check's condition, answered per
-    row beforehand (alone, or with the partition's other conditions in one query)."""
+    expression that gives none passes). `holds`: a SQL row check's condition, answered per row
+    beforehand (`sql_holds` alone, or `sql_holds_each` with the partition's other conditions).
+    """
     if isinstance(rule, m.RowCheck):
         if holds is not None:
-            return ~pl.lit(holds)
+            return ~holds
         return ~polars_expr(rule.polars or "").fill_null(False)
     return _failing_expr(rule).fill_null(True)
 
@@ -299,43 +334,67 @@ def _granularity_ok(rule: m.LineGranularity) -> pl.Expr:
 # -- group kinds -----------------------------------------------------------------------------------
 
 
-def _min_count(rule: m.MinCount, rows: pl.DataFrame) -> Finding:
-    groups = rows.group_by(rule.group_by).agg(pl.col(rule.count_distinct).n_unique().alias("n"))
+def _min_count_plan(rule: m.MinCount, rows: pl.LazyFrame) -> pl.LazyFrame:
+    return rows.group_by(rule.group_by).agg(pl.col(rule.count_distinct).n_unique().alias("n"))
+
+
+def _min_count(rule: m.MinCount, rows: pl.LazyFrame, groups: pl.DataFrame) -> Finding:
     short = groups.filter(pl.col("n") < rule.min)
-    bad = rows.join(short.select(rule.group_by), on=rule.group_by, nulls_equal=True)
+    bad = _rows_of(rows, short.select(rule.group_by))
     samples = _samples(short, rule.group_by)
     return _judge(rule, groups.height, short.height, samples, bad, "groups")
 
 
+def _rows_of(rows: pl.LazyFrame, keys: pl.DataFrame) -> pl.LazyFrame:
+    """The rows whose key columns are one of `keys`' rows (NULL matching NULL), lazily."""
+    if keys.height == 0:
+        return rows.clear()
+    return rows.join(keys.lazy(), on=keys.columns, nulls_equal=True)
+
+
 _PAIR = ("slate_date", "source", "event_id", "bookmaker", "market", "player_key", "line")
+_PAIR_AT = [*_PAIR, "snapshot_at"]
 
 
-def _pair_sum(rule: m.PairSum, rows: pl.DataFrame) -> Finding:
-    pair = [*_PAIR, "snapshot_at"]
-    # lazily: the group-by reads only the pair's columns, not every column of the rows
-    pairs = (
-        rows.lazy()
-        .select(*pair, "side", "implied_prob")
-        .filter(pl.col("side").is_in(["over", "under"]))
-        .group_by(pair)
-        .agg(
-            pl.col("implied_prob").filter(pl.col("side") == "over").first().alias("over"),
-            pl.col("implied_prob").filter(pl.col("side") == "under").first().alias("under"),
+def _pair_sum_plan(rows: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Per pair, the positions of its first over and first under row, and the rows' implied
+    probabilities: a side's probability is the one at its position (`_pair_sum`). The first
+    position is a plain `min` per group; taking the probability as the first of the rows
+    filtered to a side cost twice the group-by (6.6 against 11 ms a partition of 33k rows)."""
+    at = pl.int_range(pl.len(), dtype=pl.UInt32)
+    side = pl.col("side")
+    positions = (
+        rows.select(
+            *_PAIR_AT, o=pl.when(side == "over").then(at), u=pl.when(side == "under").then(at)
         )
-        .drop_nulls(["over", "under"])  # a one-sided quote is not a pair
+        .group_by(_PAIR_AT)
+        .agg(pl.col("o").min(), pl.col("u").min())
+        .drop_nulls(["o", "u"])  # a one-sided quote is not a pair
+    )
+    return [positions, rows.select("implied_prob")]
+
+
+def _pair_sum(
+    rule: m.PairSum, rows: pl.LazyFrame, positions: pl.DataFrame, probs: pl.DataFrame
+) -> Finding:
+    prob = probs.get_column("implied_prob")
+    pairs = (
+        positions.select(
+            *_PAIR_AT, over=prob.gather(positions["o"]), under=prob.gather(positions["u"])
+        )
+        .drop_nulls(["over", "under"])  # a side without a probability makes no pair either
         .with_columns(total=pl.col("over") + pl.col("under"))
-        .collect()
     )
     off = pairs.filter(~pl.col("total").is_between(rule.min, rule.max))
-    bad = rows.join(off.select(pair), on=pair, nulls_equal=True)
+    bad = _rows_of(rows, off.select(_PAIR_AT))
     shown = off.with_columns(pl.col("total").round(3))
     samples = _samples(shown, ("market", "player_key", "bookmaker", "line", "total"))
     return _judge(rule, pairs.height, off.height, samples, bad, "over/under pairs")
 
 
-def _cross_source(rule: m.CrossSource, rows: pl.DataFrame) -> Finding:
+def _cross_source_plan(rule: m.CrossSource, rows: pl.LazyFrame) -> pl.LazyFrame:
     consensus = rows.group_by([*rule.group_by, "source"]).agg(pl.col(rule.column).median())
-    groups = (
+    return (
         consensus.group_by(rule.group_by)
         .agg(
             pl.col("source").n_unique().alias("sources"),
@@ -343,6 +402,9 @@ def _cross_source(rule: m.CrossSource, rows: pl.DataFrame) -> Finding:
         )
         .filter(pl.col("sources") >= 2)
     )
+
+
+def _cross_source(rule: m.CrossSource, groups: pl.DataFrame) -> Finding:
     apart = groups.filter(pl.col("spread") > rule.max_diff)
     unit = "player markets quoted by two or more sources"
     if groups.height == 0:
@@ -357,10 +419,17 @@ def _cross_source(rule: m.CrossSource, rows: pl.DataFrame) -> Finding:
     return Finding(rule, outcome, groups.height, apart.height, samples, detail)
 
 
-def _completeness(rule: m.Completeness, rows: pl.DataFrame, facts: Circumstances) -> Finding:
+_MEASURED = {"players": "player_key", "events": "event_id", "bookmakers": "bookmaker"}
+
+
+def _completeness_plan(rule: m.Completeness, rows: pl.LazyFrame) -> pl.LazyFrame:
     mine = rows.filter(pl.col("source") == rule.source)
-    column = {"players": "player_key", "events": "event_id", "bookmakers": "bookmaker"}
-    measured = mine.height if rule.measure == "rows" else mine[column[rule.measure]].n_unique()
+    measure = pl.len() if rule.measure == "rows" else pl.col(_MEASURED[rule.measure]).n_unique()
+    return mine.select(measure.alias("measured"))
+
+
+def _completeness(rule: m.Completeness, found: pl.DataFrame, facts: Circumstances) -> Finding:
+    measured = int(found.item())
     enough = f"{measured} {rule.measure} from {rule.source} (at least {rule.min})"
     if measured >= rule.min:
         return Finding(rule, "pass", 1, 0, (), enough)

@@ -151,3 +151,26 @@ def test_the_chosen_quotes_do_not_depend_on_row_order(order):
     assert book_quotes(ROWS).filter(pl.col("bookmaker") == "draftkings")[
         "source"
     ].unique().to_list() == ["odds_api"]
+
+
+def test_each_books_rows_can_say_the_source_of_its_freshest_quote():
+    """The gate judges a book's placeholder line by the source of its freshest quote: the
+    freshest of its sides, whichever source each side's own freshest quote came from."""
+    rows = frame(
+        side("draftkings", "over", 18.5, -110, source="odds_api", last_update=SNAP - 9 * MIN),
+        side("draftkings", "under", 18.5, -110, source="bettingpros", last_update=SNAP - MIN),
+        side("fanduel", "over", 18.5, -110, source="bettingpros", last_update=SNAP - 9 * MIN),
+        side("fanduel", "under", 18.5, -110, source="odds_api", last_update=SNAP - MIN),
+        side("fanduel", "under", 19.5, -110, source="estimated", last_update=SNAP - 30 * MIN),
+    )
+    plain = book_quotes(rows)
+    led = book_quotes(rows, lead_source="lead")
+    assert led.drop("lead").equals(plain)
+    assert led.select("bookmaker", "side", "source", "lead").rows() == [
+        ("draftkings", "over", "odds_api", "bettingpros"),
+        ("draftkings", "under", "bettingpros", "bettingpros"),
+        ("fanduel", "over", "bettingpros", "odds_api"),
+        ("fanduel", "under", "odds_api", "odds_api"),
+    ]
+    for order in ([4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        assert book_quotes(rows[order], lead_source="lead").equals(led)

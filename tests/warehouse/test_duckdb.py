@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +151,38 @@ def test_quarantined_rows_stay_out_until_released(wh):
     assert prop_lines(wh)["player_key"].to_list() == ["p_0", "p_2"]
     wh.query("DELETE FROM quarantine")
     assert consolidate(wh) == 3
+
+
+def test_a_validation_is_recorded_and_said_again_word_for_word(wh):
+    """What validate concluded goes in as literals where it can: quotes, NUL characters,
+    non-ASCII text and NULLs come back as they were; an empty quarantine replaces a held one."""
+    from lineflow.core.schema import PROP_LINES
+    from lineflow.rules import Evaluation
+    from lineflow.rules.gate import LINE_QUALITY
+    from lineflow.warehouse.duckdb import Validated
+
+    def record(outcome, run_id, quarantined):
+        wh.record_validation(
+            D,
+            run_id,
+            T0,
+            Evaluation([]).results(),
+            quarantined,
+            pl.DataFrame(schema=LINE_QUALITY),
+            outcome,
+        )
+
+    held = lines("f1", n=2).select(list(PROP_LINES)).with_columns(rule_id=pl.lit("r"))
+    first = Validated("ab'c", "partial", "rule 'x' failed: O'Neal\x00 é\n", ["a'b", "\x00"], 2)
+    record(first, "run-'1'\x00", held.select("rule_id", *PROP_LINES))
+    assert wh.last_validation(D) == dataclasses.replace(first, run_id="run-'1'\x00")
+    assert wh.query("SELECT count(*) AS n FROM quarantine")["n"].item() == 2
+    again = Validated("d", "success", None, [], 0)
+    record(again, "run-2", pl.DataFrame(schema={"rule_id": pl.String(), **PROP_LINES}))
+    assert wh.last_validation(D) == Validated("d", "success", None, [], 0, "run-2")
+    assert wh.query("SELECT count(*) AS n FROM quarantine")["n"].item() == 0
+    times = wh.query("SELECT validated_at FROM validations")["validated_at"].to_list()
+    assert times == [T0]
 
 
 def test_a_warehouse_whose_prop_lines_was_a_table_is_upgraded_in_place(tmp_path):

@@ -16,7 +16,6 @@ else `success`. Warnings never change the status.
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 
 import polars as pl
 
@@ -28,6 +27,7 @@ from lineflow.pipeline.stages.base import RunContext, StageResult
 from lineflow.pipeline.stages.process import landed_files, source_events
 from lineflow.rules import Circumstances, Evaluation, evaluate, line_quality
 from lineflow.warehouse.duckdb import Validated
+from lineflow.warehouse.duckdb.staging import ValidationInputs
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -35,9 +35,10 @@ def run(ctx: RunContext) -> list[StageResult]:
     rules = ctx.settings.rule_list()
     handed, ctx.handover.staged = ctx.handover.staged, None  # not kept past this stage
     with ctx.warehouse.session():
-        blocked, scraped = _blocked(ctx, ctx.partition), _scraped(ctx, ctx.partition)
+        inputs = ctx.warehouse.validation_inputs(ctx.partition)
+        blocked, scraped = inputs.blocked, inputs.scraped
         staged = ctx.warehouse.staging_fingerprint(ctx.partition)
-        fingerprint = _fingerprint(ctx, staged, blocked, scraped)
+        fingerprint = _fingerprint(ctx, staged, inputs)
         last = None if ctx.request.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:
             result.status, result.error, result.rows = last.status, last.error, last.rows
@@ -78,22 +79,15 @@ def run(ctx: RunContext) -> list[StageResult]:
     return [result]
 
 
-def _fingerprint(
-    ctx: RunContext, staged: tuple[str, int], blocked: dict[str, str], scraped: frozenset[str]
-) -> str:
+def _fingerprint(ctx: RunContext, staged: tuple[str, int], inputs: ValidationInputs) -> str:
     """A digest of everything the rules and the gate read: the staged files, the rules'
     version, the partition's landed files (among them the schedules, whose content decides the
     games) and the blocks. Worked out without parsing anything, so that a rerun with nothing
     new costs little."""
     files, rows = staged
-    listings = ctx.warehouse.query(
-        "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
-        "ORDER BY ALL",
-        [ctx.partition],
-    ).rows()
     text = (
-        f"{files}|{rows}|{ctx.settings.rules_version()}|{listings}|"
-        f"{sorted(blocked.items())}|{sorted(scraped)}"
+        f"{files}|{rows}|{ctx.settings.rules_version()}|{inputs.landed}|"
+        f"{sorted(inputs.blocked.items())}|{sorted(inputs.scraped)}"
     )
     return hashlib.md5(text.encode()).hexdigest()
 
@@ -104,41 +98,13 @@ def _games(ctx: RunContext) -> int | None:
     start, end = slate_window(ctx.partition)
     for source in ctx.request.active_sources(ctx.settings):
         loaded = sources.load(source)
-        landed = landed_files(ctx, source.name)
-        if landed.filter(pl.col("endpoint").is_in(list(loaded.event_parsers))).is_empty():
+        endpoints = landed_files(ctx, source.name).get_column("endpoint")
+        if not endpoints.is_in(list(loaded.event_parsers)).any():
             continue  # this source's schedule never landed: it tells nothing
-        events = source_events(ctx, loaded)
-        on_slate = events.filter(pl.col("commence_time").is_between(start, end, closed="left"))
-        games = max(games or 0, on_slate.height)
+        tips = source_events(ctx, loaded).get_column("commence_time")
+        on_slate = int(tips.is_between(start, end, closed="left").sum())
+        games = max(games or 0, on_slate)
     return games
-
-
-def _blocked(ctx: RunContext, partition: date) -> dict[str, str]:
-    """Sources whose latest scrape of the partition was blocked, or with an open block."""
-    frame = ctx.warehouse.query(
-        """
-        SELECT source, detail FROM blocked_resources
-        WHERE slate_date = ? AND resolved_at IS NULL
-        UNION ALL
-        SELECT source, detail FROM (
-            SELECT substr(processor, 8) AS source, error AS detail, status FROM run_history
-            WHERE slate_date = ? AND phase = 'scrape'
-            QUALIFY row_number() OVER (PARTITION BY processor ORDER BY finished_at DESC) = 1)
-        WHERE status = 'blocked'
-        """,
-        [partition, partition],
-    )
-    return {row["source"]: row["detail"] or "blocked" for row in frame.iter_rows(named=True)}
-
-
-def _scraped(ctx: RunContext, partition: date) -> frozenset[str]:
-    frame = ctx.warehouse.query(
-        "SELECT DISTINCT substr(processor, 8) AS source FROM run_history "
-        "WHERE slate_date = ? AND phase = 'scrape' AND status <> 'skipped' "
-        "UNION SELECT DISTINCT source FROM landed_files WHERE slate_date = ?",
-        [partition, partition],
-    )
-    return frozenset(frame["source"].to_list())
 
 
 def _report(
