@@ -195,7 +195,8 @@ def _together(rules: list[Any], frame: pl.DataFrame, facts: Circumstances) -> li
     row_rules = [rule for rule in together if not isinstance(rule, _GROUP_KINDS)]
     group_rules = [rule for rule in together if isinstance(rule, _GROUP_KINDS)]
     lazy = frame.lazy()
-    scoped = {w: lazy.filter(holds[w]) for w in {r.where for r in group_rules} - {None}}
+    wheres = {r.where for r in group_rules if r.where is not None}
+    scoped: dict[str | None, pl.LazyFrame] = {w: lazy.filter(holds[w]) for w in wheres}
     scoped[None] = lazy  # rules sharing a where share its rows
     plans = [_group_plan(rule, scoped[rule.where]) for rule in group_rules]
     collected = iter(
