@@ -199,25 +199,38 @@ def with_main_line(rows: pl.LazyFrame, group: tuple[str, ...]) -> pl.LazyFrame:
     """Add `is_main_line`: per group, the line whose two sides are closest to even.
 
     A line quoted on both sides wins over a one-sided line; then the smallest
-    |p_over - p_under| (a one-sided line counts as |2p - 1|); ties go to the lower line.
-    A group with a single line has it as main.
+    |p_over - p_under| (a one-sided line counts as |2p - 1|, one without a probability comes
+    last); ties go to the lower line. A group with a single line has it as main.
+
+    `implied_prob` is a probability (`price_columns` makes it: 1/decimal, in [0, 1)), so a
+    distance is in [0, 1]. That lets one number order the lines: the distance, plus 2 for a
+    one-sided line, 4 for one without a probability. The main line is then the lowest line of
+    those with the group's smallest number: two minimums over the group, where sorting each
+    group took twice as long (0.64 against 0.34 s for the 1M rows of a 40-date season).
     """
     keys = list(group)
     prob, side = pl.col("implied_prob"), pl.col("side")
-    ranked = rows.with_columns(
-        _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
-        _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
-    ).with_columns(
-        _one_sided=pl.col("_p_over").is_null() | pl.col("_p_under").is_null(),
-        # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly.
-        _distance=pl.when(pl.col("_p_over").is_not_null() & pl.col("_p_under").is_not_null())
-        .then((pl.col("_p_over") - pl.col("_p_under")).abs())
-        .otherwise((2 * prob - 1).abs())
-        .round(9),
+    p_over, p_under = pl.col("_p_over"), pl.col("_p_under")
+    rank = pl.col("_rank")
+    ranked = (
+        rows.with_columns(
+            _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
+            _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
+        )
+        .with_columns(
+            # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly; the
+            # offsets keep ties (x + 2 == y + 2 iff x == y) and order (distances 1e-9 apart stay
+            # apart: 2 + x is exact to 4.4e-16).
+            _rank=pl.when(p_over.is_not_null() & p_under.is_not_null())
+            .then((p_over - p_under).abs().round(9))
+            .otherwise(2 + (2 * prob - 1).abs().round(9).fill_null(2))
+        )
+        .with_columns(_best=rank.min().over(keys))
     )
-    main = pl.col("line").sort_by(["_one_sided", "_distance", "line"], nulls_last=True)
-    return ranked.with_columns(is_main_line=pl.col("line") == main.first().over(keys)).drop(
-        "_p_over", "_p_under", "_one_sided", "_distance"
+    # A NaN line (a body's NaN) is never the minimum unless every candidate is NaN, as it sorted.
+    main = pl.when(rank == pl.col("_best")).then(pl.col("line")).min().over(keys)
+    return ranked.with_columns(is_main_line=pl.col("line") == main).drop(
+        "_p_over", "_p_under", "_rank", "_best"
     )
 
 
