@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import msgspec
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
@@ -25,10 +26,12 @@ from lineflow.sources.base import (
     Fetched,
     FileMeta,
     Flat,
+    Number,
     ParseContext,
     ParsedBatch,
     ParseError,
     SourceFailed,
+    Typed,
     as_parsed,
     as_utc,
     column,
@@ -94,6 +97,14 @@ def parse_event_odds_batch(
     items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext
 ) -> ParsedBatch:
     """Many event-odds bodies at once: each walked on its own, then one polars pass over all."""
+    return event_odds_batch(items, ctx, _TYPED)
+
+
+def event_odds_batch(
+    items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext, typed: Typed | None
+) -> ParsedBatch:
+    """`parse_event_odds_batch` with the bodies its `typed` reading takes walked that way
+    (None: every body the general way, which the tests hold the typed way's rows to)."""
     return parse_batch(
         items,
         ctx,
@@ -101,6 +112,7 @@ def parse_event_odds_batch(
         row_schema=_OUTCOME_SCHEMA,
         file_schema=_FILE_SCHEMA,
         finish=_finish_event_odds,
+        typed=typed,
     )
 
 
@@ -144,16 +156,35 @@ def _flatten_event_odds(body: bytes, meta: FileMeta) -> Flat:
         snapshot_at = parsed
     return Flat(
         _flatten_bookmakers(event["bookmakers"]),
-        {
-            "source": meta.source,
-            "event_id": str(event["id"]),
-            "commence_time": commence_time,
-            "slate_date": _slate_date(commence_time),
-            "home_team": _text(event.get("home_team")),
-            "away_team": _text(event.get("away_team")),
-            "snapshot_at": snapshot_at,
-        },
+        _event_file(
+            meta,
+            str(event["id"]),
+            commence_time,
+            _text(event.get("home_team")),
+            _text(event.get("away_team")),
+            snapshot_at,
+        ),
     )
+
+
+def _event_file(
+    meta: FileMeta,
+    event_id: str,
+    commence_time: datetime,
+    home_team: str | None,
+    away_team: str | None,
+    snapshot_at: datetime,
+) -> dict[str, Any]:
+    """A body's `_FILE_SCHEMA` values."""
+    return {
+        "source": meta.source,
+        "event_id": event_id,
+        "commence_time": commence_time,
+        "slate_date": _slate_date(commence_time),
+        "home_team": home_team,
+        "away_team": away_team,
+        "snapshot_at": snapshot_at,
+    }
 
 
 def _finish_event_odds(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
@@ -260,6 +291,118 @@ def _flatten_bookmakers(bookmakers: list[Any]) -> dict[str, list[Any]]:
         "price_is_int": price_is_int,
         "point": points,
     }
+
+
+# An event-odds body as it usually comes, typed (`Typed`): only the fields the walk reads.
+
+_Moment = str | Number  # what `_utc_one` reads: ISO 8601 or unix seconds
+
+
+class _Outcome(msgspec.Struct, gc=False):
+    name: str | None = None
+    description: str | None = None
+    price: Number | None = None
+    point: Number | None = None
+
+
+class _Market(msgspec.Struct, gc=False):
+    key: str
+    outcomes: list[_Outcome]
+    last_update: _Moment | None = None
+
+
+class _Bookmaker(msgspec.Struct, gc=False):
+    key: str
+    markets: list[_Market]
+    last_update: _Moment | None = None
+
+
+class _Event(msgspec.Struct, gc=False):
+    id: str
+    commence_time: _Moment
+    bookmakers: list[_Bookmaker]
+    home_team: str | None = None
+    away_team: str | None = None
+
+
+class _Body(msgspec.Struct, gc=False):
+    """A live event, or a historical wrapper of one (`data`, `timestamp`)."""
+
+    id: str | msgspec.UnsetType = msgspec.UNSET
+    commence_time: _Moment | msgspec.UnsetType = msgspec.UNSET
+    bookmakers: list[_Bookmaker] | msgspec.UnsetType = msgspec.UNSET
+    home_team: str | None = None
+    away_team: str | None = None
+    data: _Event | msgspec.UnsetType = msgspec.UNSET
+    timestamp: _Moment | None = None
+    # present in error bodies only: such a body is the general path's to word
+    error_code: Any = msgspec.UNSET
+    message: Any = msgspec.UNSET
+
+
+def _typed_event_odds(body: _Body, meta: FileMeta) -> Flat | None:
+    """A typed body's outcomes, as `_flatten_event_odds` walks them; None for an error body,
+    an event lacking its id or start, or a timestamp `_utc_one` cannot read: the general
+    path raises their ParseError."""
+    if body.error_code is not msgspec.UNSET or body.message is not msgspec.UNSET:
+        return None
+    if not isinstance(body.bookmakers, msgspec.UnsetType):  # a live event
+        if isinstance(body.id, msgspec.UnsetType):
+            return None
+        if isinstance(body.commence_time, msgspec.UnsetType):
+            return None
+        event = _Event(body.id, body.commence_time, body.bookmakers, body.home_team, body.away_team)
+        snapshot_raw = None
+    elif not isinstance(body.data, msgspec.UnsetType):  # a historical snapshot
+        event, snapshot_raw = body.data, body.timestamp
+    else:
+        return None
+    commence_time = _utc_one(event.commence_time)
+    snapshot_at = as_utc(meta.fetched_at) if snapshot_raw is None else _utc_one(snapshot_raw)
+    if commence_time is None or snapshot_at is None:
+        return None
+    books: list[Any] = []
+    markets: list[Any] = []
+    updates: list[Any] = []
+    names: list[Any] = []
+    players: list[Any] = []
+    prices: list[Any] = []
+    price_is_int: list[bool] = []
+    points: list[Any] = []
+    parsed: dict[Any, datetime | None] = {}
+    for book in event.bookmakers:
+        book_key, book_update = book.key, book.last_update
+        for market in book.markets:
+            outcomes = market.outcomes
+            n = len(outcomes)
+            raw = market.last_update or book_update
+            if raw not in parsed:
+                parsed[raw] = _utc_one(raw)
+            books += [book_key] * n
+            markets += [market.key] * n
+            updates += [parsed[raw]] * n
+            for outcome in outcomes:
+                price = outcome.price
+                names.append(outcome.name)
+                players.append(outcome.description)
+                prices.append(price)
+                price_is_int.append(type(price) is int)
+                points.append(outcome.point)
+    columns = {
+        "bookmaker": books,
+        "market": markets,
+        "last_update": updates,
+        "name": names,
+        "description": players,
+        "price": prices,
+        "price_is_int": price_is_int,
+        "point": points,
+    }
+    file = _event_file(meta, event.id, commence_time, event.home_team, event.away_team, snapshot_at)
+    return Flat(columns, file)
+
+
+_TYPED = Typed(msgspec.json.Decoder(_Body), _typed_event_odds)
 
 
 def _raise_for_error_body(doc: Any, what: str) -> None:
