@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -120,7 +120,9 @@ def event_odds_batch(
 _OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "bookmaker": pl.String(),
     "market": pl.String(),
-    "last_update": UTC_TS,
+    # microseconds since the epoch (`_utc_us`): a timestamp repeats per outcome of a market,
+    # and polars builds a column of 1M ints in 11 ms, of 1M datetimes in 160 ms
+    "last_update": pl.Int64(),
     "name": pl.String(),
     "description": pl.String(),
     "price": pl.Float64(),
@@ -209,7 +211,7 @@ def _finish_event_odds(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
             "side",
             pl.col("point").alias("line"),
             *price_columns(pl.col("price"), pl.col("price_is_int")),
-            "last_update",
+            pl.col("last_update").cast(UTC_TS),
             "snapshot_at",
             "file_idx",
         )
@@ -257,7 +259,7 @@ def _flatten_bookmakers(bookmakers: list[Any]) -> dict[str, list[Any]]:
     prices: list[Any] = []
     price_is_int: list[bool] = []
     points: list[Any] = []
-    parsed: dict[Any, datetime | None] = {}
+    moments: dict[Any, int | None] = {}
     b, m = 0, -1  # where we are, for the error message
     try:
         for b, book in enumerate(bookmakers):  # noqa: B007
@@ -266,11 +268,11 @@ def _flatten_bookmakers(bookmakers: list[Any]) -> dict[str, list[Any]]:
                 outcomes = market["outcomes"]
                 n = len(outcomes)
                 raw = market.get("last_update") or book_update
-                if raw not in parsed:
-                    parsed[raw] = _utc_one(raw)
+                if raw not in moments:
+                    moments[raw] = _utc_us(raw)
                 books += [book_key] * n
                 markets += [market["key"]] * n
-                updates += [parsed[raw]] * n
+                updates += [moments[raw]] * n
                 for outcome in outcomes:
                     price = outcome.get("price")
                     names.append(outcome.get("name"))
@@ -369,18 +371,18 @@ def _typed_event_odds(body: _Body, meta: FileMeta) -> Flat | None:
     prices: list[Any] = []
     price_is_int: list[bool] = []
     points: list[Any] = []
-    parsed: dict[Any, datetime | None] = {}
+    moments: dict[Any, int | None] = {}
     for book in event.bookmakers:
         book_key, book_update = book.key, book.last_update
         for market in book.markets:
             outcomes = market.outcomes
             n = len(outcomes)
             raw = market.last_update or book_update
-            if raw not in parsed:
-                parsed[raw] = _utc_one(raw)
+            if raw not in moments:
+                moments[raw] = _utc_us(raw)
             books += [book_key] * n
             markets += [market.key] * n
-            updates += [parsed[raw]] * n
+            updates += [moments[raw]] * n
             for outcome in outcomes:
                 price = outcome.price
                 names.append(outcome.name)
@@ -421,6 +423,16 @@ def _raise_for_error_body(doc: Any, what: str) -> None:
 def _utc(values: list[Any]) -> pl.Series:
     """ISO 8601 strings or unix seconds (`dateFormat=unix`) -> UTC datetimes; unreadable -> null."""
     return pl.Series([_utc_one(v) for v in values], dtype=UTC_TS)
+
+
+def _utc_us(value: Any) -> int | None:
+    """`_utc_one` as microseconds since the epoch (exact: a datetime's own microseconds)."""
+    moment = _utc_one(value)
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _utc_one(value: Any) -> datetime | None:
