@@ -404,56 +404,57 @@ class _Page(msgspec.Struct, gc=False):
     pagination: _Pagination | None = msgspec.field(default=None, name="_pagination")
 
 
-def _typed_page(page: _Page, meta: FileMeta) -> Flat | None:
+def _typed_page(
+    page: _Page, meta: FileMeta, columns: dict[str, list[Any]]
+) -> dict[str, Any] | None:
     """A typed page's lines, as `_flatten_offers` walks them, less the lines `_is_live_line`
     drops for what the walk sees: the consensus book, inactive, pulled or replaced lines and
-    lines without a number (a third of a page's lines). None for an empty page (an outage
-    may look like one: `_page_items` judges it) or an offer without `participants[0].name`
-    (`_player_name` looks further)."""
-    if not page.offers:
+    lines without a number (a third of a page's lines). The lines it keeps pass the tests of
+    the columns only `_is_live_line` reads, so those are null. None for an empty page (an
+    outage may look like one: `_page_items` judges it) or an offer without
+    `participants[0].name` (`_player_name` looks further)."""
+    offers = page.offers
+    if not offers or not all(o.participants and o.participants[0].name for o in offers):
         return None
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for offer in page.offers:
-        participants = offer.participants
-        if not participants or not participants[0].name:
-            return None
+    event_ids, market_ids = columns["event_id"].append, columns["market_id"].append
+    players, sides = columns["player_name"].append, columns["selection"].append
+    book_ids, costs = columns["book_id"].append, columns["cost"].append
+    numbers, mains = columns["line"].append, columns["main"].append
+    updates = columns["updated"].append
+    start = len(columns["line"])
+    for offer in offers:
         if offer.active is False:
             continue
-        event_id, market_id, player = offer.event_id, offer.market_id, participants[0].name
+        event_id, market_id = offer.event_id, offer.market_id
+        player = offer.participants[0].name  # type: ignore[index]
         for selection in offer.selections:
-            side, selection_on = selection.selection, selection.active
-            if side is None or selection_on is False:
+            side = selection.selection
+            if side is None or selection.active is False:
                 continue
             for book in selection.books:
                 book_id = book.id
                 if book_id is None or book_id == 0 or book_id == CONSENSUS_BOOK_ID:
                     continue
                 for line in book.lines:
-                    active, is_off, replaced = line.active, line.is_off, line.replaced
-                    if active is False or is_off or replaced or line.line is None:
+                    if line.active is False or line.is_off or line.replaced or line.line is None:
                         continue
-                    append(
-                        (
-                            event_id,
-                            market_id,
-                            player,
-                            offer.active,
-                            side,
-                            selection_on,
-                            book_id,
-                            line.cost,
-                            line.line,
-                            line.main,
-                            line.updated,
-                            active,
-                            is_off,
-                            replaced,
-                        )
-                    )
-    return Flat(_columns(rows), _page_file(meta))
+                    event_ids(event_id)
+                    market_ids(market_id)
+                    players(player)
+                    sides(side)
+                    book_ids(book_id)
+                    costs(line.cost)
+                    numbers(line.line)
+                    mains(line.main)
+                    updates(line.updated)
+    kept = [None] * (len(columns["line"]) - start)
+    for name in _FILTER_ONLY:
+        columns[name] += kept
+    return _page_file(meta)
 
 
+#: The columns only `_is_live_line` reads.
+_FILTER_ONLY = ("offer_active", "selection_active", "active", "is_off", "replaced")
 _TYPED = Typed(msgspec.json.Decoder(_Page), _typed_page)
 
 

@@ -342,7 +342,9 @@ class _Body(msgspec.Struct, gc=False):
     message: Any = msgspec.UNSET
 
 
-def _typed_event_odds(body: _Body, meta: FileMeta) -> Flat | None:
+def _typed_event_odds(
+    body: _Body, meta: FileMeta, columns: dict[str, list[Any]]
+) -> dict[str, Any] | None:
     """A typed body's outcomes, as `_flatten_event_odds` walks them; None for an error body,
     an event lacking its id or start, or a timestamp `_utc_one` cannot read: the general
     path raises their ParseError."""
@@ -363,14 +365,10 @@ def _typed_event_odds(body: _Body, meta: FileMeta) -> Flat | None:
     snapshot_at = as_utc(meta.fetched_at) if snapshot_raw is None else _utc_one(snapshot_raw)
     if commence_time is None or snapshot_at is None:
         return None
-    books: list[Any] = []
-    markets: list[Any] = []
-    updates: list[Any] = []
-    names: list[Any] = []
-    players: list[Any] = []
-    prices: list[Any] = []
-    price_is_int: list[bool] = []
-    points: list[Any] = []
+    books, markets, updates = columns["bookmaker"], columns["market"], columns["last_update"]
+    names, players = columns["name"].append, columns["description"].append
+    prices, price_is_int = columns["price"].append, columns["price_is_int"].append
+    points = columns["point"].append
     moments: dict[Any, int | None] = {}
     for book in event.bookmakers:
         book_key, book_update = book.key, book.last_update
@@ -385,23 +383,12 @@ def _typed_event_odds(body: _Body, meta: FileMeta) -> Flat | None:
             updates += [moments[raw]] * n
             for outcome in outcomes:
                 price = outcome.price
-                names.append(outcome.name)
-                players.append(outcome.description)
-                prices.append(price)
-                price_is_int.append(type(price) is int)
-                points.append(outcome.point)
-    columns = {
-        "bookmaker": books,
-        "market": markets,
-        "last_update": updates,
-        "name": names,
-        "description": players,
-        "price": prices,
-        "price_is_int": price_is_int,
-        "point": points,
-    }
-    file = _event_file(meta, event.id, commence_time, event.home_team, event.away_team, snapshot_at)
-    return Flat(columns, file)
+                names(outcome.name)
+                players(outcome.description)
+                prices(price)
+                price_is_int(type(price) is int)
+                points(outcome.point)
+    return _event_file(meta, event.id, commence_time, event.home_team, event.away_team, snapshot_at)
 
 
 _TYPED = Typed(msgspec.json.Decoder(_Body), _typed_event_odds)
