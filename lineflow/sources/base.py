@@ -9,8 +9,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 import polars as pl
 
@@ -84,6 +85,47 @@ class ParsedBatch:
 #: A batch parser: (body, meta) items and the context -> rows tagged with `file_idx`.
 BatchParser = Callable[[Sequence[tuple[bytes, FileMeta]], ParseContext], ParsedBatch]
 
+#: A JSON integer in a typed body: one that orjson gives as an int in every version (past 64
+#: bits newer ones give a float, older ones leave it to the stdlib), in msgspec's bounds.
+Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+#: A JSON number in a typed body: an int (`Int`) or a float, as written.
+Number = Int | float
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A source's reading of the bodies it usually gets, beside its general `flatten`.
+
+    `decoder` is a msgspec decoder to Structs holding only the fields the parser reads: the
+    rest of a body is skipped, not built into dicts (a BettingPros page is three quarters
+    links, metrics and opening lines), and the walk reads attributes. `rows` walks such a
+    body straight into the batch's columns (lists per column: taking each body's own lists
+    into the batch's touched every value again, 0.2 CPU s over a season) and returns its file
+    values: the rows the general walk gives, except rows `finish` would drop, which it may
+    leave out. Or it returns None, for a body it leaves to the general path (what it
+    appended by then is taken back).
+
+    A body the types do not fit (not JSON, a wrong type, a missing key, NaN or 1e400, an
+    integer past 64 bits, a lone surrogate, nesting too deep) goes the general way too. So
+    every odd body, the traps of the providers' docs included, gets exactly the handling it
+    got before: its rows, or its ParseError or ProviderOutage.
+    """
+
+    decoder: msgspec.json.Decoder[Any]
+    rows: Callable[[Any, FileMeta, dict[str, list[Any]]], dict[str, Any] | None]
+
+    def walk(
+        self, body: bytes, meta: FileMeta, columns: dict[str, list[Any]]
+    ) -> dict[str, Any] | None:
+        """Append the body's rows to `columns` and return its file values, or None: the
+        general path's to parse (`columns` may then hold some of its rows: see
+        `parse_batch`)."""
+        try:
+            doc = self.decoder.decode(body)
+        except (msgspec.MsgspecError, RecursionError):
+            return None
+        return self.rows(doc, meta, columns)
+
 
 def parse_batch(
     items: Sequence[tuple[bytes, FileMeta]],
@@ -93,8 +135,10 @@ def parse_batch(
     row_schema: Mapping[str, pl.DataType],
     file_schema: Mapping[str, pl.DataType],
     finish: Callable[[pl.DataFrame, ParseContext], pl.DataFrame],
+    typed: Typed | None = None,
 ) -> ParsedBatch:
     """Flatten each item (its errors stay its own), then `finish` all rows in one polars pass.
+    An item the source's `typed` reading takes is walked that way, the others by `flatten`.
 
     `finish` gets the rows with the file values joined on (`file_idx`) and returns
     PARSED_COLUMNS + `file_idx` (`as_parsed` casts and orders them). Should it fail on the batch
@@ -102,22 +146,27 @@ def parse_batch(
     """
     errors: dict[int, Exception] = {}
     columns: dict[str, list[Any]] = {name: [] for name in row_schema}
+    height = columns[next(iter(row_schema))]  # a column, for the number of rows so far
     file_idx: list[int] = []
     files: dict[str, list[Any]] = {name: [] for name in file_schema}
     files_idx: list[int] = []
     for i, (body, meta) in enumerate(items):
-        try:
-            flat = flatten(body, meta)
-        except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
-            errors[i] = exc
-            continue
-        n = 0
-        for name, values in flat.columns.items():
-            columns[name] += values
-            n = len(values)
-        file_idx += [i] * n
+        start = len(height)
+        file = typed.walk(body, meta, columns) if typed is not None else None
+        if file is None:
+            for values in columns.values():
+                del values[start:]  # what a typed walk appended before it gave up
+            try:
+                flat = flatten(body, meta)
+            except Exception as exc:  # noqa: BLE001 - that file's error, the others go on
+                errors[i] = exc
+                continue
+            for name, values in flat.columns.items():
+                columns[name] += values
+            file = flat.file
+        file_idx += [i] * (len(height) - start)
         for name in file_schema:
-            files[name].append(flat.file[name])
+            files[name].append(file[name])
         files_idx.append(i)
     rows = pl.DataFrame(
         [_series(name, columns[name], dtype) for name, dtype in row_schema.items()]
@@ -199,25 +248,38 @@ def with_main_line(rows: pl.LazyFrame, group: tuple[str, ...]) -> pl.LazyFrame:
     """Add `is_main_line`: per group, the line whose two sides are closest to even.
 
     A line quoted on both sides wins over a one-sided line; then the smallest
-    |p_over - p_under| (a one-sided line counts as |2p - 1|); ties go to the lower line.
-    A group with a single line has it as main.
+    |p_over - p_under| (a one-sided line counts as |2p - 1|, one without a probability comes
+    last); ties go to the lower line. A group with a single line has it as main.
+
+    `implied_prob` is a probability (`price_columns` makes it: 1/decimal, in [0, 1)), so a
+    distance is in [0, 1]. That lets one number order the lines: the distance, plus 2 for a
+    one-sided line, 4 for one without a probability. The main line is then the lowest line of
+    those with the group's smallest number: two minimums over the group, where sorting each
+    group took twice as long (0.64 against 0.34 s for the 1M rows of a 40-date season).
     """
     keys = list(group)
     prob, side = pl.col("implied_prob"), pl.col("side")
-    ranked = rows.with_columns(
-        _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
-        _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
-    ).with_columns(
-        _one_sided=pl.col("_p_over").is_null() | pl.col("_p_under").is_null(),
-        # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly.
-        _distance=pl.when(pl.col("_p_over").is_not_null() & pl.col("_p_under").is_not_null())
-        .then((pl.col("_p_over") - pl.col("_p_under")).abs())
-        .otherwise((2 * prob - 1).abs())
-        .round(9),
+    p_over, p_under = pl.col("_p_over"), pl.col("_p_under")
+    rank = pl.col("_rank")
+    ranked = (
+        rows.with_columns(
+            _p_over=prob.filter(side == "over").first().over([*keys, "line"]),
+            _p_under=prob.filter(side == "under").first().over([*keys, "line"]),
+        )
+        .with_columns(
+            # Rounded so that mirror-image pairs (e.g. +100/-120 and -120/+100) tie exactly; the
+            # offsets keep ties (x + 2 == y + 2 iff x == y) and order (distances 1e-9 apart stay
+            # apart: 2 + x is exact to 4.4e-16).
+            _rank=pl.when(p_over.is_not_null() & p_under.is_not_null())
+            .then((p_over - p_under).abs().round(9))
+            .otherwise(2 + (2 * prob - 1).abs().round(9).fill_null(2))
+        )
+        .with_columns(_best=rank.min().over(keys))
     )
-    main = pl.col("line").sort_by(["_one_sided", "_distance", "line"], nulls_last=True)
-    return ranked.with_columns(is_main_line=pl.col("line") == main.first().over(keys)).drop(
-        "_p_over", "_p_under", "_one_sided", "_distance"
+    # A NaN line (a body's NaN) is never the minimum unless every candidate is NaN, as it sorted.
+    main = pl.when(rank == pl.col("_best")).then(pl.col("line")).min().over(keys)
+    return ranked.with_columns(is_main_line=pl.col("line") == main).drop(
+        "_p_over", "_p_under", "_rank", "_best"
     )
 
 

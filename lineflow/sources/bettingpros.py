@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import msgspec
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,11 +27,14 @@ from lineflow.sources.base import (
     Fetched,
     FileMeta,
     Flat,
+    Int,
+    Number,
     ParseContext,
     ParsedBatch,
     ParseError,
     ProviderOutage,
     SourceFailed,
+    Typed,
     as_parsed,
     as_utc,
     column,
@@ -103,6 +107,14 @@ def parse_offers(body: bytes, meta: FileMeta, ctx: ParseContext) -> pl.DataFrame
 
 def parse_offers_batch(items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext) -> ParsedBatch:
     """Many offers pages at once: each walked on its own, then one polars pass over all."""
+    return offers_batch(items, ctx, _TYPED)
+
+
+def offers_batch(
+    items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContext, typed: Typed | None
+) -> ParsedBatch:
+    """`parse_offers_batch` with the pages its `typed` reading takes walked that way (None:
+    every page the general way, which the tests hold the typed way's rows to)."""
     return parse_batch(
         items,
         ctx,
@@ -110,6 +122,7 @@ def parse_offers_batch(items: Sequence[tuple[bytes, FileMeta]], ctx: ParseContex
         row_schema=_LINE_SCHEMA,
         file_schema=_FILE_SCHEMA,
         finish=_finish_offers,
+        typed=typed,
     )
 
 
@@ -119,14 +132,16 @@ def _flatten_page(body: bytes, meta: FileMeta) -> Flat:
     offers = _page_items(doc, key, _OFFERS)
     if key == "props" and offers:
         raise ParseError(f"{_OFFERS}: body is a /v3/props page ('props'), not offers")
-    return Flat(
-        _flatten_offers(offers),
-        {
-            "meta_slate_date": meta.slate_date,
-            "source": meta.source,
-            "snapshot_at": as_utc(meta.fetched_at),
-        },
-    )
+    return Flat(_flatten_offers(offers), _page_file(meta))
+
+
+def _page_file(meta: FileMeta) -> dict[str, Any]:
+    """A page's `_FILE_SCHEMA` values."""
+    return {
+        "meta_slate_date": meta.slate_date,
+        "source": meta.source,
+        "snapshot_at": as_utc(meta.fetched_at),
+    }
 
 
 def _finish_offers(rows: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
@@ -333,8 +348,114 @@ def _flatten_offers(offers: list[dict[str, Any]]) -> dict[str, list[Any]]:
     except (KeyError, TypeError, AttributeError) as exc:
         detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         raise ParseError(one_line(f"{_OFFERS}: unexpected shape in offers[{o}]: {detail}")) from exc
+    return _columns(rows)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Line tuples (`_LINE_SCHEMA` order) as columns."""
     columns = zip(*rows, strict=True) if rows else ([] for _ in _LINE_SCHEMA)
     return {name: list(values) for name, values in zip(_LINE_SCHEMA, columns, strict=True)}
+
+
+# An offers page as it usually comes, typed (`Typed`): only the fields `_flatten_offers` reads.
+
+
+class _Line(msgspec.Struct, gc=False):
+    cost: Number | None = None
+    line: Number | None = None
+    main: bool | None = None
+    updated: str | None = None
+    active: bool | None = None
+    is_off: bool | None = None
+    replaced: bool | None = None
+
+
+class _Book(msgspec.Struct, gc=False):
+    lines: list[_Line]
+    id: Int | str | None = None
+
+
+class _Selection(msgspec.Struct, gc=False):
+    books: list[_Book]
+    selection: str | None = None
+    active: bool | None = None
+
+
+class _Participant(msgspec.Struct, gc=False):
+    name: str | None = None
+
+
+class _Offer(msgspec.Struct, gc=False):
+    selections: list[_Selection]
+    event_id: Int | str | None = None
+    market_id: Int | str | None = None
+    active: bool | None = None
+    participants: list[_Participant] | None = None
+
+
+class _Pagination(msgspec.Struct, gc=False):
+    page: Int | None = None
+    total_pages: Int | None = None
+    total_items: Int | None = None
+
+
+class _Page(msgspec.Struct, gc=False):
+    offers: list[_Offer]
+    pagination: _Pagination | None = msgspec.field(default=None, name="_pagination")
+
+
+def _typed_page(
+    page: _Page, meta: FileMeta, columns: dict[str, list[Any]]
+) -> dict[str, Any] | None:
+    """A typed page's lines, as `_flatten_offers` walks them, less the lines `_is_live_line`
+    drops for what the walk sees: the consensus book, inactive, pulled or replaced lines and
+    lines without a number (a third of a page's lines). The lines it keeps pass the tests of
+    the columns only `_is_live_line` reads, so those are null. None for an empty page (an
+    outage may look like one: `_page_items` judges it) or an offer without
+    `participants[0].name` (`_player_name` looks further)."""
+    offers = page.offers
+    if not offers or not all(o.participants and o.participants[0].name for o in offers):
+        return None
+    event_ids, market_ids = columns["event_id"].append, columns["market_id"].append
+    players, sides = columns["player_name"].append, columns["selection"].append
+    book_ids, costs = columns["book_id"].append, columns["cost"].append
+    numbers, mains = columns["line"].append, columns["main"].append
+    updates = columns["updated"].append
+    start = len(columns["line"])
+    for offer in offers:
+        if offer.active is False:
+            continue
+        event_id, market_id = offer.event_id, offer.market_id
+        player = offer.participants[0].name  # type: ignore[index]
+        for selection in offer.selections:
+            side = selection.selection
+            if side is None or selection.active is False:
+                continue
+            for book in selection.books:
+                book_id = book.id
+                if book_id is None or book_id == 0 or book_id == CONSENSUS_BOOK_ID:
+                    continue
+                for line in book.lines:
+                    if line.active is False or line.is_off or line.replaced or line.line is None:
+                        continue
+                    event_ids(event_id)
+                    market_ids(market_id)
+                    players(player)
+                    sides(side)
+                    book_ids(book_id)
+                    costs(line.cost)
+                    numbers(line.line)
+                    mains(line.main)
+                    updates(line.updated)
+    kept = [None] * (len(columns["line"]) - start)
+    for name in _FILTER_ONLY:
+        columns[name] += kept
+    return _page_file(meta)
+
+
+#: The columns only `_is_live_line` reads.
+_FILTER_ONLY = ("offer_active", "selection_active", "active", "is_off", "replaced")
+_TYPED = Typed(msgspec.json.Decoder(_Page), _typed_page)
 
 
 def _player_name(offer: dict[str, Any]) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import msgspec
 import polars as pl
 import pytest
 
@@ -16,6 +17,7 @@ from lineflow.sources.base import (
     ParseContext,
     ParseError,
     ProviderOutage,
+    Typed,
     one_by_one,
     parse_batch,
 )
@@ -116,3 +118,42 @@ def test_a_per_file_parser_works_as_a_batch_parser():
     parsed = one_by_one(parser)([(b"20.5", meta("s", 0)), (b"bad", meta("s", 1))], ParseContext())
     assert list(parsed.errors) == [1]
     assert parsed.frame.select("source", "line", "file_idx").rows() == [("s", 20.5, 0)]
+
+
+def _typed_rows(doc: dict, meta: FileMeta, columns: dict[str, list]) -> dict | None:
+    columns["x"] += doc["x"]  # appended before it decides: a body with a 13 is not its own
+    return None if 13 in doc["x"] else {"name": meta.file_id}
+
+
+TYPED = Typed(msgspec.json.Decoder(dict[str, list[int]]), _typed_rows)
+
+
+def test_a_body_the_typed_path_gives_up_on_is_parsed_the_general_way_only():
+    items = [(b'{"x": [1, 2]}', meta("s", 0)), (b'{"x": [3, 13]}', meta("s", 1))]
+    items += [(b"4 5", meta("s", 2)), (b'{"x": [6]}', meta("s", 3))]
+
+    def general(body: bytes, file: FileMeta) -> Flat:
+        if body.startswith(b"{"):
+            return Flat({"x": [-v for v in msgspec.json.decode(body)["x"]]}, {"name": "g"})
+        return _flatten(body, file)
+
+    parsed = parse_batch(
+        items,
+        ParseContext(),
+        flatten=general,
+        row_schema={"x": pl.Int64()},
+        file_schema={"name": pl.String()},
+        finish=lambda rows, ctx: rows.select("x", "name", "file_idx"),
+        typed=TYPED,
+    )
+    assert parsed.errors == {}
+    typed, other = f"{0:064d}", f"{2:064d}"
+    assert parsed.frame.rows() == [
+        (1, typed, 0),
+        (2, typed, 0),
+        (-3, "g", 1),  # the general way's rows only: not 3 and 13 as well
+        (-13, "g", 1),
+        (4, other, 2),
+        (5, other, 2),
+        (6, f"{3:064d}", 3),
+    ]
