@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -35,13 +34,11 @@ from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.pipeline.request import RunRequest, snapshot_instant
 from lineflow.pipeline.runner import RunReport, run_partition
+from lineflow.pipeline.stages import process
 from lineflow.sources import Cost, Pricing
 from lineflow.state import StateStore, upsert_sql
 from lineflow.state.locks import pid_alive, this_host
 from lineflow.warehouse import open_warehouse
-
-#: How often a parse worker looks whether its backfill is still there.
-WORKER_WATCH_S = 0.5
 
 Reprocess = Literal["missing", "failed", "all"]
 #: Partition states. `complete` partitions are skipped by later `reprocess=missing` backfills.
@@ -470,6 +467,8 @@ def execute(
     ]
     if request.order == "desc":
         todo.reverse()
+    if not todo:  # nothing to run: no warehouse opened, no parse worker started for nothing
+        return manifest.finish(backfill_id)
     refresh = request.reprocess == "all"
     pending: set[Future[PartitionOutcome]] = set()
     queue: Iterator[date] = iter(todo)
@@ -538,33 +537,25 @@ def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
     """Worker processes for the partitions' parsing when the backfill processes files: the
     partitions' threads then stage and validate while the workers parse (parsing holds the
     GIL). Spawned, not forked: the parent holds a DuckDB connection and threads, and polars'
-    thread pool does not survive a fork."""
+    thread pool does not survive a fork. Started as the pool opens, not on the first parse:
+    a worker's start (a fresh interpreter importing polars, the sources and the parse code)
+    then overlaps the partitions' own setup instead of delaying their first batch."""
     if workers < 1 or "process" not in settings.pipeline.stages:
         yield None
         return
+    modules = sorted({s.module for s in settings.sources.values() if s.enabled and s.module})
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
+        initializer=process.start_worker,
+        initargs=(modules, os.getpid()),
     )
     try:
+        for _ in range(workers):  # a spawn pool starts a process when a task finds none idle
+            pool.submit(os.getpid)
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _start_worker() -> None:
-    """A parse worker's setup: it exits as soon as the backfill that spawned it is gone. A
-    backfill killed outright cannot shut its pool down, and its workers, waiting for work on a
-    queue they hold both ends of, stayed forever."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:  # no notification exists for a parent's death: poll
-            time.sleep(WORKER_WATCH_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="lineflow-parent-watch", daemon=True).start()
 
 
 def _take(queue: Iterator[date], n: int) -> list[date]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import polars as pl
 
 from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import SQL_TYPES
+
+if TYPE_CHECKING:  # loaded where SQL runs: importing the config (a parse worker does) needs none
+    import duckdb
 
 _db: duckdb.DuckDBPyConnection | None = None
 
@@ -23,6 +25,8 @@ _db: duckdb.DuckDBPyConnection | None = None
 def _private_db() -> duckdb.DuckDBPyConnection:
     """One in-memory database for every rule of the process; each call gets its own cursor
     (a connection to it), which is thread-safe and cheap, unlike a new database per rule."""
+    import duckdb
+
     global _db
     if _db is None:
         _db = duckdb.connect(":memory:")
@@ -38,6 +42,8 @@ def sql_holds(frame: pl.DataFrame, condition: str) -> pl.Series:
     (DuckDB keeps insertion order unless told otherwise). Frames go both ways as Arrow C
     streams, without pyarrow (`lineflow.core.frames`): a condition is a row's expression, so
     `t` is scanned once (`check_sql` refuses a query of a table `t`)."""
+    import duckdb
+
     sql = f"SELECT coalesce(({condition}), false) AS holds FROM t"
     con = _private_db().cursor()
     try:
@@ -303,6 +309,8 @@ def polars_expr(text: str) -> pl.Expr:
 def checked_by() -> str:
     """What `check_sql`'s and `check_polars`' verdicts depend on besides the expression and the
     table's columns: the engines that run them (a composition's cache records it)."""
+    import duckdb
+
     return f"duckdb {duckdb.__version__}, polars {pl.__version__}"
 
 
@@ -312,6 +320,8 @@ def check_sql(condition: str, schema: dict[str, Any], what: str) -> str | None:
     The empty table is written in SQL, not handed over as a frame: handing a frame to DuckDB
     loads pyarrow, a third of a second of every command that composes the configuration."""
     empty = ", ".join(f'NULL::{SQL_TYPES[dtype]} AS "{name}"' for name, dtype in schema.items())
+    import duckdb
+
     sql = f"SELECT coalesce(({condition}), false) AS holds FROM (SELECT {empty}) t WHERE false"
     con = _private_db().cursor()
     try:

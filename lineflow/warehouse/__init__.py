@@ -8,13 +8,23 @@ the one place that picks the kind.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lineflow.warehouse.base import Column, SchemaMismatch, TableSpec, Warehouse
-from lineflow.warehouse.duckdb import DuckDBWarehouse
 
 if TYPE_CHECKING:
     from lineflow.config import WarehouseConfig
+    from lineflow.warehouse.duckdb import DuckDBWarehouse
+
+
+def __getattr__(name: str) -> Any:
+    """`DuckDBWarehouse` when first asked for (PEP 562): its modules load DuckDB, which the
+    row types of `lineflow.warehouse.duckdb` (all a parse worker uses) do not need."""
+    if name == "DuckDBWarehouse":
+        from lineflow.warehouse.duckdb.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_warehouse(config: WarehouseConfig, wait_s: float | None = None) -> DuckDBWarehouse:
@@ -24,6 +34,8 @@ def open_warehouse(config: WarehouseConfig, wait_s: float | None = None) -> Duck
         from lineflow.warehouse.ducklake import DuckLakeWarehouse
 
         return DuckLakeWarehouse.configured(config, wait_s)
+    from lineflow.warehouse.duckdb.warehouse import DuckDBWarehouse
+
     return DuckDBWarehouse.configured(config, wait_s)
 
 

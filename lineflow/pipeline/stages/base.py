@@ -7,16 +7,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lineflow.config import Settings
-from lineflow.http import HttpLayer
-from lineflow.landing import Landing
-from lineflow.pipeline.request import RunRequest
-from lineflow.state.work import WorkQueue
-from lineflow.warehouse import DuckDBWarehouse
-from lineflow.warehouse.duckdb import RunRow
+if TYPE_CHECKING:  # a parse worker imports this module: not the HTTP layer, nor the warehouse
+    from lineflow.config import Settings
+    from lineflow.http import HttpLayer
+    from lineflow.landing import Landing
+    from lineflow.pipeline.request import RunRequest
+    from lineflow.state.work import WorkQueue
+    from lineflow.warehouse import DuckDBWarehouse
+    from lineflow.warehouse.duckdb import RunRow
 
 #: Statuses a processor can end with. `blocked` is its own state: not failed, not "0 rows".
 STATUSES = ("success", "partial", "blocked", "failed", "skipped")
@@ -122,6 +124,8 @@ class StageResult:
     figures: dict[str, int] = field(default_factory=dict)
 
     def row(self, run_id: str, partition: date) -> RunRow:
+        from lineflow.warehouse.duckdb import RunRow
+
         assert self.started_at is not None and self.finished_at is not None
         return RunRow(
             run_id=run_id,

@@ -10,6 +10,10 @@ in parse workers when the run has a pool.
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -45,6 +49,8 @@ from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
 #: file more than walking its JSON (docs/benchmarks.md).
 BATCH_FILES = 500
 BATCH_BYTES = 64 * 1024 * 1024
+#: How often a parse worker looks whether its backfill is still there.
+WORKER_WATCH_S = 0.5
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -210,6 +216,24 @@ class _Staging:
             kill_point("before_stage_file")
         self.batches.add(batch, rows, result, self.failures, landed)
         self.registered.append(landed)
+
+
+def start_worker(modules: Sequence[str], parent: int) -> None:
+    """A parse worker's setup (the initializer of a backfill's parse pool): it imports the
+    sources' `modules` before its first task, and exits as soon as the backfill that spawned
+    it (process id `parent`) is gone. A backfill killed outright cannot shut its pool down,
+    and its workers, waiting for work on a queue they hold both ends of, stayed forever. The
+    parent's id comes from the parent: one killed while this worker was still starting would
+    not be its parent any more by the time this runs."""
+
+    def watch() -> None:
+        while os.getppid() == parent:  # no notification exists for a parent's death: poll
+            time.sleep(WORKER_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lineflow-parent-watch", daemon=True).start()
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _in_worker(task: Any, *args: Any) -> tuple[Any, ...]:

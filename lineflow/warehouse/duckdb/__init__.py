@@ -10,20 +10,40 @@ Split by concern, each a part of `DuckDBWarehouse`:
 - `predictions`: prediction batches, what they read, their rows and what they supersede;
 - `reads`: the warehouse protocol (table specs, partitions) and ad-hoc queries;
 - `rows`: the row types the others take and give back;
-- `literals`: values written into statements as SQL literals, where binding costs more.
+- `literals`: values written into statements as SQL literals, where binding costs more;
+- `warehouse`: `DuckDBWarehouse`, the parts above as one class.
+
+The row types load nothing else; the other names load DuckDB, when first asked for (PEP 562):
+a parse worker builds manifest rows and ledger outcomes, and has no use for DuckDB (its import
+was a tenth of the worker's start).
 """
 
-from lineflow.warehouse.duckdb.connection import WarehouseBusy
-from lineflow.warehouse.duckdb.ledger import Ledger
-from lineflow.warehouse.duckdb.predictions import PredictionBatch, PredictionInputs, Predictions
-from lineflow.warehouse.duckdb.reads import Tables
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from lineflow.warehouse.duckdb.rows import LandedRow, RunRow, StagedFile, Validated, landed_frame
-from lineflow.warehouse.duckdb.runs import RunRecords
-from lineflow.warehouse.duckdb.staging import Staging
+
+if TYPE_CHECKING:
+    from lineflow.warehouse.duckdb.connection import WarehouseBusy
+    from lineflow.warehouse.duckdb.predictions import PredictionBatch, PredictionInputs
+    from lineflow.warehouse.duckdb.warehouse import DuckDBWarehouse
+
+#: name -> the module of this package that defines it
+_LAZY = {
+    "DuckDBWarehouse": "warehouse",
+    "PredictionBatch": "predictions",
+    "PredictionInputs": "predictions",
+    "WarehouseBusy": "connection",
+}
 
 
-class DuckDBWarehouse(Ledger, Staging, RunRecords, Predictions, Tables):
-    """All tables of one lineflow home; every method runs in a session (`SharedConnection`)."""
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 __all__ = [
