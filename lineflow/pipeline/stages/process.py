@@ -10,6 +10,7 @@ in parse workers when the run has a pool.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import threading
@@ -234,6 +235,9 @@ def start_worker(modules: Sequence[str], parent: int) -> None:
     threading.Thread(target=watch, name="lineflow-parent-watch", daemon=True).start()
     for module in modules:
         importlib.import_module(module)
+    # What is imported lives as long as the worker: left to the collector, each full
+    # collection walked all of it again (2 ms each, 0.15 s over a 40-date season).
+    gc.freeze()
 
 
 def _in_worker(task: Any, *args: Any) -> tuple[Any, ...]:
