@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -86,7 +87,10 @@ def pass_id(kind: str, at: datetime) -> str:
     return f"{kind}-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
+@functools.lru_cache(maxsize=256)
 def pass_time(pid: str) -> datetime:
+    """The time a pass id names (cached: a partition's files share a few passes, and
+    `strptime` cost a restored file more than hashing it)."""
     match = PASS_RE.fullmatch(pid)
     if not match:
         raise ValueError(f"not a pass id: {pid!r}")
@@ -127,7 +131,7 @@ class Landing(Protocol):
         hidden sidecar, so a run killed before its manifest row loses nothing."""
         ...
 
-    def read_meta(self, where: LandingPath) -> Any:
+    def read_meta(self, where: LandingPath | str) -> Any:
         """The sidecar written with a body as decoded JSON (check it with `check_sidecar`), or
         None (files put there by hand have none)."""
         ...

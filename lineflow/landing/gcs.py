@@ -55,11 +55,11 @@ class GcsLanding:
                 raise LandingConflict(f"{where}: a different body already landed there") from None
         return fid
 
-    def _meta_path(self, where: LandingPath) -> str:
+    def _meta_path(self, where: LandingPath | str) -> str:
         directory, _, name = self._path(where).rpartition("/")
         return f"{directory}/.{name}.meta"
 
-    def read_meta(self, where: LandingPath) -> Any:
+    def read_meta(self, where: LandingPath | str) -> Any:
         try:
             meta: Any = json.loads(self.fs.cat_file(self._meta_path(where)))
         except (OSError, ValueError):

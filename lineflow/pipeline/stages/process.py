@@ -43,7 +43,7 @@ from lineflow.sources.base import (
     one_line,
 )
 from lineflow.state.work import WorkItem, is_permanent, reason
-from lineflow.warehouse.duckdb import LandedRow, StagedFile, landed_frame
+from lineflow.warehouse.duckdb.rows import LANDED_SCHEMA, StagedFile, landed_frame
 
 #: Files parsed together (one polars pass per endpoint) and staged in one transaction, and the
 #: bytes of their bodies: a commit per file cost more than parsing it, and a polars pass per
@@ -396,16 +396,17 @@ def describe(
     and the files that could not be read or dated, each with its reason.
     Keeps the bodies in `bodies` when given, for parsing next, and then stops once they reach
     `budget` bytes (what is left of an iterator `found` is for the next call)."""
-    rows = []
+    columns: dict[str, list[Any]] = {name: [] for name in _DESCRIBED}
+    path_, file_id_, endpoint_, pass_id_, bytes_, url_, status_, at_ = columns.values()
     unreadable = []
     kept = 0
     for where in found:
         path = str(where)
         try:
-            body = landing.read(where)
+            body = landing.read(path)
             # A sidecar (landed by a run killed before its manifest row, or synced along with
             # the file) says how it was fetched.
-            fetched = check_sidecar(landing.read_meta(where), where)
+            fetched = check_sidecar(landing.read_meta(path), where)
         except IsADirectoryError:  # the layout names files; a directory never becomes one
             unreadable.append(Unreadable(path, "a directory, not a landed file", True))
             continue
@@ -415,24 +416,27 @@ def describe(
         if bodies is not None:
             bodies[path] = body
             kept += len(body)
-        rows.append(
-            LandedRow(
-                path=path,
-                file_id=file_id(body),
-                source=source,
-                endpoint=where.endpoint,
-                slate_date=partition,
-                pass_id=where.pass_id,
-                bytes=len(body),
-                url=fetched.url,
-                http_status=fetched.http_status,
-                fetched_at=fetched.fetched_at,
-                run_id=run_id,
-            )
-        )
+        # Columns, not a LandedRow a file: the manifest rows go to the warehouse as a frame.
+        path_.append(path)
+        file_id_.append(file_id(body))
+        endpoint_.append(where.endpoint)
+        pass_id_.append(where.pass_id)
+        bytes_.append(len(body))
+        url_.append(fetched.url)
+        status_.append(fetched.http_status)
+        at_.append(fetched.fetched_at)
         if budget is not None and kept >= budget:
             break
-    return landed_frame(rows), unreadable
+    frame = pl.DataFrame(columns, schema={name: LANDED_SCHEMA[name] for name in _DESCRIBED})
+    return frame.with_columns(
+        source=pl.lit(source, LANDED_SCHEMA["source"]),
+        slate_date=pl.lit(partition, LANDED_SCHEMA["slate_date"]),
+        run_id=pl.lit(run_id, LANDED_SCHEMA["run_id"]),
+    ).select(*LANDED_SCHEMA), unreadable
+
+
+#: The manifest columns `describe` finds per file (the others are the call's).
+_DESCRIBED = ("path", "file_id", "endpoint", "pass_id", "bytes", "url", "http_status", "fetched_at")
 
 
 def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
