@@ -9,7 +9,7 @@ from lineflow.warehouse import DuckDBWarehouse
 from lineflow.warehouse.duckdb import connection
 from lineflow.warehouse.duckdb.connection import WarehouseOutOfMemory, out_of_memory, size_bytes
 from tests.test_cli import lineflow
-from tests.warehouse.test_duckdb import lines, stage
+from tests.warehouse.test_duckdb import T0, lines, stage
 
 #: Below what staging 3,000 rows needs (DuckDB allocates 256 KiB blocks), above what the
 #: held connection has in use when it is set.
@@ -42,6 +42,24 @@ def test_a_write_out_of_memory_runs_again_on_a_fresh_connection(tmp_path):
             lock_fd = wh._link.lock_fd
         assert lock_fd is not None  # the file lock was kept throughout the hold
     assert staged(wh, "f1") == (3000, 1)  # the rerun's rows, once
+
+
+def test_a_rerun_writes_the_rows_a_generator_gave_the_first_attempt(tmp_path):
+    from lineflow.warehouse.duckdb import RunRow
+
+    rows = [
+        RunRow("r1", f"process:{i}", "process", None, "success", T0, T0, 0, i, 0, "x" * 300)
+        for i in range(10_000)
+    ]
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.hold():
+        with wh.session():
+            held = wh.con
+            squeeze(held)
+        wh.record_runs(row for row in rows)  # as the runner gives them
+        with wh.session():
+            assert wh.con is not held  # the first attempt ran out of memory
+            assert wh.con.execute("SELECT count(*) FROM run_history").fetchone()[0] == 10_000
 
 
 def test_the_failure_is_duckdbs_own_out_of_memory(tmp_path):

@@ -76,6 +76,8 @@ def writes(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
+        # A generator given (a run's rows) is read once: kept, so that a rerun has it whole.
+        args = tuple(tuple(a) if isinstance(a, Iterator) else a for a in args)
         with self.session():
             return self.retrying(lambda: method(self, *args, **kwargs))
 
