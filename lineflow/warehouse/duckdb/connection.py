@@ -138,6 +138,13 @@ class WarehouseOutOfMemory(PermanentError):
 #: `TransactionException` wrapping one ("Failed to commit: could not allocate block of size
 #: 256.0 KiB (60.8 MiB/61.0 MiB used)", "failed to pin block ...").
 _OUT_OF_MEMORY_RE = re.compile(r"Out of Memory Error|[0-9.]+ \w+/[0-9.]+ \w+ used\)")
+#: The share of `memory_limit` that rows not yet checkpointed and loaded indexes may keep
+#: between the sessions of a `hold()` before a checkpoint frees them (`_relieve`). The rest
+#: is for a session's own transaction and the cache of stored blocks (which DuckDB evicts).
+RELIEVE_SHARE = 0.6
+_SIZE_RE = re.compile(r"(?P<n>[0-9.]+)\s*(?P<unit>[KMGT]?i?B|bytes)", re.IGNORECASE)
+_UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def out_of_memory(exc: BaseException) -> bool:
@@ -151,6 +158,14 @@ def out_of_memory(exc: BaseException) -> bool:
             return True
         seen = seen.__context__
     return False
+
+
+def size_bytes(text: str) -> int | None:
+    """A size as DuckDB and the config spell it ("64MB", "61.0 MiB") in bytes."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(float(match["n"]) * _UNITS[match["unit"].lower()])
 
 
 def _stderr(message: str) -> None:
@@ -222,6 +237,9 @@ class SharedConnection:
 
     #: Whether tables get their PRIMARY KEYs (a DuckDB file) or none (a DuckLake: `schema.ensure`).
     KEYS = True
+    #: Whether `_relieve` checkpoints a held connection whose buffers fill (a DuckDB file; a
+    #: lake's CHECKPOINT is its maintenance, not this).
+    RELIEVES = True
 
     def __init__(
         self,
@@ -316,6 +334,30 @@ class SharedConnection:
             raise
         return True
 
+    def _relieve(self) -> None:
+        """Between the sessions of a `hold()`: checkpoint when rows not yet checkpointed and the
+        tables' loaded indexes hold more than `RELIEVE_SHARE` of `memory_limit`. Rows committed
+        in small appends (the ledgers, validation results, line quality) stay in memory until a
+        checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
+        few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
+        and the indexes filled the limit until a commit could not allocate a block. A checkpoint
+        writes them to the file and unloads the indexes."""
+        con = self._link.con
+        limit = size_bytes(str(self.config["memory_limit"]))
+        if con is None or limit is None or not self.RELIEVES:
+            return
+        try:
+            row = con.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag IN "
+                "('IN_MEMORY_TABLE', 'ART_INDEX')"
+            ).fetchone()
+            if row is not None and (row[0] or 0) > RELIEVE_SHARE * limit:
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            if not out_of_memory(exc):
+                raise
+            self._release()  # closing checkpoints too, with the connection's buffers freed
+
     @contextmanager
     def session(self) -> Iterator[Self]:
         """Exclusive use of the warehouse: no other thread or process uses it meanwhile."""
@@ -377,6 +419,8 @@ class SharedConnection:
         try:
             if link.depth == 0 and (link.holds == 0 or self._others_wait()):
                 self._release()
+            elif link.depth == 0:
+                self._relieve()
         finally:
             link.mutex.release()
 
