@@ -16,6 +16,7 @@ connection taken in turn under the same flock, held for one query.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import os
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import duckdb
 import polars as pl
 
-from lineflow.core.errors import LineflowError
+from lineflow.core.errors import LineflowError, PermanentError
 from lineflow.core.frames import arrow_stream
 from lineflow.state.locks import EXIT_BUSY
 from lineflow.warehouse.duckdb import schema
@@ -75,6 +76,8 @@ def writes(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
+        # A generator given (a run's rows) is read once: kept, so that a rerun has it whole.
+        args = tuple(tuple(a) if isinstance(a, Iterator) else a for a in args)
         with self.session():
             return self.retrying(lambda: method(self, *args, **kwargs))
 
@@ -124,6 +127,45 @@ def held_elsewhere(exc: duckdb.Error) -> str | None:
     if match is None:
         return "another program"
     return f"pid {match['pid']}, {os.path.basename(match['program'])}"
+
+
+class WarehouseOutOfMemory(PermanentError):
+    """A write ran out of DuckDB's `warehouse.memory_limit` twice, the second time on a fresh
+    connection: the limit is too small for this warehouse (its indexes grow with history)."""
+
+
+#: How DuckDB says it needed more than `memory_limit`: an `OutOfMemoryException`, or a commit's
+#: `TransactionException` wrapping one ("Failed to commit: could not allocate block of size
+#: 256.0 KiB (60.8 MiB/61.0 MiB used)", "failed to pin block ...").
+_OUT_OF_MEMORY_RE = re.compile(r"Out of Memory Error|[0-9.]+ \w+/[0-9.]+ \w+ used\)")
+#: The share of `memory_limit` that rows not yet checkpointed and loaded indexes may keep
+#: between the sessions of a `hold()` before a checkpoint frees them (`_relieve`). The rest
+#: is for a session's own transaction and the cache of stored blocks (which DuckDB evicts).
+RELIEVE_SHARE = 0.6
+_SIZE_RE = re.compile(r"(?P<n>[0-9.]+)\s*(?P<unit>[KMGT]?i?B|bytes)", re.IGNORECASE)
+_UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised while handling) is DuckDB running out of its
+    `memory_limit`."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, duckdb.OutOfMemoryException):
+            return True
+        if isinstance(seen, duckdb.Error) and _OUT_OF_MEMORY_RE.search(str(seen)):
+            return True
+        seen = seen.__context__
+    return False
+
+
+def size_bytes(text: str) -> int | None:
+    """A size as DuckDB and the config spell it ("64MB", "61.0 MiB") in bytes."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(float(match["n"]) * _UNITS[match["unit"].lower()])
 
 
 def _stderr(message: str) -> None:
@@ -195,6 +237,9 @@ class SharedConnection:
 
     #: Whether tables get their PRIMARY KEYs (a DuckDB file) or none (a DuckLake: `schema.ensure`).
     KEYS = True
+    #: Whether `_relieve` checkpoints a held connection whose buffers fill (a DuckDB file; a
+    #: lake's CHECKPOINT is its maintenance, not this).
+    RELIEVES = True
 
     def __init__(
         self,
@@ -230,8 +275,88 @@ class SharedConnection:
 
     def retrying(self, write: Callable[[], T]) -> T:
         """Run one writing method (`writes`). A DuckDB file has one writer at a time, so its
-        commits never conflict: the write runs once."""
-        return write()
+        commits never conflict. A write that ran out of `memory_limit` runs once more on a fresh
+        connection (the held one closed, which checkpoints and frees its buffers and indexes;
+        the file lock kept): DuckDB rolled the failed one back whole. Only the outermost
+        write, outside any transaction, is run again; a second failure is
+        `WarehouseOutOfMemory`, naming the setting to raise."""
+        link = self._link
+        if link.writing:
+            return write()  # part of an outer write: that one is run again
+        link.writing = True
+        try:
+            try:
+                return write()
+            except duckdb.Error as exc:
+                if not out_of_memory(exc) or not self._reattach():
+                    raise
+            try:
+                return write()
+            except duckdb.Error as exc:
+                if not out_of_memory(exc):
+                    raise
+                doing = "writing, twice (the second time on a fresh connection)"
+                raise self._out_of_memory(doing) from None
+        finally:
+            link.writing = False
+
+    def _out_of_memory(self, doing: str) -> WarehouseOutOfMemory:
+        limit = self.config["memory_limit"]
+        return WarehouseOutOfMemory(
+            f"warehouse {self.path}: DuckDB ran out of warehouse.memory_limit={limit} {doing}; "
+            "set warehouse.memory_limit higher (e.g. warehouse.memory_limit=256MB)"
+        )
+
+    def _reattach(self) -> bool:
+        """After a write ran out of memory: close the connection and attach the file again,
+        keeping this process's file lock. False (nothing done) inside an outer transaction,
+        whose earlier statements a fresh connection would lose."""
+        link = self._link
+        con = link.con
+        if con is None:
+            return False
+        try:
+            con.execute("BEGIN TRANSACTION")  # fails inside an outer (or aborted) transaction
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            return False
+        link.con = None
+        # Closing checkpoints; if that fails, what was committed is in the log, replayed on
+        # the next attach.
+        with contextlib.suppress(duckdb.Error):
+            con.close()
+        try:
+            link.con = self._attach()
+        except BaseException as exc:
+            self._release()  # the lock too: the next session starts from the beginning
+            if out_of_memory(exc):
+                raise self._out_of_memory("opening the file again") from None
+            raise
+        return True
+
+    def _relieve(self) -> None:
+        """Between the sessions of a `hold()`: checkpoint when rows not yet checkpointed and the
+        tables' loaded indexes hold more than `RELIEVE_SHARE` of `memory_limit`. Rows committed
+        in small appends (the ledgers, validation results, line quality) stay in memory until a
+        checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
+        few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
+        and the indexes filled the limit until a commit could not allocate a block. A checkpoint
+        writes them to the file and unloads the indexes."""
+        con = self._link.con
+        limit = size_bytes(str(self.config["memory_limit"]))
+        if con is None or limit is None or not self.RELIEVES:
+            return
+        try:
+            row = con.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag IN "
+                "('IN_MEMORY_TABLE', 'ART_INDEX')"
+            ).fetchone()
+            if row is not None and (row[0] or 0) > RELIEVE_SHARE * limit:
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            if not out_of_memory(exc):
+                raise
+            self._release()  # closing checkpoints too, with the connection's buffers freed
 
     @contextmanager
     def session(self) -> Iterator[Self]:
@@ -294,6 +419,8 @@ class SharedConnection:
         try:
             if link.depth == 0 and (link.holds == 0 or self._others_wait()):
                 self._release()
+            elif link.depth == 0:
+                self._relieve()
         finally:
             link.mutex.release()
 
@@ -330,8 +457,10 @@ class SharedConnection:
                 holder = held_elsewhere(exc)
                 if holder is None:
                     raise
-            except BaseException:
+            except BaseException as exc:
                 self._release()
+                if out_of_memory(exc):  # attaching and the schema check need a little memory
+                    raise self._out_of_memory("opening the file") from None
                 raise
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(

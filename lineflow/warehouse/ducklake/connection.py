@@ -112,6 +112,7 @@ class LakeConnection(SharedConnection):
     """One process's connection to a DuckLake, shared by its threads a session at a time."""
 
     KEYS = False
+    RELIEVES = False
 
     def __init__(
         self,

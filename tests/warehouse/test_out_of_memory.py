@@ -1,0 +1,151 @@
+"""A write that runs out of DuckDB's `memory_limit` on the held connection: run once more on a
+fresh one, and past that a one-line error naming `warehouse.memory_limit`. The failures are
+DuckDB's own: the held connection's limit is lowered under what the write needs."""
+
+import duckdb
+import pytest
+
+from lineflow.warehouse import DuckDBWarehouse
+from lineflow.warehouse.duckdb import connection
+from lineflow.warehouse.duckdb.connection import WarehouseOutOfMemory, out_of_memory, size_bytes
+from tests.test_cli import lineflow
+from tests.warehouse.test_duckdb import T0, lines, stage
+
+#: Below what staging 3,000 rows needs (DuckDB allocates 256 KiB blocks), above what the
+#: held connection has in use when it is set.
+TIGHT = "2MB"
+
+
+def squeeze(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"SET memory_limit = '{TIGHT}'")
+
+
+def staged(wh: DuckDBWarehouse, file_id: str) -> tuple[int, int]:
+    with wh.session():
+        rows = wh.con.execute("SELECT count(*) FROM stg_prop_lines WHERE file_id = ?", [file_id])
+        n_rows = rows.fetchone()[0]
+        done = wh.con.execute("SELECT count(*) FROM processed_files WHERE file_id = ?", [file_id])
+        return n_rows, done.fetchone()[0]
+
+
+def test_a_write_out_of_memory_runs_again_on_a_fresh_connection(tmp_path):
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.hold():
+        with wh.session():
+            held = wh.con
+            squeeze(held)
+        stage(wh, "f1", lines("f1", n=3000))  # fails on the held connection, then is rerun
+        with wh.session():
+            assert wh.con is not held  # reattached
+            limit = wh.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            assert size_bytes(limit) > size_bytes(TIGHT)  # the configured limit again
+            lock_fd = wh._link.lock_fd
+        assert lock_fd is not None  # the file lock was kept throughout the hold
+    assert staged(wh, "f1") == (3000, 1)  # the rerun's rows, once
+
+
+def test_a_rerun_writes_the_rows_a_generator_gave_the_first_attempt(tmp_path):
+    from lineflow.warehouse.duckdb import RunRow
+
+    rows = [
+        RunRow("r1", f"process:{i}", "process", None, "success", T0, T0, 0, i, 0, "x" * 300)
+        for i in range(10_000)
+    ]
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.hold():
+        with wh.session():
+            held = wh.con
+            squeeze(held)
+        wh.record_runs(row for row in rows)  # as the runner gives them
+        with wh.session():
+            assert wh.con is not held  # the first attempt ran out of memory
+            assert wh.con.execute("SELECT count(*) FROM run_history").fetchone()[0] == 10_000
+
+
+def test_the_failure_is_duckdbs_own_out_of_memory(tmp_path):
+    """What the rerun catches is what DuckDB raises: without the rerun the write fails."""
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.session():
+        wh.con.execute("CREATE TABLE probe (k VARCHAR PRIMARY KEY, v VARCHAR)")
+        squeeze(wh.con)
+        with pytest.raises(duckdb.Error) as failed, wh.transaction() as con:
+            con.execute("INSERT INTO probe SELECT 'k' || range, repeat('v', 40) FROM range(20000)")
+    assert out_of_memory(failed.value)
+
+
+def test_out_of_memory_twice_is_one_error_naming_the_setting_and_writes_nothing(
+    tmp_path, monkeypatch
+):
+    attach = connection.SharedConnection._attach
+
+    def tight(self):
+        con = attach(self)
+        squeeze(con)  # every connection, the fresh one too
+        return con
+
+    monkeypatch.setattr(connection.SharedConnection, "_attach", tight)
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with pytest.raises(WarehouseOutOfMemory) as failed:
+        stage(wh, "f1", lines("f1", n=3000))
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "warehouse.memory_limit=64MB" in message
+    assert "set warehouse.memory_limit higher" in message
+    monkeypatch.setattr(connection.SharedConnection, "_attach", attach)
+    assert staged(wh, "f1") == (0, 0)  # nothing half-written
+
+
+def test_a_write_inside_an_outer_transaction_is_not_run_again(tmp_path):
+    """A fresh connection would lose the outer transaction's statements: the error goes up."""
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    calls = []
+    with wh.session():
+        held = wh.con
+        with pytest.raises(duckdb.Error) as failed, wh.transaction() as con:
+            squeeze(con)
+
+            def write():
+                calls.append(1)
+                con.execute("SELECT list(range) FROM range(3000000)").fetchall()  # cannot spill
+
+            wh.retrying(write)
+        assert wh.con is held
+    assert out_of_memory(failed.value) and calls == [1]
+
+
+def test_a_held_connection_is_checkpointed_when_unsaved_rows_fill_its_share(tmp_path, monkeypatch):
+    """Rows appended in small commits stay in memory (a 256 KiB block per column) until a
+    checkpoint; between sessions a hold checkpoints once they pass the share of the limit."""
+
+    def unsaved(wh):
+        with wh.session():
+            return wh.con.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                "WHERE tag = 'IN_MEMORY_TABLE'"
+            ).fetchone()[0]
+
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.hold():
+        stage(wh, "f1", lines("f1", n=50))
+        kept = unsaved(wh)
+        assert kept >= 256 * 1024  # held in memory, blocks of 256 KiB (share not reached)
+        monkeypatch.setattr(connection, "RELIEVE_SHARE", kept / 2 / size_bytes("64MB"))
+        stage(wh, "f2", lines("f2", n=50))
+        assert unsaved(wh) < kept / 2  # checkpointed at the end of the session
+    assert staged(wh, "f1") == (50, 1) and staged(wh, "f2") == (50, 1)
+
+
+def test_the_cli_says_in_one_line_which_setting_to_raise(tmp_path):
+    out = lineflow(
+        "run", "date=2026-01-23", f"home={tmp_path}", "warehouse.memory_limit=1MB", cwd=tmp_path
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if "warehouse.memory_limit=1MB" in line]
+    assert errors and "set warehouse.memory_limit higher" in errors[0], out.stderr
+
+
+def test_sizes_are_read_as_duckdb_and_the_config_spell_them():
+    assert size_bytes("64MB") == 64_000_000
+    assert size_bytes("61.0 MiB") == 61 * 2**20
+    assert size_bytes("lots") is None
