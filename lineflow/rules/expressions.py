@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lineflow.core.errors import LineflowError
 from lineflow.core.frames import arrow_stream
 from lineflow.core.schema import SQL_TYPES
 
@@ -107,8 +108,9 @@ _EXACT = 2**53
 _SIGNED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64)
 
 
-class _Untranslatable(Exception):
-    """The condition is not one `polars_condition` answers exactly as DuckDB does."""
+class _Untranslatable(LineflowError):
+    """The condition is not one `polars_condition` answers exactly as DuckDB does (raised and
+    caught inside it: the condition goes to DuckDB then)."""
 
 
 def polars_condition(condition: str, schema: pl.Schema) -> pl.Expr | None:
