@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import polars as pl
 
@@ -89,12 +89,11 @@ class Staging(SharedConnection):
         what the stage concluded from which inputs (so that a rerun can say it again).
 
         One `execute` of up to seven statements, in one transaction: ten statements took 11 ms
-        of thread CPU a partition. Only the last statement of a batch takes parameters, so the
-        run id and time travel as columns of the frames, the date as a DATE literal (a date's
-        ISO form has nothing to escape), and the outcome's text as literals (`_literal`):
-        DuckDB's client costs ~0.1 ms a bound parameter. An empty quarantine (most partitions)
+        of thread CPU a partition. No statement takes parameters (DuckDB's client costs ~0.1 ms a
+        bound one): the run id and time travel as columns of the frames, the date and the
+        outcome as literals (`literals.literal`). An empty quarantine (most partitions)
         is not handed over at all."""
-        day = f"DATE '{slate_date.isoformat()}'"
+        day = literal(slate_date)
         stamp = {"_run_id": pl.lit(run_id), "_at": pl.lit(now)}
         frames = {"_results": results.with_columns(**stamp), "_lq": quality.with_columns(**stamp)}
         statements = [
@@ -115,19 +114,24 @@ class Staging(SharedConnection):
             f"INSERT INTO line_quality SELECT {', '.join(quality.columns)}, _run_id, _at FROM _lq",
             f"DELETE FROM validations WHERE slate_date = {day}",
         ]
-        params: list[Any] = []
-        texts = [outcome.fingerprint, outcome.status, outcome.error, json.dumps(outcome.notes)]
-        fingerprint, status, error, notes = (_literal(t, params) for t in texts)
-        at, run = _literal(now, params), _literal(run_id, params)
+        notes = json.dumps(outcome.notes)
+        values = (
+            outcome.fingerprint,
+            outcome.status,
+            outcome.error,
+            notes,
+            int(outcome.rows),
+            now,
+            run_id,
+        )
         statements.append(
-            f"INSERT INTO validations VALUES ({day}, {fingerprint}, {status}, {error}, {notes}, "
-            f"{int(outcome.rows)}, {at}, {run})"
+            f"INSERT INTO validations VALUES ({day}, {', '.join(map(literal, values))})"
         )
         with self.transaction() as con:
             for name, frame in frames.items():
                 con.register(name, arrow_stream(frame))  # each scanned once, below
             try:
-                con.execute(";\n".join(statements), params)
+                con.execute(";\n".join(statements))
             finally:
                 for name in frames:
                     con.unregister(name)
@@ -245,15 +249,3 @@ class Staging(SharedConnection):
             """
         ).fetchone()
         return int(row[0]) if row else 0
-
-
-def _literal(value: Any, params: list[Any]) -> str:
-    """`value` as a SQL literal where that is exact (NULL, text: DuckDB's strings escape
-    nothing but the quote, doubled), else a parameter appended to `params` (text with a NUL
-    character, which no literal holds; a time, whose type the parameter keeps)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, str) and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
-    params.append(value)
-    return "?"
