@@ -14,11 +14,13 @@ def american_to_decimal(american: pl.Expr) -> pl.Expr:
 
 
 def decimal_to_american(decimal: pl.Expr) -> pl.Expr:
+    """The American price of a decimal one; null past Int32 (a decimal of 1e300 or
+    1.0000000001 has no American price to store)."""
     d = decimal.cast(pl.Float64)
     american = (
         pl.when(d >= 2.0).then((d - 1) * 100).when(d > 1.0).then(-100 / (d - 1)).otherwise(None)
     )
-    return american.round(0).cast(pl.Int32)
+    return american.round(0).cast(pl.Int32, strict=False)
 
 
 def implied_probability(decimal: pl.Expr) -> pl.Expr:

@@ -288,16 +288,25 @@ def price_columns(price: pl.Expr, is_int: pl.Expr) -> list[pl.Expr]:
 
     Ints with |price| >= 100 are American; any other price above 1 is decimal (whole decimal
     prices such as 2 may arrive as JSON ints). Anything else is not a price: null, and so is a
-    non-finite one (NaN, Infinity or 1e400 in the body), which the odds rules quarantine.
+    non-finite one (NaN, Infinity or 1e400 in the body) and one whose American form is out of
+    `price_american`'s 32-bit range (an integer such as 2**63, a decimal such as 1e300 or
+    1.0000000001), which the odds rules quarantine. A strict cast would fail the whole batch
+    for one such value, and the file with it.
     """
     american_in = is_int & (price.abs() >= 100)
     decimal_in = american_in.not_() & price.is_finite() & (price > 1)
-    decimal = pl.when(american_in).then(american_to_decimal(price)).when(decimal_in).then(price)
     american = (
         pl.when(american_in)
-        .then(price.cast(pl.Int32))
+        .then(price.cast(pl.Int32, strict=False))
         .when(decimal_in)
         .then(decimal_to_american(price))
+    )
+    decimal = (
+        pl.when(american.is_null())
+        .then(None)
+        .when(american_in)
+        .then(american_to_decimal(price))
+        .otherwise(price)
     )
     return [
         american.alias("price_american"),

@@ -310,3 +310,49 @@ def _mappings(source: str) -> tuple[dict[str, str], dict[str, str]]:
 @pytest.mark.parametrize("source", SOURCES)
 def test_no_bodies_give_the_same_empty_frame_both_ways(source):
     same_both_ways(source, [])
+
+
+#: JSON numbers no price column can hold: integers past 32 bits (past 64, signed and
+#: unsigned, and any size), exponents past a double's range (1e400 -> inf) and, for a decimal
+#: price, ones whose American form is past 32 bits (1e300, 1.0000000001).
+OUT_OF_RANGE = st.one_of(
+    st.sampled_from(
+        [
+            *("9223372036854775808", "-9223372036854775809", "18446744073709551616"),
+            *("-18446744073709551617", "2147483648", "-2147483649", "1e400", "-1e400"),
+            *("1e99999", "-1E+99999", "123456789012345678901234567890"),
+        ]
+    ),
+    st.integers(min_value=2**31).map(str),
+    st.integers(max_value=-(2**31) - 1).map(str),
+    st.builds("{}{}e{}".format, st.sampled_from(["", "-"]), st.integers(1, 9), st.integers(309)),
+)
+#: Where a price sits in each source's body: (the object holding it, by a key, and its key).
+PRICE_AT = {"odds_api": ("price", "price"), "bettingpros": ("cost", "cost")}
+
+
+@pytest.mark.parametrize(("source", "sample"), BASES)
+def test_an_out_of_range_price_is_a_bad_value_both_ways(source, sample):
+    """A price past any column's range loses its row's price, as a price that is no number
+    does (the odds rules quarantine the row): the file parses, the same both ways."""
+    base = (SAMPLES / sample).read_bytes()
+    marker, key = PRICE_AT[source]
+    batch, typed, _, _ = SOURCES[source]
+    ctx = ctx_of(source)
+    not_a_number = batch([(_set(base, marker, key, '"abc"', False), meta(source, 0))], ctx, None)
+    assert not not_a_number.errors and not_a_number.frame["price_american"].null_count() > 0
+    numbers = OUT_OF_RANGE
+    if source == "odds_api":  # a decimal price whose American price is past 32 bits
+        numbers |= st.sampled_from(["1e300", "50000000.5", "1.0000000001", "1e12"])
+
+    @FUZZ
+    @given(numbers, st.booleans())
+    def check(raw: str, every: bool) -> None:
+        body = _set(base, marker, key, raw, every)
+        wanted = batch([(_set(base, marker, key, '"abc"', every), meta(source, 0))], ctx, None)
+        for way in (typed, None):
+            parsed = batch([(body, meta(source, 0))], ctx, way)
+            assert parsed.errors == {}, raw
+            assert parsed.frame.equals(wanted.frame), raw
+
+    check()

@@ -1,7 +1,8 @@
 """process: a bad value is a row problem, an unparseable body a permanent one.
 
-A price of NaN, Infinity or 1e400 (JSON that Python's decoder accepts) loses no file: the row
-is loaded with no price and quarantined by the odds rules, like a price of 0 or "abc". A body
+A price of NaN, Infinity or 1e400 (JSON that Python's decoder accepts), or one past any price
+column's range (an integer of 2**63 or more, a number with a huge exponent), loses no file: the
+row is loaded with no price and quarantined by the odds rules, like a price of 0 or "abc". A body
 nested past any parser's depth is dead-lettered on its first attempt, not retried. Every
 message is one line."""
 
@@ -31,8 +32,15 @@ def a_landed_body(home) -> bytes:
     ].read_bytes()
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e400"])
-def test_a_non_finite_price_quarantines_its_row_and_loads_the_rest(tmp_path, value):
+@pytest.mark.parametrize(
+    "value",
+    [
+        *("NaN", "Infinity", "1e400"),
+        *("9223372036854775808", "-9223372036854775809", "123456789012345678901234567890"),
+        *("-1e99999", "1e300"),
+    ],
+)
+def test_a_non_finite_or_out_of_range_price_quarantines_its_row_and_loads_the_rest(tmp_path, value):
     home = tmp_path / "home"
     assert run_cli(*ARGS, f"home={home}").code == 0
     body = a_landed_body(home)
