@@ -3,6 +3,7 @@ fresh one, and past that a one-line error naming `warehouse.memory_limit`. The f
 DuckDB's own: the held connection's limit is lowered under what the write needs."""
 
 import duckdb
+import polars as pl
 import pytest
 
 from lineflow.warehouse import DuckDBWarehouse
@@ -73,17 +74,24 @@ def test_the_failure_is_duckdbs_own_out_of_memory(tmp_path):
     assert out_of_memory(failed.value)
 
 
-def test_out_of_memory_twice_is_one_error_naming_the_setting_and_writes_nothing(
-    tmp_path, monkeypatch
-):
+def squeeze_every_connection(monkeypatch, squeezing=squeeze):
+    """Every connection attached from now on squeezed, the fresh one of a rerun too; returns
+    the original attach."""
     attach = connection.SharedConnection._attach
 
     def tight(self):
         con = attach(self)
-        squeeze(con)  # every connection, the fresh one too
+        squeezing(con)
         return con
 
     monkeypatch.setattr(connection.SharedConnection, "_attach", tight)
+    return attach
+
+
+def test_out_of_memory_twice_is_one_error_naming_the_setting_and_writes_nothing(
+    tmp_path, monkeypatch
+):
+    attach = squeeze_every_connection(monkeypatch)
     wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
     with pytest.raises(WarehouseOutOfMemory) as failed:
         stage(wh, "f1", lines("f1", n=3000))
@@ -149,3 +157,109 @@ def test_sizes_are_read_as_duckdb_and_the_config_spell_them():
     assert size_bytes("64MB") == 64_000_000
     assert size_bytes("61.0 MiB") == 61 * 2**20
     assert size_bytes("lots") is None
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+#: Below what reading 20,000 staged rows into polars needs, above what attaching left in use.
+TIGHTER = "512KB"
+
+
+def a_staged_warehouse(tmp_path) -> DuckDBWarehouse:
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    stage(wh, "f1", lines("f1", n=20_000))
+    return wh
+
+
+def squeeze_reads(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"SET memory_limit = '{TIGHTER}'")
+
+
+#: Two reads of a partition's staged rows: DuckDB's error raised by DuckDB (the relation run
+#: before polars takes it) and by polars (rows computed as polars reads them).
+READS = {
+    "read_partition": lambda wh: wh.read_partition("stg_prop_lines", T0.date()),
+    "staging": lambda wh: wh.staging(T0.date()),
+}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_a_read_out_of_memory_runs_again_on_a_fresh_connection(tmp_path, read):
+    wh = a_staged_warehouse(tmp_path)
+    with wh.hold():
+        with wh.session():
+            held = wh.con
+            squeeze_reads(held)
+            with pytest.raises((duckdb.Error, pl.exceptions.ComputeError)) as failed:
+                wh._link.reading = True  # as inside an outer read: not run again here
+                try:
+                    READS[read](wh)
+                finally:
+                    wh._link.reading = False
+            assert out_of_memory(failed.value), "the squeeze is below what the read needs"
+        rows = READS[read](wh)  # fails on the held connection, then is run again
+        with wh.session():
+            assert wh.con is not held  # reattached
+            limit = wh.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            assert size_bytes(limit) > size_bytes(TIGHTER)
+    assert rows.height == 20_000
+
+
+def test_a_read_only_session_reads_again_read_only(tmp_path):
+    """`status` reads in a read-only session: the fresh connection is read-only too."""
+    wh = a_staged_warehouse(tmp_path)
+    with wh.read_session():
+        held = wh.con
+        squeeze_reads(held)
+        assert wh.staging(T0.date()).height == 20_000
+        assert wh.con is not held
+        mode = wh.con.execute("SELECT current_setting('access_mode')").fetchone()[0]
+        assert mode == "read_only"
+
+
+def test_a_rerun_read_gets_a_generator_argument_whole(tmp_path):
+    wh = a_staged_warehouse(tmp_path)
+    with wh.hold():
+        with wh.session():
+            held = wh.con
+            squeeze_reads(held)
+        sql = "SELECT len(list(range)) AS n FROM range(?)"  # a list cannot spill
+        out = wh.query(sql, (n for n in [1_000_000]))
+        with wh.session():
+            assert wh.con is not held  # the first attempt ran out of memory
+    assert out["n"].to_list() == [1_000_000]
+
+
+def test_a_read_out_of_memory_twice_is_one_error_naming_the_setting(tmp_path, monkeypatch):
+    wh = a_staged_warehouse(tmp_path)
+    squeeze_every_connection(monkeypatch, squeeze_reads)
+    with pytest.raises(WarehouseOutOfMemory) as failed:
+        wh.staging(T0.date())
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "warehouse.memory_limit=64MB reading, twice" in message
+    assert "set warehouse.memory_limit higher" in message
+
+
+def test_a_read_inside_an_outer_transaction_is_not_run_again(tmp_path):
+    wh = a_staged_warehouse(tmp_path)
+    with wh.session():
+        held = wh.con
+        engine_errors = (duckdb.Error, pl.exceptions.ComputeError)
+        with pytest.raises(engine_errors) as failed, wh.transaction() as con:
+            squeeze_reads(con)
+            wh.read_partition("stg_prop_lines", T0.date())
+        assert wh.con is held
+    assert out_of_memory(failed.value)
+
+
+def test_the_cli_says_in_one_line_that_a_read_ran_out(tmp_path):
+    """`status` reading the demo's partition under a limit that opens the file (3 MB does
+    not) but cannot hold what the read needs (16 MB could not, 24 MB can)."""
+    day = "date=2026-01-23"
+    assert lineflow("run", day, f"home={tmp_path}", cwd=tmp_path).returncode == 0
+    out = lineflow("status", day, f"home={tmp_path}", "warehouse.memory_limit=8MB", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and "Possible solutions" not in out.stderr
+    [error] = [line for line in out.stderr.splitlines() if "memory_limit=8MB" in line]
+    assert "reading, twice" in error and "set warehouse.memory_limit higher" in error, out.stderr

@@ -57,14 +57,23 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) 
 
 
 def in_session(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a warehouse method inside a session, opening a short one when none is active."""
+    """A warehouse method that reads: run inside a session, opening a short one when none is
+    active, and run once more on a fresh connection when it ran out of `memory_limit`
+    (`SharedConnection.rereading`)."""
 
     @functools.wraps(method)
     def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
+        args = _kept(args)
         with self.session():
-            return method(self, *args, **kwargs)
+            return self.rereading(lambda: method(self, *args, **kwargs))
 
     return wrapper
+
+
+def _kept(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A method's arguments with each generator read once and kept, so that running the
+    method again gets it whole."""
+    return tuple(tuple(a) if isinstance(a, Iterator) else a for a in args)
 
 
 def writes(method: Callable[..., T]) -> Callable[..., T]:
@@ -76,8 +85,7 @@ def writes(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
-        # A generator given (a run's rows) is read once: kept, so that a rerun has it whole.
-        args = tuple(tuple(a) if isinstance(a, Iterator) else a for a in args)
+        args = _kept(args)  # a generator given (a run's rows): a rerun has it whole
         with self.session():
             return self.retrying(lambda: method(self, *args, **kwargs))
 
@@ -130,14 +138,17 @@ def held_elsewhere(exc: duckdb.Error) -> str | None:
 
 
 class WarehouseOutOfMemory(PermanentError):
-    """A write ran out of DuckDB's `warehouse.memory_limit` twice, the second time on a fresh
-    connection: the limit is too small for this warehouse (its indexes grow with history)."""
+    """A write or read ran out of DuckDB's `warehouse.memory_limit` twice, the second time on a
+    fresh connection: the limit is too small for this warehouse (its indexes grow with history,
+    a read with the partition)."""
 
 
 #: How DuckDB says it needed more than `memory_limit`: an `OutOfMemoryException`, or a commit's
 #: `TransactionException` wrapping one ("Failed to commit: could not allocate block of size
 #: 256.0 KiB (60.8 MiB/61.0 MiB used)", "failed to pin block ...").
 _OUT_OF_MEMORY_RE = re.compile(r"Out of Memory Error|[0-9.]+ \w+/[0-9.]+ \w+ used\)")
+#: The errors DuckDB's own can come as: its own, or polars' when polars was reading the rows.
+_ENGINE_ERRORS = (duckdb.Error, pl.exceptions.ComputeError)
 #: The share of `memory_limit` that rows not yet checkpointed and loaded indexes may keep
 #: between the sessions of a `hold()` before a checkpoint frees them (`_relieve`). The rest
 #: is for a session's own transaction and the cache of stored blocks (which DuckDB evicts).
@@ -149,12 +160,14 @@ _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 def out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` (or what it was raised while handling) is DuckDB running out of its
-    `memory_limit`."""
+    `memory_limit`. Rows read into polars are computed as polars takes them (`frame`), so
+    there DuckDB's error comes as polars' ComputeError ("got external error: Out of Memory
+    Error: failed to pin block ...")."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, duckdb.OutOfMemoryException):
             return True
-        if isinstance(seen, duckdb.Error) and _OUT_OF_MEMORY_RE.search(str(seen)):
+        if isinstance(seen, _ENGINE_ERRORS) and _OUT_OF_MEMORY_RE.search(str(seen)):
             return True
         seen = seen.__context__
     return False
@@ -185,6 +198,7 @@ class _Link:
         self.depth = 0  # nested sessions of the thread holding `mutex`
         self.holds = 0  # open `hold()` scopes, any thread
         self.writing = False  # a `writes` method runs: methods it calls are part of it
+        self.reading = False  # an `in_session` method runs: so are the methods it calls
         self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
@@ -280,25 +294,44 @@ class SharedConnection:
         the file lock kept): DuckDB rolled the failed one back whole. Only the outermost
         write, outside any transaction, is run again; a second failure is
         `WarehouseOutOfMemory`, naming the setting to raise."""
+        return self._outermost(write, "writing")
+
+    def rereading(self, read: Callable[[], T]) -> T:
+        """Run one reading method (`in_session`) as `retrying` runs a write: when it ran out of
+        `memory_limit` (a partition's rows read under the pressure of a long hold, say), once
+        more on a fresh connection, read-only again if this one was. Only the outermost read
+        or write, outside any transaction, is run again; a second failure is
+        `WarehouseOutOfMemory`, one line instead of DuckDB's message."""
+        return self._outermost(read, "reading")
+
+    def _outermost(self, unit: Callable[[], T], doing: str) -> T:
+        """`unit` as the outermost write or read (`doing`: "writing" or "reading", the `_Link`
+        flag it raises meanwhile), or, inside another, as part of that one, which is the one
+        run again."""
         link = self._link
-        if link.writing:
-            return write()  # part of an outer write: that one is run again
-        link.writing = True
+        if link.writing or link.reading:
+            return unit()
+        setattr(link, doing, True)
         try:
-            try:
-                return write()
-            except duckdb.Error as exc:
-                if not out_of_memory(exc) or not self._reattach():
-                    raise
-            try:
-                return write()
-            except duckdb.Error as exc:
-                if not out_of_memory(exc):
-                    raise
-                doing = "writing, twice (the second time on a fresh connection)"
-                raise self._out_of_memory(doing) from None
+            return self._twice(unit, doing)
         finally:
-            link.writing = False
+            setattr(link, doing, False)
+
+    def _twice(self, unit: Callable[[], T], doing: str) -> T:
+        """`unit`, and once more on a fresh connection if it ran out of memory."""
+        try:
+            return unit()
+        except _ENGINE_ERRORS as exc:
+            if not out_of_memory(exc) or not self._reattach():
+                raise
+        try:
+            return unit()
+        except _ENGINE_ERRORS as exc:
+            if not out_of_memory(exc):
+                raise
+            raise self._out_of_memory(
+                f"{doing}, twice (the second time on a fresh connection)"
+            ) from None
 
     def _out_of_memory(self, doing: str) -> WarehouseOutOfMemory:
         limit = self.config["memory_limit"]
@@ -308,9 +341,10 @@ class SharedConnection:
         )
 
     def _reattach(self) -> bool:
-        """After a write ran out of memory: close the connection and attach the file again,
-        keeping this process's file lock. False (nothing done) inside an outer transaction,
-        whose earlier statements a fresh connection would lose."""
+        """After a write or read ran out of memory: close the connection and attach the file
+        again (read-only if it was: `read_session`), keeping this process's file lock. False
+        (nothing done) inside an outer transaction, whose earlier statements a fresh
+        connection would lose."""
         link = self._link
         con = link.con
         if con is None:
@@ -318,15 +352,17 @@ class SharedConnection:
         try:
             con.execute("BEGIN TRANSACTION")  # fails inside an outer (or aborted) transaction
             con.execute("ROLLBACK")
+            mode = con.execute("SELECT current_setting('access_mode')").fetchone()
         except duckdb.Error:
             return False
+        attach = self._open_read_only if mode == ("read_only",) else self._attach
         link.con = None
         # Closing checkpoints; if that fails, what was committed is in the log, replayed on
         # the next attach.
         with contextlib.suppress(duckdb.Error):
             con.close()
         try:
-            link.con = self._attach()
+            link.con = attach()
         except BaseException as exc:
             self._release()  # the lock too: the next session starts from the beginning
             if out_of_memory(exc):
@@ -554,6 +590,10 @@ class SharedConnection:
                 current = False
                 try:
                     current = schema.is_current(con)
+                except duckdb.Error as exc:
+                    if out_of_memory(exc):  # as `_connect` says it of attaching
+                        raise self._out_of_memory("opening the file") from None
+                    raise
                 finally:
                     if not current:  # an older layout (or the check failed): not this way
                         con.close()
