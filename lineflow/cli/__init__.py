@@ -12,6 +12,7 @@ load inside its `main`, so `lineflow --help` and shell completion stay fast.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ def _top_help() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(args)
+        return _main(args, own_process=argv is None)
     except LineflowError as exc:
         print(f"lineflow: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _main(args: list[str]) -> int:
+def _main(args: list[str], own_process: bool = False) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_top_help(), end="")
         return 0 if args else 2
@@ -101,6 +102,13 @@ def _main(args: list[str]) -> int:
         return 0
     if parsed.cfg or parsed.info or parsed.version:
         return inspect(parsed)
+    if own_process:
+        # What parsing loaded (the config's pydantic models, polars, for a command taking a
+        # date) lives as long as the process: exempt from the cycle collector's traversals,
+        # which ran over it again in every full collection the command's work triggered
+        # (half of `status`'s collecting, 25-30 CPU ms; docs/benchmarks.md). Not for a caller
+        # in another process's life (a test), whose garbage would be frozen with it.
+        gc.freeze()
     from lineflow.pipeline.logs import set_level
 
     set_level(parsed.level)

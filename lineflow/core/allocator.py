@@ -18,8 +18,6 @@ workers inherit them.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import os
 import sys
@@ -41,6 +39,10 @@ def configure() -> list[str]:
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
+    # Imported here: every command calls `configure` first, and only long jobs trim.
+    import ctypes
+    import ctypes.util
+
     name = ctypes.util.find_library("c")
     if name is None:
         return None

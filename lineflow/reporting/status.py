@@ -323,6 +323,30 @@ def partition_figures(
     return out
 
 
+def active_predictions(
+    stores: Stores, partition: date, figures: dict[str, dict[str, int]]
+) -> dict[str, int] | None:
+    """`recorded.read_predictions`, taken from predict's figures when they were read: the same
+    two counts (`is_active` is never NULL), so `predictions` is read once."""
+    predict = figures.get("predict")
+    if predict is None:
+        return recorded.read_predictions(stores, partition)
+    return {"rows": predict["predictions"], "player_markets": predict["player_markets_predicted"]}
+
+
+def line_quality(
+    stores: Stores, partition: date, figures: dict[str, dict[str, int]]
+) -> dict[str, int] | None:
+    """`recorded.read_line_quality`, taken from validate's figures when they were read (every
+    judged player market passed or failed: `passed` is never NULL), so `line_quality` is read
+    once."""
+    validate = figures.get("validate")
+    if validate is None:
+        return recorded.read_line_quality(stores, partition)
+    judged, failing = validate["player_markets_judged"], validate["player_markets_failing"]
+    return {"passed": judged - failing, "failed": failing}
+
+
 def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -> StatusReport:
     """Everything `lineflow status` shows for one partition."""
     enabled = [s.name for s in settings.sources.values() if s.enabled]
@@ -343,13 +367,14 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             )
             for name in enabled
         ]
+        files = file_counts(stores, partition, enabled)
+        figures = partition_figures(settings, stores, partition, enabled, files, lines, staged)
         batch = recorded.read_prediction_batch(stores, partition)
         components += judge_predictions(
             batch,
-            recorded.read_predictions(stores, partition),
+            active_predictions(stores, partition, figures),
             recorded.read_prediction_staging(stores, partition),
         )
-        files = file_counts(stores, partition, enabled)
         report = StatusReport(
             partition=partition,
             generated_at=now,
@@ -358,8 +383,8 @@ def gather(settings: Settings, stores: Stores, partition: date, now: datetime) -
             files=files,
             last_runs=runs,
             prediction_batch=batch,
-            line_quality=recorded.read_line_quality(stores, partition),
-            figures=partition_figures(settings, stores, partition, enabled, files, lines, staged),
+            line_quality=line_quality(stores, partition, figures),
+            figures=figures,
             identity=identity.unresolved(partition, lines.drop("n"), candidates=False).summary(),
         )
     report.locks = recorded.read_locks(stores)

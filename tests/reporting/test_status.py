@@ -157,3 +157,59 @@ def test_status_loads_nothing_it_does_not_use(week_home):
     modules = json.loads(out.stdout)
     assert "lineflow.reporting.status" in modules
     assert [m for m in modules if m.startswith(NOT_FOR_STATUS) or m == "pyarrow"] == []
+
+
+def test_status_reads_line_quality_and_predictions_for_the_figures_only(week_home):
+    """The line-quality and prediction counts come from the figures' reads of those tables
+    (the same numbers as their own readers give), not from reads of their own."""
+    from datetime import UTC, date, datetime
+
+    from lineflow.config import compose
+    from lineflow.reporting import recorded
+    from lineflow.reporting.status import gather
+
+    settings = compose([f"home={week_home}"])
+    stores = recorded.open_stores(settings)
+    asked: list[str] = []
+    query = stores.warehouse.query
+
+    def counted(sql, params=()):
+        asked.append(" ".join(sql.split()))
+        return query(sql, params)
+
+    stores.warehouse.query = counted  # type: ignore[method-assign]
+    day = date(2026, 1, 23)
+    report = gather(settings, stores, day, datetime(2026, 1, 24, tzinfo=UTC))
+    # line_quality: validate's verdicts and predict's exclusions; predictions: predict's figures
+    assert len([sql for sql in asked if "FROM line_quality" in sql]) == 2
+    assert len([sql for sql in asked if "FROM predictions " in sql]) == 1
+    stores.warehouse.query = query  # type: ignore[method-assign]
+    assert report.line_quality == recorded.read_line_quality(stores, day)
+    assert report.line_quality["failed"] > 0 and report.line_quality["passed"] > 0
+    units = recorded.read_predictions(stores, day)["player_markets"]
+    assert report.component("predictions main").actual == units == 77
+
+
+def test_the_command_exempts_what_it_loaded_from_the_cycle_collector(week_home):
+    """In its own process the command freezes what parsing loaded (the config's models,
+    polars) before it works; called in another program's process it leaves that process's
+    collector as it was."""
+    import gc
+
+    from lineflow.cli import main
+
+    code = (
+        "import atexit, contextlib, gc, io, sys\n"
+        "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
+        f"sys.argv = ['lineflow', 'status', 'date=2026-01-23', 'home={week_home}']\n"
+        "from lineflow.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main()\n"
+        "sys.exit(code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stderr.split()[-1]) > 20_000, "the config's classes and polars, frozen"
+    before = gc.get_freeze_count()
+    assert main(["status", "date=2026-01-23", f"home={week_home}", "format=json"]) == 0
+    assert gc.get_freeze_count() == before
