@@ -6,13 +6,12 @@ between are read again by the run, and files already processed are never sent.""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from lineflow.config import Settings, compose
 from lineflow.pipeline.request import RunRequest
@@ -20,7 +19,7 @@ from lineflow.pipeline.runner import RunReport, open_context, run_partition
 from lineflow.pipeline.stages import process
 from lineflow.state import open_state
 from lineflow.state.work import WorkQueue
-from tests.conftest import INCIDENT, query, run_cli
+from tests.conftest import INCIDENT, query
 
 DAY = date.fromisoformat(INCIDENT)
 STAGES = "pipeline.stages=[process,validate,consolidate]"
@@ -43,14 +42,6 @@ class Trips(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def daily(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("daily") / "home"
-    result = run_cli("run", f"date={INCIDENT}", "only=[odds_api]", f"home={home}")
-    assert result.code == 0, result.stdout + result.stderr
-    return home
-
-
 def restored(daily: Path, tmp_path: Path) -> tuple[Settings, RunRequest]:
     """A home with the daily run's landing zone only (no manifest rows: files dropped in)."""
     home = tmp_path / "restored"
@@ -67,6 +58,16 @@ def send_ahead(settings: Settings, request: RunRequest, parsers: process.Parsers
     parsers.sent(DAY, process.send_ahead(ctx, parsers))
 
 
+@contextmanager
+def parse_pool() -> Iterator[tuple[Trips, process.Parsers]]:
+    trips = Trips()
+    parsers = process.Parsers(trips, depth=1)
+    try:
+        yield trips, parsers
+    finally:
+        parsers.shutdown()
+
+
 def run(settings: Settings, request: RunRequest, parsers: process.Parsers) -> RunReport:
     try:
         return run_partition(settings, request, parse_pool=parsers)
@@ -77,13 +78,9 @@ def run(settings: Settings, request: RunRequest, parsers: process.Parsers) -> Ru
 def test_files_sent_ahead_are_parsed_once_and_staged_as_the_run_s(daily, tmp_path):
     settings, request = restored(daily, tmp_path)
     home = settings.home
-    trips = Trips()
-    parsers = process.Parsers(trips, depth=1)
-    try:
+    with parse_pool() as (trips, parsers):
         send_ahead(settings, request, parsers)
         report = run(settings, request, parsers)
-    finally:
-        parsers.shutdown()
 
     assert report.exit_code == 0
     # Sent once, ahead of the run (its listings, then its batch once they were back), and
@@ -100,17 +97,13 @@ def test_files_sent_ahead_are_parsed_once_and_staged_as_the_run_s(daily, tmp_pat
 def test_a_file_dropped_after_the_partition_was_sent_is_read_by_its_run(daily, tmp_path):
     settings, request = restored(daily, tmp_path)
     home = settings.home
-    trips = Trips()
-    parsers = process.Parsers(trips, depth=1)
-    try:
+    with parse_pool() as (trips, parsers):
         send_ahead(settings, request, parsers)
         # A file lands between the sending and the run: what was sent is not the run's files.
         some_pass = sorted((home / "landing/odds_api/player_props" / INCIDENT).iterdir())[0]
         copied = sorted(some_pass.glob("*.json"))[0]
         (some_pass / "zz-late.json").write_bytes(copied.read_bytes())
         report = run(settings, request, parsers)
-    finally:
-        parsers.shutdown()
 
     assert report.exit_code == 0
     assert trips.sent == ["_land_listings", "_land_batch"] * 2
@@ -121,16 +114,12 @@ def test_a_file_dropped_after_the_partition_was_sent_is_read_by_its_run(daily, t
 
 def test_processed_files_are_not_sent_ahead_again(daily, tmp_path):
     settings, request = restored(daily, tmp_path)
-    trips = Trips()
-    parsers = process.Parsers(trips, depth=1)
-    try:
+    with parse_pool() as (trips, parsers):
         first = run(settings, request, parsers)
         parsed = list(trips.sent)
         send_ahead(settings, request.replace(refresh=True), parsers)
         ahead = trips.sent[len(parsed) :]
         again = run(settings, request.replace(refresh=True), parsers)
-    finally:
-        parsers.shutdown()
 
     assert first.exit_code == 0 and again.exit_code == 0
     assert parsed == ["_land_listings", "_land_batch"]
