@@ -595,8 +595,8 @@ def _sending_ahead(
     in their order, when the backfill reprocesses what has landed (its first stage is
     `process`: a scrape lands the files later) at a fixed snapshot (the run's request is
     then known now)."""
-    stages = settings.pipeline.stages
-    if parsers is None or stages[0] != "process" or request.minutes_before_tip is not None:
+    first = list(settings.pipeline.stages[:1])
+    if parsers is None or first != ["process"] or request.minutes_before_tip is not None:
         yield
         return
     done = threading.Event()
