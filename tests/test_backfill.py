@@ -313,3 +313,30 @@ def test_the_manifest_records_partitions_outcomes_and_what_later_backfills_skip(
     assert listed[first]["status"] == "failed"
     assert listed[second]["status"] == "running" and listed[second]["owner_pid"] == os.getpid()
     assert manifest.request(second) == request
+
+
+def test_a_backfill_parses_restored_partitions_ahead_of_their_runs_as_their_own(tmp_path):
+    """Restored files of several partitions, one partition at a time: the next partitions'
+    files are sent to the parse worker while the earlier ones store (`process.Parsers`), and
+    every partition's rows, manifest rows and ledger rows are its own run's, the lines those
+    of the daily runs."""
+    days = ("2026-01-19", "2026-01-20", "2026-01-21")
+    daily, restored = tmp_path / "daily", tmp_path / "restored"
+    for day in days:
+        assert run_cli("run", f"date={day}", f"home={daily}").code == 0
+    shutil.copytree(daily / "landing", restored / "landing")
+
+    refill = run_cli(
+        "backfill", f"start={days[0]}", f"end={days[-1]}", f"home={restored}", "max_parallel=1",
+        "sources=[odds_api,bettingpros,draftkings]",
+        "pipeline.stages=[process,validate,consolidate]",
+    )  # fmt: skip
+    assert refill.code == 0, refill.stdout + refill.stderr
+    assert lines_without_run_ids(restored) == lines_without_run_ids(daily)
+    runs = dict(
+        query(restored, "SELECT slate_date, run_id FROM run_history WHERE phase = 'process'")
+    )
+    assert sorted(map(str, runs)) == list(days)
+    for table in ("stg_prop_lines", "landed_files", "processed_files"):
+        stored = query(restored, f"SELECT DISTINCT slate_date, run_id FROM {table}")
+        assert dict(stored) == runs and len(stored) == len(days), table

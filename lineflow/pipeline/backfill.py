@@ -33,11 +33,12 @@ from lineflow.config import Settings, partition_date
 from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.errors import ConfigError, LineflowError
 from lineflow.pipeline.request import RunRequest, snapshot_instant
-from lineflow.pipeline.runner import RunReport, run_partition
+from lineflow.pipeline.runner import RunReport, open_context, run_partition
 from lineflow.pipeline.stages import process
 from lineflow.sources import Cost, Pricing
-from lineflow.state import StateStore, upsert_sql
+from lineflow.state import StateStore, open_state, upsert_sql
 from lineflow.state.locks import pid_alive, this_host
+from lineflow.state.work import WorkQueue
 from lineflow.warehouse import open_warehouse
 
 Reprocess = Literal["missing", "failed", "all"]
@@ -475,7 +476,9 @@ def execute(
     try:
         with ExitStack() as stack:
             if cluster is None:
-                submit = stack.enter_context(_local_partitions(settings, request, refresh))
+                submit = stack.enter_context(
+                    _local_partitions(settings, request, refresh, todo, stop)
+                )
             else:
                 submit = stack.enter_context(cluster.partitions(settings, request, refresh))
             futures: dict[Future[PartitionOutcome], date] = {}
@@ -518,37 +521,58 @@ def execute(
 
 @contextmanager
 def _local_partitions(
-    settings: Settings, request: BackfillRequest, refresh: bool
+    settings: Settings,
+    request: BackfillRequest,
+    refresh: bool,
+    days: list[date],
+    stop: threading.Event,
 ) -> Iterator[Callable[[date], Future[PartitionOutcome]]]:
-    """`submit(day)` -> the future outcome of the partition, run in a thread of this process."""
+    """`submit(day)` -> the future outcome of the partition, run in a thread of this process.
+    `days`: the partitions it will be asked for, in order, whose landed files are sent to the
+    parse pool ahead of their runs (`_send_ahead`) until `stop` is set."""
     # The partitions share one warehouse connection: one checkpoint every 64MB of log, not
     # one per partition (another process asking for the warehouse still gets it).
     warehouse = open_warehouse(settings.warehouse, settings.locks.wait_s)
     with (
         warehouse.hold(),
-        _parse_pool(settings, request.parse_workers) as parsers,
+        _parse_pool(settings, request.parse_workers, request.max_parallel) as parsers,
         ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
+        _sending_ahead(settings, request, refresh, days, parsers, stop),
     ):
-        yield lambda day: pool.submit(run_one, settings, request, day, refresh, parsers)
+
+        def run(day: date) -> PartitionOutcome:
+            try:
+                return run_one(settings, request, day, refresh, parsers)
+            finally:
+                if parsers is not None:
+                    parsers.forget(day)
+
+        yield lambda day: pool.submit(run, day)
 
 
 @contextmanager
-def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
+def _parse_pool(
+    settings: Settings, workers: int, depth: int = 1
+) -> Iterator[process.Parsers | None]:
     """Worker processes for the partitions' parsing when the backfill processes files: the
     partitions' threads then stage and validate while the workers parse (parsing holds the
     GIL). Spawned, not forked: the parent holds a DuckDB connection and threads, and polars'
     thread pool does not survive a fork. Started as the pool opens, not on the first parse:
     a worker's start (a fresh interpreter importing polars, the sources and the parse code)
-    then overlaps the partitions' own setup instead of delaying their first batch."""
+    then overlaps the partitions' own setup instead of delaying their first batch. Up to
+    `depth` partitions' files are parsed ahead of their runs (`process.Parsers`)."""
     if workers < 1 or "process" not in settings.pipeline.stages:
         yield None
         return
     modules = sorted({s.module for s in settings.sources.values() if s.enabled and s.module})
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=process.start_worker,
-        initargs=(modules, os.getpid()),
+    pool = process.Parsers(
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=process.start_worker,
+            initargs=(modules, os.getpid()),
+        ),
+        depth=depth,
     )
     try:
         for _ in range(workers):  # a spawn pool starts a process when a task finds none idle
@@ -556,6 +580,69 @@ def _parse_pool(settings: Settings, workers: int) -> Iterator[Executor | None]:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _sending_ahead(
+    settings: Settings,
+    request: BackfillRequest,
+    refresh: bool,
+    days: list[date],
+    parsers: process.Parsers | None,
+    stop: threading.Event,
+) -> Iterator[None]:
+    """A thread sending the partitions' dropped files to the parse pool ahead of their runs,
+    in their order, when the backfill reprocesses what has landed (its first stage is
+    `process`: a scrape lands the files later) at a fixed snapshot (the run's request is
+    then known now)."""
+    first = list(settings.pipeline.stages[:1])
+    if parsers is None or first != ["process"] or request.minutes_before_tip is not None:
+        yield
+        return
+    done = threading.Event()
+    sender = threading.Thread(
+        target=_send_ahead,
+        args=(settings, request, refresh, days, parsers, lambda: stop.is_set() or done.is_set()),
+        name="lineflow-send-ahead",
+    )
+    sender.start()
+    try:
+        yield
+    finally:
+        done.set()
+        parsers.close()  # a sender waiting for room ends
+        sender.join()
+
+
+def _send_ahead(
+    settings: Settings,
+    request: BackfillRequest,
+    refresh: bool,
+    days: list[date],
+    parsers: process.Parsers,
+    stopped: Callable[[], bool],
+) -> None:
+    """Each partition's dropped files sent to the parse pool as its run would send them
+    (`process.send_ahead`). Files in the manifest are not sent (a complete partition's are
+    all there), so a rerun parses nothing ahead."""
+    store = open_state(settings)
+    for day in days:
+        if stopped():
+            return
+        if not parsers.ahead(day):
+            continue
+        sent: dict[str, process.SentAhead] = {}
+        try:
+            run = RunRequest.from_settings(
+                settings, date=day, snapshot=request.snapshot, only=request.sources, refresh=refresh
+            )
+            ctx = open_context(settings, run, parse_pool=parsers)
+            ctx.work = WorkQueue(store, settings.work)
+            sent = process.send_ahead(ctx, parsers)
+        except Exception:  # noqa: BLE001 - its run reads and sends its files itself, and meets it
+            sent = {}
+        finally:
+            parsers.sent(day, sent)
 
 
 def _take(queue: Iterator[date], n: int) -> list[date]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
-from pathlib import Path
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
 from lineflow.config import compose
@@ -17,20 +15,11 @@ from lineflow.landing import LandingZone, file_id, pass_time
 from lineflow.pipeline.backfill import _parse_pool
 from lineflow.pipeline.stages import process
 from lineflow.sources.base import ParseContext
-from tests.conftest import INCIDENT, query, run_cli
+from tests.conftest import INCIDENT, query
 from tests.support.modules import loaded_modules
 
 #: What parsing has no use for: the warehouse's engine, the HTTP layer, the runner.
 NOT_FOR_PARSING = ("duckdb", "httpx", "lineflow.http", "lineflow.pipeline.runner")
-
-
-@pytest.fixture(scope="module")
-def daily(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home whose run scraped the incident day's Odds API files (each with its sidecar)."""
-    home = tmp_path_factory.mktemp("daily") / "home"
-    result = run_cli("run", f"date={INCIDENT}", "only=[odds_api]", f"home={home}")
-    assert result.code == 0, result.stdout + result.stderr
-    return home
 
 
 def test_the_worker_describes_and_parses_dropped_files_as_this_process_does(daily, tmp_path):

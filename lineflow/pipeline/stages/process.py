@@ -10,15 +10,17 @@ in parse workers when the run has a pool.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import os
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -56,11 +58,14 @@ WORKER_WATCH_S = 0.5
 
 def run(ctx: RunContext) -> list[StageResult]:
     results = []
-    _, before = ctx.warehouse.staging_fingerprint(ctx.partition)
+    active = ctx.request.active_sources(ctx.settings)
+    with ctx.warehouse.session():  # one wait for the warehouse before the first file is sent
+        _, before = ctx.warehouse.staging_fingerprint(ctx.partition)
+        _read_manifests(ctx, active)
     staged: list[pl.DataFrame] | None = [] if before == 0 else None
     batches = _Batches(ctx, staged)
     counted: list[tuple[StageResult, list[str]]] = []
-    for source in ctx.request.active_sources(ctx.settings):
+    for source in active:
         result = StageResult(f"process:{source.name}", "process", started_at=ctx.clock())
         results.append(result)
         loaded, failures = sources.load(source), list[str]()
@@ -97,7 +102,9 @@ def _process_dropped_files(
     parsed in one go, in a parse worker when there is a pool, and its manifest rows and staged
     rows are written in one transaction. The partition's event listings go first (parsing the
     other files needs their events), in a trip of their own. Nothing is read inside a
-    warehouse session.
+    warehouse session. A backfill may have sent the same files to its parse pool before this
+    run began (`Parsers.take`): their results are taken instead when this run finds the very
+    same files to read.
 
     As if the files were registered first and then processed: a file whose content the ledger
     already has for the partition, or another file of this run has, joins the manifest and is
@@ -112,39 +119,27 @@ def _process_dropped_files(
     were all written here (there were none before) and none waits for a retry. The query for
     unprocessed files then has nothing to find (a file landing meanwhile is the next run's, as
     one landing just after that query would be)."""
-    known = landed_files(ctx, source.name)
-    paths = set(known["path"])
-    found = [w for w in ctx.landing.discover(source.name, ctx.partition) if str(w) not in paths]
-    # The partition's work items in one query, not one per file: a state store connection per
-    # file was a tenth of a backfill's main-process CPU (docs/benchmarks.md).
-    items = ctx.work.items("file", str(ctx.partition)) if ctx.work and found else {}
-    new = [where for where in found if not _registration_waits(ctx, items, where)]
-    if len(new) < len(found):
-        waiting = len(found) - len(new)
-        result.notes.append(f"{waiting} dropped files waiting for a retry or in the dead letters")
-    if not new:
+    dropped = _dropped(ctx, source)
+    if dropped.waiting:
+        result.notes.append(
+            f"{dropped.waiting} dropped files waiting for a retry or in the dead letters"
+        )
+    if not dropped.new:
         return False
     ctx.handover.landed.pop(source.name, None)  # the manifest grows here
-    listed = known.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
-    listings = [w for w in new if w.endpoint in source.event_parsers]
-    others = [w for w in new if w.endpoint not in source.event_parsers]
-    pool = _pool(ctx)
-    staging = _Staging(ctx, result, items, batches, failures)
-    config, landing, partition, run_id = source.config, ctx.landing, ctx.partition, ctx.run_id
-    old = tuple(zip(listed["path"], listed["endpoint"], strict=True))
-    trip = (config, landing, old, listings, partition, run_id)
-    landed, unreadable, outcomes, events = next(_trips(pool, _land_listings, [trip]))
+    known = dropped.known
+    staging = _Staging(ctx, result, dropped.items, batches, failures)
+    sent = _taken_ahead(ctx, source.name, dropped)
+    if sent is not None:
+        listed, parsed = sent.listed, sent.parsed(ctx.run_id)
+    else:
+        pool = _pool(ctx)
+        listed = next(_trips(pool, _land_listings, [_listings_call(ctx, source, dropped)]))
+        parsed = _trips(pool, _land_batch, _batch_calls(ctx, source, dropped, listed[3]))
+    landed, unreadable, outcomes, events = listed
     ctx.handover.events[source.name] = events
     staging.hold(landed, unreadable, outcomes)  # staged with the first batch: one session
-    parse_ctx = ParseContext(
-        markets=source.config.markets, books=source.config.books, events=events.frame
-    )
-    identity = ctx.settings.identity.compiled()
-    trips = [
-        (config, landing, others[i : i + BATCH_FILES], partition, run_id, parse_ctx, identity)
-        for i in range(0, len(others), BATCH_FILES)
-    ]
-    for landed, unreadable, outcomes, rows in _trips(pool, _land_batch, trips):
+    for landed, unreadable, outcomes, rows in parsed:
         staging.stage(landed, unreadable, outcomes, rows)
     staging.stage(landed_frame([]), [], [], pl.DataFrame())  # what is held, if no batch came
     # The manifest as it is now, without reading it back (validate asks for it): a path
@@ -152,6 +147,275 @@ def _process_dropped_files(
     manifest = pl.concat([known, *staging.registered]).unique("path", keep="first")
     ctx.handover.landed[source.name] = manifest.sort("path")
     return known.is_empty() and not staging.pending
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    """A source's files of the partition in the landing zone without a manifest row: `new`
+    to read (the event listings among them, then the others), `waiting` left for a retry or
+    dead-lettered; with the manifest rows they were told apart by (`known`), the listings
+    among those (`old`: path, endpoint) and the partition's file work items (`items`)."""
+
+    known: pl.DataFrame
+    items: dict[str, WorkItem]
+    new: list[LandingPath]
+    waiting: int
+    listings: list[LandingPath]
+    others: list[LandingPath]
+    old: tuple[tuple[str, str], ...]
+
+
+def _dropped(ctx: RunContext, source: Source) -> _Dropped:
+    """The source's dropped files of the partition (`_Dropped`): the manifest read in a
+    session, the landing zone and the work items after it."""
+    known = landed_files(ctx, source.name)
+    paths = set(known["path"])
+    found = [w for w in ctx.landing.discover(source.name, ctx.partition) if str(w) not in paths]
+    # The partition's work items in one query, not one per file: a state store connection per
+    # file was a tenth of a backfill's main-process CPU (docs/benchmarks.md).
+    items = ctx.work.items("file", str(ctx.partition)) if ctx.work and found else {}
+    new = [where for where in found if not _registration_waits(ctx, items, where)]
+    listed = known.filter(pl.col("endpoint").is_in(list(source.event_parsers)))
+    return _Dropped(
+        known,
+        items,
+        new,
+        len(found) - len(new),
+        [w for w in new if w.endpoint in source.event_parsers],
+        [w for w in new if w.endpoint not in source.event_parsers],
+        tuple(zip(listed["path"], listed["endpoint"], strict=True)),
+    )
+
+
+def _listings_call(ctx: RunContext, source: Source, dropped: _Dropped) -> tuple[Any, ...]:
+    """`_land_listings`'s arguments for the dropped files' event listings."""
+    return (source.config, ctx.landing, dropped.old, dropped.listings, ctx.partition, ctx.run_id)
+
+
+def _batch_calls(
+    ctx: RunContext, source: Source, dropped: _Dropped, events: Events
+) -> list[tuple[Any, ...]]:
+    """`_land_batch`'s arguments for the other dropped files, BATCH_FILES at a time, parsed
+    with the partition's `events`."""
+    parse_ctx = ParseContext(
+        markets=source.config.markets, books=source.config.books, events=events.frame
+    )
+    identity = ctx.settings.identity.compiled()
+    others, config, landing = dropped.others, source.config, ctx.landing
+    return [
+        (
+            config,
+            landing,
+            others[i : i + BATCH_FILES],
+            ctx.partition,
+            ctx.run_id,
+            parse_ctx,
+            identity,
+        )
+        for i in range(0, len(others), BATCH_FILES)
+    ]
+
+
+class Parsers(Executor):
+    """A backfill's parse pool (`pool`), and what its partitions' dropped files were sent to
+    it as before their runs began (`send_ahead`).
+
+    A partition's run reads the manifest, sends its files to the pool, stores what comes back,
+    then validates and consolidates; the worker idled while every partition in flight was past
+    sending, and the main process while every one waited for the worker (the two took turns
+    over a season: docs/benchmarks.md). Sent ahead, the next partitions' files are parsed
+    while this process stores the earlier ones'. At most `depth` partitions sent and not yet
+    taken by their runs (their results, compressed, wait here). A run takes what was sent for
+    its partition only when it finds the very same files to read (`_taken_ahead`); a run that
+    asks first reads and sends its files itself, and the partition is not sent ahead after it.
+    """
+
+    def __init__(self, pool: Executor, depth: int) -> None:
+        self.pool, self.depth = pool, depth
+        self._changed = threading.Condition()
+        #: partition -> its sources' files sent (None: being sent)
+        self._sent: dict[date, dict[str, SentAhead] | None] = {}
+        self._asked: set[date] = set()  # partitions whose run asked before any was sent
+        self._closed = False
+        self._listed: queue.SimpleQueue[SentAhead | None] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.close()
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def close(self) -> None:
+        """Nothing more is sent ahead, and what was and is not taken is dropped (the pool
+        itself stays open for the runs)."""
+        with self._changed:
+            self._closed = True
+            dropped = [s for sent in self._sent.values() for s in (sent or {}).values()]
+            self._sent.clear()
+            self._changed.notify_all()
+            sender, self._sender = self._sender, None
+        for sent in dropped:
+            sent.cancel()
+        if sender is not None:
+            self._listed.put(None)
+            sender.join()
+
+    def ahead(self, day: date) -> bool:
+        """Whether to send `day`'s files now (then `sent` says what was): not once its run
+        has asked, nor once the pool is shut; waits while `depth` partitions are untaken."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed or len(self._sent) < self.depth)
+            if self._closed or day in self._asked:
+                return False
+            self._sent[day] = None
+            return True
+
+    def sent(self, day: date, sent: dict[str, SentAhead]) -> None:
+        """What was sent for `day` (`ahead`), by source."""
+        with self._changed:
+            if self._closed or not sent:
+                self._sent.pop(day, None)
+            else:
+                if self._sender is None:
+                    self._sender = threading.Thread(
+                        target=self._send, name="lineflow-parse-ahead", daemon=True
+                    )
+                    self._sender.start()
+                for each in sent.values():
+                    self._listed.put(each)
+                self._sent[day] = dict(sent)
+            self._changed.notify_all()
+            closed = self._closed
+        if closed:
+            for each in sent.values():
+                each.cancel()
+
+    def take(self, day: date, source: str) -> SentAhead | None:
+        """What was sent ahead for the source's files of `day`, if anything; waits while it
+        is being sent."""
+        with self._changed:
+            if day not in self._sent:
+                self._asked.add(day)
+                return None
+            self._changed.wait_for(lambda: self._sent.get(day, {}) is not None)
+            sources = self._sent.get(day) or {}
+            sent = sources.pop(source, None)
+            if not sources:
+                self._sent.pop(day, None)
+                self._changed.notify_all()
+        return sent
+
+    def forget(self, day: date) -> None:
+        """`day`'s run is over: what it did not take is dropped."""
+        with self._changed:
+            sent = self._sent.pop(day, None) or {}
+            self._asked.discard(day)
+            self._changed.notify_all()
+        for each in sent.values():
+            each.cancel()
+
+    def _send(self) -> None:
+        """Each source's batches sent once its listings are back (their events parse them), in
+        the order the listings went."""
+        while (sent := self._listed.get()) is not None:
+            sent.send(self.pool)
+
+
+@dataclass
+class SentAhead:
+    """A source's dropped files of a partition sent to the parse pool before its run: the
+    files as found then (`new`, `old`: `_Dropped`), the listings' trip, and the batches'
+    trips, sent once the listings are back (`send`). They were described and parsed with
+    another run id than the run's that takes them (`_as_run`)."""
+
+    new: tuple[str, ...]
+    old: tuple[tuple[str, str], ...]
+    listing: Future[Any]
+    calls: Callable[[Events], list[tuple[Any, ...]]]
+    listed: tuple[Any, ...] = ()
+    batches: deque[Future[Any]] = field(default_factory=deque)
+    ready: threading.Event = field(default_factory=threading.Event)
+    failed: bool = False
+
+    def send(self, pool: Executor) -> None:
+        try:
+            self.listed = _unshipped(self.listing.result())
+            calls = self.calls(self.listed[3])
+            self.batches.extend(pool.submit(_in_worker, _land_batch, *call) for call in calls)
+        except Exception:  # noqa: BLE001 - the run reads and sends its files itself, and meets it
+            self.failed = True
+        finally:
+            self.ready.set()
+
+    def matches(self, dropped: _Dropped) -> bool:
+        return self.new == tuple(map(str, dropped.new)) and self.old == dropped.old
+
+    def cancel(self) -> None:
+        self.listing.cancel()
+        for future in self.batches:
+            future.cancel()
+
+    def parsed(self, run_id: str) -> Iterator[tuple[Any, ...]]:
+        """The batches' results, in order, as the run with `run_id` describes and parses them
+        (each dropped once taken)."""
+        while self.batches:
+            yield _as_run(_unshipped(self.batches.popleft().result()), run_id)
+
+
+def send_ahead(ctx: RunContext, parsers: Parsers) -> dict[str, SentAhead]:
+    """The partition's dropped files of each of the request's sources sent to the parse pool,
+    as `process` would send them now, before the partition's run (a backfill's)."""
+    if not isinstance(ctx.landing, LandingZone):
+        return {}
+    sent = {}
+    active = ctx.request.active_sources(ctx.settings)
+    _read_manifests(ctx, active)
+    for config in active:
+        source = sources.load(config)
+        dropped = _dropped(ctx, source)
+        if not dropped.new:
+            continue
+        call = _listings_call(ctx, source, dropped)
+        sent[source.name] = SentAhead(
+            tuple(map(str, dropped.new)),
+            dropped.old,
+            parsers.pool.submit(_in_worker, _land_listings, *call),
+            functools.partial(_batch_calls, ctx, source, dropped),
+        )
+    return sent
+
+
+def _taken_ahead(ctx: RunContext, source: str, dropped: _Dropped) -> SentAhead | None:
+    """What was sent ahead for the source's dropped files of the partition, when it was sent
+    for the very files this run found (else it is dropped), its results as this run's."""
+    parsers = ctx.parse_pool
+    if not isinstance(parsers, Parsers) or not isinstance(ctx.landing, LandingZone):
+        return None
+    sent = parsers.take(ctx.partition, source)
+    if sent is None:
+        return None
+    if not sent.matches(dropped):
+        sent.cancel()
+        return None
+    sent.ready.wait()
+    if sent.failed:
+        sent.cancel()
+        return None
+    sent.listed = _as_run(sent.listed, ctx.run_id)
+    return sent
+
+
+def _as_run(parts: tuple[Any, ...], run_id: str) -> tuple[Any, ...]:
+    """A trip's result (`_land_listings`, `_land_batch`) with `run_id` for the run id it was
+    described and parsed with: the manifest rows, the files' outcomes and the staged rows."""
+    landed, unreadable, outcomes, last = parts
+    landed = landed.with_columns(pl.lit(run_id, LANDED_SCHEMA["run_id"]).alias("run_id"))
+    outcomes = [replace(o, file={**o.file, "run_id": run_id}) for o in outcomes]
+    if isinstance(last, pl.DataFrame) and "run_id" in last.columns:
+        last = last.with_columns(pl.lit(run_id, last.schema["run_id"]).alias("run_id"))
+    return landed, unreadable, outcomes, last
 
 
 class _Staging:
@@ -437,6 +701,15 @@ def describe(
 
 #: The manifest columns `describe` finds per file (the others are the call's).
 _DESCRIBED = ("path", "file_id", "endpoint", "pass_id", "bytes", "url", "http_status", "fetched_at")
+
+
+def _read_manifests(ctx: RunContext, active: Sequence[SourceConfig]) -> None:
+    """The sources' landed files of the partition (`landed_files`) read in one session: a
+    session each waited for the warehouse again behind other partitions' writes, while no
+    file of this one was sent to the parse pool yet (docs/benchmarks.md)."""
+    with ctx.warehouse.session():
+        for source in active:
+            landed_files(ctx, source.name)
 
 
 def landed_files(ctx: RunContext, source: str) -> pl.DataFrame:
