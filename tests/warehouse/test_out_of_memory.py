@@ -135,6 +135,32 @@ def test_a_held_connection_is_checkpointed_when_unsaved_rows_fill_its_share(tmp_
     assert staged(wh, "f1") == (50, 1) and staged(wh, "f2") == (50, 1)
 
 
+def test_a_held_connection_is_looked_at_after_sessions_that_write_only(tmp_path, monkeypatch):
+    """Asking DuckDB for its memory is a query: a session that only reads adds no unsaved
+    rows, so a hold looks (and checkpoints) after a session that wrote, not after a read."""
+
+    def unsaved(wh):
+        return wh.con.execute(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+            "WHERE tag = 'IN_MEMORY_TABLE'"
+        ).fetchone()[0]
+
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+    with wh.hold():
+        stage(wh, "f1", lines("f1", n=50))
+        monkeypatch.setattr(connection, "RELIEVE_SHARE", 0.0)  # any unsaved row is too many
+        with wh.session():
+            kept = unsaved(wh)
+        assert kept >= 256 * 1024
+        with wh.session():
+            assert unsaved(wh) == kept, "not checkpointed after a session that only read"
+        with wh.session(), wh.transaction() as con:  # a write outside a `writes` method
+            con.execute("DELETE FROM run_history WHERE run_id = 'none'")
+        with wh.session():
+            assert unsaved(wh) < kept, "checkpointed after the write"
+    assert staged(wh, "f1") == (50, 1)
+
+
 def test_the_cli_says_in_one_line_which_setting_to_raise(tmp_path):
     out = lineflow(
         "run", "date=2026-01-23", f"home={tmp_path}", "warehouse.memory_limit=1MB", cwd=tmp_path

@@ -79,6 +79,7 @@ def writes(method: Callable[..., T]) -> Callable[..., T]:
         # A generator given (a run's rows) is read once: kept, so that a rerun has it whole.
         args = tuple(tuple(a) if isinstance(a, Iterator) else a for a in args)
         with self.session():
+            self._link.wrote = True
             return self.retrying(lambda: method(self, *args, **kwargs))
 
     return wrapper
@@ -185,6 +186,7 @@ class _Link:
         self.depth = 0  # nested sessions of the thread holding `mutex`
         self.holds = 0  # open `hold()` scopes, any thread
         self.writing = False  # a `writes` method runs: methods it calls are part of it
+        self.wrote = False  # the session may have written (`_relieve` looks only then)
         self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
@@ -341,10 +343,16 @@ class SharedConnection:
         checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
         few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
         and the indexes filled the limit until a commit could not allocate a block. A checkpoint
-        writes them to the file and unloads the indexes."""
-        con = self._link.con
+        writes them to the file and unloads the indexes.
+
+        Looked at after a session that may have written (a `writes` method, a transaction, a
+        feature's tables) only: asking DuckDB for its memory is a query (0.3 ms), and half of a
+        backfill's sessions only read, which adds no unsaved rows (an index a read loaded is
+        counted at the next write's look)."""
+        link = self._link
+        con, wrote, link.wrote = link.con, link.wrote, False
         limit = size_bytes(str(self.config["memory_limit"]))
-        if con is None or limit is None or not self.RELIEVES:
+        if con is None or limit is None or not self.RELIEVES or not wrote:
             return
         try:
             row = con.execute(
@@ -639,6 +647,7 @@ class SharedConnection:
         """One transaction (on a lake: one snapshot). A COMMIT that fails, as a lake's does on a
         conflict, leaves no transaction open: there is nothing to roll back then."""
         con = self.con
+        self._link.wrote = True
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
@@ -650,6 +659,7 @@ class SharedConnection:
     def ensure_feature(self, feature: str) -> None:
         """Create an optional feature's tables (`schema.FEATURES`) if they are not there yet."""
         with self.session():
+            self._link.wrote = True
             self.retrying(lambda: schema.ensure_feature(self.con, feature, keys=self.KEYS))
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
