@@ -58,6 +58,9 @@ class Handover:
     events: dict[str, Events] = field(default_factory=dict)
     #: from process to validate, taken by validate
     staged: StagedRows | None = None
+    #: from validate to consolidate: the staging fingerprint validate judged, taken by
+    #: consolidate when it runs right after validate (`in_turn`)
+    judged: tuple[str, int] | None = None
 
 
 @dataclass
@@ -78,6 +81,17 @@ class RunContext:
     handover: Handover = field(default_factory=Handover)
     #: Worker processes the process stage parses landed files in (a backfill's; None: here).
     parse_pool: Executor | None = None
+
+
+def in_turn(ctx: RunContext, first: str, then: str) -> bool:
+    """Whether stage `then` runs right after stage `first` in this run, each once. Two local
+    stages in turn run under one holding of the partition's stage locks (consecutive local
+    stages are one group: `runner.stage_groups`), so no other run changes the partition's
+    staging between them: what `first` read of it is still so when `then` starts."""
+    stages = ctx.request.stages
+    if stages.count(first) != 1 or stages.count(then) != 1:
+        return False
+    return stages.index(then) == stages.index(first) + 1
 
 
 class Shipped:

@@ -16,6 +16,7 @@ import polars as pl
 
 from lineflow.core.schema import number_rows
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
+from lineflow.warehouse.duckdb.literals import literal
 from lineflow.warehouse.duckdb.rows import (
     LANDED_SCHEMA,
     LEDGER_SCHEMA,
@@ -101,15 +102,16 @@ class Ledger(SharedConnection):
         """Whether, for each source of `listed`, every one of its paths is in the manifest and
         every landed file of its partition is processed (the partition-complete record's last
         check). One statement for every source: the partition's manifest paths, each marked
-        whether its content is in the ledger (two statements a source cost 2.7 ms each)."""
+        whether its content is in the ledger (two statements a source cost 2.7 ms each). The
+        date written in (`literals`)."""
+        day = literal(slate_date)
         rows = self.con.execute(
-            """
+            f"""
             SELECT l.source, l.path, p.file_id IS NULL FROM landed_files l
-            LEFT JOIN (SELECT DISTINCT file_id FROM processed_files WHERE slate_date = $1) p
+            LEFT JOIN (SELECT DISTINCT file_id FROM processed_files WHERE slate_date = {day}) p
                 USING (file_id)
-            WHERE l.slate_date = $1
-            """,
-            [slate_date],
+            WHERE l.slate_date = {day}
+            """
         ).fetchall()
         landed: dict[str, set[str]] = {source: set() for source in listed}
         for source, path, pending in rows:
@@ -177,7 +179,7 @@ class Ledger(SharedConnection):
                     # The partition's content ids, intersected here: 0.6 ms, where passing
                     # the batch's ids as a list parameter cost 13 ms (its conversion).
                     found = con.execute(
-                        "SELECT file_id FROM processed_files WHERE slate_date = ?", [day]
+                        f"SELECT file_id FROM processed_files WHERE slate_date = {literal(day)}"
                     ).fetchall()
                     known |= {file_id for (file_id,) in found} & set(ledger["file_id"])
                 if known:
