@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
 
 import polars as pl
 
@@ -68,13 +67,17 @@ class Ledger(SharedConnection):
     @in_session
     def landed(self, slate_date: date, source: str | None = None) -> pl.DataFrame:
         """The partition's manifest rows (of one source), in path order: sorted by polars, as
-        `unprocessed` is (DuckDB's sort of them cost 0.4 ms more a query)."""
-        sql = "SELECT * FROM landed_files WHERE slate_date = ?"
-        params: list[Any] = [slate_date]
+        `unprocessed` is (DuckDB's sort of them cost 0.4 ms more a query). A partition's few
+        hundred rows come as Python rows made a frame of `LANDED_SCHEMA`: as fast as through
+        the Arrow stream for 240 rows (2.1 ms), and 0.9 against 1.5 ms for none, which is
+        every partition a backfill of dropped files asks for (twice)."""
+        where = f"slate_date = {literal(slate_date)}"
         if source is not None:
-            sql += " AND source = ?"
-            params.append(source)
-        return frame(self.con, sql, params).sort("path")
+            where += f" AND source = {literal(source)}"
+        rows = self.con.execute(
+            f"SELECT {', '.join(LANDED_SCHEMA)} FROM landed_files WHERE {where}"
+        ).fetchall()
+        return pl.DataFrame(rows, schema=LANDED_SCHEMA, orient="row").sort("path")
 
     # -- processing ledger --------------------------------------------------------------------
     @in_session
