@@ -332,7 +332,7 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
         assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"
 
 
-def test_consolidate_takes_the_staging_validate_judged_only_right_after_it(tmp_path):
+def test_consolidate_takes_the_staging_validate_judged_only_in_turn_with_process(tmp_path):
     # A full run's consolidation took the staging fingerprint validate judged (no second
     # read): a consolidation alone reads it and finds the same, so nothing to redo.
     home = tmp_path / "home"
@@ -344,8 +344,14 @@ def test_consolidate_takes_the_staging_validate_judged_only_right_after_it(tmp_p
         alone.handover.judged = ("older", 0)  # not validate's of this run: read instead
         (result,) = consolidate.run(alone)
     assert "unchanged since the last consolidation" in result.notes
-    # Right after validate, what it handed over is what consolidate goes by.
-    after = open_context(settings, request.replace(stages=("validate", "consolidate")))
+    # After validate alone, another run's process may have staged files meanwhile: read.
+    bare = open_context(settings, request.replace(stages=("validate", "consolidate")))
+    with bare.warehouse.hold():
+        bare.handover.judged = ("older", 0)
+        (result,) = consolidate.run(bare)
+    assert "unchanged since the last consolidation" in result.notes
+    # Process, validate and consolidate in turn: what validate handed over is what counts.
+    after = open_context(settings, request.replace(stages=("process", "validate", "consolidate")))
     with after.warehouse.hold():
         after.handover.judged = ("older", 0)
         (result,) = consolidate.run(after)

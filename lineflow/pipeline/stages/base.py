@@ -59,7 +59,7 @@ class Handover:
     #: from process to validate, taken by validate
     staged: StagedRows | None = None
     #: from validate to consolidate: the staging fingerprint validate judged, taken by
-    #: consolidate when it runs right after validate (`in_turn`)
+    #: consolidate when process, validate and consolidate run in turn (`in_turn`)
     judged: tuple[str, int] | None = None
 
 
@@ -83,15 +83,16 @@ class RunContext:
     parse_pool: Executor | None = None
 
 
-def in_turn(ctx: RunContext, first: str, then: str) -> bool:
-    """Whether stage `then` runs right after stage `first` in this run, each once. Two local
-    stages in turn run under one holding of the partition's stage locks (consecutive local
-    stages are one group: `runner.stage_groups`), so no other run changes the partition's
-    staging between them: what `first` read of it is still so when `then` starts."""
-    stages = ctx.request.stages
-    if stages.count(first) != 1 or stages.count(then) != 1:
+def in_turn(ctx: RunContext, *stages: str) -> bool:
+    """Whether `stages` run one right after another in this run, each once. Consecutive local
+    stages run under one holding of their stage locks on the partition (`runner.stage_groups`):
+    with process's lock among them, no other run stages files for the partition meanwhile, so
+    the staging one of them read is still the partition's when the next starts."""
+    asked = ctx.request.stages
+    if any(asked.count(stage) != 1 for stage in stages):
         return False
-    return stages.index(then) == stages.index(first) + 1
+    at = asked.index(stages[0])
+    return asked[at : at + len(stages)] == stages
 
 
 class Shipped:

@@ -23,10 +23,10 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 def _consolidate(ctx: RunContext) -> StageResult:
     result = StageResult("consolidate", "consolidate", started_at=ctx.clock())
-    # Right after validate, under the same stage locks: the staging it judged is still the
-    # partition's (one statement less).
+    # Right after validate, process's lock held since before validate read it: the staging
+    # validate judged is still the partition's (one statement less).
     judged, ctx.handover.judged = ctx.handover.judged, None
-    if judged is None or not in_turn(ctx, "validate", "consolidate"):
+    if judged is None or not in_turn(ctx, "process", "validate", "consolidate"):
         judged = ctx.warehouse.staging_fingerprint(ctx.partition)
     staged, _ = judged
     held = ctx.warehouse.quarantine_fingerprint(ctx.partition)
