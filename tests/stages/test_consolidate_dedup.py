@@ -4,7 +4,7 @@ quarantined rows left out, and a rerun that changes nothing rewrites nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 import lineflow.warehouse.duckdb.staging as staging
 from lineflow.pipeline import figures
 from lineflow.pipeline.stages import consolidate
+from lineflow.pipeline.stages.base import Handover
 from lineflow.warehouse import DuckDBWarehouse
 from tests.warehouse.test_duckdb import T0, D, lines, stage
 
@@ -32,12 +33,14 @@ class Rules:
 
 @dataclass
 class Context:
-    """What the stage reads of a run: its partition, warehouse, settings, id and clock."""
+    """What the stage reads of a run: its partition, warehouse, settings, id, clock and what
+    an earlier stage handed over (nothing here: no validate ran before it)."""
 
     warehouse: DuckDBWarehouse
     settings: Rules
     run_id: str = "run-1"
     partition: object = D
+    handover: Handover = field(default_factory=Handover)
 
     ticks: int = 0
 

@@ -16,7 +16,7 @@ from lineflow.core.schema import PROP_LINES, conform
 from lineflow.pipeline import figures
 from lineflow.pipeline.request import RunRequest
 from lineflow.pipeline.runner import open_context
-from lineflow.pipeline.stages import validate
+from lineflow.pipeline.stages import consolidate, validate
 from lineflow.pipeline.stages.base import StagedRows
 from lineflow.rules import Circumstances, Evaluation, RuleFile
 from lineflow.rules.evaluate import evaluate_rule
@@ -330,6 +330,33 @@ def test_handed_rows_are_used_only_while_they_are_all_of_staging(tmp_path):
         ctx.handover.staged = StagedRows(current, nothing)
         (taken,) = validate.run(ctx)
         assert taken.rows == 0, "still all of staging: the handed rows are the ones judged"
+
+
+def test_consolidate_takes_the_staging_validate_judged_only_in_turn_with_process(tmp_path):
+    # A full run's consolidation took the staging fingerprint validate judged (no second
+    # read): a consolidation alone reads it and finds the same, so nothing to redo.
+    home = tmp_path / "home"
+    assert run_cli("run", f"date={INCIDENT}", f"home={home}").code == 0
+    settings = compose([f"home={home}", f"date={INCIDENT}"])
+    request = RunRequest.from_settings(settings)
+    alone = open_context(settings, request.replace(stages=("consolidate",)))
+    with alone.warehouse.hold():
+        alone.handover.judged = ("older", 0)  # not validate's of this run: read instead
+        (result,) = consolidate.run(alone)
+    assert "unchanged since the last consolidation" in result.notes
+    # After validate alone, another run's process may have staged files meanwhile: read.
+    bare = open_context(settings, request.replace(stages=("validate", "consolidate")))
+    with bare.warehouse.hold():
+        bare.handover.judged = ("older", 0)
+        (result,) = consolidate.run(bare)
+    assert "unchanged since the last consolidation" in result.notes
+    # Process, validate and consolidate in turn: what validate handed over is what counts.
+    after = open_context(settings, request.replace(stages=("process", "validate", "consolidate")))
+    with after.warehouse.hold():
+        after.handover.judged = ("older", 0)
+        (result,) = consolidate.run(after)
+    assert "unchanged since the last consolidation" not in result.notes
+    assert after.handover.judged is None, "taken, not kept for a later stage"
 
 
 #: Rules beyond the configured ones that fail some of the incident's rows, one of each path

@@ -323,6 +323,23 @@ def test_a_path_keeps_its_first_manifest_row(wh):
     assert rows == [("a.json", "f1", "p1"), ("b.json", "f3", "p1")]
 
 
+def test_a_partitions_manifest_reads_as_its_rows_with_their_types(wh):
+    """`landed` gives the partition's manifest rows of a source in path order, with the
+    manifest's column types whether there are rows or none, as a query read through Arrow."""
+    other = LandedRow("b.json", "f3", "odds_api", "events", D, "p'1", 3, "u", 200, T0, "r1")
+    wh.record_landed_many([landed("c.json"), other, landed("a.json")])
+    elsewhere = dataclasses.replace(landed("d.json"), source="bettingpros")
+    wh.record_landed_many([elsewhere, dataclasses.replace(landed("e.json"), slate_date=date.min)])
+    read = wh.query(
+        "SELECT * FROM landed_files WHERE slate_date = ? AND source = 'odds_api' ORDER BY path",
+        [D],
+    )
+    assert wh.landed(D, "odds_api").equals(read)
+    assert wh.landed(D, "odds_api")["path"].to_list() == ["a.json", "b.json", "c.json"]
+    assert wh.landed(D).height == 4
+    assert wh.landed(date(2030, 1, 1), "odds_api").schema == read.schema
+
+
 def test_a_partition_is_settled_when_every_file_is_registered_and_processed(wh):
     """The partition-complete record's last check: files on disk all in the manifest, and
     every manifest file of the partition in the processing ledger."""

@@ -58,6 +58,9 @@ class Handover:
     events: dict[str, Events] = field(default_factory=dict)
     #: from process to validate, taken by validate
     staged: StagedRows | None = None
+    #: from validate to consolidate: the staging fingerprint validate judged, taken by
+    #: consolidate when process, validate and consolidate run in turn (`in_turn`)
+    judged: tuple[str, int] | None = None
 
 
 @dataclass
@@ -78,6 +81,18 @@ class RunContext:
     handover: Handover = field(default_factory=Handover)
     #: Worker processes the process stage parses landed files in (a backfill's; None: here).
     parse_pool: Executor | None = None
+
+
+def in_turn(ctx: RunContext, *stages: str) -> bool:
+    """Whether `stages` run one right after another in this run, each once. Consecutive local
+    stages run under one holding of their stage locks on the partition (`runner.stage_groups`):
+    with process's lock among them, no other run stages files for the partition meanwhile, so
+    the staging one of them read is still the partition's when the next starts."""
+    asked = ctx.request.stages
+    if any(asked.count(stage) != 1 for stage in stages):
+        return False
+    at = asked.index(stages[0])
+    return asked[at : at + len(stages)] == stages
 
 
 class Shipped:

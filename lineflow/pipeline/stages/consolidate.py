@@ -11,7 +11,7 @@ import hashlib
 
 from lineflow.core.faults import kill_point
 from lineflow.pipeline import figures
-from lineflow.pipeline.stages.base import RunContext, StageResult
+from lineflow.pipeline.stages.base import RunContext, StageResult, in_turn
 
 
 def run(ctx: RunContext) -> list[StageResult]:
@@ -23,7 +23,12 @@ def run(ctx: RunContext) -> list[StageResult]:
 
 def _consolidate(ctx: RunContext) -> StageResult:
     result = StageResult("consolidate", "consolidate", started_at=ctx.clock())
-    staged, _ = ctx.warehouse.staging_fingerprint(ctx.partition)
+    # Right after validate, process's lock held since before validate read it: the staging
+    # validate judged is still the partition's (one statement less).
+    judged, ctx.handover.judged = ctx.handover.judged, None
+    if judged is None or not in_turn(ctx, "process", "validate", "consolidate"):
+        judged = ctx.warehouse.staging_fingerprint(ctx.partition)
+    staged, _ = judged
     held = ctx.warehouse.quarantine_fingerprint(ctx.partition)
     rules = ctx.settings.rules_version()
     fingerprint = hashlib.md5(f"{staged}|{held}|{rules}".encode()).hexdigest()

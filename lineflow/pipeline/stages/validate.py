@@ -38,6 +38,7 @@ def run(ctx: RunContext) -> list[StageResult]:
         inputs = ctx.warehouse.validation_inputs(ctx.partition)
         blocked, scraped = inputs.blocked, inputs.scraped
         staged = ctx.warehouse.staging_fingerprint(ctx.partition)
+        ctx.handover.judged = staged  # consolidate's, if it comes next
         fingerprint = _fingerprint(ctx, staged, inputs)
         last = None if ctx.request.refresh else ctx.warehouse.last_validation(ctx.partition)
         if last is not None and last.fingerprint == fingerprint:

@@ -87,6 +87,7 @@ def writes(method: Callable[..., T]) -> Callable[..., T]:
     def wrapper(self: SharedConnection, *args: Any, **kwargs: Any) -> T:
         args = _kept(args)  # a generator given (a run's rows): a rerun has it whole
         with self.session():
+            self._link.wrote = True
             return self.retrying(lambda: method(self, *args, **kwargs))
 
     return wrapper
@@ -199,6 +200,7 @@ class _Link:
         self.holds = 0  # open `hold()` scopes, any thread
         self.writing = False  # a `writes` method runs: methods it calls are part of it
         self.reading = False  # an `in_session` method runs: so are the methods it calls
+        self.wrote = False  # the session may have written (`_relieve` looks only then)
         self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.lock_fd: int | None = None
@@ -377,10 +379,16 @@ class SharedConnection:
         checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
         few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
         and the indexes filled the limit until a commit could not allocate a block. A checkpoint
-        writes them to the file and unloads the indexes."""
-        con = self._link.con
+        writes them to the file and unloads the indexes.
+
+        Looked at after a session that may have written (a `writes` method, a transaction, a
+        feature's tables) only: asking DuckDB for its memory is a query (0.3 ms), and half of a
+        backfill's sessions only read, which adds no unsaved rows (an index a read loaded is
+        counted at the next write's look)."""
+        link = self._link
+        con, wrote, link.wrote = link.con, link.wrote, False
         limit = size_bytes(str(self.config["memory_limit"]))
-        if con is None or limit is None or not self.RELIEVES:
+        if con is None or limit is None or not self.RELIEVES or not wrote:
             return
         try:
             row = con.execute(
@@ -679,6 +687,7 @@ class SharedConnection:
         """One transaction (on a lake: one snapshot). A COMMIT that fails, as a lake's does on a
         conflict, leaves no transaction open: there is nothing to roll back then."""
         con = self.con
+        self._link.wrote = True
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
@@ -690,6 +699,7 @@ class SharedConnection:
     def ensure_feature(self, feature: str) -> None:
         """Create an optional feature's tables (`schema.FEATURES`) if they are not there yet."""
         with self.session():
+            self._link.wrote = True
             self.retrying(lambda: schema.ensure_feature(self.con, feature, keys=self.KEYS))
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:

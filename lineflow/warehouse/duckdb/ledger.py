@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
 
 import polars as pl
 
 from lineflow.core.schema import number_rows
 from lineflow.warehouse.duckdb.connection import SharedConnection, frame, in_session, writes
+from lineflow.warehouse.duckdb.literals import literal
 from lineflow.warehouse.duckdb.rows import (
     LANDED_SCHEMA,
     LEDGER_SCHEMA,
@@ -67,13 +67,17 @@ class Ledger(SharedConnection):
     @in_session
     def landed(self, slate_date: date, source: str | None = None) -> pl.DataFrame:
         """The partition's manifest rows (of one source), in path order: sorted by polars, as
-        `unprocessed` is (DuckDB's sort of them cost 0.4 ms more a query)."""
-        sql = "SELECT * FROM landed_files WHERE slate_date = ?"
-        params: list[Any] = [slate_date]
+        `unprocessed` is (DuckDB's sort of them cost 0.4 ms more a query). A partition's few
+        hundred rows come as Python rows made a frame of `LANDED_SCHEMA`: as fast as through
+        the Arrow stream for 240 rows (2.1 ms), and 0.9 against 1.5 ms for none, which is
+        every partition a backfill of dropped files asks for (twice)."""
+        where = f"slate_date = {literal(slate_date)}"
         if source is not None:
-            sql += " AND source = ?"
-            params.append(source)
-        return frame(self.con, sql, params).sort("path")
+            where += f" AND source = {literal(source)}"
+        rows = self.con.execute(
+            f"SELECT {', '.join(LANDED_SCHEMA)} FROM landed_files WHERE {where}"
+        ).fetchall()
+        return pl.DataFrame(rows, schema=LANDED_SCHEMA, orient="row").sort("path")
 
     # -- processing ledger --------------------------------------------------------------------
     @in_session
@@ -101,15 +105,16 @@ class Ledger(SharedConnection):
         """Whether, for each source of `listed`, every one of its paths is in the manifest and
         every landed file of its partition is processed (the partition-complete record's last
         check). One statement for every source: the partition's manifest paths, each marked
-        whether its content is in the ledger (two statements a source cost 2.7 ms each)."""
+        whether its content is in the ledger (two statements a source cost 2.7 ms each). The
+        date written in (`literals`)."""
+        day = literal(slate_date)
         rows = self.con.execute(
-            """
+            f"""
             SELECT l.source, l.path, p.file_id IS NULL FROM landed_files l
-            LEFT JOIN (SELECT DISTINCT file_id FROM processed_files WHERE slate_date = $1) p
+            LEFT JOIN (SELECT DISTINCT file_id FROM processed_files WHERE slate_date = {day}) p
                 USING (file_id)
-            WHERE l.slate_date = $1
-            """,
-            [slate_date],
+            WHERE l.slate_date = {day}
+            """
         ).fetchall()
         landed: dict[str, set[str]] = {source: set() for source in listed}
         for source, path, pending in rows:
@@ -177,7 +182,7 @@ class Ledger(SharedConnection):
                     # The partition's content ids, intersected here: 0.6 ms, where passing
                     # the batch's ids as a list parameter cost 13 ms (its conversion).
                     found = con.execute(
-                        "SELECT file_id FROM processed_files WHERE slate_date = ?", [day]
+                        f"SELECT file_id FROM processed_files WHERE slate_date = {literal(day)}"
                     ).fetchall()
                     known |= {file_id for (file_id,) in found} & set(ledger["file_id"])
                 if known:

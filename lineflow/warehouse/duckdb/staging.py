@@ -50,22 +50,26 @@ class Staging(SharedConnection):
         """The partition's blocked sources (an open block, or its latest scrape blocked), the
         sources scraped (not skipped) or landed for it, and its landed files. Small answers
         fetched as Python rows (through polars frames each cost 0.5-0.8 ms more), the scrapes
-        read once for both the blocks and the scraped sources (docs/benchmarks.md)."""
+        read once for both the blocks and the scraped sources (docs/benchmarks.md). The date is
+        written in (`literals`), and the landed files made distinct and sorted here, as DuckDB
+        did (text sorts by code point, as DuckDB's byte order of UTF-8 does): 2.9 against
+        1.6 ms."""
+        day = literal(slate_date)
         blocks = self.con.execute(
-            "SELECT source, detail FROM blocked_resources "
-            "WHERE slate_date = ? AND resolved_at IS NULL",
-            [slate_date],
+            f"SELECT source, detail FROM blocked_resources "
+            f"WHERE slate_date = {day} AND resolved_at IS NULL"
         ).fetchall()
         scrapes = self.con.execute(
-            "SELECT processor, status, error, finished_at FROM run_history "
-            "WHERE slate_date = ? AND phase = 'scrape' ORDER BY finished_at",
-            [slate_date],
+            f"SELECT processor, status, error, finished_at FROM run_history "
+            f"WHERE slate_date = {day} AND phase = 'scrape' ORDER BY finished_at"
         ).fetchall()
-        landed = self.con.execute(
-            "SELECT DISTINCT source, endpoint, file_id FROM landed_files WHERE slate_date = ? "
-            "ORDER BY ALL",
-            [slate_date],
-        ).fetchall()
+        landed = sorted(
+            set(
+                self.con.execute(
+                    f"SELECT source, endpoint, file_id FROM landed_files WHERE slate_date = {day}"
+                ).fetchall()
+            )
+        )
         latest = {processor: (status, error) for processor, status, error, _ in scrapes}
         blocked = {source: detail or "blocked" for source, detail in blocks}
         for processor, (status, error) in latest.items():
@@ -140,8 +144,7 @@ class Staging(SharedConnection):
     def last_validation(self, slate_date: date) -> Validated | None:
         row = self.con.execute(
             "SELECT fingerprint, status, error, notes, rows, run_id FROM validations "
-            "WHERE slate_date = ?",
-            [slate_date],
+            f"WHERE slate_date = {literal(slate_date)}"
         ).fetchone()
         if row is None:
             return None
