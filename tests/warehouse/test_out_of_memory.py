@@ -161,6 +161,37 @@ def test_a_held_connection_is_looked_at_after_sessions_that_write_only(tmp_path,
     assert staged(wh, "f1") == (50, 1)
 
 
+def test_a_held_connection_is_attached_afresh_once_the_file_grew_by_its_share(
+    tmp_path, monkeypatch
+):
+    """DuckDB keeps the description of the row groups a connection wrote in its own heap,
+    outside memory_limit, until the file is detached: a hold attaches the file afresh (the
+    rows kept, the file lock kept) once it grew by `GROWTH_SHARE` of the limit, and not
+    before."""
+    wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
+
+    def con_after(name):
+        # More rows than a row group: DuckDB writes full ones straight to the file.
+        stage(wh, name, lines(name, n=2 * connection.ROW_GROUP_SIZE))
+        with wh.session():
+            return wh.con
+
+    with wh.hold():
+        first = con_after("f1")
+        assert con_after("f2") is first  # a few hundred KB of growth: far from 32MB
+        grown = wh.path.stat().st_size
+        monkeypatch.setattr(connection, "GROWTH_SHARE", 1 / size_bytes("64MB"))  # one byte
+        third = con_after("f3")
+        assert third is not first  # the file grew: attached afresh at the end of the session
+        assert wh.path.stat().st_size >= grown
+        monkeypatch.setattr(connection, "GROWTH_SHARE", 0.5)
+        assert con_after("f4") is third
+        lock = wh._link.lock_fd
+        assert lock is not None  # the file lock was kept throughout
+    for name in ("f1", "f2", "f3", "f4"):
+        assert staged(wh, name) == (2 * connection.ROW_GROUP_SIZE, 1)
+
+
 def test_the_cli_says_in_one_line_which_setting_to_raise(tmp_path):
     out = lineflow(
         "run", "date=2026-01-23", f"home={tmp_path}", "warehouse.memory_limit=1MB", cwd=tmp_path

@@ -154,6 +154,12 @@ _ENGINE_ERRORS = (duckdb.Error, pl.exceptions.ComputeError)
 #: between the sessions of a `hold()` before a checkpoint frees them (`_relieve`). The rest
 #: is for a session's own transaction and the cache of stored blocks (which DuckDB evicts).
 RELIEVE_SHARE = 0.6
+#: How much the file may grow, as a share of `memory_limit`, on one connection before
+#: `_relieve` attaches it afresh. DuckDB keeps the description of every row group the
+#: connection wrote (its columns' segments and statistics) in its own heap, outside
+#: `memory_limit`, until the file is detached: about a third of the bytes written, so a
+#: 480-date backfill's main process grew by 60 MB that no checkpoint gave back.
+GROWTH_SHARE = 0.5
 _SIZE_RE = re.compile(r"(?P<n>[0-9.]+)\s*(?P<unit>[KMGT]?i?B|bytes)", re.IGNORECASE)
 _UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -203,6 +209,7 @@ class _Link:
         self.wrote = False  # the session may have written (`_relieve` looks only then)
         self.pid = 0  # the process that opened `con` (a forked child must not use it)
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.attached_size = 0  # the file's size when `con` attached it (`_relieve`)
         self.lock_fd: int | None = None
         self.wait_fd: int | None = None
         self.watcher: _Watcher | None = None
@@ -365,6 +372,7 @@ class SharedConnection:
             con.close()
         try:
             link.con = attach()
+            link.attached_size = self._file_size()
         except BaseException as exc:
             self._release()  # the lock too: the next session starts from the beginning
             if out_of_memory(exc):
@@ -373,13 +381,17 @@ class SharedConnection:
         return True
 
     def _relieve(self) -> None:
-        """Between the sessions of a `hold()`: checkpoint when rows not yet checkpointed and the
-        tables' loaded indexes hold more than `RELIEVE_SHARE` of `memory_limit`. Rows committed
-        in small appends (the ledgers, validation results, line quality) stay in memory until a
+        """Between the sessions of a `hold()`: attach the file afresh (closing the connection
+        checkpoints it; the file lock is kept) when rows not yet checkpointed and the tables'
+        loaded indexes hold more than `RELIEVE_SHARE` of `memory_limit`, or when the file grew
+        by more than `GROWTH_SHARE` of it since the connection attached it. Rows committed in
+        small appends (the ledgers, validation results, line quality) stay in memory until a
         checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
         few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
-        and the indexes filled the limit until a commit could not allocate a block. A checkpoint
-        writes them to the file and unloads the indexes.
+        and the indexes filled the limit until a commit could not allocate a block. A
+        checkpoint writes them to the file and unloads the indexes, but only detaching the
+        file frees what DuckDB keeps outside the limit (`GROWTH_SHARE`) and its cache of
+        stored blocks, which a long backfill would fill to the limit.
 
         Looked at after a session that may have written (a `writes` method, a transaction, a
         feature's tables) only: asking DuckDB for its memory is a query (0.3 ms), and half of a
@@ -391,16 +403,25 @@ class SharedConnection:
         if con is None or limit is None or not self.RELIEVES or not wrote:
             return
         try:
-            row = con.execute(
-                "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag IN "
-                "('IN_MEMORY_TABLE', 'ART_INDEX')"
-            ).fetchone()
-            if row is not None and (row[0] or 0) > RELIEVE_SHARE * limit:
-                con.execute("CHECKPOINT")
+            grown = self._file_size() - link.attached_size > GROWTH_SHARE * limit
+            if not grown:
+                row = con.execute(
+                    "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag IN "
+                    "('IN_MEMORY_TABLE', 'ART_INDEX')"
+                ).fetchone()
+                if row is None or (row[0] or 0) <= RELIEVE_SHARE * limit:
+                    return
+            self._reattach()
         except duckdb.Error as exc:
             if not out_of_memory(exc):
                 raise
             self._release()  # closing checkpoints too, with the connection's buffers freed
+
+    def _file_size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:  # not written yet
+            return 0
 
     @contextmanager
     def session(self) -> Iterator[Self]:
@@ -482,6 +503,7 @@ class SharedConnection:
 
     def _acquire(self) -> None:
         self._link.con = self._connect(self._attach)
+        self._link.attached_size = self._file_size()
 
     def _connect(
         self, connect: Callable[[], duckdb.DuckDBPyConnection]
