@@ -12,9 +12,9 @@ from lineflow.warehouse.duckdb.connection import WarehouseOutOfMemory, out_of_me
 from tests.test_cli import lineflow
 from tests.warehouse.test_duckdb import T0, lines, stage
 
-#: Below what staging 3,000 rows needs (DuckDB allocates 256 KiB blocks), above what the
-#: held connection has in use when it is set.
-TIGHT = "2MB"
+#: Below what staging 3,000 rows needs (DuckDB allocates blocks of the file's size: 64 KiB,
+#: `connection.BLOCK_SIZE`), above what the held connection has in use when it is set.
+TIGHT = "1MB"
 
 
 def squeeze(con: duckdb.DuckDBPyConnection) -> None:
@@ -132,13 +132,13 @@ def unsaved(wh: DuckDBWarehouse) -> int:
 
 
 def test_a_held_connection_is_checkpointed_when_unsaved_rows_fill_its_share(tmp_path, monkeypatch):
-    """Rows appended in small commits stay in memory (a 256 KiB block per column) until a
+    """Rows appended in small commits stay in memory (a block per column) until a
     checkpoint; between sessions a hold checkpoints once they pass the share of the limit."""
     wh = DuckDBWarehouse(tmp_path / "lineflow.duckdb")
     with wh.hold():
         stage(wh, "f1", lines("f1", n=50))
         kept = unsaved(wh)
-        assert kept >= 256 * 1024  # held in memory, blocks of 256 KiB (share not reached)
+        assert kept >= connection.BLOCK_SIZE  # held in memory, in blocks (share not reached)
         monkeypatch.setattr(connection, "RELIEVE_SHARE", kept / 2 / size_bytes("64MB"))
         stage(wh, "f2", lines("f2", n=50))
         assert unsaved(wh) < kept / 2  # checkpointed at the end of the session
@@ -190,6 +190,29 @@ def test_a_held_connection_is_attached_afresh_once_the_file_grew_by_its_share(
         assert lock is not None  # the file lock was kept throughout
     for name in ("f1", "f2", "f3", "f4"):
         assert staged(wh, name) == (2 * connection.ROW_GROUP_SIZE, 1)
+
+
+def test_a_new_file_has_small_blocks_and_an_older_file_keeps_its_own(tmp_path):
+    """A new warehouse is made with `BLOCK_SIZE` blocks; a file made with DuckDB's default
+    (256 KiB) keeps them and its rows: DuckDB refuses to attach a file with another size."""
+
+    def block_size(wh):
+        with wh.session():
+            return wh.con.execute(
+                "SELECT block_size FROM pragma_database_size() WHERE database_name = 'warehouse'"
+            ).fetchone()[0]
+
+    wh = DuckDBWarehouse(tmp_path / "new.duckdb")
+    stage(wh, "f1", lines("f1", n=30))
+    assert block_size(wh) == connection.BLOCK_SIZE < 256 * 1024
+    older = tmp_path / "older.duckdb"
+    con = duckdb.connect(str(older))
+    con.execute("CREATE TABLE t (i INTEGER)")
+    con.close()
+    wh = DuckDBWarehouse(older)
+    stage(wh, "f1", lines("f1", n=30))
+    assert block_size(wh) == 256 * 1024
+    assert staged(wh, "f1") == (30, 1)
 
 
 def test_the_cli_says_in_one_line_which_setting_to_raise(tmp_path):

@@ -113,6 +113,14 @@ STORAGE_VERSION = "v1.4.0"
 #: compressed most of the staged rows a second time (1.1 of the 3.9 s of storing 40 dates'
 #: rows; docs/benchmarks.md). Row groups whose rows were all deleted are still dropped.
 VACUUM_TASKS = 0
+#: The block size of a new warehouse file: 64 KiB, not DuckDB's 256 KiB. Every table a
+#: session appends a few rows to (the ledgers, validation results, line quality) keeps a
+#: block per column in memory until the next checkpoint: 150 blocks, 37 MB of the 64MB
+#: `memory_limit` at 256 KiB, so that past a hundred dates `_relieve` attached the file
+#: afresh after nearly every partition, each time dearer as the indexes grew (5 times in
+#: 160 dates at 64 KiB, against 90; docs/benchmarks.md). A file keeps the size it was made
+#: with: DuckDB refuses another one.
+BLOCK_SIZE = 65_536
 
 
 class WarehouseBusy(LineflowError):
@@ -585,9 +593,10 @@ class SharedConnection:
             # each checkpoint rewrote the table's partly filled last row group, so checkpoints
             # cost more as the warehouse grew; a full row group costs the log less (a season:
             # 32k 122 s, 16k 108 s; with FSST off, 16k 68.0 s, 8k 62.1 s; docs/benchmarks.md).
+            new_file = "" if self.exists() else f", BLOCK_SIZE {BLOCK_SIZE}"
             con.execute(
                 f"ATTACH '{path}' AS warehouse "
-                f"(ROW_GROUP_SIZE {ROW_GROUP_SIZE}, STORAGE_VERSION '{STORAGE_VERSION}')"
+                f"(ROW_GROUP_SIZE {ROW_GROUP_SIZE}, STORAGE_VERSION '{STORAGE_VERSION}'{new_file})"
             )
             con.execute("USE warehouse")
             con.execute("SET TimeZone = 'UTC'")
