@@ -14,7 +14,14 @@ import pytest
 
 from lineflow.core.schema import PROP_LINES
 from lineflow.rules import Circumstances, RuleFile, evaluate
-from lineflow.rules.evaluate import RESULT_SCHEMA, SAMPLES, Evaluation, Finding, evaluate_rule
+from lineflow.rules.evaluate import (
+    RESULT_SCHEMA,
+    SAMPLES,
+    Evaluation,
+    Finding,
+    _together,
+    evaluate_rule,
+)
 from tests.rules.lines import SNAP, TIP, books, frame, pair, quote
 
 
@@ -427,3 +434,86 @@ def test_a_rule_that_fails_on_the_rows_raises_its_own_error_judged_together(chec
     with pytest.raises(type(alone.value)) as together:
         evaluate([*others, bad], rows)
     assert str(together.value) == str(alone.value)
+
+
+def test_scoped_and_group_rules_judged_together_conclude_what_each_alone_does() -> None:
+    """Rules with a `where` (row and group kinds, two sharing one), a row check judged alone
+    (a `where` with its own SQL), group kinds without a scope, and rules that pass: judged in
+    one pass, each concludes what it does alone, and the counts are the rows' own. The one pass
+    itself (`_together`) is held to it: `evaluate` falls back to rule by rule when it raises,
+    which would hide a broken pass behind the same results, at the cost of every rule's own
+    query."""
+    rows = frame(
+        pair(),  # draftkings, sane
+        books("fanduel", "betmgm"),  # three books on the main line
+        pair(player_key="two_books", bookmaker="fanduel"),
+        pair(player_key="two_books", bookmaker="betmgm", price_american=-250, implied_prob=0.71),
+        quote(player_key="one_sided", side="over"),
+        pair(player_key="alt", line=23.25, is_main_line=False),  # a quarter line, off main
+        pair(player_key="big", line=61.5, market="player_rebounds"),
+    )
+    rules = RuleFile.model_validate(
+        {
+            "table": "prop_lines",
+            "checks": [
+                {
+                    "id": "main_books",
+                    "kind": "min_count",
+                    "group_by": ["player_key", "market"],
+                    "count_distinct": "bookmaker",
+                    "min": 3,
+                    "where": "is_main_line",
+                },
+                {
+                    "id": "all_books",
+                    "kind": "min_count",
+                    "group_by": ["player_key"],
+                    "count_distinct": "bookmaker",
+                    "min": 2,
+                },
+                {"id": "vig", "kind": "pair_sum", "min": 1.0, "max": 1.1},
+                {
+                    "id": "main_vig",
+                    "kind": "pair_sum",
+                    "min": 1.0,
+                    "max": 1.1,
+                    "where": "is_main_line",
+                },
+                {"id": "halves", "kind": "line_granularity", "where": "NOT is_main_line"},
+                {
+                    "id": "main_lines",
+                    "kind": "between",
+                    "column": "line",
+                    "min": 0.5,
+                    "max": 60,
+                    "where": "is_main_line",
+                },
+                {"id": "points", "kind": "line_range", "markets": {"player_points": [5.5, 30]}},
+                {
+                    "id": "alone",
+                    "kind": "row",
+                    "sql": "implied_prob < 0.6",
+                    "where": "is_main_line",
+                },
+                {"id": "sql_row", "kind": "row", "sql": "line > 0"},
+                {"id": "fine", "kind": "not_null", "column": "player_key"},
+            ],
+        }
+    ).rules()
+    alone = Evaluation([evaluate_rule(rule, rows, Circumstances()) for rule in rules])
+    together = Evaluation(_together(rules, rows, Circumstances()))
+    assert evaluate(rules, rows).results().equals(alone.results())
+    assert together.results().equals(alone.results())
+    assert together.quarantine(PROP_LINES).equals(alone.quarantine(PROP_LINES))
+    found = {f.rule.id: f for f in together.findings}
+    # (checked, failed) as a user reads them in the run's rule table
+    assert (found["main_books"].checked, found["main_books"].failed) == (4, 3)  # one of 4 has 3
+    assert (found["all_books"].checked, found["all_books"].failed) == (5, 3)
+    assert (found["vig"].checked, found["vig"].failed) == (7, 1)  # two_books at betmgm
+    assert (found["main_vig"].checked, found["main_vig"].failed) == (6, 1)
+    assert (found["halves"].checked, found["halves"].failed) == (2, 2)  # 23.25 is no half
+    assert (found["main_lines"].checked, found["main_lines"].failed) == (13, 2)  # 61.5
+    assert (found["points"].checked, found["points"].failed) == (13, 0)
+    assert (found["alone"].checked, found["alone"].failed) == (13, 2)  # both sides at 0.71
+    assert not found["sql_row"].failed and not found["fine"].failed
+    assert found["fine"].checked == rows.height
