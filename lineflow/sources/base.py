@@ -209,8 +209,10 @@ def column(values: list[Any], dtype: pl.DataType, name: str = "") -> pl.Series:
 
     Ids a provider writes as JSON integers (BettingPros' event, market and book ids) become
     text four times faster as 64-bit integers cast to text than value by value (the same
-    digits; a bool is not taken for one: polars would make True 1, not "true")."""
-    if dtype == pl.String() and values and set(map(type, values)) <= _INTEGERS:
+    digits; a bool is not taken for one: polars would make True 1, not "true"). Only a
+    column whose first value is such an integer is looked at whole: looking at every value of
+    every text column cost the parse worker 0.2 CPU s over 40 x 7 (docs/benchmarks.md)."""
+    if dtype == pl.String() and _integer_ids(values):
         try:
             return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)
         except _UNFIT:  # past 64 bits: value by value below
@@ -224,6 +226,14 @@ def column(values: list[Any], dtype: pl.DataType, name: str = "") -> pl.Series:
 
 _UNFIT = (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError)
 _INTEGERS = {int, type(None)}
+
+
+def _integer_ids(values: list[Any]) -> bool:
+    """Whether every value is an int or None, and one at least an int."""
+    for value in values:
+        if value is not None:
+            return type(value) is int and set(map(type, values)) <= _INTEGERS
+    return False
 
 
 def _fits(value: Any, dtype: pl.DataType) -> bool:
