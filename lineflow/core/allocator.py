@@ -5,8 +5,9 @@ heap once its dynamic mmap threshold has risen (to 32 MB) past their size. A bac
 allocates and frees many blocks of a few megabytes per partition (DuckDB's row groups and
 query results, polars frames, the bodies of landed files), so its footprint grew with every
 partition: from 1 to 30 dates the main process went from 180 to 390 MB. Trimming the heaps
-after each partition (and a worker's after each batch it parses) keeps it at 280 MB, for a
-few milliseconds a time (docs/benchmarks.md).
+after each partition keeps it at 280 MB, for a few milliseconds a time. A parse worker does
+not trim: it allocates as much for every batch, and trimming after each made the next fault
+the same pages in again, for no lower peak (docs/benchmarks.md).
 
 DuckDB and polars bring their own allocator (jemalloc, one copy each), which by default keeps
 several arenas, each holding pages freed into it for ten seconds. One arena each

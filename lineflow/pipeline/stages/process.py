@@ -28,7 +28,6 @@ import polars as pl
 
 from lineflow import sources
 from lineflow.config import SourceConfig
-from lineflow.core.allocator import give_back_freed_memory
 from lineflow.core.faults import kill_point
 from lineflow.core.identity import Identity, resolve
 from lineflow.core.schema import PROP_LINES, conform, empty_prop_lines, number_rows
@@ -505,10 +504,12 @@ def start_worker(modules: Sequence[str], parent: int) -> None:
 
 
 def _in_worker(task: Any, *args: Any) -> tuple[Any, ...]:
-    """`task(*args)` in a parse pool's worker process, its frames shipped back (`Shipped`)."""
-    out = tuple(_ship(part) for part in task(*args))
-    give_back_freed_memory()  # the batch's bodies and documents: lineflow.core.allocator
-    return out
+    """`task(*args)` in a parse pool's worker process, its frames shipped back (`Shipped`).
+
+    The worker keeps what it freed for the next batch: handing it back after each batch
+    (`malloc_trim`) made the next one fault the same pages in again, 12 % of the worker's CPU
+    over 160 x 7, and its peak was the same without (docs/benchmarks.md)."""
+    return tuple(_ship(part) for part in task(*args))
 
 
 def _ship(part: Any) -> Any:
