@@ -341,8 +341,7 @@ class SentAhead:
     def send(self, pool: Executor) -> None:
         try:
             self.listed = _unshipped(self.listing.result())
-            calls = self.calls(self.listed[3])
-            self.batches.extend(pool.submit(_in_worker, _land_batch, *call) for call in calls)
+            self.batches.extend(_sent(pool, _land_batch, self.calls(self.listed[3])))
         except Exception:  # noqa: BLE001 - the run reads and sends its files itself, and meets it
             self.failed = True
         finally:
@@ -359,8 +358,8 @@ class SentAhead:
     def parsed(self, run_id: str) -> Iterator[tuple[Any, ...]]:
         """The batches' results, in order, as the run with `run_id` describes and parses them
         (each dropped once taken)."""
-        while self.batches:
-            yield _as_run(_unshipped(self.batches.popleft().result()), run_id)
+        for parts in _received(self.batches):
+            yield _as_run(parts, run_id)
 
 
 def send_ahead(ctx: RunContext, parsers: Parsers) -> dict[str, SentAhead]:
@@ -380,7 +379,7 @@ def send_ahead(ctx: RunContext, parsers: Parsers) -> dict[str, SentAhead]:
         sent[source.name] = SentAhead(
             tuple(map(str, dropped.new)),
             dropped.old,
-            parsers.pool.submit(_in_worker, _land_listings, *call),
+            _sent(parsers.pool, _land_listings, [call])[0],
             functools.partial(_batch_calls, ctx, source, dropped),
         )
     return sent
@@ -530,7 +529,18 @@ def _trips(
         for args in calls:
             yield task(*args)
         return
-    futures = deque(pool.submit(_in_worker, task, *args) for args in calls)
+    yield from _received(_sent(pool, task, calls))
+
+
+def _sent(
+    pool: Executor, task: Callable[..., tuple[Any, ...]], calls: Iterable[tuple[Any, ...]]
+) -> deque[Future[Any]]:
+    """`task(*args)` for each of `calls` sent to a parse pool's workers at once."""
+    return deque(pool.submit(_in_worker, task, *args) for args in calls)
+
+
+def _received(futures: deque[Future[Any]]) -> Iterator[tuple[Any, ...]]:
+    """The trips' results in the order they were sent, each dropped once taken."""
     while futures:
         yield _unshipped(futures.popleft().result())
 
