@@ -394,7 +394,7 @@ class SharedConnection:
         loaded indexes hold more than `RELIEVE_SHARE` of `memory_limit`, or when the file grew
         by more than `GROWTH_SHARE` of it since the connection attached it. Rows committed in
         small appends (the ledgers, validation results, line quality) stay in memory until a
-        checkpoint, a 256 KiB block per column however few the rows, while the log grows by a
+        checkpoint, a block per column however few the rows (`BLOCK_SIZE`), while the log grows by a
         few KiB: `CHECKPOINT_THRESHOLD` of log is never reached, and over a long backfill they
         and the indexes filled the limit until a commit could not allocate a block. A
         checkpoint writes them to the file and unloads the indexes, but only detaching the
