@@ -64,6 +64,7 @@ def season(
         known = json.loads(stamp.read_text())
         if known.get("config") == wanted:
             return {**known["stats"], "reused": True}
+    out.mkdir(parents=True, exist_ok=True)  # the disk check asks the folder's file system
     _check_room(out, dates, passes, games)
     landing = _fresh(root) / "landing"
     started = time.perf_counter()

@@ -641,9 +641,10 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     Axes are marked at round numbers (1, 2 or 5 times a power of ten, with thousands
     separators) and every bar and line is labelled; a tool that ran more than once has a line
     across its bar's end from its slowest to its fastest run."""
-    t, m = r.get("throughput"), r.get("memory")
-    if not t and not m:
+    panels = chart_panels(r)
+    if not panels:
         return False
+    t, m = r.get("throughput"), r.get("memory")
     try:
         import matplotlib
 
@@ -653,9 +654,18 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     thousands = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=90, width_ratios=(1.25, 1))
-    left, right = axes
+    widths = {"throughput": 1.25, "memory": 1.0}
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(4.5 * sum(widths[p] for p in panels), 3.6),
+        dpi=90,
+        width_ratios=[widths[p] for p in panels],
+        squeeze=False,
+    )
+    panel = dict(zip(panels, axes[0], strict=True))
     if t:
+        left = panel["throughput"]
         names = [n for n in CHART_BARS if n in t and "skipped" not in t[n]]
         values = [t[n]["rows_per_second"] for n in names]
         bars = left.barh(
@@ -678,6 +688,7 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
         left.set_title(f"processing {t['canonical_rows']:,} rows", fontsize=10)
         left.invert_yaxis()
     if m:
+        right = panel["memory"]
         xs = [p["dates"] for p in m["points"]]
         ys = [p["peak_rss_bytes"] / MB for p in m["points"]]
         right.plot(xs, ys, marker="o", color="#2a6fdb", label="lineflow peak memory")
@@ -700,6 +711,12 @@ def render_chart(r: dict[str, Any], path: Path) -> bool:
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def chart_panels(r: dict[str, Any]) -> list[str]:
+    """The chart's panels, left to right: the parts of the run that have something to draw
+    (`--parts throughput` alone draws the processing panel only, not an empty second one)."""
+    return [part for part in ("throughput", "memory") if r.get(part)]
 
 
 def _rate_spread(t: dict[str, Any], names: list[str]) -> list[list[float]]:
