@@ -212,11 +212,8 @@ def column(values: list[Any], dtype: pl.DataType, name: str = "") -> pl.Series:
     digits; a bool is not taken for one: polars would make True 1, not "true"). Only a
     column whose first value is such an integer is looked at whole: looking at every value of
     every text column cost the parse worker 0.2 CPU s over 40 x 7 (docs/benchmarks.md)."""
-    if dtype == pl.String() and _integer_ids(values):
-        try:
-            return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)
-        except _UNFIT:  # past 64 bits: value by value below
-            pass
+    if dtype == pl.String():
+        return _text(values, name)
     try:
         return pl.Series(name, values, dtype=dtype, strict=False)
     except _UNFIT:
@@ -225,6 +222,30 @@ def column(values: list[Any], dtype: pl.DataType, name: str = "") -> pl.Series:
 
 
 _UNFIT = (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError)
+
+
+def _text(values: list[Any], name: str) -> pl.Series:
+    """A text column (`column`): text as it is; numbers and bools as the text the provider
+    wrote; an object or an array null. Built strictly first, which takes text only (as fast
+    as not strictly for a column of text): not strictly, polars wrote `{"id": 1}` as the
+    text "{1}" and `[1, 2]` as "[1,2]"."""
+    if _integer_ids(values):
+        try:
+            return pl.Series(name, values, dtype=pl.Int64).cast(pl.String)
+        except _UNFIT:  # past 64 bits: value by value below
+            pass
+    try:
+        return pl.Series(name, values, dtype=pl.String)
+    except _UNFIT:
+        pass
+    scalars = [None if isinstance(v, list | dict) else v for v in values]
+    try:
+        return pl.Series(name, scalars, dtype=pl.String, strict=False)
+    except _UNFIT:  # text polars cannot hold (a lone surrogate): value by value
+        fit = [v if _fits(v, pl.String()) else None for v in scalars]
+        return pl.Series(name, fit, dtype=pl.String, strict=False)
+
+
 _INTEGERS = {int, type(None)}
 
 

@@ -20,6 +20,12 @@ from lineflow.sources.base import column
         ([True, 7], ["true", "7"]),  # a bool is not an integer id: not 1
         ([7, True], ["7", "true"]),
         ([2**70, 5], [str(2**70), "5"]),  # past 64 bits: still its digits
+        (["a", {"id": 1}, "b"], ["a", None, "b"]),  # an object where text belongs: null
+        (["a", [1, 2]], ["a", None]),  # an array too
+        ([{"id": 1}, 7, "c"], [None, "7", "c"]),
+        ([7, [8]], ["7", None]),  # an integer first, then an array: not an id column
+        (["a", 1.5], ["a", "1.5"]),
+        (["a", "\ud800", {"id": 1}], ["a", None, None]),  # a lone surrogate is no text either
     ],
 )
 def test_text_columns_keep_what_the_provider_wrote(values, expected):
