@@ -40,7 +40,7 @@ STATE = {
 def same(text: str, home: Path) -> str:
     """A command's output without what differs between two runs: home, run ids, times."""
     text = text.replace(str(home), "HOME")
-    text = re.sub(r"\d{8}-\d{8}T\d{6}-[0-9a-f]+|batch_\d{8}_\d+", "ID", text)
+    text = re.sub(r"\d{8}-\d{8}T\d{6}-[0-9a-f]+|batch_\d{8}_\d+(?:_[0-9a-f]+)?", "ID", text)
     text = re.sub(r"(\d{4}-)?\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?Z?|\d+(\.\d+)?m?s\b", "T", text)
     return " ".join(text.split())
 

@@ -153,7 +153,11 @@ def predict(ctx: RunContext, config: PredictConfig, result: StageResult, dry_run
         state.adopt(batch_id, ctx.run_id, now, items)
         result.notes.append(f"resumed batch {batch_id} (its process died)")
     else:
-        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}"
+        # The second it started, and the run's own suffix: two runs of the partition can
+        # start their predictions in the same second (runs take under a second; a pinned
+        # `now` starts each at the same time), and the id is the state store's key.
+        suffix = ctx.run_id.rsplit("-", 1)[-1]
+        batch_id = f"batch_{ctx.partition:%Y%m%d}_{int(now.timestamp())}_{suffix}"
         state.create(batch_id, ctx.partition, ctx.run_id, now, items)
     staging = ctx.settings.home / "staging" / "predictions" / batch_id
     staging.mkdir(parents=True, exist_ok=True)
