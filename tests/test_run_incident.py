@@ -225,14 +225,15 @@ def test_strict_exits_3_when_a_source_is_blocked(tmp_path):
     assert result.code == 3, result.stdout + result.stderr
 
 
-def test_the_early_run_does_not_hide_later_files(tmp_path):
-    """The 1-of-16 bug: a run before the second snapshot landed must not stop it loading."""
+def _first_pass_landed(tmp_path: Path, *extra: str) -> tuple[Path, tuple[str, ...], Path]:
+    """The incident day's first Odds API pass alone among the cassettes: the home, the
+    `lineflow run` arguments replaying them (`extra` added), and the second pass, which a test
+    copies into `tmp_path / "cassettes"` to land it later (`_land`)."""
     cassettes = tmp_path / "cassettes"
     passes = sorted((FIXTURES / "odds_api" / INCIDENT).glob("live-*.json.gz"))
     assert len(passes) == 2
-    early = cassettes / "odds_api" / INCIDENT
-    early.mkdir(parents=True)
-    shutil.copy(passes[0], early)
+    (cassettes / "odds_api" / INCIDENT).mkdir(parents=True)
+    shutil.copy(passes[0], cassettes / "odds_api" / INCIDENT)
     home = tmp_path / "home"
     args = (
         "run",
@@ -240,12 +241,39 @@ def test_the_early_run_does_not_hide_later_files(tmp_path):
         f"home={home}",
         f"http.cassettes={cassettes}",
         "only=[odds_api]",
+        *extra,
     )
+    return home, args, passes[1]
+
+
+def _land(tmp_path: Path, cassette: Path) -> None:
+    shutil.copy(cassette, tmp_path / "cassettes" / "odds_api" / INCIDENT)
+
+
+def test_the_early_run_does_not_hide_later_files(tmp_path):
+    """The 1-of-16 bug: a run before the second snapshot landed must not stop it loading."""
+    home, args, second = _first_pass_landed(tmp_path)
     assert run_cli(*args).code == 0
     assert query(home, f"SELECT count(DISTINCT file_id) FROM prop_lines WHERE {D}") == [(8,)]
-    shutil.copy(passes[1], early)  # the second snapshot lands later
+    _land(tmp_path, second)  # the second snapshot lands later
     assert run_cli(*args).code == 0
     assert query(home, f"SELECT count(DISTINCT file_id) FROM prop_lines WHERE {D}") == [(16,)]
+
+
+def test_runs_whose_predictions_start_in_the_same_second_each_get_a_batch(tmp_path):
+    """A prediction batch was named by its partition and the second it started: a run whose new
+    file came within the second of the last run's predictions failed on the state store's
+    unique batch id (the test above, about one time in four). Both runs' clocks start at the
+    same `now` here, so their predictions start in the same second every time."""
+    home, args, second = _first_pass_landed(tmp_path, "now=2026-01-23T23:00:00Z")
+    first = run_cli(*args)
+    assert first.code == 0, first.stdout + first.stderr
+    _land(tmp_path, second)
+    again = run_cli(*args)
+    assert again.code == 0, again.stdout + again.stderr
+    batches = query(home, f"SELECT batch_id, status FROM prediction_batches WHERE {D}")
+    assert len(batches) == 2 and len({b for b, _ in batches}) == 2
+    assert {s for _, s in batches} <= {"complete", "complete_with_exclusions"}
 
 
 def test_files_dropped_into_the_landing_zone_by_hand_are_processed(first_run, tmp_path):
@@ -328,32 +356,3 @@ def test_no_fixture_holds_a_credential():
         if pattern.search(gzip.decompress(p.read_bytes()))
     ]
     assert offenders == []
-
-
-def test_runs_whose_predictions_start_in_the_same_second_each_get_a_batch(tmp_path):
-    """A prediction batch was named by its partition and the second it started: a run whose new
-    file came within the second of the last run's predictions failed on the state store's
-    unique batch id (the test above, about one time in four). Both runs' clocks start at the
-    same `now` here, so their predictions start in the same second every time."""
-    cassettes = tmp_path / "cassettes"
-    passes = sorted((FIXTURES / "odds_api" / INCIDENT).glob("live-*.json.gz"))
-    early = cassettes / "odds_api" / INCIDENT
-    early.mkdir(parents=True)
-    shutil.copy(passes[0], early)
-    home = tmp_path / "home"
-    args = (
-        "run",
-        f"date={INCIDENT}",
-        f"home={home}",
-        f"http.cassettes={cassettes}",
-        "only=[odds_api]",
-        "now=2026-01-23T23:00:00Z",
-    )
-    first = run_cli(*args)
-    assert first.code == 0, first.stdout + first.stderr
-    shutil.copy(passes[1], early)
-    second = run_cli(*args)
-    assert second.code == 0, second.stdout + second.stderr
-    batches = query(home, f"SELECT batch_id, status FROM prediction_batches WHERE {D}")
-    assert len(batches) == 2 and len({b for b, _ in batches}) == 2
-    assert {s for _, s in batches} <= {"complete", "complete_with_exclusions"}
