@@ -52,7 +52,13 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     via = args.get("via", "backfill")
     started = time.perf_counter()
     if via == "backfill":
-        _backfill(settings, args["dates"], args.get("max_parallel"), args.get("parse_workers"))
+        _backfill(
+            settings,
+            args["dates"],
+            args.get("max_parallel"),
+            args.get("parse_workers"),
+            args.get("local_parallel"),
+        )
     else:
         _date_by_date(settings, args["dates"])
     seconds = time.perf_counter() - started
@@ -70,7 +76,11 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _backfill(
-    settings: Any, dates: list[str], max_parallel: int | None, parse_workers: int | None = None
+    settings: Any,
+    dates: list[str],
+    max_parallel: int | None,
+    parse_workers: int | None = None,
+    local_parallel: int | None = None,
 ) -> None:
     """The backfill command's own code path, without its terminal output."""
     from lineflow.pipeline.backfill import BackfillRequest, Manifest, execute
@@ -85,6 +95,8 @@ def _backfill(
         keys["max_parallel"] = max_parallel
     if parse_workers is not None:  # else the command's default
         keys["parse_workers"] = parse_workers
+    if local_parallel is not None:  # else the command's default
+        keys["local_parallel"] = local_parallel
     request = BackfillRequest.model_validate(keys)
     manifest = Manifest(open_state(settings))
     backfill_id = manifest.create(request)

@@ -340,3 +340,32 @@ def test_a_backfill_parses_restored_partitions_ahead_of_their_runs_as_their_own(
     for table in ("stg_prop_lines", "landed_files", "processed_files"):
         stored = query(restored, f"SELECT DISTINCT slate_date, run_id FROM {table}")
         assert dict(stored) == runs and len(stored) == len(days), table
+
+
+def test_local_parallel_limits_the_partitions_processing_at_once(tmp_path):
+    """`local_parallel=1` beside `max_parallel=3`: three partitions in flight, one at a time in
+    its local stages (process, validate, consolidate), whose spans in `run_history` then never
+    overlap; the lines are the daily runs'. 0 is bad input."""
+    days = ("2026-01-19", "2026-01-20", "2026-01-21")
+    daily, restored = tmp_path / "daily", tmp_path / "restored"
+    for day in days:
+        assert run_cli("run", f"date={day}", f"home={daily}").code == 0
+    shutil.copytree(daily / "landing", restored / "landing")
+    args = (
+        "backfill", f"start={days[0]}", f"end={days[-1]}", f"home={restored}",
+        "sources=[odds_api,bettingpros,draftkings]",
+        "pipeline.stages=[process,validate,consolidate]", "max_parallel=3",
+    )  # fmt: skip
+    bad = run_cli(*args, "local_parallel=0")
+    assert bad.code == 2 and "local_parallel" in bad.stderr and len(bad.stderr.splitlines()) == 1
+    refill = run_cli(*args, "local_parallel=1")
+    assert refill.code == 0, refill.stdout + refill.stderr
+    assert lines_without_run_ids(restored) == lines_without_run_ids(daily)
+    spans = query(
+        restored,
+        "SELECT slate_date, min(started_at), max(finished_at) FROM run_history "
+        "WHERE phase IN ('process', 'validate', 'consolidate') GROUP BY 1 ORDER BY 2",
+    )
+    assert len(spans) == len(days)
+    for (_, _, ended), (_, started, _) in zip(spans, spans[1:], strict=False):
+        assert ended <= started, spans

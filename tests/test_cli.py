@@ -17,7 +17,8 @@ from tests.conftest import run_cli
 RUN_KEYS = {"date", "refresh", "strict", "now", "snapshot", "only"}
 BACKFILL = {
     "start", "end", "sources", "reprocess", "snapshot", "fallback_snapshots",
-    "minutes_before_tip", "max_parallel", "parse_workers", "dry_run", "order", "games_per_day",
+    "minutes_before_tip", "max_parallel", "local_parallel", "parse_workers", "dry_run", "order",
+    "games_per_day",
     "executor", "address",
 }  # fmt: skip
 #: The keys each command reads: what its help lists, and all it accepts besides config overrides.

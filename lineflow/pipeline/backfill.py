@@ -24,7 +24,7 @@ from concurrent.futures import (
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -70,6 +70,12 @@ class BackfillRequest(BaseModel):
     #: thread). One keeps up with the warehouse, which takes one partition's writes at a time:
     #: over a season two were 6 % faster for 22 % more memory (docs/benchmarks.md).
     parse_workers: int = Field(1, ge=0, le=32)
+    #: Of the partitions in flight, how many run their local stages (process, validate,
+    #: consolidate) at once in this process. Their warehouse work goes one session at a time
+    #: and the parse worker reads ahead of them, so two keep both cores busy; each one more
+    #: holds another partition's rows meanwhile. `max_parallel` still sets how many scrape
+    #: at once (docs/benchmarks.md, round seven).
+    local_parallel: int = Field(2, ge=1, le=32)
     dry_run: bool = False
     order: Literal["asc", "desc"] = "asc"
     games_per_day: int = Field(10, ge=1, le=30)  # for dry-run estimates only
@@ -382,8 +388,10 @@ def run_one(
     day: date,
     refresh: bool,
     parse_pool: Executor | None = None,
+    local_slots: AbstractContextManager[Any] | None = None,
 ) -> PartitionOutcome:
-    """Run one partition at the snapshot, falling back to later/earlier ones when empty."""
+    """Run one partition at the snapshot, falling back to later/earlier ones when empty;
+    `local_slots`: the backfill's limit on partitions in their local stages (`run_partition`)."""
     outcome = PartitionOutcome(day, FAILED)
     snapshots = [request.snapshot, *request.fallback_snapshots]
     if request.minutes_before_tip is not None:
@@ -399,7 +407,7 @@ def run_one(
         partition = RunRequest.from_settings(
             settings, date=day, snapshot=snapshot, only=request.sources, refresh=refresh
         )
-        report = run_partition(settings, partition, parse_pool=parse_pool)
+        report = run_partition(settings, partition, parse_pool=parse_pool, local_slots=local_slots)
         give_back_freed_memory()  # a partition's frames and query results: lineflow.core.allocator
         outcome.requests += report.requests
         outcome.credits += report.credits
@@ -539,10 +547,11 @@ def _local_partitions(
         ThreadPoolExecutor(max_workers=request.max_parallel) as pool,
         _sending_ahead(settings, request, refresh, days, parsers, stop),
     ):
+        slots = threading.BoundedSemaphore(request.local_parallel)
 
         def run(day: date) -> PartitionOutcome:
             try:
-                return run_one(settings, request, day, refresh, parsers)
+                return run_one(settings, request, day, refresh, parsers, slots)
             finally:
                 if parsers is not None:
                     parsers.forget(day)

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -118,9 +118,12 @@ def run_partition(
     on_result: Callable[[StageResult], None] = lambda _r: None,
     sleep: Callable[[float], None] = time.sleep,
     parse_pool: Executor | None = None,
+    local_slots: AbstractContextManager[Any] | None = None,
 ) -> RunReport:
     """Run the request's stages on its partition. `parse_pool`: worker processes the process
-    stage parses landed files in (a backfill shares one across its partitions)."""
+    stage parses landed files in (a backfill shares one across its partitions); `local_slots`:
+    held while the run's local stages run (a backfill's limit on its partitions doing
+    warehouse work at once, `BackfillRequest.local_parallel`)."""
     done = complete.check(settings, request, make_clock(request.now)())
     if done is not None:
         return _answer_complete(settings, request, done, on_result)
@@ -130,6 +133,7 @@ def run_partition(
     for source in active:  # bad options or a missing secret fail before any write
         sources.load(source)
     ctx = open_context(settings, request, sleep=sleep, parse_pool=parse_pool)
+    ctx.local_slots = local_slots
     ctx.http.check_secrets(active)
     report = RunReport(
         ctx.run_id,
@@ -259,7 +263,10 @@ def _run_stages(
             # One run per stage and partition at a time, across every process of this home;
             # other partitions go on in parallel. The heartbeat keeps a long stage's lock alive.
             # Stage locks are taken in pipeline order, then the warehouse: the order every run
-            # takes them in, so two runs never wait on each other crosswise.
+            # takes them in, so two runs never wait on each other crosswise. A backfill's slot
+            # for local stages comes first: a partition waiting for one holds no lock.
+            if group[0] in LOCAL_STAGES and ctx.local_slots is not None:
+                held.enter_context(ctx.local_slots)
             for stage in group:
                 held.enter_context(locks.hold(pipeline, stage, ctx.partition, ctx.run_id))
             if group[0] in LOCAL_STAGES:  # one connection (one checkpoint) for the group

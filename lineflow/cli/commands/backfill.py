@@ -68,6 +68,13 @@ manifest.""",
         ),
         Key("max_parallel", text, None, "partitions at a time (default 4)", "N"),
         Key(
+            "local_parallel",
+            text,
+            None,
+            "of those, partitions processing, validating, consolidating at once (default 2)",
+            "N",
+        ),
+        Key(
             "parse_workers",
             text,
             None,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -81,6 +82,9 @@ class RunContext:
     handover: Handover = field(default_factory=Handover)
     #: Worker processes the process stage parses landed files in (a backfill's; None: here).
     parse_pool: Executor | None = None
+    #: Slots for the local stages (process, validate, consolidate) shared by a backfill's
+    #: partitions in this process (`BackfillRequest.local_parallel`); None: no limit.
+    local_slots: AbstractContextManager[Any] | None = None
 
 
 def in_turn(ctx: RunContext, *stages: str) -> bool:
