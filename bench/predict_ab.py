@@ -39,7 +39,7 @@ def job(home: str, landing: str, dates: int) -> None:
     from lineflow.config import compose
 
     settings = compose([f"home={home}", f"landing.root={landing}", f"pipeline.stages=[{STAGES}]"])
-    _backfill(settings, [d.isoformat() for d in season_dates(dates)], None)
+    _backfill(settings, [d.isoformat() for d in season_dates(dates)], {})
     con = duckdb.connect(str(Path(home) / "lineflow.duckdb"), read_only=True)
     rows = con.execute(
         "SELECT phase, sum(epoch(finished_at) - epoch(started_at)), count(*) FROM run_history "

@@ -52,13 +52,8 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     via = args.get("via", "backfill")
     started = time.perf_counter()
     if via == "backfill":
-        _backfill(
-            settings,
-            args["dates"],
-            args.get("max_parallel"),
-            args.get("parse_workers"),
-            args.get("local_parallel"),
-        )
+        options = {k: args[k] for k in BACKFILL_OPTIONS if args.get(k) is not None}
+        _backfill(settings, args["dates"], options)
     else:
         _date_by_date(settings, args["dates"])
     seconds = time.perf_counter() - started
@@ -75,13 +70,11 @@ def lineflow_job(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _backfill(
-    settings: Any,
-    dates: list[str],
-    max_parallel: int | None,
-    parse_workers: int | None = None,
-    local_parallel: int | None = None,
-) -> None:
+#: The backfill's own keys a job may set (`args`); the others keep the command's defaults.
+BACKFILL_OPTIONS = ("max_parallel", "parse_workers", "local_parallel")
+
+
+def _backfill(settings: Any, dates: list[str], options: dict[str, Any]) -> None:
     """The backfill command's own code path, without its terminal output."""
     from lineflow.pipeline.backfill import BackfillRequest, Manifest, execute
     from lineflow.state import open_state
@@ -90,13 +83,8 @@ def _backfill(
         "start": dates[0],
         "end": dates[-1],
         "sources": list(SEASON_SOURCES),
+        **options,
     }
-    if max_parallel is not None:  # else the command's default
-        keys["max_parallel"] = max_parallel
-    if parse_workers is not None:  # else the command's default
-        keys["parse_workers"] = parse_workers
-    if local_parallel is not None:  # else the command's default
-        keys["local_parallel"] = local_parallel
     request = BackfillRequest.model_validate(keys)
     manifest = Manifest(open_state(settings))
     backfill_id = manifest.create(request)

@@ -132,8 +132,9 @@ def run_partition(
     active = request.active_sources(settings)
     for source in active:  # bad options or a missing secret fail before any write
         sources.load(source)
-    ctx = open_context(settings, request, sleep=sleep, parse_pool=parse_pool)
-    ctx.local_slots = local_slots
+    ctx = open_context(
+        settings, request, sleep=sleep, parse_pool=parse_pool, local_slots=local_slots
+    )
     ctx.http.check_secrets(active)
     report = RunReport(
         ctx.run_id,
@@ -265,11 +266,12 @@ def _run_stages(
             # Stage locks are taken in pipeline order, then the warehouse: the order every run
             # takes them in, so two runs never wait on each other crosswise. A backfill's slot
             # for local stages comes first: a partition waiting for one holds no lock.
-            if group[0] in LOCAL_STAGES and ctx.local_slots is not None:
+            local = group[0] in LOCAL_STAGES
+            if local and ctx.local_slots is not None:
                 held.enter_context(ctx.local_slots)
             for stage in group:
                 held.enter_context(locks.hold(pipeline, stage, ctx.partition, ctx.run_id))
-            if group[0] in LOCAL_STAGES:  # one connection (one checkpoint) for the group
+            if local:  # one connection (one checkpoint) for the group
                 held.enter_context(ctx.warehouse.hold())
             for stage in group:
                 kill_point("after_lock_acquire")
@@ -351,6 +353,7 @@ def open_context(
     *,
     sleep: Callable[[float], None] = time.sleep,
     parse_pool: Executor | None = None,
+    local_slots: AbstractContextManager[Any] | None = None,
 ) -> RunContext:
     """The one way to open a run's context: a full run (`run_partition`, which adds its log and
     work queue and takes the locks) and work outside one (heal plans, backfill probes: no log,
@@ -366,6 +369,7 @@ def open_context(
         http=HttpLayer(settings, clock, sleep, mode=request.http_mode),
         clock=clock,
         parse_pool=parse_pool,
+        local_slots=local_slots,
     )
 
 
