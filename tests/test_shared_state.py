@@ -106,36 +106,45 @@ import json, random, sys
 from lineflow.config import WorkConfig
 from lineflow.state.work import WorkQueue
 from tests.support.state import store_at
-address, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+address, me, n, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 queue = WorkQueue(store_at(address), WorkConfig())
 keys = [f"file-{i:03d}" for i in range(n)]
 random.Random(me).shuffle(keys)  # each in its own order: they meet all along, not in one spot
 print("ready", flush=True)
-sys.stdin.readline()  # the barrier: both start claiming at once
-mine = [k for k in keys if queue.claim("file", k, f"landing:{k}", me)[0] == "claimed"]
-print(json.dumps(mine), flush=True)
+for r in range(rounds):  # a round starts when both are released into it
+    sys.stdin.readline()
+    part = keys[r * n // rounds : (r + 1) * n // rounds]
+    mine = [k for k in part if queue.claim("file", k, f"landing:{k}", me)[0] == "claimed"]
+    print(json.dumps(mine), flush=True)
 """
 
 
 def test_two_processes_claiming_the_same_items_never_both_get_one(
     state_target: StateTarget,
 ) -> None:
-    # Enough items that the two overlap however fast a claim is: on SQLite, with each
-    # process's connection kept, 300 claims took one process a few milliseconds, done before
-    # the other was scheduled on a busy machine.
-    n = 3000 if state_target.backend == "sqlite" else 300
+    # The two race in rounds, released into each one together, so that neither can take
+    # everything before the other is scheduled (on SQLite, with its connection kept, one
+    # process once claimed all 3,000 items alone). Each tries a tenth of the items a round in
+    # its own order: the tenths overlap, and items the other took in earlier rounds come up too.
+    n, rounds = (3000 if state_target.backend == "sqlite" else 300), 10
     WorkQueue(state_target.store(), WorkConfig())  # the tables exist before the race
-    claimers = [python_child(CLAIMER, state_target.address, who, str(n)) for who in ("a", "b")]
+    claimers = [
+        python_child(CLAIMER, state_target.address, who, str(n), str(rounds)) for who in "ab"
+    ]
     for proc in claimers:
         assert first_line(proc) == "ready\n", proc.stderr.read()
-    for proc in claimers:  # release both only once both are ready
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    claimed = []
+    claimed: list[set[str]] = [set(), set()]
+    for _ in range(rounds):
+        for proc in claimers:  # release both only once both finished the round before
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for mine, proc in zip(claimed, claimers, strict=True):
+            line = first_line(proc, timeout=120)
+            assert line, proc.stderr.read()
+            mine.update(json.loads(line))
     for proc in claimers:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        claimed.append(set(json.loads(out)))
     a, b = claimed
     assert not a & b, "an item was claimed twice"
     assert a | b == {f"file-{i:03d}" for i in range(n)}
