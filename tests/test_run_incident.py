@@ -218,6 +218,25 @@ def test_refresh_refetches_and_leaves_no_duplicate(first_run):
     assert refreshed.code == 0, refreshed.stderr
     assert "0 HTTP requests" not in refreshed.stdout
     assert table_checksum(home, "prop_lines") == before
+    # The tables declare no keys (their indexes grew with the history); the writes keep each
+    # natural key once, the second run's rows having replaced the first's.
+    assert query(home, "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = "
+                 "'PRIMARY KEY'") == [(0,)]  # fmt: skip
+    for table, key in NATURAL_KEYS.items():
+        rows, keys = query(home, f"SELECT count(*), count(DISTINCT ({key})) FROM {table}")[0]
+        assert rows == keys > 0, table
+
+
+#: The tables a run writes twice on a refresh, with their natural keys (`schema.TABLES`).
+NATURAL_KEYS = {
+    "landed_files": "path",
+    "processed_files": "file_id, slate_date",
+    "validations": "slate_date",
+    "consolidations": "slate_date",
+    "line_quality": "slate_date, market, player_key",
+    "blocked_resources": "source, slate_date, resource",
+    "prediction_batches": "batch_id",
+}
 
 
 def test_strict_exits_3_when_a_source_is_blocked(tmp_path):

@@ -266,8 +266,6 @@ class SharedConnection:
     marks itself on `<path>.wait` and the holder lets go at the end of its current session.
     """
 
-    #: Whether tables get their PRIMARY KEYs (a DuckDB file) or none (a DuckLake: `schema.ensure`).
-    KEYS = True
     #: Whether `_relieve` checkpoints a held connection whose buffers fill (a DuckDB file; a
     #: lake's CHECKPOINT is its maintenance, not this).
     RELIEVES = True
@@ -731,7 +729,7 @@ class SharedConnection:
         """Create an optional feature's tables (`schema.FEATURES`) if they are not there yet."""
         with self.session():
             self._link.wrote = True
-            self.retrying(lambda: schema.ensure_feature(self.con, feature, keys=self.KEYS))
+            self.retrying(lambda: schema.ensure_feature(self.con, feature))
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, suffix: str = "") -> None:
         names = ", ".join(frame.columns)

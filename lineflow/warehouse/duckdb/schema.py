@@ -70,33 +70,42 @@ def _columns_ddl(schema: dict[str, pl.DataType]) -> str:
     return ", ".join(f"{name} {SQL_TYPES[dtype]}" for name, dtype in schema.items())
 
 
+#: The tables. They declare no PRIMARY KEY: each has its natural key (landed_files: path;
+#: processed_files: file_id, slate_date; validations, consolidations: slate_date;
+#: blocked_resources: source, slate_date, resource; line_quality: slate_date, market,
+#: player_key; prediction_batches: batch_id), kept by the writes as in a DuckLake, which has no
+#: keys: a write that replaces a key's rows deletes and inserts them in one transaction, a new
+#: manifest path is inserted only where it is missing, and only one session writes at a time.
+#: A key's index cost more than it guarded: DuckDB keeps each index in memory once a write
+#: touched its table, so the indexes grew with the history (14 MB at 480 dates), and every
+#: attach afresh (`_relieve`) loaded them again; without them a 480-date backfill took 10 %
+#: less time (docs/benchmarks.md). Files made before keep their keys, which the same writes
+#: satisfy.
 TABLES = f"""
 CREATE TABLE IF NOT EXISTS landed_files (
-    path VARCHAR PRIMARY KEY, file_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL, file_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
     endpoint VARCHAR NOT NULL, slate_date DATE NOT NULL, pass_id VARCHAR NOT NULL,
     bytes BIGINT NOT NULL, url VARCHAR, http_status INTEGER, fetched_at TIMESTAMPTZ NOT NULL,
     run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS processed_files (
     file_id VARCHAR NOT NULL, slate_date DATE NOT NULL, source VARCHAR NOT NULL,
     endpoint VARCHAR NOT NULL, status VARCHAR NOT NULL, rows BIGINT NOT NULL, error VARCHAR,
-    processed_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL,
-    PRIMARY KEY (file_id, slate_date));
+    processed_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS stg_prop_lines ({_columns_ddl(PROP_LINES)}, row_no INTEGER);
 CREATE TABLE IF NOT EXISTS consolidated_files (slate_date DATE NOT NULL, file_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS consolidation_drops (
     slate_date DATE NOT NULL, file_id VARCHAR NOT NULL, row_no INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS validations (
-    slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, status VARCHAR NOT NULL,
+    slate_date DATE NOT NULL, fingerprint VARCHAR NOT NULL, status VARCHAR NOT NULL,
     error VARCHAR, notes VARCHAR NOT NULL, rows BIGINT NOT NULL,
     validated_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS consolidations (
-    slate_date DATE PRIMARY KEY, fingerprint VARCHAR NOT NULL, rows BIGINT NOT NULL,
+    slate_date DATE NOT NULL, fingerprint VARCHAR NOT NULL, rows BIGINT NOT NULL,
     consolidated_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS blocked_resources (
     source VARCHAR NOT NULL, slate_date DATE NOT NULL, resource VARCHAR NOT NULL,
     status VARCHAR NOT NULL, detail VARCHAR, first_seen TIMESTAMPTZ NOT NULL,
-    last_seen TIMESTAMPTZ NOT NULL, retry_after TIMESTAMPTZ NOT NULL, resolved_at TIMESTAMPTZ,
-    PRIMARY KEY (source, slate_date, resource));
+    last_seen TIMESTAMPTZ NOT NULL, retry_after TIMESTAMPTZ NOT NULL, resolved_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS run_history (
     run_id VARCHAR NOT NULL, processor VARCHAR NOT NULL, phase VARCHAR NOT NULL,
     slate_date DATE, status VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
@@ -115,8 +124,7 @@ CREATE TABLE IF NOT EXISTS line_quality (
     slate_date DATE NOT NULL, player_key VARCHAR NOT NULL, market VARCHAR NOT NULL,
     passed BOOLEAN NOT NULL, reasons VARCHAR[] NOT NULL, player_name VARCHAR,
     books BIGINT NOT NULL, usable_books BIGINT NOT NULL, line DOUBLE,
-    run_id VARCHAR NOT NULL, evaluated_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (slate_date, market, player_key));
+    run_id VARCHAR NOT NULL, evaluated_at TIMESTAMPTZ NOT NULL);
 """
 
 #: `prop_lines` is staging seen through the last consolidation of each partition: the rows of
@@ -229,7 +237,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 -- predictions written before a bookmaker's quote named its source (one quote per book)
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS bookmaker_source VARCHAR;
 CREATE TABLE IF NOT EXISTS prediction_batches (
-    batch_id VARCHAR PRIMARY KEY, slate_date DATE NOT NULL, status VARCHAR NOT NULL,
+    batch_id VARCHAR NOT NULL, slate_date DATE NOT NULL, status VARCHAR NOT NULL,
     expected INTEGER NOT NULL, completed INTEGER NOT NULL, excluded INTEGER NOT NULL,
     failed INTEGER NOT NULL, regenerated INTEGER NOT NULL, heartbeat_at TIMESTAMPTZ,
     started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, run_id VARCHAR NOT NULL,
@@ -246,18 +254,18 @@ CREATE TABLE IF NOT EXISTS doctor_actions (
 }
 
 
-def ensure(con: duckdb.DuckDBPyConnection, *, keys: bool = True) -> None:
-    """Bring the connected warehouse to the current layout (idempotent). `keys=False`: a
-    DuckLake, which has no keys (`without_keys`) and no files of older layouts to upgrade; its
-    tables and view are created in one transaction (one snapshot, not one per table)."""
-    if keys:
+def ensure(con: duckdb.DuckDBPyConnection, *, lake: bool = False) -> None:
+    """Bring the connected warehouse to the current layout (idempotent). A DuckLake has no
+    files of older layouts to upgrade; its tables and view are created in one transaction (one
+    snapshot, not one per table)."""
+    if not lake:
         con.execute(TABLES)
         upgrade(con)
         con.execute(PROP_LINES_VIEW)
         return
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(without_keys(TABLES))
+        con.execute(TABLES)
         con.execute(PROP_LINES_VIEW)
     except BaseException:
         con.execute("ROLLBACK")
@@ -265,17 +273,9 @@ def ensure(con: duckdb.DuckDBPyConnection, *, keys: bool = True) -> None:
     con.execute("COMMIT")
 
 
-def ensure_feature(con: duckdb.DuckDBPyConnection, feature: str, *, keys: bool = True) -> None:
+def ensure_feature(con: duckdb.DuckDBPyConnection, feature: str) -> None:
     """Create an optional feature's tables (`FEATURES`) if they are not there yet."""
-    con.execute(FEATURES[feature] if keys else without_keys(FEATURES[feature]))
-
-
-def without_keys(ddl: str) -> str:
-    """The DDL with its PRIMARY KEY clauses taken out, for a DuckLake, which has no keys or
-    indexes. The keys stay the tables' natural keys: every write that replaced a key's row
-    deletes it and inserts the new one in one transaction (a key column stays NOT NULL)."""
-    ddl = re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", ddl)
-    return ddl.replace(" PRIMARY KEY", " NOT NULL")
+    con.execute(FEATURES[feature])
 
 
 # -- publish targets (the warehouse protocol's TableSpec) ---------------------------------------

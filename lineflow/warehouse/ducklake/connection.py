@@ -111,7 +111,6 @@ def _quote(text: str) -> str:
 class LakeConnection(SharedConnection):
     """One process's connection to a DuckLake, shared by its threads a session at a time."""
 
-    KEYS = False
     RELIEVES = False
 
     def __init__(
@@ -172,7 +171,7 @@ class LakeConnection(SharedConnection):
     def _attach(self) -> duckdb.DuckDBPyConnection:
         con = self._open()
         try:
-            self.retrying(lambda: schema.ensure(con, keys=False))
+            self.retrying(lambda: schema.ensure(con, lake=True))
         except BaseException:
             con.close()
             raise
