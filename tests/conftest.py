@@ -50,7 +50,8 @@ def run_cli(
 
 
 def first_line(proc: subprocess.Popen[str], timeout: float = 30) -> str:
-    """The first line a child process prints, waiting at most `timeout` seconds ("" if none)."""
+    """The next line a child process prints (its first, on a fresh one), waiting at most
+    `timeout` seconds ("" if none)."""
     line: list[str] = []
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)

@@ -220,8 +220,8 @@ def test_refresh_refetches_and_leaves_no_duplicate(first_run):
     assert table_checksum(home, "prop_lines") == before
     # The tables declare no keys (their indexes grew with the history); the writes keep each
     # natural key once, the second run's rows having replaced the first's.
-    assert query(home, "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = "
-                 "'PRIMARY KEY'") == [(0,)]  # fmt: skip
+    declared = "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    assert query(home, declared) == [(0,)]
     for table, key in NATURAL_KEYS.items():
         rows, keys = query(home, f"SELECT count(*), count(DISTINCT ({key})) FROM {table}")[0]
         assert rows == keys > 0, table
