@@ -14,7 +14,12 @@ several arenas, each holding pages freed into it for ten seconds. One arena each
 (`configure`) kept a 30-date backfill's processes 50 MB smaller and a one-date run 15 MB
 smaller, at the same speed (docs/benchmarks.md). jemalloc reads its settings once, when the
 library loads: the `lineflow` command sets them before it imports either, and a backfill's
-workers inherit them.
+workers inherit them. The variables may already be set when lineflow starts: by the user, or
+by a parent process that imported polars (polars writes its own defaults into
+`_RJEM_MALLOC_CONF` as it loads, and every process started after inherits them: an
+orchestrator's worker, a notebook, the benchmark's harness). lineflow's settings then go
+first and the value found after them: jemalloc takes the last of each setting, so whatever
+was set wins, and lineflow's apply where it said nothing.
 """
 
 from __future__ import annotations
@@ -24,17 +29,20 @@ import os
 import sys
 from collections.abc import Callable
 
-#: jemalloc's settings per library, by the variable each copy reads. Set only where the user
-#: has not set the variable; a variable set after the library loaded changes nothing.
+#: jemalloc's settings per library, by the variable each copy reads, put before what the
+#: variable already holds (which wins where it says otherwise); a variable set after the
+#: library loaded changes nothing.
 JEMALLOC_SETTINGS = {"DUCKDB_JE_MALLOC_CONF": "narenas:1", "_RJEM_MALLOC_CONF": "narenas:1"}
 
 
 def configure() -> list[str]:
     """Sets DuckDB's and polars' allocator settings for this process and the processes it
-    starts. Returns the libraries already loaded, which keep their defaults (empty from the
-    `lineflow` command)."""
-    for variable, value in JEMALLOC_SETTINGS.items():
-        os.environ.setdefault(variable, value)
+    starts, under any already in the variables (see the module docstring). Returns the
+    libraries already loaded, which keep what they read (empty from the `lineflow` command)."""
+    for variable, ours in JEMALLOC_SETTINGS.items():
+        found = os.environ.get(variable, "")
+        if found.split(",")[: ours.count(",") + 1] != ours.split(","):  # not twice
+            os.environ[variable] = f"{ours},{found}" if found else ours
     return [name for name in ("duckdb", "polars") if name in sys.modules]
 
 
