@@ -41,7 +41,7 @@ def configure() -> list[str]:
     libraries already loaded, which keep what they read (empty from the `lineflow` command)."""
     for variable, ours in JEMALLOC_SETTINGS.items():
         found = os.environ.get(variable, "")
-        if found.split(",")[: ours.count(",") + 1] != ours.split(","):  # not twice
+        if found != ours and not found.startswith(f"{ours},"):  # else configured already
             os.environ[variable] = f"{ours},{found}" if found else ours
     return [name for name in ("duckdb", "polars") if name in sys.modules]
 
